@@ -1,0 +1,1 @@
+"""Amazon States Language (JSONPath query language): parse, check and interpret definitions."""

@@ -1,0 +1,1 @@
+"""Service integrations, one module per service, behind the interface in base.py."""

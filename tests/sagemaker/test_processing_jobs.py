@@ -1,0 +1,113 @@
+"""Processing jobs run the request's entry point in a folder laid out like /opt/ml/processing."""
+
+from __future__ import annotations
+
+import pytest
+from sm_testkit import DATA, ROLE, SKLEARN_IMAGE
+
+from emulator.sagemaker import exceptions as exc
+
+SCRIPT = """
+import argparse, os, pathlib, sys
+parser = argparse.ArgumentParser()
+parser.add_argument("--input-dir"); parser.add_argument("--output-dir"); parser.add_argument("--fail", action="store_true")
+parser.add_argument("--sleep", type=float, default=0)
+args = parser.parse_args()
+if args.fail:
+    print("something broke: bad column 'x'", file=sys.stderr); sys.exit(3)
+import time; time.sleep(args.sleep)
+rows = pathlib.Path(args.input_dir, "abalone.csv").read_text().splitlines()
+out = pathlib.Path(args.output_dir); out.mkdir(parents=True, exist_ok=True)
+(out / "head.csv").write_text("\\n".join(rows[:11]) + "\\n")
+(out / "env.txt").write_text(os.environ.get("GREETING", "") + " " + sys.executable)
+"""
+
+
+def request(name: str, *args: str, max_runtime: int = 600) -> dict:
+    return {
+        "ProcessingJobName": name,
+        "RoleArn": ROLE,
+        "AppSpecification": {
+            "ImageUri": SKLEARN_IMAGE,
+            "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/job.py"],
+            "ContainerArguments": ["--input-dir", "/opt/ml/processing/input/data", "--output-dir=/opt/ml/processing/output", *args],
+        },
+        "ProcessingInputs": [
+            {"InputName": "code", "S3Input": {"S3Uri": "s3://bucket/code/job.py", "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+            {"InputName": "data", "S3Input": {"S3Uri": "s3://bucket/raw/", "LocalPath": "/opt/ml/processing/input/data", "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+        ],
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {"S3Uri": f"s3://bucket/out/{name}", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
+        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+        "Environment": {"GREETING": "hello"},
+    }
+
+
+@pytest.fixture
+def staged(runtime):
+    runtime.s3.put_bytes("s3://bucket/code/job.py", SCRIPT.encode())
+    runtime.s3.put_file("s3://bucket/raw/abalone.csv", DATA / "abalone.csv")
+    return runtime
+
+
+def test_processing_job_stages_inputs_runs_entrypoint_and_uploads_outputs(backend, staged):
+    arn = backend.call("CreateProcessingJob", request("prep-1"))["ProcessingJobArn"]
+    assert arn == "arn:aws:sagemaker:us-east-1:000000000000:processing-job/prep-1"
+    done = backend.wait("processing", "prep-1", timeout=60)
+    assert done["ProcessingJobStatus"] == "Completed", done.get("FailureReason")
+    head = staged.s3.get_bytes("s3://bucket/out/prep-1/head.csv").decode().splitlines()
+    assert head[0].startswith("sex,length") and len(head) == 11
+    env = staged.s3.get_bytes("s3://bucket/out/prep-1/env.txt").decode()
+    import sys
+
+    assert env == f"hello {sys.executable}"
+    for key in ("ProcessingJobName", "ProcessingJobArn", "CreationTime", "ProcessingStartTime", "ProcessingEndTime", "AppSpecification", "ProcessingInputs"):
+        assert key in done
+    assert done["ProcessingEndTime"] >= done["ProcessingStartTime"] >= done["CreationTime"]
+
+
+def test_failed_script_fails_the_job_with_its_stderr_as_reason(backend, staged):
+    backend.call("CreateProcessingJob", request("prep-fail", "--fail"))
+    done = backend.wait("processing", "prep-fail", timeout=60)
+    assert done["ProcessingJobStatus"] == "Failed"
+    assert done["FailureReason"].startswith("AlgorithmError:")
+    assert "bad column 'x'" in done["FailureReason"]
+    assert not staged.s3.exists("s3://bucket/out/prep-fail/head.csv")
+
+
+def test_stopping_condition_stops_a_job_that_runs_too_long(backend, staged):
+    backend.call("CreateProcessingJob", request("prep-slow", "--sleep", "30", max_runtime=1))
+    done = backend.wait("processing", "prep-slow", timeout=30)
+    assert done["ProcessingJobStatus"] == "Stopped"
+    assert "MaxRuntimeInSeconds" in done["FailureReason"]
+
+
+def test_missing_input_fails_with_a_client_error(backend, staged):
+    req = request("prep-noinput")
+    req["ProcessingInputs"][1]["S3Input"]["S3Uri"] = "s3://bucket/nothing-here/"
+    backend.call("CreateProcessingJob", req)
+    done = backend.wait("processing", "prep-noinput", timeout=30)
+    assert done["ProcessingJobStatus"] == "Failed"
+    assert "No S3 objects found" in done["FailureReason"]
+
+
+def test_duplicate_name_is_resource_in_use_and_unknown_image_is_rejected(backend, staged):
+    backend.call("CreateProcessingJob", request("prep-dup"))
+    with pytest.raises(exc.ResourceInUse):
+        backend.call("CreateProcessingJob", request("prep-dup"))
+    backend.wait("processing", "prep-dup", timeout=60)
+    bad = request("prep-img")
+    bad["AppSpecification"]["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-own:latest"
+    with pytest.raises(exc.ValidationException, match="my-own"):
+        backend.call("CreateProcessingJob", bad)
+
+
+def test_a_second_backend_reads_the_finished_job_from_disk(backend, staged):
+    from emulator.sagemaker.jobs import SageMakerBackend
+
+    backend.call("CreateProcessingJob", request("prep-disk"))
+    first = backend.wait("processing", "prep-disk", timeout=60)
+    again = SageMakerBackend(staged).describe_processing_job(ProcessingJobName="prep-disk")
+    assert again == first
+    with pytest.raises(exc.ResourceNotFound):
+        SageMakerBackend(staged).describe_processing_job(ProcessingJobName="nope")

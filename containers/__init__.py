@@ -1,0 +1,1 @@
+"""Container images the pipeline runs: entry points and the contract each honours."""

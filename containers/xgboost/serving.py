@@ -1,0 +1,193 @@
+"""Inference of the built-in XGBoost algorithm: one request body in, one response out.
+
+    predictor = load_predictor(model_dir)
+    response = predictor.invoke(b"5.1,3.5,1.4", "text/csv", "application/json")
+
+In: text/csv (one row per line, no label, an empty cell is a missing value) or text/libsvm.
+Out: text/csv (default), application/json `{"predictions": [{"score": 0.5}]}` (a list of class
+probabilities per row for multi:softprob) or application/jsonlines (one `{"score": ...}` per line).
+Status codes as the built-in server: 204 empty body, 415 unsupported or unreadable content type,
+406 unsupported accept, 400 rows the model cannot score.
+The text/csv body is the built-in's: comma-joined in real time, one row per line (newline-ended)
+when the predictor serves a batch transform (env SAGEMAKER_BATCH=true, or batch=True).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+
+log = logging.getLogger(__name__)
+
+CSV = "text/csv"
+LIBSVM = "text/libsvm"
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+CONTENT_TYPES = {CSV: CSV, LIBSVM: LIBSVM, "text/x-libsvm": LIBSVM}
+ACCEPTS = (CSV, JSON, JSONLINES)
+MODEL_FILE = "xgboost-model"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+
+
+class RequestError(Exception):
+    """A request the predictor refuses; carries its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ModelLoadError(Exception):
+    """The model folder holds no loadable xgboost model."""
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def parse_content_type(header: str | None) -> str:
+    media_type = _media_type(header) or CSV
+    if media_type not in CONTENT_TYPES:
+        raise RequestError(415, f"Content-type {media_type} not supported. "
+                                "Supported content-type is text/csv, text/libsvm")
+    return CONTENT_TYPES[media_type]
+
+
+def parse_accept(header: str | None, default: str) -> str:
+    """The first supported media type of an Accept header; none or */* means the default."""
+    offered = [_media_type(part) for part in (header or "").split(",") if part.strip()]
+    if not offered or "*/*" in offered:
+        return default
+    for media_type in offered:
+        if media_type in ACCEPTS:
+            return media_type
+    raise RequestError(406, f"Accept type {header} is not supported. "
+                            f"Please use supported accept types: {', '.join(ACCEPTS)}.")
+
+
+def _csv_rows(text: str) -> np.ndarray:
+    rows = [line for line in text.splitlines() if line.strip()]
+    values = [[float(cell) if cell.strip() else np.nan for cell in row.split(",")] for row in rows]
+    widths = {len(v) for v in values}
+    if len(widths) != 1:
+        raise ValueError(f"rows have different numbers of columns {sorted(widths)}")
+    return np.asarray(values, dtype=np.float32)
+
+
+def _libsvm_rows(text: str, num_features: int):
+    import scipy.sparse as sp
+
+    indptr, indices, data = [0], [], []
+    for line in (ln for ln in text.splitlines() if ln.strip()):
+        for item in line.split():
+            if ":" in item:  # a leading label (no colon) is ignored, as the built-in does
+                index, value = item.split(":", 1)
+                indices.append(int(index))
+                data.append(float(value))
+        indptr.append(len(indices))
+    width = max([num_features, *(i + 1 for i in indices)])
+    return sp.csr_matrix((np.asarray(data, dtype=np.float32), indices, indptr),
+                         shape=(len(indptr) - 1, width))
+
+
+class Predictor:
+    """Scores request bodies with one booster; safe to call from many threads at once."""
+
+    def __init__(self, booster: xgb.Booster, batch: bool = False, default_accept: str = CSV) -> None:
+        self.booster = booster
+        self.batch = batch
+        self.default_accept = default_accept
+        config = json.loads(booster.save_config())
+        self.objective: str = config["learner"]["objective"]["name"]
+        self.num_features: int = booster.num_features()
+        # Booster.predict is thread-safe for tree boosters; gblinear's is not, so it is serialised
+        self._lock = threading.Lock() if config["learner"]["gradient_booster"]["name"] == "gblinear" else None
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Response:
+        if not body:
+            return Response(204, b"", self.default_accept)
+        try:
+            media_type = parse_content_type(content_type)
+            dmatrix = self._decode(body, media_type)
+            out_type = parse_accept(accept, self.default_accept)
+            predictions = self.predict(dmatrix)
+        except RequestError as err:
+            log.info("Rejected request: %s", err)
+            return Response(err.status, str(err).encode(), "text/plain")
+        return Response(200, self.encode(predictions, out_type), out_type)
+
+    def _decode(self, body: bytes, media_type: str) -> xgb.DMatrix:
+        try:
+            text = body.decode("utf-8").strip()
+            if media_type == CSV:
+                return xgb.DMatrix(_csv_rows(text), missing=np.nan)
+            return xgb.DMatrix(_libsvm_rows(text, self.num_features))
+        except (UnicodeDecodeError, ValueError) as err:
+            kind = "csv" if media_type == CSV else "libsvm"
+            raise RequestError(415, f"Loading {kind} data failed with Exception, please ensure data "
+                                    f"is in {kind} format: {type(err).__name__}: {err}") from None
+
+    def predict(self, dmatrix: xgb.DMatrix) -> np.ndarray:
+        if dmatrix.num_col() != self.num_features:
+            raise RequestError(400, f"Unable to evaluate payload provided: feature size of input "
+                                    f"({dmatrix.num_col()}) does not match the model "
+                                    f"({self.num_features}).")
+        try:
+            if self._lock is None:
+                return self.booster.predict(dmatrix, validate_features=False)
+            with self._lock:
+                return self.booster.predict(dmatrix, validate_features=False)
+        except xgb.core.XGBoostError as err:
+            raise RequestError(400, f"Unable to evaluate payload provided: {err}") from None
+
+    def encode(self, predictions: np.ndarray, accept: str) -> bytes:
+        rows = predictions.tolist()
+        if accept == JSON:
+            return json.dumps({"predictions": [{"score": row} for row in rows]}).encode()
+        if accept == JSONLINES:
+            return "".join(json.dumps({"score": row}) + "\n" for row in rows).encode()
+        if self.batch:
+            return ("\n".join(map(str, rows)) + "\n").encode()
+        return ",".join(map(str, rows)).encode()
+
+
+def _model_file(model_dir: Path) -> Path:
+    preferred = model_dir / MODEL_FILE
+    if preferred.is_file():
+        return preferred
+    candidates = sorted(p for p in model_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    if len(candidates) != 1:
+        raise ModelLoadError(f"{model_dir} should hold one model file named {MODEL_FILE}; "
+                             f"found {[p.name for p in candidates]}.")
+    return candidates[0]
+
+
+def load_predictor(model_dir: str | os.PathLike[str], batch: bool | None = None) -> Predictor:
+    """Load the model in model_dir (the extracted model.tar.gz) into a Predictor."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise ModelLoadError(f"Model folder {folder} does not exist; extract model.tar.gz into it.")
+    path = _model_file(folder)
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(path.read_bytes()))
+    except xgb.core.XGBoostError as err:
+        raise ModelLoadError(f"{path} is not an xgboost model: {err}") from None
+    if batch is None:
+        batch = os.environ.get("SAGEMAKER_BATCH", "").lower() in ("1", "true")
+    default_accept = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", CSV)
+    log.info("Loaded %s (objective %s)", path, json.loads(booster.save_config())["learner"]["objective"]["name"])
+    return Predictor(booster, batch=batch, default_accept=default_accept)

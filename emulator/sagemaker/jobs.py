@@ -85,14 +85,14 @@ class ResourceStore:
     def folder(self, kind: str, name: str) -> Path:
         return self.root / kind / name
 
-    def save(self, kind: str, name: str, data: dict) -> None:
+    def save(self, kind: str, name: str, data: Any, filename: str = "describe.json") -> None:
         folder = self.folder(kind, name)
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".describe-", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{filename}-", dir=folder)
         try:
             with os.fdopen(fd, "w") as handle:
                 json.dump(_encode(data), handle, indent=1, default=str)
-            os.replace(tmp, folder / "describe.json")
+            os.replace(tmp, folder / filename)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -248,6 +248,7 @@ def _channel_defaults(channel: dict) -> dict:
 # Metrics from the log
 # --------------------------------------------------------------------------------------------
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+_LEADING = re.compile(r"\s*([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|inf|nan))", re.IGNORECASE)
 
 
 def builtin_metric_definitions(image_kind: str) -> list[dict]:
@@ -278,11 +279,16 @@ def metric_series(log_text: str, definitions: list[dict]) -> dict[str, list[floa
         for name, regex in compiled:
             match = regex.search(line)
             if match:
-                try:
-                    series.setdefault(name, []).append(float(match.group(1)))
-                except (IndexError, ValueError):
-                    continue
+                value = _leading_number(match.group(1) if match.groups() else "")
+                if value is not None:
+                    series.setdefault(name, []).append(value)
     return series
+
+
+def _leading_number(text: str) -> float | None:
+    """The number a capture starts with: a greedy ``(\\S+)`` also takes the ``#011`` that follows."""
+    match = _LEADING.match(text or "")
+    return float(match.group(1)) if match else None
 
 
 def final_metrics(log_text: str, definitions: list[dict], when: dt.datetime) -> list[dict]:
@@ -639,6 +645,7 @@ class SageMakerBackend:
         return {"HyperParameterTuningJobArn": job.arn}
 
     def save_tuning_job(self, job: Any) -> None:
+        self.store.save("hyper-parameter-tuning-jobs", job.name, job.training_job_summaries(), "training-jobs.json")
         self.store.save("hyper-parameter-tuning-jobs", job.name, job.describe())
 
     def _tuning_job(self, name: str):

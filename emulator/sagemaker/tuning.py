@@ -1,0 +1,442 @@
+"""Hyperparameter tuning jobs on optuna: each trial is a real local training job.
+
+Strategy -> optuna:
+  Bayesian  -> TPESampler(seed=RandomSeed)             Random -> RandomSampler(seed)
+  Grid      -> GridSampler over categorical and integer values (continuous ranges are refused)
+  Hyperband -> RandomSampler + HyperbandPruner(MinResource, MaxResource); the resource is the
+               boosting round, read from the trial's log as it trains
+  TrainingJobEarlyStoppingType Auto (not Hyperband) -> MedianPruner on the same per-round values
+
+One monitor thread asks optuna for trials, starts up to MaxParallelTrainingJobs of them at a time
+(never more than the machine's cores), reports each running job's per-round objective, stops the
+ones the pruner rejects and tells optuna every outcome. Trial jobs are named like AWS names them:
+``<tuning job>-<NNN>-<8 hex>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from emulator.sagemaker import exceptions as exc
+from emulator.sagemaker.jobs import (
+    TERMINAL,
+    builtin_metric_definitions,
+    metric_series,
+    utcnow,
+)
+
+log = logging.getLogger("emulator.sagemaker.tuning")
+
+OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
+POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class ParameterRange:
+    name: str
+    kind: str  # "Integer" | "Continuous" | "Categorical"
+    low: float = 0.0
+    high: float = 0.0
+    scaling: str = "Auto"
+    values: tuple[str, ...] = ()
+
+    def grid(self) -> list[str]:
+        if self.kind == "Categorical":
+            return list(self.values)
+        if self.kind == "Integer":
+            return [str(v) for v in range(int(self.low), int(self.high) + 1)]
+        raise exc.ValidationException(
+            f"Grid search strategy does not support continuous parameter ranges ({self.name!r}); "
+            "use IntegerParameterRanges or CategoricalParameterRanges, or another strategy"
+        )
+
+    def suggest(self, trial: optuna.Trial) -> str:
+        """This range's value for ``trial``, as the string SageMaker passes to the container."""
+        if self.kind == "Categorical":
+            return str(trial.suggest_categorical(self.name, list(self.values)))
+        if self.kind == "Integer":
+            return str(trial.suggest_int(self.name, int(self.low), int(self.high), log=self.scaling == "Logarithmic"))
+        if self.scaling == "ReverseLogarithmic":
+            # dense near the upper bound: sample 1 - x on a log scale
+            distance = trial.suggest_float(f"{self.name}__reverse_log", 1.0 - self.high, 1.0 - self.low, log=True)
+            value = 1.0 - distance
+            trial.set_user_attr(self.name, value)
+            return repr(value)
+        return repr(trial.suggest_float(self.name, self.low, self.high, log=self.scaling == "Logarithmic"))
+
+
+def _number(value: str, kind: str, where: str) -> float:
+    try:
+        return int(value) if kind == "Integer" else float(value)
+    except (TypeError, ValueError) as error:
+        raise exc.ValidationException(f"{where}: {value!r} is not a valid {kind.lower()} value") from error
+
+
+def parse_ranges(ranges: dict) -> list[ParameterRange]:
+    """ParameterRanges -> ParameterRange list, with the checks SageMaker makes on the values."""
+    out: list[ParameterRange] = []
+    for kind, key in (("Integer", "IntegerParameterRanges"), ("Continuous", "ContinuousParameterRanges")):
+        for item in ranges.get(key, []):
+            where = f"{key} {item['Name']!r}"
+            low, high = _number(item["MinValue"], kind, where), _number(item["MaxValue"], kind, where)
+            scaling = item.get("ScalingType", "Auto")
+            if low > high:
+                raise exc.ValidationException(f"{where}: MinValue {low} is greater than MaxValue {high}")
+            if scaling == "Logarithmic" and low <= 0:
+                raise exc.ValidationException(f"{where}: Logarithmic scaling needs MinValue > 0, got {low}")
+            if scaling == "ReverseLogarithmic" and (kind == "Integer" or not 0 <= low < high < 1):
+                raise exc.ValidationException(f"{where}: ReverseLogarithmic scaling needs a continuous range with 0 <= MinValue < MaxValue < 1")
+            out.append(ParameterRange(item["Name"], kind, low, high, scaling))
+    for item in ranges.get("CategoricalParameterRanges", []):
+        out.append(ParameterRange(item["Name"], "Categorical", values=tuple(item["Values"])))
+    names = [r.name for r in out]
+    if len(set(names)) != len(names):
+        raise exc.ValidationException(f"Each hyperparameter may appear in one parameter range only: {sorted(names)}")
+    if not out:
+        raise exc.ValidationException("ParameterRanges must contain at least one range")
+    return out
+
+
+def make_sampler(strategy: str, seed: int | None, ranges: list[ParameterRange]) -> optuna.samplers.BaseSampler:
+    if strategy == "Bayesian":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=min(10, max(2, len(ranges))))
+    if strategy == "Grid":
+        return optuna.samplers.GridSampler({r.name: r.grid() for r in ranges}, seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)  # Random, Hyperband
+
+
+def make_pruner(config: dict) -> optuna.pruners.BasePruner:
+    if config.get("Strategy") == "Hyperband":
+        hb = config.get("StrategyConfig", {}).get("HyperbandStrategyConfig", {})
+        return optuna.pruners.HyperbandPruner(min_resource=hb.get("MinResource", 1), max_resource=hb.get("MaxResource", "auto"), reduction_factor=3)
+    if config.get("TrainingJobEarlyStoppingType") == "Auto":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+@dataclass
+class Trial:
+    number: int
+    optuna_trial: optuna.Trial
+    job_name: str
+    tuned: dict[str, str]
+    reported: int = 0  # per-round values already reported to optuna
+    pruned: bool = False
+    summary: dict = field(default_factory=dict)
+
+
+class TuningJob:
+    """One HyperParameterTuningJob resource; ``start`` runs the search in a background thread."""
+
+    def __init__(self, backend: Any, request: dict, ranges: list[ParameterRange], metric_definitions: list[dict]):
+        self.backend = backend
+        self.request = request
+        self.name: str = request["HyperParameterTuningJobName"]
+        self.arn: str = backend.arn("hyper-parameter-tuning-job", self.name)
+        self.config: dict = request["HyperParameterTuningJobConfig"]
+        self.definition: dict = request["TrainingJobDefinition"]
+        self.ranges = ranges
+        self.metric_definitions = metric_definitions
+        objective = self.config["HyperParameterTuningJobObjective"]
+        self.objective_name: str = objective["MetricName"]
+        self.objective_type: str = objective["Type"]
+        self.status = "InProgress"
+        self.failure_reason: str | None = None
+        self.creation_time = utcnow()
+        self.last_modified_time = self.creation_time
+        self.end_time: dt.datetime | None = None
+        self.trials: list[Trial] = []
+        self.not_improving = 0
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self.done = threading.Event()
+
+    # -- creation ----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, backend: Any, request: dict) -> TuningJob:
+        if "TrainingJobDefinition" not in request:
+            raise exc.ValidationException("TrainingJobDefinition is required locally (TrainingJobDefinitions with several algorithms is not supported)")
+        if "WarmStartConfig" in request:
+            raise exc.ValidationException("WarmStartConfig is not supported by the local emulator")
+        config = request["HyperParameterTuningJobConfig"]
+        definition = request["TrainingJobDefinition"]
+        ranges = parse_ranges(config.get("ParameterRanges") or definition.get("HyperParameterRanges") or {})
+        static = definition.get("StaticHyperParameters", {})
+        clash = sorted(set(static) & {r.name for r in ranges})
+        if clash:
+            raise exc.ValidationException(f"Hyperparameters {clash} are both static and tuned; a hyperparameter can be one or the other")
+        algorithm = definition["AlgorithmSpecification"]
+        if "TrainingImage" not in algorithm:
+            raise exc.ValidationException("AlgorithmSpecification.TrainingImage is required locally")
+        launcher = backend.resolve_image(algorithm["TrainingImage"])
+        definitions = list(algorithm.get("MetricDefinitions") or builtin_metric_definitions(launcher.kind))
+        metric = config["HyperParameterTuningJobObjective"]["MetricName"]
+        if metric not in {d["Name"] for d in definitions}:
+            raise exc.ValidationException(
+                f"The objective metric for the hyperparameter tuning job, [{metric}], isn't valid for the "
+                f"[{algorithm['TrainingImage']}] algorithm. Choose a valid objective metric."
+            )
+        if config["Strategy"] == "Grid":
+            size = math.prod(len(r.grid()) for r in ranges)
+            if size > 10_000:
+                raise exc.ValidationException(f"The grid has {size} combinations; Grid search supports at most 10000")
+        return cls(backend, request, ranges, definitions)
+
+    @property
+    def max_jobs(self) -> int:
+        limit = self.config["ResourceLimits"].get("MaxNumberOfTrainingJobs")
+        if self.config["Strategy"] == "Grid":
+            size = math.prod(len(r.grid()) for r in self.ranges)
+            return min(size, limit) if limit else size
+        return limit or 1
+
+    @property
+    def max_parallel(self) -> int:
+        # each trial is a real process: more at once than cores only slows every trial down
+        return max(1, min(self.config["ResourceLimits"]["MaxParallelTrainingJobs"], os.cpu_count() or 1))
+
+    def start(self) -> None:
+        log.info("tuning job %s started: %s, %d trial(s), %d at a time, objective %s %s",
+                 self.name, self.config["Strategy"], self.max_jobs, self.max_parallel, self.objective_type, self.objective_name)
+        threading.Thread(target=self._run, name=f"tuning-{self.name}", daemon=True).start()
+
+    def stop(self) -> None:
+        if self.status in TERMINAL:
+            raise exc.ValidationException(f"The hyperparameter tuning job {self.name} has already reached a terminal state ({self.status})")
+        with self._lock:
+            self.status = "Stopping"
+            self._touch()
+        self._stop.set()
+
+    # -- the search --------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._search()
+        except Exception as error:
+            log.exception("tuning job %s: unexpected error", self.name)
+            with self._lock:
+                self.status, self.failure_reason = "Failed", f"InternalServerError: {error}"
+        finally:
+            with self._lock:
+                self.end_time = utcnow()
+                self._touch()
+            self._save()
+            self.done.set()
+            best = self.best_trial()
+            log.info("tuning job %s %s%s", self.name, self.status,
+                     f": best {best.job_name} {self.objective_name}={best.summary['FinalHyperParameterTuningJobObjectiveMetric']['Value']:g}" if best else "")
+
+    def _search(self) -> None:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        seed = self.config.get("RandomSeed")
+        study = optuna.create_study(
+            direction="minimize" if self.objective_type == "Minimize" else "maximize",
+            sampler=make_sampler(self.config["Strategy"], seed, self.ranges),
+            pruner=make_pruner(self.config),
+            study_name=self.name,
+        )
+        deadline = self.config["ResourceLimits"].get("MaxRuntimeInSeconds")
+        started = time.monotonic()
+        running: list[Trial] = []
+        while True:
+            out_of_time = deadline is not None and time.monotonic() - started > deadline
+            stopping = self._stop.is_set() or out_of_time or self._criteria_met()
+            while not stopping and len(running) < self.max_parallel and len(self.trials) < self.max_jobs:
+                running.append(self._launch(study))
+            for trial in list(running):
+                if stopping:
+                    self._stop_job(trial)
+                if self._watch(study, trial):
+                    running.remove(trial)
+            self._save()
+            if not running and (stopping or len(self.trials) >= self.max_jobs):
+                break
+            time.sleep(POLL_SECONDS)
+        with self._lock:
+            if self._stop.is_set():
+                self.status = "Stopped"
+            elif not any(t.summary.get("ObjectiveStatus") == "Succeeded" for t in self.trials):
+                self.status = "Failed"
+                reasons = {t.summary.get("FailureReason") for t in self.trials if t.summary.get("FailureReason")}
+                self.failure_reason = "No training job succeeded. " + "; ".join(sorted(r for r in reasons if r))[:900]
+            else:
+                self.status = "Completed"
+
+    def _launch(self, study: optuna.Study) -> Trial:
+        optuna_trial = study.ask()
+        tuned = {r.name: r.suggest(optuna_trial) for r in self.ranges}
+        number = len(self.trials) + 1
+        job_name = f"{self.name}-{number:03d}-{secrets.token_hex(4)}"
+        definition = self.definition
+        hyperparameters = {**definition.get("StaticHyperParameters", {}), **tuned, OBJECTIVE_HYPERPARAMETER: self.objective_name}
+        request = {
+            "TrainingJobName": job_name,
+            "AlgorithmSpecification": {k: v for k, v in definition["AlgorithmSpecification"].items() if k != "AlgorithmName"},
+            "RoleArn": definition["RoleArn"],
+            "InputDataConfig": definition.get("InputDataConfig", []),
+            "OutputDataConfig": definition["OutputDataConfig"],
+            "ResourceConfig": definition.get("ResourceConfig", {}),
+            "StoppingCondition": definition["StoppingCondition"],
+            "HyperParameters": hyperparameters,
+        }
+        for key in ("VpcConfig", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig", "RetryStrategy", "Environment"):
+            if key in definition:
+                request[key] = definition[key]
+        trial = Trial(number, optuna_trial, job_name, tuned)
+        self.backend.create_training_job(_tuning_job_arn=self.arn, **request)
+        with self._lock:
+            self.trials.append(trial)
+            trial.summary = self._summary(trial)
+            self._touch()
+        return trial
+
+    def _watch(self, study: optuna.Study, trial: Trial) -> bool:
+        """Report new per-round values, prune if told to; True when the trial's job has ended."""
+        job = self.backend.training_job(trial.job_name)
+        if job.process is not None and not trial.pruned:
+            values = metric_series(job.process.log_text(), self.metric_definitions).get(self.objective_name, [])
+            for step in range(trial.reported, len(values)):
+                trial.optuna_trial.report(values[step], step)
+                trial.reported = step + 1
+                if trial.optuna_trial.should_prune():
+                    trial.pruned = True
+                    log.info("tuning job %s trial %d (%s): stopped early at round %d (%s=%g)",
+                             self.name, trial.number, trial.job_name, step, self.objective_name, values[step])
+                    self._stop_job(trial)
+                    break
+        if job.status not in TERMINAL or not job.done.is_set():
+            with self._lock:
+                trial.summary = self._summary(trial)
+            return False
+        with self._lock:
+            trial.summary = self._summary(trial)
+            value = trial.summary.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+            self._touch()
+        if trial.pruned:
+            study.tell(trial.optuna_trial, state=optuna.trial.TrialState.PRUNED)
+        elif job.status == "Completed" and value is not None:
+            best_before = self.best_value(exclude=trial)
+            study.tell(trial.optuna_trial, value)
+            improved = best_before is None or (value < best_before if self.objective_type == "Minimize" else value > best_before)
+            self.not_improving = 0 if improved else self.not_improving + 1
+        else:
+            study.tell(trial.optuna_trial, state=optuna.trial.TrialState.FAIL)
+        log.info("tuning job %s trial %d/%d %s: %s -> %s%s", self.name, trial.number, self.max_jobs, trial.job_name,
+                 json.dumps(trial.tuned, sort_keys=True), f"{self.objective_name}={value:g}" if value is not None else "no objective",
+                 f" ({job.status}{', pruned' if trial.pruned else ''})" if job.status != "Completed" else "")
+        return True
+
+    def _stop_job(self, trial: Trial) -> None:
+        job = self.backend.training_job(trial.job_name)
+        if job.status not in TERMINAL:
+            job.stop_requested = True
+            if job.process is not None:
+                job.process.stop()
+
+    def _criteria_met(self) -> bool:
+        criteria = self.config.get("TuningJobCompletionCriteria") or {}
+        best = self.best_value()
+        target = criteria.get("TargetObjectiveMetricValue")
+        reached = best is not None and target is not None and (best <= target if self.objective_type == "Minimize" else best >= target)
+        if reached:
+            return True
+        patience = (criteria.get("BestObjectiveNotImproving") or {}).get("MaxNumberOfTrainingJobsNotImproving")
+        return bool(patience) and self.not_improving >= patience
+
+    # -- answers -----------------------------------------------------------------------------
+    def _summary(self, trial: Trial) -> dict:
+        described = self.backend.describe_training_job(TrainingJobName=trial.job_name)
+        status = described["TrainingJobStatus"]
+        out: dict[str, Any] = {
+            "TrainingJobName": trial.job_name,
+            "TrainingJobArn": described["TrainingJobArn"],
+            "TuningJobName": self.name,
+            "CreationTime": described["CreationTime"],
+            "TrainingJobStatus": status,
+            "TunedHyperParameters": dict(trial.tuned),
+        }
+        for key in ("TrainingStartTime", "TrainingEndTime", "FailureReason"):
+            if key in described:
+                out[key] = described[key]
+        final = {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList", [])}
+        if status in TERMINAL and self.objective_name in final:
+            out["FinalHyperParameterTuningJobObjectiveMetric"] = {"Type": self.objective_type, "MetricName": self.objective_name, "Value": final[self.objective_name]}
+            out["ObjectiveStatus"] = "Succeeded"
+        else:
+            out["ObjectiveStatus"] = "Pending" if status not in TERMINAL else "Failed"
+        return out
+
+    def _completed(self, exclude: Trial | None = None) -> list[Trial]:
+        return [
+            t for t in self.trials
+            if t is not exclude and t.summary.get("TrainingJobStatus") == "Completed" and "FinalHyperParameterTuningJobObjectiveMetric" in t.summary
+        ]
+
+    def best_trial(self, exclude: Trial | None = None) -> Trial | None:
+        done = self._completed(exclude)
+        if not done:
+            return None
+        pick = min if self.objective_type == "Minimize" else max
+        return pick(done, key=lambda t: t.summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+
+    def best_value(self, exclude: Trial | None = None) -> float | None:
+        best = self.best_trial(exclude)
+        return best.summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] if best else None
+
+    def training_job_summaries(self) -> list[dict]:
+        with self._lock:
+            return [dict(t.summary) for t in self.trials]
+
+    def describe(self) -> dict:
+        with self._lock:
+            summaries = [t.summary for t in self.trials]
+            statuses = [s.get("TrainingJobStatus") for s in summaries]
+            objectives = [s.get("ObjectiveStatus") for s in summaries]
+            out: dict[str, Any] = {
+                "HyperParameterTuningJobName": self.name,
+                "HyperParameterTuningJobArn": self.arn,
+                "HyperParameterTuningJobConfig": self.config,
+                "TrainingJobDefinition": self.definition,
+                "HyperParameterTuningJobStatus": self.status,
+                "CreationTime": self.creation_time,
+                "LastModifiedTime": self.last_modified_time,
+                "TrainingJobStatusCounters": {
+                    "Completed": statuses.count("Completed"),
+                    "InProgress": statuses.count("InProgress"),
+                    "RetryableError": 0,
+                    "NonRetryableError": statuses.count("Failed"),
+                    "Stopped": statuses.count("Stopped"),
+                },
+                "ObjectiveStatusCounters": {
+                    "Succeeded": objectives.count("Succeeded"),
+                    "Pending": objectives.count("Pending"),
+                    "Failed": objectives.count("Failed"),
+                },
+                "TuningJobCompletionDetails": {"NumberOfTrainingJobsObjectiveNotImproving": self.not_improving},
+            }
+            best = self.best_trial()
+            if best is not None:
+                out["BestTrainingJob"] = dict(best.summary)
+            if self.end_time:
+                out["HyperParameterTuningEndTime"] = self.end_time
+                out["ConsumedResources"] = {"RuntimeInSeconds": max(1, round((self.end_time - self.creation_time).total_seconds()))}
+            if self.failure_reason:
+                out["FailureReason"] = self.failure_reason
+            return out
+
+    def _touch(self) -> None:
+        self.last_modified_time = utcnow()
+
+    def _save(self) -> None:
+        self.backend.save_tuning_job(self)

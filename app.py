@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""CDK app entry: reads the pipeline config, builds the stack, applies cdk-nag's AwsSolutions pack."""
+
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import PipelineConfig
+from stacks.ml_pipeline_stack import MlPipelineStack
+from stacks.nag_suppressions import apply_suppressions
+
+
+def pipeline_config(app: cdk.App) -> PipelineConfig:
+    """cdk.json's "pipeline" object, with any `-c pipeline.<key>=<value>` overrides on top."""
+    settings = dict(app.node.try_get_context("pipeline") or {})
+    for key in PipelineConfig.__dataclass_fields__:
+        override = app.node.try_get_context(f"pipeline.{key}")
+        if override is not None:
+            settings[key] = override
+    return PipelineConfig.from_context(settings)
+
+
+def build_app(app: cdk.App | None = None) -> cdk.App:
+    app = app or cdk.App()
+    region = app.node.try_get_context("region") or os.environ.get("CDK_DEFAULT_REGION") or "us-east-1"
+    stack_name = app.node.try_get_context("stack_name") or "MlPipeline"
+    stack = MlPipelineStack(
+        app,
+        stack_name,
+        config=pipeline_config(app),
+        env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region),
+        description="SageMaker + Step Functions training pipeline: validate, tune, train, gate, deploy",
+    )
+    apply_suppressions(stack)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

@@ -1,0 +1,1 @@
+"""CDK constructs of the ML pipeline: one file per concern; stacks only compose."""

@@ -1,0 +1,152 @@
+"""The pipeline's typed configuration.
+
+Defaults live in cdk.json under the "pipeline" context key; `cdk deploy -c pipeline.<key>=<value>`
+overrides one per deploy, and every key can be overridden again per execution through the execution
+input (the state machine merges the input over these defaults before validating).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+PROBLEM_TYPES = ("auto", "regression", "binary", "multiclass")
+TUNING_STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
+# Metrics the quality gate understands, and whether larger is better.
+QUALITY_METRICS = {
+    "rmse": "lower",
+    "mse": "lower",
+    "mae": "lower",
+    "r2": "higher",
+    "auc": "higher",
+    "accuracy": "higher",
+    "precision": "higher",
+    "recall": "higher",
+    "f1": "higher",
+    "f1_weighted": "higher",
+    "logloss": "lower",
+}
+
+
+class ConfigError(ValueError):
+    """A pipeline setting in cdk.json or a -c override is invalid."""
+
+
+def _default_ranges() -> dict[str, Any]:
+    # SageMaker's ParameterRanges shape, values as strings (the API wants strings).
+    return {
+        "IntegerParameterRanges": [
+            {"Name": "max_depth", "MinValue": "3", "MaxValue": "8", "ScalingType": "Auto"},
+        ],
+        "ContinuousParameterRanges": [
+            {"Name": "eta", "MinValue": "0.03", "MaxValue": "0.3", "ScalingType": "Logarithmic"},
+            {"Name": "min_child_weight", "MinValue": "1", "MaxValue": "8", "ScalingType": "Auto"},
+            {"Name": "subsample", "MinValue": "0.6", "MaxValue": "1.0", "ScalingType": "Linear"},
+        ],
+        "CategoricalParameterRanges": [],
+    }
+
+
+def _default_hyperparameters() -> dict[str, str]:
+    return {
+        "num_round": "300",
+        "max_depth": "5",
+        "eta": "0.05",
+        "subsample": "0.8",
+        "colsample_bytree": "0.8",
+        "min_child_weight": "1",
+        "early_stopping_rounds": "30",
+    }
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every setting a user may change. Names are the execution-input keys."""
+
+    target_column: str = "rings"
+    problem_type: str = "auto"
+    quality_metric: str = "rmse"
+    quality_threshold: float = 2.6
+    # Only deploy when the new model also beats the deployed champion's metric.
+    require_beats_champion: bool = True
+    raw_prefix: str = "raw/"
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+    processing_instance_type: str = "ml.m5.large"
+    training_instance_type: str = "ml.m5.large"
+    training_instance_count: int = 1
+    hyperparameters: dict[str, str] = field(default_factory=_default_hyperparameters)
+    tuning_enabled: bool = True
+    tuning_strategy: str = "Bayesian"
+    tuning_max_jobs: int = 8
+    tuning_max_parallel_jobs: int = 2
+    tuning_ranges: dict[str, Any] = field(default_factory=_default_ranges)
+    transform_instance_type: str = "ml.m5.large"
+    endpoint_name: str = "ml-pipeline-endpoint"
+    endpoint_instance_type: str = "ml.m5.large"
+    endpoint_instance_count: int = 1
+    model_package_group: str = "ml-pipeline-models"
+    model_approval_status: str = "Approved"
+    job_timeout_seconds: int = 3600
+    execution_timeout_seconds: int = 6 * 3600
+    notification_email: str = ""
+
+    @classmethod
+    def from_context(cls, context: dict[str, Any] | None) -> "PipelineConfig":
+        """Build from the "pipeline" context dict; values given as strings by -c are coerced."""
+        context = dict(context or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(context) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown pipeline setting(s) {unknown}; known settings: {sorted(known)}")
+        values = {}
+        for name, value in context.items():
+            default = getattr(cls(), name)
+            values[name] = _coerce(name, value, default)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ConfigError(f"problem_type {self.problem_type!r} is not one of {PROBLEM_TYPES}")
+        if self.quality_metric not in QUALITY_METRICS:
+            raise ConfigError(f"quality_metric {self.quality_metric!r} is not one of {sorted(QUALITY_METRICS)}")
+        if self.tuning_strategy not in TUNING_STRATEGIES:
+            raise ConfigError(f"tuning_strategy {self.tuning_strategy!r} is not one of {TUNING_STRATEGIES}")
+        if not 0 < self.validation_fraction + self.test_fraction < 0.9:
+            raise ConfigError("validation_fraction + test_fraction must be between 0 and 0.9")
+        if not 1 <= self.tuning_max_parallel_jobs <= self.tuning_max_jobs:
+            raise ConfigError("tuning_max_parallel_jobs must be between 1 and tuning_max_jobs")
+        if self.training_instance_count < 1 or self.endpoint_instance_count < 1:
+            raise ConfigError("instance counts must be at least 1")
+        if not self.raw_prefix.endswith("/") or self.raw_prefix.startswith("/"):
+            raise ConfigError(f"raw_prefix {self.raw_prefix!r} must look like 'raw/' (no leading slash, trailing slash)")
+        if len(self.endpoint_name) > 63:
+            raise ConfigError("endpoint_name must be at most 63 characters")
+
+    def execution_defaults(self) -> dict[str, Any]:
+        """What the state machine's first state merges the execution input over."""
+        values = asdict(self)
+        # Set per deploy only: they shape resources (the trigger, the endpoint fleet, the timeout).
+        for deploy_only in ("raw_prefix", "execution_timeout_seconds", "notification_email", "endpoint_instance_count"):
+            values.pop(deploy_only)
+        return values
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false"):
+                raise ValueError(value)
+            return value.lower() == "true"
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return json.loads(value)
+    except ValueError as exc:
+        raise ConfigError(f"pipeline setting {name}={value!r} is not a valid {type(default).__name__}") from exc

@@ -1,0 +1,42 @@
+"""Retry and Catch policies shared by every Task state of the pipeline.
+
+Transient failures are retried with exponential backoff and full jitter; deterministic ones
+(a job that ran and failed, a rejected input) are not, and go straight to the Catch. Every Catch
+routes to the failure handler with the error under ``$.error``.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_stepfunctions as sfn
+
+ERROR_PATH = "$.error"
+
+# Optimized SageMaker integrations report throttling and other service-side API errors as
+# SageMaker.AmazonSageMakerException (validation errors share that name: AWS gives no way to tell
+# them apart, so they use up three quick attempts before the Catch).
+SAGEMAKER_TRANSIENT = ["ThrottlingException", "SageMaker.AmazonSageMakerException"]
+# Lambda's service-side errors (not the function's own exceptions, which are deterministic).
+LAMBDA_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+# AWS SDK integrations name errors <Service>.<Code>Exception.
+SDK_TRANSIENT = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.InternalErrorException"]
+SNS_TRANSIENT = ["SNS.AmazonSNSException", "SNS.SdkClientException", "SNS.ThrottledException"]
+
+
+def guard(state, transient: list[str], on_error: sfn.IChainable, attempts: int = 3, interval_s: int = 5):
+    """Add the transient Retry and the catch-all Catch to a Task state; returns the state."""
+    state.add_retry(
+        errors=transient,
+        interval=Duration.seconds(interval_s),
+        max_attempts=attempts,
+        backoff_rate=2.0,
+        max_delay=Duration.seconds(120),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    state.add_catch(on_error, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
+    return state

@@ -1,0 +1,689 @@
+"""The training state machine: validate, preprocess, tune, train, evaluate, gate, register, score
+and deploy — every Task with Retry and Catch, every outcome published to SNS.
+
+CDK has L2 tasks for models, endpoint configs, endpoints and transform jobs; they are used here.
+Processing and tuning have no L2 task, and the training L2 cannot take its hyperparameters as one
+object from the state (the tuned values are only known at run time), so those three are
+CustomStates whose IAM is written out in ``_job_permissions``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Size, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.config import PipelineConfig
+from stacks.images import PipelineImages
+from stacks.storage import CODE_PREFIX
+from stacks.task_policies import LAMBDA_TRANSIENT, SAGEMAKER_TRANSIENT, SDK_TRANSIENT, SNS_TRANSIENT, guard
+
+J = sfn.JsonPath
+PROCESSING = "/opt/ml/processing"
+ENDPOINT_POLL_SECONDS = 30
+ENDPOINT_MAX_POLLS = 60  # 30 minutes of Creating/Updating before the deploy is declared failed
+
+
+@dataclass(frozen=True)
+class TrainingPipelineProps:
+    config: PipelineConfig
+    images: PipelineImages
+    bucket: s3.IBucket
+    key: kms.IKey
+    sagemaker_role: iam.IRole
+    validate_input: lambda_.IFunction
+    quality_gate: lambda_.IFunction
+    topic: sns.ITopic
+
+
+class TrainingPipeline(Construct):
+    """Exposes ``state_machine`` and ``log_group``."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: TrainingPipelineProps) -> None:
+        super().__init__(scope, construct_id)
+        self.props = props
+        self._stack = Stack.of(self)
+
+        failure = self._failure_handler()
+        definition = (
+            self._collect_input()
+            .next(self._apply_defaults())
+            .next(self._validate(failure))
+            .next(self._preprocess(failure))
+            .next(self._tune_or_not(failure))
+        )
+        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=Duration.seconds(props.config.execution_timeout_seconds),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            comment="Train, gate and deploy an XGBoost model from a CSV in S3",
+        )
+        self._job_permissions(self.state_machine.role)
+
+    # ------------------------------------------------------------------ input
+
+    def _collect_input(self) -> sfn.Pass:
+        return sfn.Pass(
+            self,
+            "Collect input",
+            comment="Keeps the configured defaults beside the execution input",
+            parameters={"defaults": self.props.config.execution_defaults(), "input.$": "$"},
+        )
+
+    def _apply_defaults(self) -> sfn.Pass:
+        return sfn.Pass(
+            self,
+            "Apply defaults",
+            comment="The execution input overrides any default, key by key",
+            parameters={"defaults.$": "$.defaults", "config.$": "States.JsonMerge($.defaults, $.input, false)"},
+        )
+
+    def _validate(self, failure: sfn.IChainable) -> sfn.IChainable:
+        task = tasks.LambdaInvoke(
+            self,
+            "Validate input",
+            lambda_function=self.props.validate_input,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "defaults.$": "$.defaults",
+                    "config.$": "$.config",
+                    "execution_name.$": "$$.Execution.Name",
+                    "execution_arn.$": "$$.Execution.Id",
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$.plan",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(3)),
+        )
+        return guard(task, LAMBDA_TRANSIENT, failure)
+
+    # ------------------------------------------------------------------ jobs
+
+    def _job_state(self, construct_id: str, action: str, parameters: dict, result_selector: dict, result_path: str,
+                   failure: sfn.IChainable, comment: str) -> sfn.CustomState:
+        state = sfn.CustomState(
+            self,
+            construct_id,
+            state_json={
+                "Type": "Task",
+                "Comment": comment,
+                "Resource": f"arn:{self._stack.partition}:states:::sagemaker:{action}.sync",
+                "Parameters": parameters,
+                "ResultSelector": result_selector,
+                "ResultPath": result_path,
+                "TimeoutSeconds": self.props.config.job_timeout_seconds + 900,
+            },
+        )
+        return guard(state, SAGEMAKER_TRANSIENT, failure)
+
+    def _processing_parameters(self, name_path: str, image: str, script: str, arguments: list | str,
+                               inputs: list[tuple[str, str, str]], outputs: list[tuple[str, str, str]]) -> dict:
+        """A CreateProcessingJob request; inputs/outputs are (name, S3 URI or JSONPath, local folder)."""
+
+        def uri(key: str, value: str) -> dict:
+            return {f"{key}.$": value} if value.startswith("$") else {key: value}
+
+        return {
+            "ProcessingJobName.$": name_path,
+            "RoleArn": self.props.sagemaker_role.role_arn,
+            "AppSpecification": {
+                "ImageUri": image,
+                "ContainerEntrypoint": ["python3", f"{PROCESSING}/input/code/{script}"],
+                **({"ContainerArguments.$": arguments} if isinstance(arguments, str) else {"ContainerArguments": arguments}),
+            },
+            "ProcessingInputs": [
+                {
+                    "InputName": name,
+                    "S3Input": {
+                        **uri("S3Uri", source),
+                        "LocalPath": local,
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                        "S3DataDistributionType": "FullyReplicated",
+                    },
+                }
+                for name, source, local in [("code", self._code_uri(), f"{PROCESSING}/input/code"), *inputs]
+            ],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {"OutputName": name, "S3Output": {**uri("S3Uri", dest), "LocalPath": local, "S3UploadMode": "EndOfJob"}}
+                    for name, dest, local in outputs
+                ],
+                "KmsKeyId": self.props.key.key_arn,
+            },
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType.$": "$.plan.config.processing_instance_type",
+                    "VolumeSizeInGB": 30,
+                    "VolumeKmsKeyId": self.props.key.key_arn,
+                }
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.props.config.job_timeout_seconds},
+            "Environment": {"PYTHONUNBUFFERED": "1"},
+        }
+
+    def _code_uri(self) -> str:
+        return f"s3://{self.props.bucket.bucket_name}/{CODE_PREFIX}"
+
+    def _preprocess(self, failure: sfn.IChainable) -> sfn.IChainable:
+        out = f"{PROCESSING}/output"
+        arguments = (
+            "States.Array('--input-dir', '/opt/ml/processing/input/raw', '--output-dir', '/opt/ml/processing/output', "
+            "'--target-column', $.plan.config.target_column, '--problem-type', $.plan.problem_type, "
+            "'--validation-fraction', States.Format('{}', $.plan.config.validation_fraction), "
+            "'--test-fraction', States.Format('{}', $.plan.config.test_fraction))"
+        )
+        parameters = self._processing_parameters(
+            "$.plan.job_names.preprocess",
+            self.props.images.sklearn,
+            "preprocess.py",
+            arguments,
+            inputs=[("raw", "$.plan.paths.input", f"{PROCESSING}/input/raw")],
+            outputs=[(split, f"$.plan.paths.{split}", f"{out}/{split}") for split in ("train", "validation", "test", "batch", "schema")],
+        )
+        return self._job_state(
+            "Preprocess",
+            "createProcessingJob",
+            parameters,
+            {"ProcessingJobName.$": "$.ProcessingJobName", "ProcessingJobStatus.$": "$.ProcessingJobStatus"},
+            "$.preprocess",
+            failure,
+            "Clean, encode and split the raw CSV into label-first train/validation/test",
+        )
+
+    def _training_definition(self) -> dict:
+        """What tuning trials and the final training job share."""
+        channels = [
+            {
+                "ChannelName": channel,
+                "ContentType": "text/csv",
+                "CompressionType": "None",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri.$": f"$.plan.paths.{channel}",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+            for channel in ("train", "validation")
+        ]
+        return {
+            "AlgorithmSpecification": {"TrainingImage": self.props.images.xgboost, "TrainingInputMode": "File"},
+            "RoleArn": self.props.sagemaker_role.role_arn,
+            "InputDataConfig": channels,
+            "ResourceConfig": {
+                "InstanceType.$": "$.plan.config.training_instance_type",
+                "InstanceCount.$": "$.plan.config.training_instance_count",
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": self.props.key.key_arn,
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.props.config.job_timeout_seconds},
+        }
+
+    def _tune_or_not(self, failure: sfn.IChainable) -> sfn.IChainable:
+        tuning = {
+            "HyperParameterTuningJobName.$": "$.plan.job_names.tuning",
+            "HyperParameterTuningJobConfig.$": "$.plan.tuning_config",
+            "TrainingJobDefinition": {
+                **self._training_definition(),
+                "StaticHyperParameters.$": "$.plan.static_hyperparameters",
+                "OutputDataConfig": {"S3OutputPath.$": "$.plan.paths.tuning_output", "KmsKeyId": self.props.key.key_arn},
+            },
+        }
+        tune = self._job_state(
+            "Tune hyperparameters",
+            "createHyperParameterTuningJob",
+            tuning,
+            {
+                "BestTrainingJobName.$": "$.BestTrainingJob.TrainingJobName",
+                "TunedHyperParameters.$": "$.BestTrainingJob.TunedHyperParameters",
+                "BestObjective.$": "$.BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric",
+                "TrainingJobStatusCounters.$": "$.TrainingJobStatusCounters",
+            },
+            "$.tuning",
+            failure,
+            "Bayesian (or configured) search over the XGBoost hyperparameter ranges",
+        )
+        merge_tuned = sfn.Pass(
+            self,
+            "Use tuned hyperparameters",
+            parameters={"values.$": "States.JsonMerge($.plan.hyperparameters, $.tuning.TunedHyperParameters, false)"},
+            result_path="$.hyperparameters",
+        )
+        use_static = sfn.Pass(
+            self,
+            "Use configured hyperparameters",
+            parameters={"values.$": "$.plan.hyperparameters"},
+            result_path="$.hyperparameters",
+        )
+        train = self._train(failure)
+        tune.next(merge_tuned)
+        merge_tuned.next(train)
+        use_static.next(train)
+        return (
+            sfn.Choice(self, "Tuning enabled?")
+            .when(sfn.Condition.boolean_equals("$.plan.config.tuning_enabled", True), tune)
+            .otherwise(use_static)
+        )
+
+    def _train(self, failure: sfn.IChainable) -> sfn.IChainable:
+        training = {
+            "TrainingJobName.$": "$.plan.job_names.training",
+            **self._training_definition(),
+            "HyperParameters.$": "$.hyperparameters.values",
+            "OutputDataConfig": {"S3OutputPath.$": "$.plan.paths.model_output", "KmsKeyId": self.props.key.key_arn},
+        }
+        train = self._job_state(
+            "Train model",
+            "createTrainingJob",
+            training,
+            {
+                "TrainingJobName.$": "$.TrainingJobName",
+                "ModelArtifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
+                "FinalMetricDataList.$": "$.FinalMetricDataList",
+            },
+            "$.training",
+            failure,
+            "The final model, on the best (or configured) hyperparameters",
+        )
+        return train.next(self._evaluate(failure))
+
+    def _evaluate(self, failure: sfn.IChainable) -> sfn.IChainable:
+        p = PROCESSING
+        parameters = self._processing_parameters(
+            "$.plan.job_names.evaluate",
+            self.props.images.xgboost,
+            "evaluate.py",
+            ["--model-dir", f"{p}/model", "--test-dir", f"{p}/test", "--schema-dir", f"{p}/schema", "--output-dir", f"{p}/evaluation"],
+            inputs=[
+                ("model", "$.training.ModelArtifacts", f"{p}/model"),
+                ("test", "$.plan.paths.test", f"{p}/test"),
+                ("schema", "$.plan.paths.schema", f"{p}/schema"),
+            ],
+            outputs=[("evaluation", "$.plan.paths.evaluation", f"{p}/evaluation")],
+        )
+        evaluate = self._job_state(
+            "Evaluate model",
+            "createProcessingJob",
+            parameters,
+            {"ProcessingJobName.$": "$.ProcessingJobName", "ProcessingJobStatus.$": "$.ProcessingJobStatus"},
+            "$.evaluation",
+            failure,
+            "Scores the held-out test split into evaluation.json",
+        )
+        return evaluate.next(self._gate(failure))
+
+    # ------------------------------------------------------------------ gate, register, deploy
+
+    def _gate(self, failure: sfn.IChainable) -> sfn.IChainable:
+        gate = tasks.LambdaInvoke(
+            self,
+            "Quality gate",
+            lambda_function=self.props.quality_gate,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "evaluation_s3_uri.$": "$.plan.paths.evaluation_report",
+                    "champion_s3_uri.$": "$.plan.paths.champion_report",
+                    "metric.$": "$.plan.quality.metric",
+                    "threshold.$": "$.plan.quality.threshold",
+                    "direction.$": "$.plan.quality.direction",
+                    "require_beats_champion.$": "$.plan.config.require_beats_champion",
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$.gate",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+        )
+        guard(gate, LAMBDA_TRANSIENT, failure)
+        rejected = sfn.Pass(
+            self,
+            "Model below threshold",
+            parameters={"Error": "ModelQualityBelowThreshold", "Cause.$": "$.gate.reason"},
+            result_path="$.error",
+        ).next(failure)
+        return gate.next(
+            sfn.Choice(self, "Good enough?")
+            .when(sfn.Condition.boolean_equals("$.gate.passed", True), self._create_model(failure))
+            .otherwise(rejected)
+        )
+
+    def _create_model(self, failure: sfn.IChainable) -> sfn.IChainable:
+        create = tasks.SageMakerCreateModel(
+            self,
+            "Create model",
+            model_name=J.string_at("$.plan.job_names.model"),
+            primary_container=tasks.ContainerDefinition(
+                image=tasks.DockerImage.from_registry(self.props.images.xgboost),
+                mode=tasks.Mode.SINGLE_MODEL,
+                model_s3_location=tasks.S3Location.from_json_expression("$.training.ModelArtifacts"),
+            ),
+            role=self.props.sagemaker_role,
+            result_selector={"ModelArn.$": "$.ModelArn"},
+            result_path="$.model",
+        )
+        guard(create, SAGEMAKER_TRANSIENT, failure)
+        register = tasks.CallAwsService(
+            self,
+            "Register model package",
+            service="sagemaker",
+            action="createModelPackage",
+            iam_resources=[
+                self._stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{self.props.config.model_package_group}/*"),
+                self._stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=self.props.config.model_package_group),
+            ],
+            parameters={
+                "ModelPackageGroupName": self.props.config.model_package_group,
+                "ModelApprovalStatus": J.string_at("$.plan.config.model_approval_status"),
+                "ModelPackageDescription": J.format("Trained by execution {} on {}", J.string_at("$$.Execution.Name"), J.string_at("$.plan.paths.input")),
+                "InferenceSpecification": {
+                    "Containers": [{"Image": self.props.images.xgboost, "ModelDataUrl": J.string_at("$.training.ModelArtifacts")}],
+                    "SupportedContentTypes": ["text/csv"],
+                    "SupportedResponseMIMETypes": ["text/csv"],
+                },
+                "ModelMetrics": {
+                    "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": J.string_at("$.plan.paths.evaluation_report")}}
+                },
+            },
+            result_selector={"ModelPackageArn.$": "$.ModelPackageArn"},
+            result_path="$.registration",
+        )
+        guard(register, SDK_TRANSIENT, failure)
+        score_and_deploy = sfn.Parallel(
+            self,
+            "Score and deploy",
+            comment="Batch scoring and the endpoint rollout run side by side",
+            result_selector={"transform.$": "$[0]", "endpoint.$": "$[1]"},
+            result_path="$.outcome",
+        )
+        score_and_deploy.branch(self._batch_transform())
+        score_and_deploy.branch(self._deploy())
+        score_and_deploy.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
+        return create.next(register).next(score_and_deploy).next(self._promote_champion(failure)).next(self._notify_success())
+
+    def _batch_transform(self) -> sfn.IChainable:
+        transform = tasks.SageMakerCreateTransformJob(
+            self,
+            "Batch transform",
+            transform_job_name=J.string_at("$.plan.job_names.transform"),
+            model_name=J.string_at("$.plan.job_names.model"),
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            role=self.props.sagemaker_role,  # without it the L2 creates a role with AmazonSageMakerFullAccess
+            batch_strategy=tasks.BatchStrategy.MULTI_RECORD,
+            max_payload=Size.mebibytes(6),
+            transform_input=tasks.TransformInput(
+                transform_data_source=tasks.TransformDataSource(
+                    s3_data_source=tasks.TransformS3DataSource(
+                        s3_uri=J.string_at("$.plan.paths.batch"), s3_data_type=tasks.S3DataType.S3_PREFIX
+                    )
+                ),
+                content_type="text/csv",
+                split_type=tasks.SplitType.LINE,
+            ),
+            transform_output=tasks.TransformOutput(
+                s3_output_path=J.string_at("$.plan.paths.transform_output"),
+                accept="text/csv",
+                assemble_with=tasks.AssembleWith.LINE,
+                encryption_key=self.props.key,
+            ),
+            transform_resources=tasks.TransformResources(
+                instance_count=1,
+                instance_type=ec2.InstanceType(J.string_at("$.plan.config.transform_instance_type")),
+                volume_encryption_key=self.props.key,
+            ),
+            result_selector={
+                "TransformJobName.$": "$.TransformJobName",
+                "TransformJobStatus.$": "$.TransformJobStatus",
+                "S3OutputPath.$": "$.TransformOutput.S3OutputPath",
+            },
+            task_timeout=sfn.Timeout.duration(Duration.seconds(self.props.config.job_timeout_seconds + 900)),
+        )
+        # Branch failures propagate to the Parallel's Catch; only transient errors retry here.
+        transform.add_retry(
+            errors=SAGEMAKER_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
+            max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL,
+        )
+        return transform
+
+    def _deploy(self) -> sfn.IChainable:
+        config = tasks.SageMakerCreateEndpointConfig(
+            self,
+            "Create endpoint config",
+            endpoint_config_name=J.string_at("$.plan.job_names.endpoint_config"),
+            production_variants=[
+                tasks.ProductionVariant(
+                    model_name=J.string_at("$.plan.job_names.model"),
+                    variant_name="AllTraffic",
+                    initial_instance_count=self.props.config.endpoint_instance_count,
+                    instance_type=ec2.InstanceType(J.string_at("$.plan.config.endpoint_instance_type")),
+                )
+            ],
+            kms_key=self.props.key,
+            result_path=J.DISCARD,
+        )
+        find = tasks.CallAwsService(
+            self,
+            "Find endpoint",
+            service="sagemaker",
+            action="describeEndpoint",
+            iam_resources=[self._endpoint_arn()],
+            parameters={"EndpointName": J.string_at("$.plan.config.endpoint_name")},
+            result_selector={"EndpointStatus.$": "$.EndpointStatus"},
+            result_path="$.existing",
+        )
+        create = tasks.SageMakerCreateEndpoint(
+            self,
+            "Create endpoint",
+            endpoint_name=J.string_at("$.plan.config.endpoint_name"),
+            endpoint_config_name=J.string_at("$.plan.job_names.endpoint_config"),
+            result_path=J.DISCARD,
+        )
+        update = sfn.CustomState(
+            self,
+            "Update endpoint",
+            state_json={
+                "Type": "Task",
+                "Comment": "Blue/green update with auto-rollback alarms",
+                "Resource": f"arn:{self._stack.partition}:states:::sagemaker:updateEndpoint",
+                "Parameters": {
+                    "EndpointName.$": "$.plan.config.endpoint_name",
+                    "EndpointConfigName.$": "$.plan.job_names.endpoint_config",
+                    "DeploymentConfig.$": "$.plan.deployment_config",
+                },
+                "ResultPath": None,
+            },
+        )
+        for state in (config, create, update):
+            state.add_retry(
+                errors=SAGEMAKER_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
+                max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL,
+            )
+        find.add_retry(errors=SDK_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
+                       jitter_strategy=sfn.JitterType.FULL)
+        # DescribeEndpoint on a missing endpoint is SageMaker's ValidationException, which the AWS SDK
+        # integration reports as SageMaker.SageMakerException: no endpoint yet, so create one.
+        find.add_catch(create, errors=["SageMaker.SageMakerException"], result_path="$.existing")
+
+        wait = self._wait_in_service()
+        create.next(wait)
+        update.next(wait)
+        find.next(update)
+        return config.next(find)
+
+    def _endpoint_arn(self) -> str:
+        return self._stack.format_arn(service="sagemaker", resource="endpoint", resource_name="*")
+
+    def _wait_in_service(self) -> sfn.IChainable:
+        start = sfn.Pass(self, "Start polling", parameters={"polls": 0}, result_path="$.rollout")
+        wait = sfn.Wait(self, "Wait for endpoint", time=sfn.WaitTime.duration(Duration.seconds(ENDPOINT_POLL_SECONDS)))
+        describe = tasks.CallAwsService(
+            self,
+            "Describe endpoint",
+            service="sagemaker",
+            action="describeEndpoint",
+            iam_resources=[self._endpoint_arn()],
+            parameters={"EndpointName": J.string_at("$.plan.config.endpoint_name")},
+            result_selector={
+                "EndpointName.$": "$.EndpointName",
+                "EndpointArn.$": "$.EndpointArn",
+                "EndpointStatus.$": "$.EndpointStatus",
+                "EndpointConfigName.$": "$.EndpointConfigName",
+                "polls.$": "States.MathAdd($$.State.RetryCount, 0)",
+            },
+            result_path="$.endpoint",
+        )
+        describe.add_retry(errors=SDK_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
+                           jitter_strategy=sfn.JitterType.FULL)
+        count = sfn.Pass(self, "Count poll", parameters={"polls.$": "States.MathAdd($.rollout.polls, 1)"}, result_path="$.rollout")
+        in_service = sfn.Pass(self, "Endpoint in service", output_path="$.endpoint")
+        failed = sfn.Fail(
+            self, "Endpoint rollout failed", error="EndpointDeploymentFailed",
+            cause="The endpoint did not reach InService (failed, rolled back, or timed out); see its FailureReason in SageMaker",
+        )
+        check = (
+            sfn.Choice(self, "Endpoint ready?")
+            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), in_service)
+            .when(sfn.Condition.or_(
+                sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"),
+                sfn.Condition.number_greater_than_equals("$.rollout.polls", ENDPOINT_MAX_POLLS),
+            ), failed)
+            .otherwise(count)
+        )
+        count.next(wait)
+        return start.next(wait).next(describe).next(check)
+
+    def _promote_champion(self, failure: sfn.IChainable) -> sfn.IChainable:
+        """The deployed model's evaluation becomes the bar the next model must beat."""
+        promote = tasks.CallAwsService(
+            self,
+            "Record champion",
+            service="s3",
+            action="copyObject",
+            # CopyObject is authorized as GetObject on the source and PutObject on the target.
+            iam_action="s3:PutObject",
+            iam_resources=[self.props.bucket.arn_for_objects("champion/*")],
+            additional_iam_statements=[
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.props.bucket.arn_for_objects("runs/*")])
+            ],
+            parameters={
+                "Bucket": self.props.bucket.bucket_name,
+                "CopySource": J.string_at("$.plan.paths.evaluation_copy_source"),
+                "Key": J.string_at("$.plan.paths.champion_key"),
+            },
+            result_path=J.DISCARD,
+        )
+        return guard(promote, SDK_TRANSIENT, failure)
+
+    def _notify_success(self) -> sfn.IChainable:
+        notify = tasks.SnsPublish(
+            self,
+            "Notify success",
+            topic=self.props.topic,
+            subject="ML pipeline succeeded",
+            message=sfn.TaskInput.from_object(
+                {
+                    "execution.$": "$$.Execution.Id",
+                    "status": "SUCCEEDED",
+                    "gate.$": "$.gate",
+                    "model_package.$": "$.registration.ModelPackageArn",
+                    "endpoint.$": "$.outcome.endpoint",
+                    "batch_predictions.$": "$.outcome.transform.S3OutputPath",
+                }
+            ),
+            result_path=J.DISCARD,
+        )
+        notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
+                         jitter_strategy=sfn.JitterType.FULL)
+        summary = sfn.Pass(
+            self,
+            "Summarize",
+            parameters={
+                "problem_type.$": "$.plan.problem_type",
+                "gate.$": "$.gate",
+                "tuning.$": "$.hyperparameters",
+                "model_name.$": "$.plan.job_names.model",
+                "model_package.$": "$.registration.ModelPackageArn",
+                "endpoint.$": "$.outcome.endpoint",
+                "batch_predictions.$": "$.outcome.transform.S3OutputPath",
+                "evaluation_report.$": "$.plan.paths.evaluation_report",
+            },
+        )
+        return notify.next(summary).next(sfn.Succeed(self, "Pipeline succeeded"))
+
+    # ------------------------------------------------------------------ failure
+
+    def _failure_handler(self) -> sfn.IChainable:
+        notify = tasks.SnsPublish(
+            self,
+            "Notify failure",
+            topic=self.props.topic,
+            subject="ML pipeline failed",
+            message=sfn.TaskInput.from_object(
+                {"execution.$": "$$.Execution.Id", "status": "FAILED", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}
+            ),
+            result_path=J.DISCARD,
+        )
+        notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
+                         jitter_strategy=sfn.JitterType.FULL)
+        fail = sfn.Fail(self, "Pipeline failed", error_path="$.error.Error", cause_path="$.error.Cause")
+        # A notification that cannot be sent must not hide the original error.
+        notify.add_catch(fail, errors=[sfn.Errors.ALL], result_path=J.DISCARD)
+        return notify.next(fail)
+
+    # ------------------------------------------------------------------ IAM
+
+    def _job_permissions(self, role: iam.IRole) -> None:
+        """What the CustomStates need: their SageMaker actions, the managed EventBridge rules that
+        `.sync` uses to learn a job finished, and passing the SageMaker role."""
+        arn = lambda resource: self._stack.format_arn(service="sagemaker", resource=resource, resource_name="*")  # noqa: E731
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ProcessingTuningTrainingJobs",
+                actions=[
+                    "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateHyperParameterTuningJob", "sagemaker:DescribeHyperParameterTuningJob",
+                    "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                    "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                    "sagemaker:UpdateEndpoint", "sagemaker:AddTags",
+                ],
+                resources=[arn("processing-job"), arn("hyper-parameter-tuning-job"), arn("training-job"),
+                           arn("endpoint"), arn("endpoint-config")],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SyncJobEventRules",
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    self._stack.format_arn(service="events", resource="rule", resource_name=f"StepFunctionsGetEventsForSageMaker{kind}JobsRule")
+                    for kind in ("Processing", "Training", "Tuning", "Transform")
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PassSageMakerRole",
+                actions=["iam:PassRole"],
+                resources=[self.props.sagemaker_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        self.props.key.grant_encrypt_decrypt(role)
+

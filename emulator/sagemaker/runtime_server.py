@@ -1,0 +1,225 @@
+"""The SageMaker runtime InvokeEndpoint API on localhost, for every endpoint in a state folder.
+
+``POST /endpoints/<name>/invocations`` answers as ``runtime.sagemaker.<region>.amazonaws.com`` does,
+so ``boto3.client("sagemaker-runtime", endpoint_url=<base url>)`` works unchanged; ``GET /ping``
+answers 200. The server holds no endpoint state of its own: each request reads the endpoint's
+record from disk (cached until the file changes), so an update written by another process takes
+effect on the next request, while requests in flight finish on the predictor they started with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+from emulator.sagemaker.hosting import (
+    DEFAULT_ACCOUNT,
+    load_predictor,
+    pick_variant,
+    routable_variants,
+)
+
+log = logging.getLogger("emulator.sagemaker.runtime_server")
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's documented request limit
+_INVOKE = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations/?$")
+
+
+class InvokeError(Exception):
+    """A runtime API error: ``code`` is the x-amzn-ErrorType, ``status`` the HTTP status."""
+
+    def __init__(self, code: str, status: int, message: str, **extra: object):
+        super().__init__(message)
+        self.code, self.status, self.message, self.extra = code, status, message, extra
+
+
+@dataclass
+class _Cached:
+    mtime_ns: int
+    record: dict
+
+
+@dataclass
+class EndpointDirectory:
+    """Endpoint records read from ``<state_dir>/sagemaker/endpoints``, re-read when they change."""
+
+    state_dir: Path
+    account: str = DEFAULT_ACCOUNT
+    _cache: dict[str, _Cached] = field(default_factory=dict)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def record(self, name: str) -> dict | None:
+        path = Path(self.state_dir) / "sagemaker" / "endpoints" / f"{name.lower()}.json"
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._cache.pop(name, None)
+            return None
+        cached = self._cache.get(name)
+        if cached is None or cached.mtime_ns != mtime:
+            try:
+                cached = _Cached(mtime, json.loads(path.read_text()))
+            except (FileNotFoundError, json.JSONDecodeError):
+                return cached.record if cached else None
+            self._cache[name] = cached
+        return cached.record
+
+    def route(self, name: str, target_variant: str | None = None) -> dict:
+        """The variant (with its model folder) that serves this request, or an InvokeError."""
+        record = self.record(name)
+        if record is None or record.get("EndpointName") != name and record.get("EndpointName", "").lower() != name.lower():
+            raise InvokeError("ValidationError", 400, f"Endpoint {name} of account {self.account} not found.")
+        variants = routable_variants(record, time.time(), self._rng)
+        if not variants:
+            status = record.get("EndpointStatus")
+            raise InvokeError("ValidationError", 400,
+                              f"Endpoint {name} of account {self.account} is not in service (status {status}); "
+                              f"wait for DescribeEndpoint to report InService.")
+        if target_variant:
+            everything = variants + ((record.get("_hosting") or {}).get("Variants") or [])
+            chosen = pick_variant(everything, target_variant)
+            if chosen is None:
+                raise InvokeError("ValidationError", 400,
+                                  f"Target variant {target_variant} not found for endpoint {name}.")
+            return chosen
+        return pick_variant(variants, None, self._rng)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its pooled connection
+    server: RuntimeHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this Nagle + delayed ACK add ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/ping":
+            self._send(200, b"", "text/plain")
+        else:
+            self._error(InvokeError("UnknownOperationException", 404, f"No operation at GET {self.path}"))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        match = _INVOKE.match(self.path.split("?", 1)[0])
+        if not match:
+            self._error(InvokeError("UnknownOperationException", 404, f"No operation at POST {self.path}"))
+            return
+        try:
+            self._invoke(unquote(match.group("name")), body)
+        except InvokeError as exc:
+            self._error(exc)
+
+    def _invoke(self, name: str, body: bytes) -> None:
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise InvokeError("ValidationError", 400,
+                              f"Request payload of {len(body)} bytes exceeds the {MAX_PAYLOAD_BYTES} byte limit.")
+        headers = self.headers
+        variant = self.server.directory.route(name, headers.get("X-Amzn-SageMaker-Target-Variant"))
+        content_type = headers.get("Content-Type") or "application/octet-stream"
+        accept = headers.get("Accept")
+        try:
+            predictor = load_predictor(variant["Kind"], variant["ModelDir"])
+            response = predictor.invoke(body, content_type, accept)
+        except Exception as exc:
+            log.exception("endpoint %s variant %s failed", name, variant["VariantName"])
+            raise self._model_error(name, 500, f"{type(exc).__name__}: {exc}") from exc
+        if response.status >= 400:
+            message = response.body.decode("utf-8", "replace")
+            raise self._model_error(name, response.status, message)
+        extra = {"x-Amzn-Invoked-Production-Variant": variant["VariantName"]}
+        custom = headers.get("X-Amzn-SageMaker-Custom-Attributes")
+        if custom is not None:
+            extra["X-Amzn-SageMaker-Custom-Attributes"] = custom
+        self._send(200, response.body, response.content_type or accept or "text/csv", extra)
+
+    def _model_error(self, name: str, status: int, message: str) -> InvokeError:
+        kind = "client" if status < 500 else "server"
+        log_group = f"/aws/sagemaker/Endpoints/{name}"
+        return InvokeError(
+            "ModelError", 424,
+            f'Received {kind} error ({status}) from primary with message "{message}". '
+            f"See the emulator log (logger emulator.sagemaker.runtime_server; log group {log_group}) "
+            f"in account {self.server.directory.account} for more information.",
+            OriginalStatusCode=status, OriginalMessage=message,
+            LogStreamArn=f"arn:aws:logs:us-east-1:{self.server.directory.account}:log-group:{log_group}",
+        )
+
+    def _error(self, exc: InvokeError) -> None:
+        payload = json.dumps({"Message": exc.message, **exc.extra}).encode()
+        self._send(exc.status, payload, "application/json", {"x-amzn-ErrorType": exc.code})
+
+    def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class RuntimeHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, directory: EndpointDirectory, host: str = "127.0.0.1", port: int = 0):
+        self.directory = directory
+        super().__init__((host, port), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class RuntimeServer:
+    """A RuntimeHTTPServer on a background thread (``start``/``stop``) or the foreground (``serve``)."""
+
+    def __init__(self, state_dir: Path, host: str = "127.0.0.1", port: int = 0, account: str = DEFAULT_ACCOUNT):
+        self.httpd = RuntimeHTTPServer(EndpointDirectory(Path(state_dir), account), host, port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.httpd.base_url
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def endpoint_url(self, name: str) -> str:
+        return f"{self.base_url}/endpoints/{name}/invocations"
+
+    def start(self) -> RuntimeServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="sagemaker-runtime", daemon=True)
+        self._thread.start()
+        log.info("SageMaker runtime API listening on %s", self.base_url)
+        return self
+
+    def serve(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)

@@ -1,0 +1,320 @@
+"""Hosting: models, endpoint configs, endpoints (create, update, blue/green) and the model registry,
+with real xgboost models served through the real runtime server and boto3's sagemaker-runtime."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from botocore.config import Config
+from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
+
+from emulator.sagemaker.exceptions import ValidationException
+from emulator.sagemaker.hosting import HostingBackend
+from emulator.sagemaker.server import stop_in_process_servers
+
+FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
+
+
+def abalone() -> tuple[np.ndarray, np.ndarray]:
+    frame = pd.read_csv(DATA / "abalone.csv")
+    return frame[FEATURES].to_numpy(np.float32), frame["rings"].to_numpy(np.float32)
+
+
+def train_booster(rounds: int, depth: int = 3) -> xgb.Booster:
+    x, y = abalone()
+    return xgb.train({"objective": "reg:squarederror", "max_depth": depth, "nthread": 1}, xgb.DMatrix(x, label=y), rounds)
+
+
+def put_model(s3, booster: xgb.Booster, uri: str) -> str:
+    """The built-in algorithm's artifact: model.tar.gz holding one file named xgboost-model."""
+    raw = bytes(booster.save_raw("ubj"))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("xgboost-model")
+        info.size = len(raw)
+        archive.addfile(info, io.BytesIO(raw))
+    s3.put_bytes(uri, buffer.getvalue())
+    return uri
+
+
+def runtime_client(base_url: str):
+    return boto3.client("sagemaker-runtime", endpoint_url=base_url, region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x",
+                        config=Config(retries={"max_attempts": 1}, max_pool_connections=16))
+
+
+def wait_status(hosting: HostingBackend, name: str, wanted: str, timeout: float = 20) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        described = hosting.describe_endpoint(EndpointName=name)
+        if described["EndpointStatus"] == wanted or time.time() > deadline:
+            return described
+        time.sleep(0.02)
+
+
+def csv_row(row: np.ndarray) -> str:
+    return ",".join(repr(float(v)) for v in row)
+
+
+@pytest.fixture(scope="module")
+def boosters() -> dict[str, xgb.Booster]:
+    return {"v1": train_booster(5), "v2": train_booster(30, depth=4)}
+
+
+@pytest.fixture
+def hosting(runtime):
+    backend = HostingBackend(runtime)
+    yield backend
+    stop_in_process_servers()
+
+
+def deploy_model(hosting: HostingBackend, booster: xgb.Booster, name: str) -> str:
+    put_model(hosting.runtime.s3, booster, f"s3://bucket/models/{name}/model.tar.gz")
+    hosting.create_model(ModelName=name, ExecutionRoleArn=ROLE,
+                         PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": f"s3://bucket/models/{name}/model.tar.gz"})
+    hosting.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    return f"{name}-config"
+
+
+# -- models and configs -----------------------------------------------------------------------
+
+
+def test_create_and_describe_model_round_trips_the_request(hosting, boosters):
+    put_model(hosting.runtime.s3, boosters["v1"], "s3://bucket/m/model.tar.gz")
+    arn = hosting.create_model(ModelName="Abalone-Model", ExecutionRoleArn=ROLE,
+                               PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/m/model.tar.gz"})["ModelArn"]
+    assert arn == "arn:aws:sagemaker:us-east-1:000000000000:model/abalone-model"
+    described = hosting.describe_model(ModelName="Abalone-Model")
+    assert described["ModelName"] == "Abalone-Model"
+    assert described["PrimaryContainer"]["ModelDataUrl"] == "s3://bucket/m/model.tar.gz"
+    assert described["CreationTime"].tzinfo is not None
+    with pytest.raises(ValidationException, match=r'^Cannot create already existing model "arn:aws:sagemaker:us-east-1:000000000000:model/abalone-model"\.$'):
+        hosting.create_model(ModelName="Abalone-Model", ExecutionRoleArn=ROLE,
+                             PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/m/model.tar.gz"})
+
+
+def test_model_errors_name_what_is_wrong(hosting):
+    with pytest.raises(ValidationException, match=r'Could not find model "arn:aws:sagemaker:us-east-1:000000000000:model/nope"\.'):
+        hosting.describe_model(ModelName="nope")
+    with pytest.raises(ValidationException, match=r"Could not find model data at s3://bucket/missing/model.tar.gz"):
+        hosting.create_model(ModelName="m", ExecutionRoleArn=ROLE,
+                             PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/missing/model.tar.gz"})
+    with pytest.raises(ValidationException, match=r"my-own-image"):
+        hosting.create_model(ModelName="m", ExecutionRoleArn=ROLE,
+                             PrimaryContainer={"Image": "1.dkr.ecr.us-east-1.amazonaws.com/my-own-image:1"})
+
+
+def test_endpoint_config_needs_existing_models(hosting, boosters):
+    with pytest.raises(ValidationException, match=r'Could not find model "arn:aws:sagemaker:us-east-1:000000000000:model/ghost"'):
+        hosting.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "ghost", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    config = deploy_model(hosting, boosters["v1"], "cfgmodel")
+    described = hosting.describe_endpoint_config(EndpointConfigName=config)
+    assert described["ProductionVariants"][0]["ModelName"] == "cfgmodel"
+    with pytest.raises(ValidationException, match="Cannot create already existing endpoint configuration"):
+        hosting.create_endpoint_config(EndpointConfigName=config, ProductionVariants=described["ProductionVariants"])
+    with pytest.raises(ValidationException, match=r'Could not find endpoint configuration "arn:aws:sagemaker:us-east-1:000000000000:endpoint-config/none"'):
+        hosting.describe_endpoint_config(EndpointConfigName="none")
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+
+
+def test_endpoint_goes_creating_to_in_service_and_serves_the_model(hosting, boosters):
+    config = deploy_model(hosting, boosters["v1"], "abalone-v1")
+    arn = hosting.create_endpoint(EndpointName="abalone", EndpointConfigName=config)["EndpointArn"]
+    assert arn.endswith(":endpoint/abalone")
+    first = hosting.describe_endpoint(EndpointName="abalone")
+    assert first["EndpointStatus"] in ("Creating", "InService")
+    described = wait_status(hosting, "abalone", "InService")
+    assert described["EndpointStatus"] == "InService"
+    assert described["ProductionVariants"][0]["VariantName"] == "AllTraffic"
+    assert described["ProductionVariants"][0]["DeployedImages"][0]["SpecifiedImage"] == XGBOOST_IMAGE
+
+    url = hosting.endpoint_url("abalone")
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/endpoints/abalone/invocations")
+    x, _ = abalone()
+    client = runtime_client(url.split("/endpoints/")[0])
+    response = client.invoke_endpoint(EndpointName="abalone", ContentType="text/csv", Body=csv_row(x[0]))
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+    expected = boosters["v1"].predict(xgb.DMatrix(x[:1]))[0]
+    assert float(response["Body"].read()) == pytest.approx(expected, rel=1e-6)
+
+    with pytest.raises(ValidationException, match=r'^Cannot create already existing endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/abalone"\.$'):
+        hosting.create_endpoint(EndpointName="abalone", EndpointConfigName=config)
+    listed = hosting.list_endpoints()["Endpoints"]
+    assert [(e["EndpointName"], e["EndpointStatus"]) for e in listed] == [("abalone", "InService")]
+
+
+def test_describe_missing_endpoint_is_a_validation_error(hosting):
+    with pytest.raises(ValidationException) as raised:
+        hosting.describe_endpoint(EndpointName="missing")
+    assert raised.value.message == 'Could not find endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/missing".'
+    with pytest.raises(ValidationException, match="Could not find endpoint"):
+        hosting.update_endpoint(EndpointName="missing", EndpointConfigName="whatever")
+
+
+def test_broken_model_artifact_fails_the_endpoint_with_a_reason(hosting):
+    hosting.runtime.s3.put_bytes("s3://bucket/bad/model.tar.gz", b"this is not a tarball")
+    hosting.create_model(ModelName="bad", ExecutionRoleArn=ROLE,
+                         PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/bad/model.tar.gz"})
+    hosting.create_endpoint_config(EndpointConfigName="bad-config", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "bad", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    hosting.create_endpoint(EndpointName="bad-endpoint", EndpointConfigName="bad-config")
+    described = wait_status(hosting, "bad-endpoint", "Failed")
+    assert described["EndpointStatus"] == "Failed"
+    assert "not a valid model.tar.gz" in described["FailureReason"]
+
+
+def test_update_swaps_the_model_with_no_failed_request_in_flight(hosting, boosters):
+    deploy_model(hosting, boosters["v1"], "swap-v1")
+    hosting.create_endpoint(EndpointName="swap", EndpointConfigName="swap-v1-config")
+    wait_status(hosting, "swap", "InService")
+    base = hosting.endpoint_url("swap").split("/endpoints/")[0]
+    x, _ = abalone()
+    rows = x[:50]
+    old = boosters["v1"].predict(xgb.DMatrix(rows))
+    new = boosters["v2"].predict(xgb.DMatrix(rows))
+
+    failures: list[Exception] = []
+    seen = {"old": 0, "new": 0}
+    stop = threading.Event()
+
+    def hammer() -> None:
+        client = runtime_client(base)
+        i = 0
+        while not stop.is_set():
+            row = i % len(rows)
+            try:
+                body = client.invoke_endpoint(EndpointName="swap", ContentType="text/csv", Body=csv_row(rows[row]))["Body"].read()
+                value = float(body)
+                if value == pytest.approx(old[row], rel=1e-6):
+                    seen["old"] += 1
+                elif value == pytest.approx(new[row], rel=1e-6):
+                    seen["new"] += 1
+                else:
+                    failures.append(AssertionError(f"row {row}: {value} is neither model's prediction"))
+            except Exception as exc:  # noqa: BLE001 - every failure counts
+                failures.append(exc)
+            i += 1
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    deploy_model(hosting, boosters["v2"], "swap-v2")
+    hosting.update_endpoint(EndpointName="swap", EndpointConfigName="swap-v2-config")
+    assert hosting.describe_endpoint(EndpointName="swap")["EndpointStatus"] in ("Updating", "InService")
+    described = wait_status(hosting, "swap", "InService")
+    time.sleep(0.3)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert seen["old"] > 0 and seen["new"] > 0
+    assert described["EndpointConfigName"] == "swap-v2-config"
+    client = runtime_client(base)
+    body = client.invoke_endpoint(EndpointName="swap", ContentType="text/csv", Body=csv_row(rows[3]))["Body"].read()
+    assert float(body) == pytest.approx(new[3], rel=1e-6)
+
+
+def test_blue_green_canary_shifts_traffic_over_scaled_time_and_records_alarms(hosting, boosters):
+    hosting.time_scale = 0.01  # 100 s of AWS time = 1 s here
+    deploy_model(hosting, boosters["v1"], "bg-v1")
+    hosting.create_endpoint(EndpointName="bg", EndpointConfigName="bg-v1-config")
+    wait_status(hosting, "bg", "InService")
+    deploy_model(hosting, boosters["v2"], "bg-v2")
+    deployment = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 100,
+                                            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50}},
+            "TerminationWaitInSeconds": 0,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "endpoint-5xx"}]},
+    }
+    hosting.update_endpoint(EndpointName="bg", EndpointConfigName="bg-v2-config", DeploymentConfig=deployment)
+    x, _ = abalone()
+    old = boosters["v1"].predict(xgb.DMatrix(x[:1]))[0]
+    new = boosters["v2"].predict(xgb.DMatrix(x[:1]))[0]
+    # during the canary (1 s of wall time) both fleets answer and the endpoint stays Updating
+    def pending_status() -> str | None:
+        variants = hosting.describe_endpoint(EndpointName="bg").get("PendingDeploymentSummary", {}).get("ProductionVariants")
+        return variants[0]["VariantStatus"][0]["Status"] if variants else None
+
+    deadline = time.time() + 5
+    while pending_status() != "Baking" and time.time() < deadline:
+        time.sleep(0.01)
+    during = hosting.describe_endpoint(EndpointName="bg")
+    assert during["EndpointStatus"] == "Updating"
+    assert during["PendingDeploymentSummary"]["EndpointConfigName"] == "bg-v2-config"
+    assert during["LastDeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [{"AlarmName": "endpoint-5xx"}]
+    assert "no CloudWatch" in during["LastDeploymentConfig"]["AutoRollbackConfiguration"]["EmulatorNote"]
+    client = runtime_client(hosting.endpoint_url("bg").split("/endpoints/")[0])
+    answers = set()
+    for _ in range(40):
+        value = float(client.invoke_endpoint(EndpointName="bg", ContentType="text/csv", Body=csv_row(x[0]))["Body"].read())
+        answers.add("new" if value == pytest.approx(new, rel=1e-6) else "old" if value == pytest.approx(old, rel=1e-6) else "?")
+    assert answers == {"old", "new"}
+    described = wait_status(hosting, "bg", "InService", timeout=5)
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == "bg-v2-config"
+
+
+def test_another_process_view_finishes_a_creation_from_disk(runtime, boosters):
+    """A backend that did not create the endpoint (e.g. a second run) prepares it on describe."""
+    creator = HostingBackend(runtime)
+    deploy_model(creator, boosters["v1"], "other")
+    creator.create_endpoint(EndpointName="shared", EndpointConfigName="other-config")
+    creator._workers["shared"].join()
+    reader = HostingBackend(runtime)
+    assert wait_status(reader, "shared", "InService")["EndpointStatus"] == "InService"
+    with pytest.raises(ValidationException, match="Cannot create already existing endpoint"):
+        reader.create_endpoint(EndpointName="shared", EndpointConfigName="other-config")
+    reader.delete_endpoint(EndpointName="shared")
+    assert reader.list_endpoints()["Endpoints"] == []
+    stop_in_process_servers()
+
+
+# -- model registry -----------------------------------------------------------------------------
+
+
+def test_model_registry_versions_lists_and_approves(hosting):
+    group_arn = hosting.create_model_package_group(ModelPackageGroupName="Abalone",
+                                                   ModelPackageGroupDescription="abalone rings")["ModelPackageGroupArn"]
+    assert group_arn == "arn:aws:sagemaker:us-east-1:000000000000:model-package-group/abalone"
+    assert hosting.describe_model_package_group(ModelPackageGroupName="Abalone")["ModelPackageGroupStatus"] == "Completed"
+    with pytest.raises(ValidationException, match="already exists"):
+        hosting.create_model_package_group(ModelPackageGroupName="Abalone")
+    spec = {"Containers": [{"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/m/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
+    first = hosting.create_model_package(ModelPackageGroupName="Abalone", InferenceSpecification=spec,
+                                         ModelApprovalStatus="Approved")["ModelPackageArn"]
+    second = hosting.create_model_package(ModelPackageGroupName=group_arn, InferenceSpecification=spec)["ModelPackageArn"]
+    assert first.endswith(":model-package/abalone/1") and second.endswith(":model-package/abalone/2")
+    described = hosting.describe_model_package(ModelPackageName=second)
+    assert described["ModelPackageVersion"] == 2 and described["ModelApprovalStatus"] == "PendingManualApproval"
+    approved = hosting.list_model_packages(ModelPackageGroupName="Abalone", ModelApprovalStatus="Approved")
+    assert [p["ModelPackageVersion"] for p in approved["ModelPackageSummaryList"]] == [1]
+    newest = hosting.list_model_packages(ModelPackageGroupName="Abalone", SortOrder="Descending", MaxResults=1)
+    assert newest["ModelPackageSummaryList"][0]["ModelPackageArn"] == second and "NextToken" in newest
+    hosting.update_model_package(ModelPackageArn=second, ModelApprovalStatus="Approved", ApprovalDescription="good")
+    assert hosting.describe_model_package(ModelPackageName=second)["ApprovalDescription"] == "good"
+    with pytest.raises(ValidationException, match="does not exist"):
+        hosting.describe_model_package_group(ModelPackageGroupName="nope")
+    with pytest.raises(ValidationException, match="does not exist"):
+        hosting.describe_model_package(ModelPackageName=first.replace("/1", "/9"))
+
+
+def test_state_is_on_disk_for_other_processes(runtime, hosting, boosters):
+    deploy_model(hosting, boosters["v1"], "ondisk")
+    files = sorted(p.relative_to(Path(runtime.state_dir)).as_posix() for p in Path(runtime.state_dir).rglob("*.json"))
+    assert "sagemaker/models/ondisk.json" in files and "sagemaker/endpoint-configs/ondisk-config.json" in files

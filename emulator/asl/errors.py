@@ -21,3 +21,24 @@ class DefinitionError(Exception):
         super().__init__(f"{pointer or '/'}: {message}")
         self.pointer = pointer
         self.message = message
+
+
+# Predefined error names (States Language appendix A plus the ones AWS reports).
+ALL = "States.ALL"
+RUNTIME = "States.Runtime"
+TIMEOUT = "States.Timeout"
+HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
+TASK_FAILED = "States.TaskFailed"
+PERMISSIONS = "States.Permissions"
+RESULT_PATH_MATCH_FAILURE = "States.ResultPathMatchFailure"
+PARAMETER_PATH_FAILURE = "States.ParameterPathFailure"
+BRANCH_FAILED = "States.BranchFailed"
+NO_CHOICE_MATCHED = "States.NoChoiceMatched"
+INTRINSIC_FAILURE = "States.IntrinsicFailure"
+EXCEED_TOLERATED_FAILURE_THRESHOLD = "States.ExceedToleratedFailureThreshold"
+ITEM_READER_FAILED = "States.ItemReaderFailed"
+RESULT_WRITER_FAILED = "States.ResultWriterFailed"
+DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
+
+# AWS never lets Retry or Catch (not even States.ALL) handle these: the execution fails.
+UNCATCHABLE = frozenset({RUNTIME, DATA_LIMIT_EXCEEDED})

@@ -1,0 +1,698 @@
+"""Parse and check a States Language definition into typed, frozen state classes.
+
+Every state class is named after its ASL ``Type`` and carries its name and JSON pointer. All paths,
+payload templates, intrinsic calls and choice rules are compiled here, once; the interpreter never
+reads the raw dicts. Checks follow what AWS's validation rejects (unknown targets, Next and End
+together, Retry on a Pass, States.ALL not last, unreachable states, bad JSONPath, ...), each raised
+as DefinitionError(pointer, message).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.asl import choice as rules
+from emulator.asl.errors import ALL, DefinitionError
+from emulator.asl.jsonpath import JsonPath
+from emulator.asl.paths import ROOT, Template, compile_optional_path, compile_template
+
+_MISSING: Any = object()
+MAX_STATE_NAME = 80
+
+
+# -- the typed model -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retrier:
+    error_equals: tuple[str, ...]
+    interval_seconds: float = 1.0
+    max_attempts: int = 3
+    backoff_rate: float = 2.0
+    max_delay_seconds: float | None = None
+    jitter_strategy: str = "NONE"
+    pointer: str = ""
+
+
+@dataclass(frozen=True)
+class Catcher:
+    error_equals: tuple[str, ...]
+    next: str
+    result_path: JsonPath | None = ROOT
+    pointer: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class State:
+    name: str
+    pointer: str
+    comment: str | None = None
+    next: str | None = None
+    end: bool = False
+    input_path: JsonPath | None = ROOT
+    output_path: JsonPath | None = ROOT
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pass(State):
+    parameters: Template | None = None
+    result: Any = _MISSING
+    result_path: JsonPath | None = ROOT
+
+    @property
+    def has_result(self) -> bool:
+        return self.result is not _MISSING
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task(State):
+    resource: str
+    parameters: Template | None = None
+    result_selector: Template | None = None
+    result_path: JsonPath | None = ROOT
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+    timeout_seconds: float | None = None
+    timeout_seconds_path: JsonPath | None = None
+    heartbeat_seconds: float | None = None
+    heartbeat_seconds_path: JsonPath | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice(State):
+    choices: tuple[rules.TopLevelRule, ...]
+    default: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wait(State):
+    seconds: float | None = None
+    timestamp: str | None = None
+    seconds_path: JsonPath | None = None
+    timestamp_path: JsonPath | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Succeed(State):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fail(State):
+    error: str | None = None
+    cause: str | None = None
+    error_path: Any = None  # JsonPath or intrinsic Template-like renderer
+    cause_path: Any = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Parallel(State):
+    branches: tuple[StateMachine, ...]
+    parameters: Template | None = None
+    result_selector: Template | None = None
+    result_path: JsonPath | None = ROOT
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Map(State):
+    processor: StateMachine
+    items_path: JsonPath | None = ROOT
+    item_selector: Template | None = None  # ItemSelector, or the legacy Parameters
+    max_concurrency: int = 0
+    max_concurrency_path: JsonPath | None = None
+    tolerated_failure_percentage: float | None = None
+    tolerated_failure_percentage_path: JsonPath | None = None
+    tolerated_failure_count: int | None = None
+    tolerated_failure_count_path: JsonPath | None = None
+    result_selector: Template | None = None
+    result_path: JsonPath | None = ROOT
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+
+    @property
+    def has_tolerance(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.tolerated_failure_percentage,
+                self.tolerated_failure_percentage_path,
+                self.tolerated_failure_count,
+                self.tolerated_failure_count_path,
+            )
+        )
+
+
+STATE_CLASSES: tuple[type[State], ...] = (Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """A top-level definition or one branch / item processor: StartAt plus its States."""
+
+    start_at: str
+    states: dict[str, State] = field(hash=False)
+    pointer: str = ""
+    comment: str | None = None
+    timeout_seconds: float | None = None
+    has_task: bool = False  # some state (here or nested) is a Task: worth running branches in threads
+    has_wait: bool = False
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+_COMMON = {"Type", "Comment", "QueryLanguage"}
+_FLOW = {"Next", "End"}
+_IO = {"InputPath", "OutputPath"}
+_FIELDS: dict[str, set[str]] = {
+    "Pass": _COMMON | _FLOW | _IO | {"Parameters", "Result", "ResultPath"},
+    "Task": _COMMON | _FLOW | _IO | {
+        "Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch",
+        "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath",
+    },
+    "Choice": _COMMON | _IO | {"Choices", "Default"},
+    "Wait": _COMMON | _FLOW | _IO | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
+    "Succeed": _COMMON | _IO,
+    "Fail": _COMMON | {"Error", "Cause", "ErrorPath", "CausePath"},
+    "Parallel": _COMMON | _FLOW | _IO | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
+    "Map": _COMMON | _FLOW | _IO | {
+        "ItemsPath", "ItemSelector", "Parameters", "Iterator", "ItemProcessor", "MaxConcurrency",
+        "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath",
+        "ToleratedFailureCount", "ToleratedFailureCountPath", "ResultSelector", "ResultPath", "Retry", "Catch",
+    },
+}
+# Fields that exist in AWS but that the emulator does not run: say so instead of ignoring them.
+_UNSUPPORTED = {
+    "ItemReader": "ItemReader (distributed Map reading items from S3)",
+    "ResultWriter": "ResultWriter (distributed Map writing results to S3)",
+    "ItemBatcher": "ItemBatcher (distributed Map batching)",
+    "Label": "Label (distributed Map)",
+    "Assign": "variables (Assign)",
+    "Arguments": "Arguments (JSONata query language)",
+    "Output": "Output (JSONata query language)",
+    "Credentials": "Credentials (cross-account task credentials)",
+}
+_TOP_LEVEL = {"StartAt", "States", "Comment", "Version", "TimeoutSeconds", "QueryLanguage"}
+_BRANCH = {"StartAt", "States", "Comment"}
+
+
+def parse_definition(definition: dict | str) -> StateMachine:
+    """Parse and check a whole definition; raises DefinitionError with a JSON pointer."""
+    if isinstance(definition, (str, bytes)):
+        try:
+            definition = json.loads(definition)
+        except json.JSONDecodeError as exc:
+            raise DefinitionError("", f"the definition is not valid JSON: {exc}") from None
+    if not isinstance(definition, dict):
+        raise DefinitionError("", "the definition must be a JSON object with StartAt and States")
+    _check_query_language(definition, "", "the state machine")
+    if "Version" in definition and definition["Version"] != "1.0":
+        raise DefinitionError("/Version", f"only version '1.0' exists, got {definition['Version']!r}")
+    return _parse_machine(definition, "", _TOP_LEVEL)
+
+
+def _parse_machine(raw: dict, pointer: str, allowed: set[str]) -> StateMachine:
+    _reject_unknown(raw, allowed, pointer, "a state machine" if not pointer else "a branch")
+    if "StartAt" not in raw:
+        raise DefinitionError(pointer or "/", "StartAt is missing: name the first state to run")
+    start_at = raw["StartAt"]
+    if not isinstance(start_at, str):
+        raise DefinitionError(f"{pointer}/StartAt", "must be a state name string")
+    raw_states = raw.get("States")
+    if not isinstance(raw_states, dict) or not raw_states:
+        raise DefinitionError(f"{pointer}/States", "States must be a non-empty JSON object of named states")
+    states: dict[str, State] = {}
+    for name, body in raw_states.items():
+        state_pointer = f"{pointer}/States/{_escape(name)}"
+        if not name or len(name) > MAX_STATE_NAME:
+            raise DefinitionError(state_pointer, f"state names must be 1 to {MAX_STATE_NAME} characters")
+        states[name] = _parse_state(name, body, state_pointer)
+    if start_at not in states:
+        raise DefinitionError(f"{pointer}/StartAt", f"StartAt names {start_at!r}, which is not in States")
+    _check_transitions(states, pointer)
+    _check_reachable(start_at, states, pointer)
+    timeout = None
+    if "TimeoutSeconds" in raw:
+        timeout = _positive_int(raw["TimeoutSeconds"], f"{pointer}/TimeoutSeconds")
+    has_task = any(_has(s, Task) for s in states.values())
+    has_wait = any(_has(s, Wait) for s in states.values())
+    return StateMachine(
+        start_at=start_at,
+        states=states,
+        pointer=pointer,
+        comment=raw.get("Comment"),
+        timeout_seconds=timeout,
+        has_task=has_task,
+        has_wait=has_wait,
+    )
+
+
+def _has(state: State, kind: type) -> bool:
+    if isinstance(state, kind):
+        return True
+    if isinstance(state, Parallel):
+        return any(branch.has_task if kind is Task else branch.has_wait for branch in state.branches)
+    if isinstance(state, Map):
+        return state.processor.has_task if kind is Task else state.processor.has_wait
+    return False
+
+
+def _parse_state(name: str, raw: Any, pointer: str) -> State:
+    if not isinstance(raw, dict):
+        raise DefinitionError(pointer, "a state must be a JSON object with a Type")
+    kind = raw.get("Type")
+    if kind not in _FIELDS:
+        raise DefinitionError(f"{pointer}/Type", f"unknown state Type {kind!r}; expected one of {sorted(_FIELDS)}")
+    _check_query_language(raw, pointer, f"state {name!r}")
+    for key in raw:
+        if key in _UNSUPPORTED:
+            raise DefinitionError(
+                f"{pointer}/{key}", f"state {name!r} uses {_UNSUPPORTED[key]}, which the emulator does not support"
+            )
+        if key in ("Retry", "Catch") and key not in _FIELDS[kind]:
+            raise DefinitionError(
+                f"{pointer}/{key}", f"a {kind} state cannot have {key}; only Task, Parallel and Map states can"
+            )
+    _reject_unknown(raw, _FIELDS[kind], pointer, f"a {kind} state")
+    common: dict[str, Any] = {
+        "name": name,
+        "pointer": pointer,
+        "comment": raw.get("Comment"),
+        "input_path": _opt_path(raw, "InputPath", pointer),
+        "output_path": _opt_path(raw, "OutputPath", pointer),
+    }
+    if "Next" in _FIELDS[kind]:
+        common.update(_flow(raw, pointer, kind))
+    return _BUILDERS[kind](raw, pointer, common)
+
+
+def _flow(raw: dict, pointer: str, kind: str) -> dict:
+    has_next, end = "Next" in raw, raw.get("End", False)
+    if "End" in raw and not isinstance(end, bool):
+        raise DefinitionError(f"{pointer}/End", "must be true or false")
+    if has_next and end:
+        raise DefinitionError(pointer, "a state cannot have both Next and End: true")
+    if not has_next and not end:
+        raise DefinitionError(pointer, f"a {kind} state needs Next (the state to go to) or End: true")
+    if has_next and not isinstance(raw["Next"], str):
+        raise DefinitionError(f"{pointer}/Next", "must be a state name string")
+    return {"next": raw.get("Next"), "end": bool(end)}
+
+
+def _build_pass(raw: dict, pointer: str, common: dict) -> Pass:
+    return Pass(
+        **common,
+        parameters=_opt_template(raw, "Parameters", pointer),
+        result=raw.get("Result", _MISSING),
+        result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
+    )
+
+
+def _build_task(raw: dict, pointer: str, common: dict) -> Task:
+    resource = raw.get("Resource")
+    if not isinstance(resource, str) or not resource:
+        raise DefinitionError(f"{pointer}/Resource", "a Task state needs a Resource ARN string")
+    timeout = _exclusive(raw, "TimeoutSeconds", pointer)
+    heartbeat = _exclusive(raw, "HeartbeatSeconds", pointer)
+    if timeout[0] is not None and heartbeat[0] is not None and heartbeat[0] >= timeout[0]:
+        raise DefinitionError(f"{pointer}/HeartbeatSeconds", "HeartbeatSeconds must be smaller than TimeoutSeconds")
+    return Task(
+        **common,
+        resource=resource,
+        parameters=_opt_template(raw, "Parameters", pointer),
+        result_selector=_opt_template(raw, "ResultSelector", pointer),
+        result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
+        retry=_retriers(raw, pointer),
+        catch=_catchers(raw, pointer),
+        timeout_seconds=timeout[0],
+        timeout_seconds_path=timeout[1],
+        heartbeat_seconds=heartbeat[0],
+        heartbeat_seconds_path=heartbeat[1],
+    )
+
+
+def _exclusive(raw: dict, key: str, pointer: str) -> tuple[float | None, JsonPath | None]:
+    path_key = key + "Path"
+    if key in raw and path_key in raw:
+        raise DefinitionError(pointer, f"a state cannot have both {key} and {path_key}")
+    if key in raw:
+        return _positive_int(raw[key], f"{pointer}/{key}"), None
+    if path_key in raw:
+        return None, _req_path(raw[path_key], f"{pointer}/{path_key}", reference=True)
+    return None, None
+
+
+def _build_choice(raw: dict, pointer: str, common: dict) -> Choice:
+    for key in ("Next", "End"):
+        if key in raw:
+            raise DefinitionError(f"{pointer}/{key}", f"a Choice state cannot have {key}; use Choices and Default")
+    items = raw.get("Choices")
+    if not isinstance(items, list) or not items:
+        raise DefinitionError(f"{pointer}/Choices", "a Choice state needs a non-empty Choices array")
+    default = raw.get("Default")
+    if default is not None and not isinstance(default, str):
+        raise DefinitionError(f"{pointer}/Default", "must be a state name string")
+    choices = tuple(rules.compile_choice(item, f"{pointer}/Choices/{i}") for i, item in enumerate(items))
+    return Choice(**common, choices=choices, default=default)
+
+
+def _build_wait(raw: dict, pointer: str, common: dict) -> Wait:
+    given = [k for k in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if k in raw]
+    if len(given) != 1:
+        raise DefinitionError(
+            pointer, f"a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath; found {given or 'none'}"
+        )
+    key = given[0]
+    where = f"{pointer}/{key}"
+    if key == "Seconds":
+        seconds = raw[key]
+        if not _is_int(seconds) or seconds < 0:
+            raise DefinitionError(where, "must be a non-negative integer")
+        return Wait(**common, seconds=seconds)
+    if key == "Timestamp":
+        if rules.parse_timestamp(raw[key]) is None:
+            raise DefinitionError(where, f"{raw[key]!r} is not an RFC 3339 timestamp like 2016-03-14T01:59:00Z")
+        return Wait(**common, timestamp=raw[key])
+    path = _req_path(raw[key], where, reference=True)
+    return Wait(**common, **{"seconds_path" if key == "SecondsPath" else "timestamp_path": path})
+
+
+def _build_succeed(raw: dict, pointer: str, common: dict) -> Succeed:
+    return Succeed(**common)
+
+
+def _build_fail(raw: dict, pointer: str, common: dict) -> Fail:
+    values: dict[str, Any] = {}
+    for key in ("Error", "Cause"):
+        if key in raw and key + "Path" in raw:
+            raise DefinitionError(pointer, f"a Fail state cannot have both {key} and {key}Path")
+        if key in raw:
+            if not isinstance(raw[key], str):
+                raise DefinitionError(f"{pointer}/{key}", "must be a string")
+            values[key.lower()] = raw[key]
+        if key + "Path" in raw:
+            values[key.lower() + "_path"] = _fail_path(raw[key + "Path"], f"{pointer}/{key}Path")
+    del common["input_path"], common["output_path"]
+    return Fail(**common, **values)
+
+
+def _fail_path(value: Any, pointer: str) -> Any:
+    """ErrorPath/CausePath: a reference path, a context path or an intrinsic function."""
+    if isinstance(value, str) and value.startswith("States."):
+        return compile_template({"v.$": value}, pointer)
+    return _req_path(value, pointer)
+
+
+def _build_parallel(raw: dict, pointer: str, common: dict) -> Parallel:
+    branches = raw.get("Branches")
+    if not isinstance(branches, list) or not branches:
+        raise DefinitionError(f"{pointer}/Branches", "a Parallel state needs a non-empty Branches array")
+    parsed = []
+    for i, branch in enumerate(branches):
+        if not isinstance(branch, dict):
+            raise DefinitionError(f"{pointer}/Branches/{i}", "a branch must be a JSON object with StartAt and States")
+        parsed.append(_parse_machine(branch, f"{pointer}/Branches/{i}", _BRANCH))
+    return Parallel(
+        **common,
+        branches=tuple(parsed),
+        parameters=_opt_template(raw, "Parameters", pointer),
+        result_selector=_opt_template(raw, "ResultSelector", pointer),
+        result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
+        retry=_retriers(raw, pointer),
+        catch=_catchers(raw, pointer),
+    )
+
+
+def _build_map(raw: dict, pointer: str, common: dict) -> Map:
+    if ("Iterator" in raw) == ("ItemProcessor" in raw):
+        raise DefinitionError(pointer, "a Map state needs exactly one of ItemProcessor or (legacy) Iterator")
+    if "ItemSelector" in raw and "Parameters" in raw:
+        raise DefinitionError(pointer, "a Map state cannot have both ItemSelector and (legacy) Parameters")
+    if "Iterator" in raw:
+        key, body, allowed = "Iterator", raw["Iterator"], _BRANCH
+    else:
+        key, body, allowed = "ItemProcessor", raw["ItemProcessor"], _BRANCH | {"ProcessorConfig"}
+    if not isinstance(body, dict):
+        raise DefinitionError(f"{pointer}/{key}", "must be a JSON object with StartAt and States")
+    if "ProcessorConfig" in body:
+        _check_processor_config(body["ProcessorConfig"], f"{pointer}/{key}/ProcessorConfig", common["name"])
+    processor = _parse_machine(body, f"{pointer}/{key}", allowed)
+    selector_key = "ItemSelector" if "ItemSelector" in raw else "Parameters"
+    concurrency = _exclusive_number(raw, "MaxConcurrency", pointer, integer=True, low=0, high=None)
+    percentage = _exclusive_number(raw, "ToleratedFailurePercentage", pointer, integer=False, low=0, high=100)
+    count = _exclusive_number(raw, "ToleratedFailureCount", pointer, integer=True, low=0, high=None)
+    return Map(
+        **common,
+        processor=processor,
+        items_path=_opt_path(raw, "ItemsPath", pointer),
+        item_selector=_opt_template(raw, selector_key, pointer),
+        max_concurrency=concurrency[0] or 0,
+        max_concurrency_path=concurrency[1],
+        tolerated_failure_percentage=percentage[0],
+        tolerated_failure_percentage_path=percentage[1],
+        tolerated_failure_count=count[0],
+        tolerated_failure_count_path=count[1],
+        result_selector=_opt_template(raw, "ResultSelector", pointer),
+        result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
+        retry=_retriers(raw, pointer),
+        catch=_catchers(raw, pointer),
+    )
+
+
+def _check_processor_config(config: Any, pointer: str, name: str) -> None:
+    if not isinstance(config, dict):
+        raise DefinitionError(pointer, "must be a JSON object")
+    _reject_unknown(config, {"Mode", "ExecutionType"}, pointer, "ProcessorConfig")
+    mode = config.get("Mode", "INLINE")
+    if mode == "DISTRIBUTED":
+        raise DefinitionError(
+            f"{pointer}/Mode",
+            f"Map state {name!r} uses Mode DISTRIBUTED, which the emulator does not support; use INLINE",
+        )
+    if mode != "INLINE":
+        raise DefinitionError(f"{pointer}/Mode", f"Mode must be INLINE or DISTRIBUTED, got {mode!r}")
+    if "ExecutionType" in config:
+        raise DefinitionError(f"{pointer}/ExecutionType", "ExecutionType is only valid with Mode DISTRIBUTED")
+
+
+def _exclusive_number(
+    raw: dict, key: str, pointer: str, *, integer: bool, low: float, high: float | None
+) -> tuple[Any, JsonPath | None]:
+    path_key = key + "Path"
+    if key in raw and path_key in raw:
+        raise DefinitionError(pointer, f"a state cannot have both {key} and {path_key}")
+    if path_key in raw:
+        return None, _req_path(raw[path_key], f"{pointer}/{path_key}", reference=True)
+    if key not in raw:
+        return None, None
+    value = raw[key]
+    ok = _is_int(value) if integer else _is_number(value)
+    if not ok or value < low or (high is not None and value > high):
+        span = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise DefinitionError(f"{pointer}/{key}", f"must be {'an integer' if integer else 'a number'} {span}, got {value!r}")
+    return value, None
+
+
+_BUILDERS = {
+    "Pass": _build_pass,
+    "Task": _build_task,
+    "Choice": _build_choice,
+    "Wait": _build_wait,
+    "Succeed": _build_succeed,
+    "Fail": _build_fail,
+    "Parallel": _build_parallel,
+    "Map": _build_map,
+}
+assert set(_BUILDERS) == {cls.__name__ for cls in STATE_CLASSES}
+
+
+# -- Retry / Catch -----------------------------------------------------------------------------------
+
+
+def _error_equals(raw: dict, pointer: str, is_last: bool, what: str) -> tuple[str, ...]:
+    names = raw.get("ErrorEquals")
+    where = f"{pointer}/ErrorEquals"
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise DefinitionError(where, "ErrorEquals must be a non-empty array of error name strings")
+    if ALL in names:
+        if len(names) != 1:
+            raise DefinitionError(where, "States.ALL must appear alone in its ErrorEquals array")
+        if not is_last:
+            raise DefinitionError(where, f"States.ALL must be in the last {what}")
+    return tuple(names)
+
+
+def _retriers(raw: dict, pointer: str) -> tuple[Retrier, ...]:
+    if "Retry" not in raw:
+        return ()
+    items = raw["Retry"]
+    if not isinstance(items, list):
+        raise DefinitionError(f"{pointer}/Retry", "Retry must be an array of retriers")
+    out = []
+    for i, item in enumerate(items):
+        where = f"{pointer}/Retry/{i}"
+        if not isinstance(item, dict):
+            raise DefinitionError(where, "a retrier must be a JSON object")
+        _reject_unknown(
+            item,
+            {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"},
+            where,
+            "a retrier",
+        )
+        names = _error_equals(item, where, i == len(items) - 1, "retrier")
+        interval = item.get("IntervalSeconds", 1)
+        if not _is_int(interval) or interval < 1:
+            raise DefinitionError(f"{where}/IntervalSeconds", "must be a positive integer")
+        attempts = item.get("MaxAttempts", 3)
+        if not _is_int(attempts) or attempts < 0:
+            raise DefinitionError(f"{where}/MaxAttempts", "must be a non-negative integer (0 means never retry)")
+        backoff = item.get("BackoffRate", 2.0)
+        if not _is_number(backoff) or backoff < 1.0:
+            raise DefinitionError(f"{where}/BackoffRate", "must be a number >= 1.0")
+        max_delay = item.get("MaxDelaySeconds")
+        if max_delay is not None and (not _is_int(max_delay) or max_delay < 1):
+            raise DefinitionError(f"{where}/MaxDelaySeconds", "must be a positive integer")
+        jitter = item.get("JitterStrategy", "NONE")
+        if jitter not in ("FULL", "NONE"):
+            raise DefinitionError(f"{where}/JitterStrategy", f"must be FULL or NONE, got {jitter!r}")
+        out.append(
+            Retrier(
+                error_equals=names,
+                interval_seconds=float(interval),
+                max_attempts=int(attempts),
+                backoff_rate=float(backoff),
+                max_delay_seconds=float(max_delay) if max_delay is not None else None,
+                jitter_strategy=jitter,
+                pointer=where,
+            )
+        )
+    return tuple(out)
+
+
+def _catchers(raw: dict, pointer: str) -> tuple[Catcher, ...]:
+    if "Catch" not in raw:
+        return ()
+    items = raw["Catch"]
+    if not isinstance(items, list):
+        raise DefinitionError(f"{pointer}/Catch", "Catch must be an array of catchers")
+    out = []
+    for i, item in enumerate(items):
+        where = f"{pointer}/Catch/{i}"
+        if not isinstance(item, dict):
+            raise DefinitionError(where, "a catcher must be a JSON object")
+        _reject_unknown(item, {"ErrorEquals", "Next", "ResultPath", "Comment"}, where, "a catcher")
+        if "Assign" in item or "Output" in item:
+            raise DefinitionError(where, "Assign/Output in catchers are not supported by the emulator")
+        names = _error_equals(item, where, i == len(items) - 1, "catcher")
+        if not isinstance(item.get("Next"), str):
+            raise DefinitionError(f"{where}/Next", "a catcher needs Next: the state to go to")
+        out.append(
+            Catcher(
+                error_equals=names,
+                next=item["Next"],
+                result_path=_opt_path(item, "ResultPath", where, reference=True),
+                pointer=where,
+            )
+        )
+    return tuple(out)
+
+
+# -- whole-block checks ------------------------------------------------------------------------------
+
+
+def _targets(state: State) -> list[tuple[str, str]]:
+    """(target state name, pointer of the field naming it) for every transition out of a state."""
+    out = []
+    if state.next is not None:
+        out.append((state.next, f"{state.pointer}/Next"))
+    if isinstance(state, Choice):
+        out += [(c.next, f"{c.pointer}/Next") for c in state.choices]
+        if state.default is not None:
+            out.append((state.default, f"{state.pointer}/Default"))
+    for catcher in getattr(state, "catch", ()):
+        out.append((catcher.next, f"{catcher.pointer}/Next"))
+    return out
+
+
+def _check_transitions(states: dict[str, State], pointer: str) -> None:
+    for state in states.values():
+        for target, where in _targets(state):
+            if target not in states:
+                scope = "this branch" if pointer else "the state machine"
+                raise DefinitionError(where, f"{target!r} is not a state in {scope} (states: {sorted(states)})")
+
+
+def _check_reachable(start_at: str, states: dict[str, State], pointer: str) -> None:
+    seen, todo = {start_at}, [start_at]
+    while todo:
+        for target, _ in _targets(states[todo.pop()]):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    for name, state in states.items():
+        if name not in seen:
+            raise DefinitionError(state.pointer, f"state {name!r} is unreachable from StartAt {start_at!r}")
+
+
+# -- small helpers -------------------------------------------------------------------------------------
+
+
+def _check_query_language(raw: dict, pointer: str, what: str) -> None:
+    language = raw.get("QueryLanguage", "JSONPath")
+    if language == "JSONata":
+        raise DefinitionError(
+            f"{pointer}/QueryLanguage", f"{what} uses QueryLanguage JSONata, which the emulator does not support; use JSONPath"
+        )
+    if language != "JSONPath":
+        raise DefinitionError(f"{pointer}/QueryLanguage", f"QueryLanguage must be JSONPath or JSONata, got {language!r}")
+
+
+def _reject_unknown(raw: dict, allowed: set[str], pointer: str, what: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise DefinitionError(f"{pointer}/{_escape(key)}", f"{key!r} is not a field of {what}; allowed: {sorted(allowed)}")
+
+
+def _opt_path(raw: dict, key: str, pointer: str, reference: bool = False) -> JsonPath | None:
+    if key not in raw:
+        return ROOT
+    return compile_optional_path(raw[key], f"{pointer}/{key}", reference=reference)
+
+
+def _req_path(value: Any, pointer: str, reference: bool = False) -> JsonPath:
+    if value is None:
+        raise DefinitionError(pointer, "must be a JSONPath string")
+    path = compile_optional_path(value, pointer, reference=reference and not str(value).startswith("$$"))
+    assert path is not None
+    return path
+
+
+def _opt_template(raw: dict, key: str, pointer: str) -> Template | None:
+    if key not in raw:
+        return None
+    return compile_template(raw[key], f"{pointer}/{key}")
+
+
+def _positive_int(value: Any, pointer: str) -> int:
+    if not _is_int(value) or value < 1:
+        raise DefinitionError(pointer, f"must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")

@@ -1,0 +1,176 @@
+"""run_definition: parse, run and record one execution; the API the CLI and tests call."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from emulator.asl.errors import RUNTIME, TIMEOUT, StatesError
+from emulator.asl.history import (
+    Cursor,
+    History,
+    format_timestamp,
+    to_json,
+    write_history,
+    write_status,
+)
+from emulator.asl.interpret import (
+    Cancelled,
+    Execution,
+    ExecutionTimedOut,
+    Frame,
+    run_block,
+)
+from emulator.asl.parse import StateMachine, parse_definition
+from emulator.integrations.base import Integrations
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    output: Any
+    error: str | None
+    cause: str | None
+    history: list[dict]
+    execution_arn: str
+
+
+def run_definition(
+    definition: dict | str | StateMachine,
+    input: Any = None,
+    *,
+    integrations: Integrations | None = None,
+    execution_name: str = "local",
+    state_machine_name: str = "local",
+    role_arn: str | None = None,
+    time_scale: float = 0.0,
+    clock: Callable[[], datetime] | None = None,
+    history_dir: Path | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    execution_timeout_seconds: float | None = None,
+    rng: random.Random | None = None,
+    id_generator: Callable[[], str] | None = None,
+) -> ExecutionResult:
+    """Run a definition to the end and return how it ended.
+
+    ``input`` is the execution input as a JSON value (None means ``{}``). ``time_scale`` multiplies
+    Wait and Retry intervals (0 = never sleep; Task timeouts then count in real time). ``rng`` and
+    ``id_generator`` (task tokens) make jitter, States.UUID/MathRandom and tokens deterministic.
+    Raises DefinitionError before running if the definition is invalid; every run-time problem ends
+    as a FAILED/TIMED_OUT result instead.
+    """
+    machine = definition if isinstance(definition, StateMachine) else parse_definition(definition)
+    if time_scale < 0:
+        raise ValueError("time_scale must be >= 0")
+    clock = clock or (lambda: datetime.now(UTC))
+    rng = rng or random.Random()
+    new_id = id_generator or (lambda: str(uuid.uuid4()))
+    data = {} if input is None else input
+    state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{state_machine_name}"
+    execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{state_machine_name}:{execution_name}"
+    role = role_arn or f"arn:aws:iam::{ACCOUNT}:role/{state_machine_name}-role"
+    history = History(clock, on_event)
+    start = clock()
+    timeout = execution_timeout_seconds if execution_timeout_seconds is not None else machine.timeout_seconds
+    ex = Execution(
+        machine=machine,
+        integrations=integrations,
+        history=history,
+        rng=rng,
+        new_id=new_id,
+        time_scale=time_scale,
+        execution_arn=execution_arn,
+        execution_name=execution_name,
+        state_machine_arn=state_machine_arn,
+        state_machine_name=state_machine_name,
+        role_arn=role,
+        region=REGION,
+        input=data,
+        start=start,
+        start_text=format_timestamp(start),
+        timeout_seconds=timeout,
+        stop=threading.Event(),
+    )
+    frame = Frame(Cursor(), (ex.stop,))
+    status_record = {
+        "executionArn": execution_arn,
+        "stateMachineArn": state_machine_arn,
+        "name": execution_name,
+        "status": "RUNNING",
+        "startDate": ex.start_text,
+        "input": to_json(data),
+    }
+    if history_dir is not None:
+        write_status(Path(history_dir), status_record)
+    history.add(
+        frame.cursor,
+        "ExecutionStarted",
+        {"input": to_json(data), "inputDetails": {"truncated": False}, "roleArn": role},
+    )
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    try:
+        output = run_block(ex, machine, data, frame)
+        status = "SUCCEEDED"
+        history.add(frame.cursor, "ExecutionSucceeded", {"output": to_json(output), "outputDetails": {"truncated": False}})
+    except StatesError as err:
+        status, error, cause = "FAILED", err.name or None, err.cause
+        history.add(frame.cursor, "ExecutionFailed", _error_details(error, cause))
+    except ExecutionTimedOut as exc:
+        ex.stop.set()
+        status, error, cause = "TIMED_OUT", TIMEOUT, exc.cause
+        history.add(frame.cursor, "ExecutionTimedOut", _error_details(error, cause))
+    except Cancelled:
+        status = "ABORTED"
+        history.add(frame.cursor, "ExecutionAborted", {})
+    except Exception as exc:  # an emulator bug: still a result, with the reason, never a traceback
+        log.exception("execution %s crashed", execution_arn)
+        status, error, cause = "FAILED", RUNTIME, f"Internal emulator error: {type(exc).__name__}: {exc}"
+        history.add(frame.cursor, "ExecutionFailed", _error_details(error, cause))
+    result = ExecutionResult(
+        status=status,
+        output=output,
+        error=error,
+        cause=cause,
+        history=list(history.events),
+        execution_arn=execution_arn,
+    )
+    if history_dir is not None:
+        _record(Path(history_dir), status_record, result, format_timestamp(history.now(frame.cursor)))
+    return result
+
+
+def _error_details(error: str | None, cause: str | None) -> dict:
+    details = {}
+    if error:
+        details["error"] = error
+    if cause is not None:
+        details["cause"] = cause
+    return details
+
+
+def _record(folder: Path, status_record: dict, result: ExecutionResult, stop_date: str) -> None:
+    status = {**status_record, "status": result.status, "stopDate": stop_date}
+    if result.status == "SUCCEEDED":
+        status["output"] = to_json(result.output)
+    if result.error is not None:
+        status["error"] = result.error
+    if result.cause is not None:
+        status["cause"] = result.cause
+    try:
+        write_history(folder, result.history, status, result.output)
+    except OSError:
+        log.exception("could not write the history of %s to %s", result.execution_arn, folder)

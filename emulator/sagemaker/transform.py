@@ -1,0 +1,464 @@
+"""Batch transform, locally: every object under the input prefix through the model's predictor.
+
+A job runs on a background thread of this process and writes its Describe record to
+``<state_dir>/sagemaker/transform-jobs/<name>/describe.json`` (and a log beside it). It follows the
+SageMaker contract: records split by SplitType; SingleRecord sends one record per request,
+MultiRecord packs records up to MaxPayloadInMB; DataProcessing's InputFilter, JoinSource and
+OutputFilter apply JSONPath to each record (a CSV row is the JSON array of its fields, so
+``$[1:]`` drops the first column); one ``<input object>.out`` per input object under S3OutputPath,
+each written atomically. The predictor is the same one an endpoint would use, loaded once per job.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonpath_ng import parse as jsonpath_parse
+from jsonpath_ng.exceptions import JsonPathParserError
+
+from emulator.sagemaker.exceptions import (
+    ResourceInUse,
+    ResourceNotFound,
+    ValidationException,
+)
+from emulator.sagemaker.hosting import (
+    HostingBackend,
+    image_kind,
+    load_predictor,
+    to_datetimes,
+)
+
+log = logging.getLogger("emulator.sagemaker.transform")
+
+MB = 1024 * 1024
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class TransformFailure(Exception):
+    """A job failure; the message becomes the job's FailureReason."""
+
+
+# -- JSONPath filters -----------------------------------------------------------------------
+
+_UNION = re.compile(r"^\$\[(?P<body>[^\]'\"]*,[^\]'\"]*)\]$")
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """An InputFilter/OutputFilter: JSONPath over a record (a CSV row is a JSON array).
+
+    jsonpath-ng parses ``$[1:]`` and ``$[0,-1]`` but not a union holding a slice (``$[0,5:]``, as
+    the SageMaker docs write it), so such a union is split into one expression per member.
+    """
+
+    expression: str
+
+    def __post_init__(self) -> None:
+        try:
+            self._parts()
+        except JsonPathParserError as exc:
+            raise ValidationException(f"Invalid JSONPath {self.expression!r} in DataProcessing: {exc}") from exc
+
+    def _parts(self) -> list:
+        match = _UNION.match(self.expression.replace(" ", ""))
+        if match and ":" in match.group("body"):
+            return [jsonpath_parse(f"$[{member}]") for member in match.group("body").split(",")]
+        return [jsonpath_parse(self.expression)]
+
+    @property
+    def identity(self) -> bool:
+        return self.expression.strip() == "$"
+
+    def apply(self, record: Any) -> Any:
+        if self.identity:
+            return record
+        matches = [m for part in self._parts() for m in part.find(record)]
+        if isinstance(record, dict):
+            if len(matches) == 1 and not _is_field(matches[0]):
+                return matches[0].value
+            return {str(m.path): m.value for m in matches}
+        if len(matches) == 1 and not _is_union_or_slice(self.expression):
+            return matches[0].value
+        return [m.value for m in matches]
+
+
+def _is_field(match: Any) -> bool:
+    return type(match.path).__name__ == "Fields" and len(getattr(match.path, "fields", ())) > 1
+
+
+def _is_union_or_slice(expression: str) -> bool:
+    return ":" in expression or "," in expression or "*" in expression
+
+
+# -- record codecs --------------------------------------------------------------------------
+
+
+def _is_csv(content_type: str | None) -> bool:
+    return (content_type or "text/csv").split(";")[0].strip().lower() in ("text/csv", "text/plain", "")
+
+
+def _parse_record(record: bytes, content_type: str | None) -> Any:
+    text = record.decode("utf-8")
+    if _is_csv(content_type):
+        return next(csv.reader([text]), [])
+    return json.loads(text)
+
+
+def _format_record(value: Any, content_type: str | None) -> bytes:
+    if _is_csv(content_type):
+        values = value if isinstance(value, list) else [value]
+        out = io.StringIO()
+        csv.writer(out, lineterminator="").writerow(values)
+        return out.getvalue().encode()
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def split_response(body: bytes, count: int, accept: str | None) -> list[bytes]:
+    """One output per request record: lines, a comma list (old XGBoost CSV), or a JSON
+    ``{"predictions": [...]}`` document."""
+    text = body.decode("utf-8").strip()
+    if count == 1:
+        return [text.encode()]
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) == count:
+        return [line.encode() for line in lines]
+    if len(lines) == 1 and _is_csv(accept):
+        values = lines[0].split(",")
+        if len(values) == count:
+            return [v.encode() for v in values]
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("predictions"), list) and len(document["predictions"]) == count:
+        return [json.dumps(p, separators=(",", ":")).encode() for p in document["predictions"]]
+    raise TransformFailure(
+        f"ClientError: the model returned {len(lines)} line(s) for {count} record(s), so its output cannot be "
+        f"matched to the input records; use BatchStrategy SingleRecord or an Accept type with one record per line"
+    )
+
+
+# -- the job --------------------------------------------------------------------------------
+
+
+@dataclass
+class TransformJob:
+    name: str
+    request: dict
+    record: dict
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+class TransformBackend:
+    """CreateTransformJob / DescribeTransformJob / StopTransformJob of one local account."""
+
+    def __init__(self, runtime: Any, hosting: HostingBackend | None = None):
+        self.runtime = runtime
+        self.hosting = hosting or HostingBackend(runtime)
+        self.root = Path(runtime.state_dir) / "sagemaker" / "transform-jobs"
+        self._jobs: dict[str, TransformJob] = {}
+        self._lock = threading.Lock()
+
+    # -- API --------------------------------------------------------------------------------
+
+    def create_transform_job(self, TransformJobName: str, ModelName: str, TransformInput: dict, TransformOutput: dict,
+                             TransformResources: dict, **rest: Any) -> dict:
+        name = TransformJobName
+        arn = self.hosting.arn("transform-job", name)
+        model = self.hosting._model(ModelName)
+        container = model.get("PrimaryContainer") or model["Containers"][0]
+        image_kind(container.get("Image", ""))
+        source = TransformInput["DataSource"]["S3DataSource"]
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise ValidationException(
+                f"S3DataType {source['S3DataType']!r} is not supported locally: use S3Prefix for transform input"
+            )
+        split = TransformInput.get("SplitType", "None")
+        if split not in ("None", "Line"):
+            raise ValidationException(f"SplitType {split!r} is not supported locally: use Line or None")
+        processing = rest.get("DataProcessing") or {}
+        for key in ("InputFilter", "OutputFilter"):
+            if processing.get(key):
+                RecordFilter(processing[key])
+        if processing.get("JoinSource", "None") == "Input" and TransformOutput.get("AssembleWith", "None") != "Line" \
+                and split == "Line":
+            raise ValidationException("JoinSource Input with SplitType Line requires AssembleWith Line.")
+        with self._lock:
+            if name in self._jobs or self._path(name).is_file():
+                raise ResourceInUse(
+                    f"Job name must be unique within an AWS account and region, and a job with this name already exists ({arn})"
+                )
+            now = time.time()
+            record = {
+                "TransformJobName": name, "TransformJobArn": arn, "TransformJobStatus": "InProgress",
+                "ModelName": ModelName, "TransformInput": TransformInput, "TransformOutput": TransformOutput,
+                "TransformResources": TransformResources, "CreationTime": now,
+                "MaxConcurrentTransforms": int(rest.get("MaxConcurrentTransforms") or 1),
+                "MaxPayloadInMB": int(rest.get("MaxPayloadInMB", 6)),
+                "BatchStrategy": rest.get("BatchStrategy") or "MultiRecord",
+            }
+            for key in ("Environment", "DataProcessing", "ModelClientConfig", "DataCaptureConfig", "ExperimentConfig"):
+                if rest.get(key):
+                    record[key] = rest[key]
+            job = TransformJob(name, dict(rest, TransformJobName=name, ModelName=ModelName), record)
+            self._jobs[name] = job
+            self._save(job)
+        log.info("transform job %s started (model %s, input %s)", name, ModelName, source["S3Uri"])
+        job.thread = threading.Thread(target=self._run, args=(job,), name=f"transform-{name}", daemon=True)
+        job.thread.start()
+        return {"TransformJobArn": arn}
+
+    def describe_transform_job(self, TransformJobName: str) -> dict:
+        job = self._jobs.get(TransformJobName)
+        if job is not None:
+            return to_datetimes(job.record)
+        try:
+            record = json.loads(self._path(TransformJobName).read_text())
+        except FileNotFoundError:
+            raise ResourceNotFound(
+                f"Requested resource not found: TransformJob {TransformJobName} does not exist"
+            ) from None
+        if record["TransformJobStatus"] == "InProgress" and not _pid_alive(record.get("_pid")):
+            record["TransformJobStatus"] = "Failed"
+            record["FailureReason"] = "InternalServerError: the emulator process running this job exited"
+        return to_datetimes(record)
+
+    def stop_transform_job(self, TransformJobName: str) -> dict:
+        job = self._jobs.get(TransformJobName)
+        if job is None:
+            self.describe_transform_job(TransformJobName)  # not found -> ResourceNotFound
+            raise ValidationException(f"Transform job {TransformJobName} is not running in this emulator process.")
+        if job.record["TransformJobStatus"] in TERMINAL:
+            raise ValidationException(
+                f"The job {TransformJobName} has already reached a terminal state ({job.record['TransformJobStatus']}) "
+                f"and cannot be stopped"
+            )
+        job.record["TransformJobStatus"] = "Stopping"
+        self._save(job)
+        job.stop_requested.set()
+        return {}
+
+    def wait(self, TransformJobName: str, timeout: float | None = None) -> dict:
+        """Block until the job is terminal (tests and benchmarks)."""
+        job = self._jobs[TransformJobName]
+        if job.thread:
+            job.thread.join(timeout)
+        return self.describe_transform_job(TransformJobName)
+
+    # -- storage ----------------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self.root / name / "describe.json"
+
+    def _save(self, job: TransformJob) -> None:
+        target = self._path(job.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({**job.record, "_pid": os.getpid()}, handle, indent=1)
+        os.replace(tmp, target)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def _run(self, job: TransformJob) -> None:
+        record = job.record
+        record["TransformStartTime"] = time.time()
+        self._save(job)
+        log_path = self.root / job.name / "transform.log"
+        handler = logging.FileHandler(log_path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        job_log = logging.getLogger(f"emulator.sagemaker.transform.{job.name}")
+        job_log.addHandler(handler)
+        try:
+            rows = self._transform(job, job_log)
+            status, reason = ("Stopped", None) if job.stop_requested.is_set() else ("Completed", None)
+        except TransformFailure as exc:
+            status, reason, rows = "Failed", str(exc), 0
+        except Exception as exc:  # noqa: BLE001 - any crash fails the job with its reason, as AWS does
+            job_log.exception("transform failed")
+            status, reason, rows = "Failed", f"AlgorithmError: {type(exc).__name__}: {exc}", 0
+        finally:
+            job_log.removeHandler(handler)
+            handler.close()
+        record["TransformJobStatus"] = status
+        record["TransformEndTime"] = time.time()
+        if reason:
+            record["FailureReason"] = reason[:1024]
+        self._save(job)
+        elapsed = record["TransformEndTime"] - record["TransformStartTime"]
+        log.info("transform job %s %s in %.2fs (%d records)%s", job.name, status, elapsed, rows,
+                 f": {reason}" if reason else "")
+
+    def _transform(self, job: TransformJob, job_log: logging.Logger) -> int:
+        record = job.record
+        model = self.hosting._model(record["ModelName"])
+        container = model.get("PrimaryContainer") or model["Containers"][0]
+        predictor = load_predictor(image_kind(container.get("Image", "")), self.hosting._extract(container), batch=True)
+        source = record["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+        s3 = self.runtime.s3
+        inputs = s3.list(source)
+        if not inputs:
+            raise TransformFailure(f"ClientError: no objects found under the input {source}")
+        prefix = source.split("://", 1)[1].split("/", 1)[1] if source.count("/") > 2 else ""
+        base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+        out_prefix = record["TransformOutput"]["S3OutputPath"].rstrip("/")
+        total = 0
+        for uri in inputs:
+            if job.stop_requested.is_set():
+                break
+            key = uri.split("://", 1)[1].split("/", 1)[1]
+            data = s3.get_bytes(uri)
+            if record["TransformInput"].get("CompressionType") == "Gzip":
+                data = gzip.decompress(data)
+            output, count = self._transform_object(job, predictor, data)
+            s3.put_bytes(f"{out_prefix}/{key[len(base):]}.out", output)
+            job_log.info("%s: %d record(s) -> %s/%s.out", uri, count, out_prefix, key[len(base):])
+            total += count
+        return total
+
+    def _transform_object(self, job: TransformJob, predictor: Any, data: bytes) -> tuple[bytes, int]:
+        record = job.record
+        content_type = record["TransformInput"].get("ContentType") or "text/csv"  # the XGBoost default
+        accept = record["TransformOutput"].get("Accept")
+        assemble_line = record["TransformOutput"].get("AssembleWith", "None") == "Line"
+        processing = record.get("DataProcessing") or {}
+        input_filter = RecordFilter(processing.get("InputFilter") or "$")
+        output_filter = RecordFilter(processing.get("OutputFilter") or "$")
+        join = processing.get("JoinSource", "None") == "Input"
+        simple = input_filter.identity and output_filter.identity and not join
+        max_bytes = record["MaxPayloadInMB"] * MB or None
+        line_split = record["TransformInput"].get("SplitType", "None") == "Line"
+
+        def invoke(payload: bytes) -> bytes:
+            if max_bytes and len(payload) > max_bytes:
+                raise TransformFailure(
+                    f"ClientError: a request of {len(payload)} bytes exceeds MaxPayloadInMB "
+                    f"({record['MaxPayloadInMB']}); raise MaxPayloadInMB or split the input (SplitType Line)"
+                )
+            response = predictor.invoke(payload, content_type, accept)
+            if response.status >= 400:
+                message = response.body.decode("utf-8", "replace")[:500]
+                raise TransformFailure(f"ClientError: the model returned status {response.status}: {message}")
+            return response.body
+
+        if not line_split:
+            records = [data]
+        elif simple and record["BatchStrategy"] == "MultiRecord":
+            # Fast path: cut the raw bytes at newlines, no per-record work in Python.
+            pieces, count = [], 0
+            for chunk in _chunks(data, max_bytes):
+                count += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+                body = invoke(chunk)
+                pieces.append(body if not assemble_line or body.endswith(b"\n") else body + b"\n")
+            return b"".join(pieces), count
+        else:
+            records = [line for line in data.splitlines() if line.strip()]
+
+        requests = [_format_record(input_filter.apply(_parse_record(r, content_type)), content_type)
+                    if not input_filter.identity else r for r in records]
+        if not line_split:
+            batches = [[0]]
+        elif record["BatchStrategy"] == "SingleRecord":
+            batches = [[i] for i in range(len(requests))]
+        else:
+            batches = _pack(requests, max_bytes or len(data) + 1)
+        workers = max(1, min(record["MaxConcurrentTransforms"], os.cpu_count() or 1))
+        payloads = [b"\n".join(requests[i] for i in batch) for batch in batches]
+        with ThreadPoolExecutor(workers) as pool:
+            bodies = list(pool.map(invoke, payloads)) if workers > 1 else [invoke(p) for p in payloads]
+        outputs: list[bytes] = []
+        for batch, body in zip(batches, bodies, strict=True):
+            if simple:
+                outputs.append(body.rstrip(b"\n") if assemble_line else body)
+                continue
+            for index, out in zip(batch, split_response(body, len(batch), accept), strict=True):
+                outputs.append(self._post_process(records[index], out, content_type, accept, join, output_filter))
+        if assemble_line:
+            return b"".join(o + b"\n" for o in outputs), len(records)
+        return b"".join(outputs), len(records)
+
+    @staticmethod
+    def _post_process(source: bytes, output: bytes, content_type: str, accept: str | None, join: bool,
+                      output_filter: RecordFilter) -> bytes:
+        out_csv = _is_csv(accept) if accept else _is_csv(content_type)
+        value: Any = _parse_record(output, "text/csv" if out_csv else "application/json")
+        if join:
+            original = _parse_record(source, content_type)
+            if _is_csv(content_type):
+                value = original + (value if isinstance(value, list) else [value])
+            elif isinstance(original, dict):
+                value = {**original, "SageMakerOutput": value}
+            else:
+                value = {"SageMakerInput": original, "SageMakerOutput": value}
+            out_csv = _is_csv(content_type)
+        value = output_filter.apply(value)
+        return _format_record(value, "text/csv" if out_csv else "application/json")
+
+
+def _pack(records: list[bytes], max_bytes: int) -> list[list[int]]:
+    """Indexes of records grouped into requests of at most ``max_bytes`` (newline-joined)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for index, rec in enumerate(records):
+        extra = len(rec) + (1 if current else 0)
+        if current and size + extra > max_bytes:
+            batches.append(current)
+            current, size = [], 0
+            extra = len(rec)
+        current.append(index)
+        size += extra
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _chunks(data: bytes, max_bytes: int | None) -> Iterator[bytes]:
+    """``data`` cut at newlines into pieces of at most ``max_bytes`` (blank lines dropped)."""
+    data = data.strip(b"\n")
+    if not max_bytes:
+        if data:
+            yield data
+        return
+    start = 0
+    while start < len(data):
+        end = start + max_bytes
+        if end >= len(data):
+            end = len(data)
+        else:
+            cut = data.rfind(b"\n", start, end + 1)
+            if cut <= start:  # one record longer than the limit: let invoke() report it
+                cut = data.find(b"\n", end)
+                cut = len(data) if cut < 0 else cut
+            end = cut
+        chunk = data[start:end].strip(b"\n")
+        if chunk:
+            yield chunk
+        start = end + 1
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

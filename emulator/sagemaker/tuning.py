@@ -108,11 +108,19 @@ def parse_ranges(ranges: dict) -> list[ParameterRange]:
     return out
 
 
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler without its Study.stop() at the end of the grid: that call only works inside
+    study.optimize(), and the tuner already stops at the grid's size."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
 def make_sampler(strategy: str, seed: int | None, ranges: list[ParameterRange]) -> optuna.samplers.BaseSampler:
     if strategy == "Bayesian":
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=min(10, max(2, len(ranges))))
     if strategy == "Grid":
-        return optuna.samplers.GridSampler({r.name: r.grid() for r in ranges}, seed=seed)
+        return _AskTellGridSampler({r.name: r.grid() for r in ranges}, seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)  # Random, Hyperband
 
 

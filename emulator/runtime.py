@@ -1,0 +1,98 @@
+"""LocalRuntime: what every integration receives — folders, local S3, the deployment, the clock scale.
+
+``LocalRuntime.open`` loads a deployment from a state folder and starts the S3 REST server that
+Lambda handlers reach through ``AWS_ENDPOINT_URL_S3``; ``build_integrations`` registers every
+service integration the emulator has (the SageMaker ones when that package is importable).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+from emulator.assembly import ACCOUNT, DEFAULT_REGION
+from emulator.deploy import Deployment
+from emulator.s3 import LocalS3
+from emulator.s3_server import S3Server
+
+if TYPE_CHECKING:
+    from emulator.integrations.base import Integrations
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalRuntime:
+    state_dir: Path
+    project_root: Path
+    s3: LocalS3
+    s3_endpoint_url: str | None
+    deployment: Deployment | None
+    region: str = DEFAULT_REGION
+    account: str = ACCOUNT
+    time_scale: float = 1.0
+    # Other local service endpoints handlers may call, by botocore's AWS_ENDPOINT_URL_<SERVICE> suffix
+    # (e.g. {"SAGEMAKER": "http://127.0.0.1:8123"}); everything else fails fast, never reaching AWS.
+    service_endpoints: dict[str, str] = field(default_factory=dict)
+    _s3_server: S3Server | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, state_dir: Path, project_root: Path, *, time_scale: float = 1.0,
+             deployment: Deployment | None = None, serve_s3: bool = True) -> LocalRuntime:
+        """A runtime over ``state_dir``'s deployment (loaded unless given), S3 server started."""
+        state_dir = Path(state_dir).resolve()
+        if deployment is None:
+            deployment = Deployment.load(state_dir)
+        s3 = LocalS3(state_dir / "s3", deployment.region)
+        server = S3Server(s3).start() if serve_s3 else None
+        return cls(state_dir, Path(project_root).resolve(), s3, server.url if server else None, deployment,
+                   region=deployment.region, account=deployment.account, time_scale=time_scale,
+                   _s3_server=server)
+
+    def close(self) -> None:
+        if self._s3_server is not None:
+            self._s3_server.stop()
+            self._s3_server = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def execution_dir(self, state_machine_name: str, execution_name: str) -> Path:
+        """Where an execution's history and logs live."""
+        return self.state_dir / "executions" / state_machine_name / execution_name
+
+
+def execution_names(execution_arn: str) -> tuple[str, str] | None:
+    """(state machine name, execution name) of an execution ARN, or None for anything else."""
+    parts = execution_arn.split(":")
+    if len(parts) >= 8 and parts[5] == "execution":
+        return parts[6], parts[7]
+    return None
+
+
+def build_integrations(runtime: LocalRuntime) -> Integrations:
+    """Every integration the emulator has, registered under its resource keys."""
+    # Imported here: emulator.asl (which the integrations import) imports integrations.base itself.
+    from emulator.asl.errors import StatesError  # noqa: F401 - loads emulator.asl before base
+    from emulator.integrations import lambda_, s3_sdk, sns
+    from emulator.integrations.base import Integrations
+
+    integrations = Integrations()
+    lambda_.register(integrations, runtime)
+    sns.register(integrations, runtime)
+    s3_sdk.register(integrations, runtime)
+    try:
+        sagemaker = importlib.import_module("emulator.integrations.sagemaker")
+    except ModuleNotFoundError as exc:
+        if exc.name != "emulator.integrations.sagemaker":
+            raise
+        log.debug("no SageMaker integrations installed")
+    else:
+        sagemaker.register(integrations, runtime)
+    return integrations

@@ -276,6 +276,9 @@ def _parse_state(name: str, raw: Any, pointer: str) -> State:
             raise DefinitionError(
                 f"{pointer}/{key}", f"state {name!r} uses {_UNSUPPORTED[key]}, which the emulator does not support"
             )
+        if key in ("Next", "End") and kind in ("Choice", "Succeed", "Fail"):
+            hint = "use Choices and Default" if kind == "Choice" else "it ends the execution or branch"
+            raise DefinitionError(f"{pointer}/{key}", f"a {kind} state cannot have {key}; {hint}")
         if key in ("Retry", "Catch") and key not in _FIELDS[kind]:
             raise DefinitionError(
                 f"{pointer}/{key}", f"a {kind} state cannot have {key}; only Task, Parallel and Map states can"
@@ -350,9 +353,6 @@ def _exclusive(raw: dict, key: str, pointer: str) -> tuple[float | None, JsonPat
 
 
 def _build_choice(raw: dict, pointer: str, common: dict) -> Choice:
-    for key in ("Next", "End"):
-        if key in raw:
-            raise DefinitionError(f"{pointer}/{key}", f"a Choice state cannot have {key}; use Choices and Default")
     items = raw.get("Choices")
     if not isinstance(items, list) or not items:
         raise DefinitionError(f"{pointer}/Choices", "a Choice state needs a non-empty Choices array")

@@ -1,0 +1,195 @@
+"""SageMaker service integrations: the optimized ``sagemaker:*`` ones and ``aws-sdk:sagemaker:*``.
+
+Every call goes through ``SageMakerBackend.call`` (injected faults, validation against the botocore
+model, then the backend method named after the operation). What Step Functions sees:
+
+- request-response (``sagemaker:createModel``...): the API response.
+- ``.sync`` (``sagemaker:createTrainingJob.sync``...): the job is polled with its Describe* call;
+  Completed -> the Describe* response is the output; Failed/Stopped -> ``States.TaskFailed`` with
+  the Describe* response (FailureReason included) as the JSON cause. A state timeout stops the job.
+- optimized integrations give timestamps as epoch milliseconds; AWS SDK integrations as ISO-8601.
+- API errors: see emulator.sagemaker.exceptions (``SageMaker.AmazonSageMakerException`` for
+  validation and throttling, modelled exceptions by name; ``SageMaker.<Code>Exception`` for aws-sdk).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.asl.errors import StatesError
+from emulator.integrations.base import (
+    Integration,
+    Integrations,
+    TaskOutcome,
+    TaskRequest,
+)
+from emulator.sagemaker.exceptions import SageMakerError
+from emulator.sagemaker.jobs import SageMakerBackend, snake
+from emulator.sagemaker.validation import operation_name, service_model
+
+log = logging.getLogger("emulator.sagemaker.integration")
+
+
+@dataclass(frozen=True)
+class SyncJob:
+    """How to follow one job type to its end: the Describe* operation, name and status members."""
+
+    describe: str
+    name_key: str
+    status_key: str
+    stop: str
+
+
+SYNC_JOBS: dict[str, SyncJob] = {
+    "createProcessingJob": SyncJob("DescribeProcessingJob", "ProcessingJobName", "ProcessingJobStatus", "StopProcessingJob"),
+    "createTrainingJob": SyncJob("DescribeTrainingJob", "TrainingJobName", "TrainingJobStatus", "StopTrainingJob"),
+    "createHyperParameterTuningJob": SyncJob(
+        "DescribeHyperParameterTuningJob", "HyperParameterTuningJobName", "HyperParameterTuningJobStatus", "StopHyperParameterTuningJob"
+    ),
+    "createTransformJob": SyncJob("DescribeTransformJob", "TransformJobName", "TransformJobStatus", "StopTransformJob"),
+}
+REQUEST_RESPONSE = ("createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint")
+RUNNING = ("InProgress", "Stopping")
+
+
+def epoch_millis(value: Any) -> Any:
+    """Datetimes -> epoch milliseconds, as optimized integrations return them (recursively)."""
+    if isinstance(value, dt.datetime):
+        return round(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: epoch_millis(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [epoch_millis(v) for v in value]
+    return value
+
+
+def iso_timestamps(value: Any) -> Any:
+    """Datetimes -> ISO-8601 UTC strings with milliseconds, as AWS SDK integrations return them."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: iso_timestamps(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [iso_timestamps(v) for v in value]
+    return value
+
+
+_backends: dict[int, SageMakerBackend] = {}
+
+
+def backend_for(runtime: Any) -> SageMakerBackend:
+    """The one backend a runtime's integrations share (tests use it to inject faults)."""
+    key = id(runtime)
+    if key not in _backends:
+        _backends[key] = SageMakerBackend(runtime)
+        try:
+            weakref.finalize(runtime, _backends.pop, key, None)
+        except TypeError:  # not weak-referenceable: kept for the process's life
+            pass
+    return _backends[key]
+
+
+def _parameters(request: TaskRequest) -> dict:
+    if not isinstance(request.parameters, dict):
+        raise StatesError("States.Runtime", f"State {request.state_name!r}: the parameters of {request.resource} must be a JSON object")
+    return request.parameters
+
+
+@dataclass
+class _Done:
+    output: Any
+
+
+@dataclass
+class _Following:
+    job: SyncJob
+    name: str
+
+
+class OptimizedSageMaker(Integration):
+    """``arn:aws:states:::sagemaker:<operation>[.sync]``."""
+
+    def __init__(self, backend: SageMakerBackend, operation: str, sync: bool):
+        self.backend = backend
+        self.operation = operation
+        self.sync = sync
+
+    def _call(self, operation: str, parameters: dict) -> dict:
+        try:
+            return self.backend.call(operation, parameters)
+        except SageMakerError as error:
+            raise error.states_error(sdk=False) from error
+
+    def start(self, request: TaskRequest) -> Any:
+        parameters = _parameters(request)
+        response = self._call(self.operation, parameters)
+        if not self.sync:
+            return _Done(epoch_millis(response))
+        job = SYNC_JOBS[self.operation]
+        return _Following(job, parameters[job.name_key])
+
+    def poll(self, handle: Any) -> TaskOutcome | None:
+        if isinstance(handle, _Done):
+            return TaskOutcome(handle.output)
+        described = self._call(handle.job.describe, {handle.job.name_key: handle.name})
+        status = described.get(handle.job.status_key)
+        if status in RUNNING:
+            return None
+        output = epoch_millis(described)
+        if status == "Completed":
+            return TaskOutcome(output)
+        raise StatesError("States.TaskFailed", json.dumps(output, default=str))
+
+    def stop(self, handle: Any) -> None:
+        if isinstance(handle, _Following):
+            try:
+                self.backend.call(handle.job.stop, {handle.job.name_key: handle.name})
+            except SageMakerError as error:  # already finished: nothing to stop
+                log.debug("stop %s %s: %s", handle.job.stop, handle.name, error.message)
+
+    def poll_interval(self, handle: Any) -> float:
+        return 0.0 if isinstance(handle, _Done) else 0.1
+
+
+class SdkSageMaker(Integration):
+    """``arn:aws:states:::aws-sdk:sagemaker:<action>``: any operation the backends implement."""
+
+    def __init__(self, backend: SageMakerBackend):
+        self.backend = backend
+
+    def start(self, request: TaskRequest) -> Any:
+        action = request.key.split(":", 2)[2]
+        if "." in action:
+            raise StatesError("States.Runtime", f"State {request.state_name!r}: {request.resource}: the emulator runs AWS SDK integrations as request-response only")
+        operation = operation_name(action)
+        if operation not in service_model().operation_names:
+            raise StatesError("States.Runtime", f"State {request.state_name!r}: {action!r} is not a SageMaker API action")
+        parameters = _parameters(request)
+        try:
+            response = self.backend.call(operation, parameters)
+        except SageMakerError as error:
+            raise error.states_error(sdk=True) from error
+        return _Done(iso_timestamps(response))
+
+    def poll(self, handle: Any) -> TaskOutcome | None:
+        return TaskOutcome(handle.output)
+
+    def poll_interval(self, handle: Any) -> float:
+        return 0.0
+
+
+def register(integrations: Integrations, runtime: Any, backend: SageMakerBackend | None = None) -> None:
+    """Register every SageMaker resource key the emulator serves, sharing one backend."""
+    backend = backend or backend_for(runtime)
+    for operation in SYNC_JOBS:
+        integrations.register(f"sagemaker:{operation}", OptimizedSageMaker(backend, operation, sync=False))
+        integrations.register(f"sagemaker:{operation}.sync", OptimizedSageMaker(backend, operation, sync=True))
+    for operation in REQUEST_RESPONSE:
+        integrations.register(f"sagemaker:{operation}", OptimizedSageMaker(backend, operation, sync=False))
+    integrations.register("aws-sdk:sagemaker:*", SdkSageMaker(backend))
+    log.debug("SageMaker integrations registered (%s)", ", ".join(snake(o) for o in (*SYNC_JOBS, *REQUEST_RESPONSE)))

@@ -1,0 +1,129 @@
+"""The SageMaker integrations run by the ASL interpreter, with the error names AWS reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sm_testkit import ROLE, SKLEARN_IMAGE, abalone_channels, training_request
+
+from emulator.asl.run import run_definition
+from emulator.integrations.base import Integrations
+from emulator.integrations.sagemaker import backend_for, register
+
+SM = "arn:aws:states:::sagemaker"
+SDK = "arn:aws:states:::aws-sdk:sagemaker"
+
+
+@pytest.fixture
+def integrations(runtime) -> Integrations:
+    registry = Integrations()
+    register(registry, runtime)
+    return registry
+
+
+@pytest.fixture
+def channels(runtime):
+    return abalone_channels(runtime.s3, rows=800)
+
+
+def one_task(resource: str, parameters: dict, **extra) -> dict:
+    return {"StartAt": "Task", "States": {"Task": {"Type": "Task", "Resource": resource, "Parameters": parameters, "End": True, **extra}}}
+
+
+def test_every_template_key_is_registered(integrations):
+    keys = set(integrations.keys())
+    for op in ("createProcessingJob", "createTrainingJob", "createHyperParameterTuningJob", "createTransformJob"):
+        assert f"sagemaker:{op}.sync" in keys and f"sagemaker:{op}" in keys
+    assert {"sagemaker:createModel", "sagemaker:createEndpointConfig", "sagemaker:createEndpoint", "sagemaker:updateEndpoint", "aws-sdk:sagemaker:*"} <= keys
+
+
+def test_throttled_first_attempt_is_retried_and_sync_returns_describe_training_job(runtime, integrations, channels):
+    backend_for(runtime).inject_fault("CreateTrainingJob", "ThrottlingException", times=1)
+    retry = [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2}]
+    definition = one_task(f"{SM}:createTrainingJob.sync", training_request("int-train", channels), Retry=retry)
+    result = run_definition(definition, {}, integrations=integrations)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    failed = [e for e in result.history if e["type"] == "TaskFailed"]
+    assert len(failed) == 1
+    details = failed[0]["taskFailedEventDetails"]
+    assert details["error"] == "SageMaker.AmazonSageMakerException"
+    assert "Error Code: ThrottlingException" in details["cause"] and "Service: AmazonSageMaker; Status Code: 400" in details["cause"]
+
+    out = result.output
+    assert out["TrainingJobStatus"] == "Completed"
+    assert out["ModelArtifacts"]["S3ModelArtifacts"] == "s3://bucket/models/int-train/output/model.tar.gz"
+    assert isinstance(out["CreationTime"], int) and out["TrainingEndTime"] >= out["CreationTime"] > 1.6e12
+    assert {m["MetricName"] for m in out["FinalMetricDataList"]} >= {"validation:rmse"}
+
+    described = run_definition(one_task(f"{SDK}:describeTrainingJob", {"TrainingJobName": "int-train"}), {}, integrations=integrations)
+    assert described.status == "SUCCEEDED"
+    assert described.output["TrainingJobArn"] == out["TrainingJobArn"]
+    assert described.output["CreationTime"].endswith("Z")  # SDK integrations: ISO-8601 timestamps
+
+
+def test_a_wrongly_built_request_is_rejected_by_validation_before_any_job_runs(runtime, integrations, channels):
+    request = training_request("int-bad", channels)
+    request["HyperParameters"]["max_depth"] = 5  # SageMaker wants every hyperparameter as a string
+    del request["RoleArn"]
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "Caught", "ResultPath": "$.error"}]
+    definition = one_task(f"{SM}:createTrainingJob.sync", request, Catch=catch)
+    definition["States"]["Caught"] = {"Type": "Pass", "End": True}
+    result = run_definition(definition, {}, integrations=integrations)
+    assert result.status == "SUCCEEDED"
+    error = result.output["error"]
+    assert error["Error"] == "SageMaker.AmazonSageMakerException"
+    assert error["Cause"].startswith("2 validation errors detected: ")
+    assert "Value '5' at 'hyperParameters.max_depth' failed to satisfy constraint: Member must be of type string" in error["Cause"]
+    assert "Value null at 'roleArn' failed to satisfy constraint: Member must not be null" in error["Cause"]
+    assert "Error Code: ValidationException" in error["Cause"]
+    assert not (runtime.state_dir / "sagemaker" / "training-jobs" / "int-bad").exists()
+
+
+def test_a_failed_processing_job_fails_the_state_with_its_describe_as_cause(runtime, integrations):
+    runtime.s3.put_bytes("s3://bucket/code/boom.py", b"import sys\nprint('column rings missing', file=sys.stderr)\nsys.exit(2)\n")
+    request = {
+        "ProcessingJobName": "int-proc-fail",
+        "RoleArn": ROLE,
+        "AppSpecification": {"ImageUri": SKLEARN_IMAGE, "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/boom.py"]},
+        "ProcessingInputs": [{"InputName": "code", "S3Input": {"S3Uri": "s3://bucket/code/boom.py", "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5}},
+    }
+    result = run_definition(one_task(f"{SM}:createProcessingJob.sync", request), {}, integrations=integrations)
+    assert result.status == "FAILED"
+    assert result.error == "States.TaskFailed"
+    cause = json.loads(result.cause)
+    assert cause["ProcessingJobStatus"] == "Failed"
+    assert "column rings missing" in cause["FailureReason"]
+    assert isinstance(cause["CreationTime"], int)
+
+
+def test_sdk_errors_are_named_service_dot_code_exception(integrations):
+    result = run_definition(one_task(f"{SDK}:describeTrainingJob", {"TrainingJobName": "nope"}), {}, integrations=integrations)
+    assert result.status == "FAILED"
+    assert result.error == "SageMaker.ResourceNotFoundException"
+    assert "nope" in result.cause
+    optimized = run_definition(one_task(f"{SDK}:describeTrainingJob", {"TrainingJobName": "not_valid!"}), {}, integrations=integrations)
+    assert optimized.error == "SageMaker.ValidationException"
+
+
+def test_tuning_sync_then_sdk_describe_of_the_best_job(integrations, channels):
+    from test_tuning import tuning_request
+
+    definition = {
+        "StartAt": "Tune",
+        "States": {
+            "Tune": {"Type": "Task", "Resource": f"{SM}:createHyperParameterTuningJob.sync", "Parameters": tuning_request("int-tune", channels, jobs=2, parallel=2), "Next": "Best"},
+            "Best": {
+                "Type": "Task",
+                "Resource": f"{SDK}:describeTrainingJob",
+                "Parameters": {"TrainingJobName.$": "$.BestTrainingJob.TrainingJobName"},
+                "ResultSelector": {"Artifacts.$": "$.ModelArtifacts.S3ModelArtifacts", "HyperParameters.$": "$.HyperParameters"},
+                "End": True,
+            },
+        },
+    }
+    result = run_definition(definition, {}, integrations=integrations)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output["Artifacts"].startswith("s3://bucket/tuning/int-tune/int-tune-00")
+    assert result.output["HyperParameters"]["_tuning_objective_metric"] == "validation:rmse"

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -21,6 +23,11 @@ def pipeline_config(app: cdk.App) -> PipelineConfig:
         if override is not None:
             settings[key] = override
     return PipelineConfig.from_context(settings)
+
+
+def cdk_json_context() -> dict:
+    """The context `cdk synth` passes from cdk.json, for synthesizing in-process (tests, emulator)."""
+    return json.loads((Path(__file__).resolve().parent / "cdk.json").read_text())["context"]
 
 
 def build_app(app: cdk.App | None = None) -> cdk.App:

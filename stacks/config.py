@@ -11,22 +11,13 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lambdas.validate_input.handler import QUALITY_METRICS as _LAMBDA_METRICS
+
 PROBLEM_TYPES = ("auto", "regression", "binary", "multiclass")
 TUNING_STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
-# Metrics the quality gate understands, and whether larger is better.
-QUALITY_METRICS = {
-    "rmse": "lower",
-    "mse": "lower",
-    "mae": "lower",
-    "r2": "higher",
-    "auc": "higher",
-    "accuracy": "higher",
-    "precision": "higher",
-    "recall": "higher",
-    "f1": "higher",
-    "f1_weighted": "higher",
-    "logloss": "lower",
-}
+# The metrics evaluate.py reports; the validation Lambda owns the table (and checks the metric fits
+# the problem type at run time), so the app checks against the same one at synth time.
+QUALITY_METRICS = {name for metrics in _LAMBDA_METRICS.values() for name in metrics}
 
 
 class ConfigError(ValueError):
@@ -93,7 +84,7 @@ class PipelineConfig:
     notification_email: str = ""
 
     @classmethod
-    def from_context(cls, context: dict[str, Any] | None) -> "PipelineConfig":
+    def from_context(cls, context: dict[str, Any] | None) -> PipelineConfig:
         """Build from the "pipeline" context dict; values given as strings by -c are coerced."""
         context = dict(context or {})
         known = {f.name: f for f in fields(cls)}

@@ -19,7 +19,7 @@ class PipelineImages:
     sklearn: str
 
     @classmethod
-    def for_region(cls, region: str) -> "PipelineImages":
+    def for_region(cls, region: str) -> PipelineImages:
         return cls(
             xgboost=image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION),
             sklearn=image_uris.retrieve("sklearn", region=region, version=SKLEARN_VERSION, instance_type="ml.m5.large"),

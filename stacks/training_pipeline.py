@@ -26,7 +26,13 @@ from constructs import Construct
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
 from stacks.storage import CODE_PREFIX
-from stacks.task_policies import LAMBDA_TRANSIENT, SAGEMAKER_TRANSIENT, SDK_TRANSIENT, SNS_TRANSIENT, guard
+from stacks.task_policies import (
+    LAMBDA_TRANSIENT,
+    SAGEMAKER_TRANSIENT,
+    SDK_TRANSIENT,
+    SNS_TRANSIENT,
+    guard,
+)
 
 J = sfn.JsonPath
 PROCESSING = "/opt/ml/processing"
@@ -416,7 +422,7 @@ class TrainingPipeline(Construct):
         score_and_deploy.branch(self._batch_transform())
         score_and_deploy.branch(self._deploy())
         score_and_deploy.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
-        return create.next(register).next(score_and_deploy).next(self._promote_champion(failure)).next(self._notify_success())
+        return create.next(register).next(score_and_deploy).next(self._promote_champion(failure)).next(self._notify_success(failure))
 
     def _batch_transform(self) -> sfn.IChainable:
         transform = tasks.SageMakerCreateTransformJob(
@@ -455,12 +461,12 @@ class TrainingPipeline(Construct):
             },
             task_timeout=sfn.Timeout.duration(Duration.seconds(self.props.config.job_timeout_seconds + 900)),
         )
-        # Branch failures propagate to the Parallel's Catch; only transient errors retry here.
-        transform.add_retry(
-            errors=SAGEMAKER_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
-            max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL,
-        )
-        return transform
+        return guard(transform, SAGEMAKER_TRANSIENT, self._reraise("Scoring failed"))
+
+    def _reraise(self, name: str) -> sfn.Fail:
+        """A branch's Catch target: fails the branch with the caught error, unchanged, so the
+        Parallel's own Catch hands it to the failure handler."""
+        return sfn.Fail(self, name, error_path="$.error.Error", cause_path="$.error.Cause")
 
     def _deploy(self) -> sfn.IChainable:
         config = tasks.SageMakerCreateEndpointConfig(
@@ -510,18 +516,17 @@ class TrainingPipeline(Construct):
                 "ResultPath": None,
             },
         )
-        for state in (config, create, update):
-            state.add_retry(
-                errors=SAGEMAKER_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
-                max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL,
-            )
-        find.add_retry(errors=SDK_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
-                       jitter_strategy=sfn.JitterType.FULL)
+        deploy_failed = self._reraise("Deploy failed")
         # DescribeEndpoint on a missing endpoint is SageMaker's ValidationException, which the AWS SDK
         # integration reports as SageMaker.SageMakerException: no endpoint yet, so create one.
+        find.add_retry(errors=SDK_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
+                       max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL)
         find.add_catch(create, errors=["SageMaker.SageMakerException"], result_path="$.existing")
+        find.add_catch(deploy_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+        for state in (config, create, update):
+            guard(state, SAGEMAKER_TRANSIENT, deploy_failed)
 
-        wait = self._wait_in_service()
+        wait = self._wait_in_service(deploy_failed)
         create.next(wait)
         update.next(wait)
         find.next(update)
@@ -530,7 +535,7 @@ class TrainingPipeline(Construct):
     def _endpoint_arn(self) -> str:
         return self._stack.format_arn(service="sagemaker", resource="endpoint", resource_name="*")
 
-    def _wait_in_service(self) -> sfn.IChainable:
+    def _wait_in_service(self, deploy_failed: sfn.IChainable) -> sfn.IChainable:
         start = sfn.Pass(self, "Start polling", parameters={"polls": 0}, result_path="$.rollout")
         wait = sfn.Wait(self, "Wait for endpoint", time=sfn.WaitTime.duration(Duration.seconds(ENDPOINT_POLL_SECONDS)))
         describe = tasks.CallAwsService(
@@ -545,12 +550,10 @@ class TrainingPipeline(Construct):
                 "EndpointArn.$": "$.EndpointArn",
                 "EndpointStatus.$": "$.EndpointStatus",
                 "EndpointConfigName.$": "$.EndpointConfigName",
-                "polls.$": "States.MathAdd($$.State.RetryCount, 0)",
             },
             result_path="$.endpoint",
         )
-        describe.add_retry(errors=SDK_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
-                           jitter_strategy=sfn.JitterType.FULL)
+        guard(describe, SDK_TRANSIENT, deploy_failed)
         count = sfn.Pass(self, "Count poll", parameters={"polls.$": "States.MathAdd($.rollout.polls, 1)"}, result_path="$.rollout")
         in_service = sfn.Pass(self, "Endpoint in service", output_path="$.endpoint")
         failed = sfn.Fail(
@@ -591,7 +594,7 @@ class TrainingPipeline(Construct):
         )
         return guard(promote, SDK_TRANSIENT, failure)
 
-    def _notify_success(self) -> sfn.IChainable:
+    def _notify_success(self, failure: sfn.IChainable) -> sfn.IChainable:
         notify = tasks.SnsPublish(
             self,
             "Notify success",
@@ -609,8 +612,7 @@ class TrainingPipeline(Construct):
             ),
             result_path=J.DISCARD,
         )
-        notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
-                         jitter_strategy=sfn.JitterType.FULL)
+        guard(notify, SNS_TRANSIENT, failure)
         summary = sfn.Pass(
             self,
             "Summarize",
@@ -640,10 +642,10 @@ class TrainingPipeline(Construct):
             ),
             result_path=J.DISCARD,
         )
-        notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
-                         jitter_strategy=sfn.JitterType.FULL)
         fail = sfn.Fail(self, "Pipeline failed", error_path="$.error.Error", cause_path="$.error.Cause")
-        # A notification that cannot be sent must not hide the original error.
+        # A notification that cannot be sent must not hide the original error: DISCARD keeps $.error.
+        notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
+                         max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
         notify.add_catch(fail, errors=[sfn.Errors.ALL], result_path=J.DISCARD)
         return notify.next(fail)
 
@@ -652,7 +654,7 @@ class TrainingPipeline(Construct):
     def _job_permissions(self, role: iam.IRole) -> None:
         """What the CustomStates need: their SageMaker actions, the managed EventBridge rules that
         `.sync` uses to learn a job finished, and passing the SageMaker role."""
-        arn = lambda resource: self._stack.format_arn(service="sagemaker", resource=resource, resource_name="*")  # noqa: E731
+        arn = lambda resource: self._stack.format_arn(service="sagemaker", resource=resource, resource_name="*")
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ProcessingTuningTrainingJobs",

@@ -1,0 +1,262 @@
+"""The real synthesized template: integrations, error handling, IAM, trigger, cdk-nag, cfn-lint.
+
+The app is synthesized once per module (as app.py builds it, cdk-nag included) and each test
+checks one concern, in the parsed state machine definition rather than a snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Annotations, Match, Template
+
+from app import build_app, cdk_json_context
+
+SAGEMAKER = "arn:aws:states:::sagemaker:"
+
+
+@pytest.fixture(scope="module")
+def app_and_stack(tmp_path_factory):
+    app = build_app(cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=cdk_json_context()))
+    stack = app.node.find_child("MlPipeline")
+    assembly = app.synth()
+    return stack, assembly
+
+
+@pytest.fixture(scope="module")
+def template(app_and_stack) -> Template:
+    return Template.from_stack(app_and_stack[0])
+
+
+@pytest.fixture(scope="module")
+def template_json(app_and_stack) -> dict:
+    stack, assembly = app_and_stack
+    return assembly.get_stack_by_name(stack.stack_name).template
+
+
+def _resolve_join(value) -> str:
+    """Render a DefinitionString Fn::Join with tokens as readable placeholders."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(_resolve_join(p) for p in parts)
+    if "Ref" in value:
+        return "REF_" + value["Ref"]
+    if "Fn::GetAtt" in value:
+        return "ATT_" + "_".join(value["Fn::GetAtt"])
+    return json.dumps(value).replace('"', "'")
+
+
+@pytest.fixture(scope="module")
+def definition(template_json) -> dict:
+    machines = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    assert len(machines) == 1
+    text = _resolve_join(machines[0]["Properties"]["DefinitionString"])
+    return json.loads(text.replace("arn:REF_AWS::Partition:", "arn:aws:"))
+
+
+def _all_states(definition: dict) -> dict[str, dict]:
+    states = {}
+    for name, state in definition["States"].items():
+        states[name] = state
+        for branch in state.get("Branches", []):
+            states.update(_all_states(branch))
+        if "ItemProcessor" in state:
+            states.update(_all_states(state["ItemProcessor"]))
+    return states
+
+
+def _resources(definition: dict) -> dict[str, str]:
+    return {name: s["Resource"] for name, s in _all_states(definition).items() if s["Type"] == "Task"}
+
+
+def test_every_sagemaker_integration_is_present_with_sync_where_a_job_runs(definition):
+    resources = _resources(definition)
+    expected = {
+        "Preprocess": "createProcessingJob.sync",
+        "Tune hyperparameters": "createHyperParameterTuningJob.sync",
+        "Train model": "createTrainingJob.sync",
+        "Evaluate model": "createProcessingJob.sync",
+        "Batch transform": "createTransformJob.sync",
+        "Create model": "createModel",
+        "Create endpoint config": "createEndpointConfig",
+        "Create endpoint": "createEndpoint",
+        "Update endpoint": "updateEndpoint",
+    }
+    for state, action in expected.items():
+        assert resources[state] == SAGEMAKER + action, state
+    assert resources["Find endpoint"].endswith("aws-sdk:sagemaker:describeEndpoint")
+    assert resources["Register model package"].endswith("aws-sdk:sagemaker:createModelPackage")
+
+
+def test_state_order_follows_the_design(definition):
+    states = definition["States"]
+    assert definition["StartAt"] == "Collect input"
+    assert states["Collect input"]["Next"] == "Apply defaults"
+    assert states["Apply defaults"]["Next"] == "Validate input"
+    assert states["Validate input"]["Next"] == "Preprocess"
+    assert states["Preprocess"]["Next"] == "Tuning enabled?"
+    choice = states["Tuning enabled?"]
+    assert choice["Choices"][0]["Next"] == "Tune hyperparameters"
+    assert choice["Default"] == "Use configured hyperparameters"
+    assert states["Use tuned hyperparameters"]["Next"] == "Train model"
+    assert states["Train model"]["Next"] == "Evaluate model"
+    assert states["Evaluate model"]["Next"] == "Quality gate"
+    assert states["Good enough?"]["Default"] == "Model below threshold"
+    assert states["Score and deploy"]["Type"] == "Parallel"
+    assert len(states["Score and deploy"]["Branches"]) == 2
+
+
+def test_tuned_hyperparameters_are_merged_over_the_static_ones(definition):
+    merge = definition["States"]["Use tuned hyperparameters"]["Parameters"]["values.$"]
+    assert merge == "States.JsonMerge($.plan.hyperparameters, $.tuning.TunedHyperParameters, false)"
+    train = definition["States"]["Train model"]["Parameters"]
+    assert train["HyperParameters.$"] == "$.hyperparameters.values"
+    tuning = definition["States"]["Tune hyperparameters"]["Parameters"]
+    assert tuning["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"].endswith("sagemaker-xgboost:3.0-5")
+
+
+def test_every_task_has_retry_and_catch(definition):
+    for name, state in _all_states(definition).items():
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry"), f"{name} has no Retry"
+        assert state.get("Catch"), f"{name} has no Catch"
+        for retrier in state["Retry"]:
+            assert "States.ALL" not in retrier["ErrorEquals"], f"{name} retries every error"
+            assert retrier.get("BackoffRate", 1) > 1 and retrier.get("JitterStrategy") == "FULL", name
+        assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), f"{name} catches only some errors"
+
+
+def test_catches_end_in_the_notifying_failure_handler(definition):
+    top = definition["States"]
+    for name, state in top.items():
+        for catcher in state.get("Catch", []):
+            if "States.ALL" in catcher["ErrorEquals"] and name != "Notify failure":
+                assert catcher["Next"] == "Notify failure", name
+                assert catcher["ResultPath"] == "$.error"
+    assert top["Notify failure"]["Resource"].endswith(":sns:publish")
+    assert top["Notify failure"]["Next"] == "Pipeline failed"
+    assert top["Pipeline failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+    assert top["Model below threshold"]["Parameters"]["Error"] == "ModelQualityBelowThreshold"
+    assert top["Model below threshold"]["Next"] == "Notify failure"
+
+
+def test_jobs_and_execution_have_timeouts(definition, template):
+    for name, state in _all_states(definition).items():
+        if state["Type"] == "Task" and ".sync" in state["Resource"]:
+            assert state.get("TimeoutSeconds"), name
+    template.has_resource_properties("AWS::StepFunctions::StateMachine", {"TracingConfiguration": {"Enabled": True}})
+    assert definition["TimeoutSeconds"] == 21600
+
+
+def test_endpoint_rollout_is_blue_green_and_polled_with_a_bound(definition):
+    deploy = definition["States"]["Score and deploy"]["Branches"][1]["States"]
+    assert deploy["Update endpoint"]["Parameters"]["DeploymentConfig.$"] == "$.plan.deployment_config"
+    assert deploy["Find endpoint"]["Catch"][0] == {
+        "ErrorEquals": ["SageMaker.SageMakerException"], "ResultPath": "$.existing", "Next": "Create endpoint"
+    }
+    choices = deploy["Endpoint ready?"]["Choices"]
+    assert choices[0]["Variable"] == "$.endpoint.EndpointStatus" and choices[0]["StringEquals"] == "InService"
+    assert any(c.get("NumericGreaterThanEquals") for c in choices[1]["Or"])
+
+
+def _policy_actions(template_json: dict) -> list[tuple[str, list]]:
+    found = []
+    for logical_id, res in template_json["Resources"].items():
+        if res["Type"] == "AWS::IAM::Policy":
+            for statement in res["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                found += [(logical_id, a, statement) for a in actions]
+    return found
+
+
+def test_iam_grants_what_the_definition_calls_and_no_sagemaker_wildcard(template_json, definition):
+    actions = _policy_actions(template_json)
+    names = {a.lower() for _, a, _ in actions}  # IAM action names are case-insensitive
+    assert not [a for a in names if a in ("sagemaker:*", "*") or a.endswith(":*")]
+    for needed in (
+        "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:CreateHyperParameterTuningJob",
+        "sagemaker:CreateTrainingJob", "sagemaker:CreateTransformJob", "sagemaker:CreateModel",
+        "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
+        "sagemaker:DescribeEndpoint", "sagemaker:CreateModelPackage", "events:PutRule", "events:PutTargets",
+        "events:DescribeRule", "iam:PassRole", "sns:Publish", "lambda:InvokeFunction",
+    ):
+        assert needed.lower() in names, needed
+    rules = [s for _, a, s in actions if a.lower() == "events:putrule"]
+    assert all("StepFunctionsGetEventsForSageMaker" in json.dumps(s["Resource"]) for s in rules)
+    for _, action, statement in actions:
+        if action == "iam:PassRole":
+            assert statement["Resource"] != "*"
+
+
+def test_s3_upload_rule_starts_the_state_machine_with_the_object_uri(template):
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": [Match.any_value()]}, "object": {"key": [{"wildcard": "raw/*.csv"}]}},
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "InputTransformer": {
+                            "InputPathsMap": {
+                                "detail-bucket-name": "$.detail.bucket.name",
+                                "detail-object-key": "$.detail.object.key",
+                            },
+                            "InputTemplate": '{"input_s3_uri":"s3://<detail-bucket-name>/<detail-object-key>"}',
+                        },
+                        "RetryPolicy": {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 7200},
+                        "DeadLetterConfig": {"Arn": Match.any_value()},
+                    }
+                )
+            ],
+        },
+    )
+
+
+def test_bucket_is_encrypted_private_ssl_only_versioned_and_logged(template):
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [Match.object_like(
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": Match.any_value()}}
+            )]},
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LoggingConfiguration": Match.object_like({"LogFilePrefix": "data-bucket/"}),
+        },
+    )
+
+
+def test_failed_executions_alarm_notifies_the_topic(template):
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"Metrics": Match.array_with([Match.object_like({"Expression": "failed + timedout"})]),
+         "AlarmActions": [{"Ref": Match.string_like_regexp("NotificationsTopic")}]},
+    )
+
+
+def test_cdk_nag_reports_no_unsuppressed_errors(app_and_stack):
+    stack = app_and_stack[0]
+    errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    warnings = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert errors == [], [e.entry.data for e in errors]
+    assert warnings == [], [w.entry.data for w in warnings]
+
+
+def test_cfn_lint_reports_no_errors(template_json):
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(json.dumps(template_json), config=ManualArgs(regions=["us-east-1"]))
+    errors = [str(m) for m in matches if m.rule.id.startswith("E")]
+    assert errors == []
+    # Warnings are limited to CDK's own explicit DependsOn beside a GetAtt (W3005).
+    assert {m.rule.id for m in matches if not m.rule.id.startswith("E")} <= {"W3005"}, [str(m) for m in matches if m.rule.id != "W3005"]

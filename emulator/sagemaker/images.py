@@ -93,27 +93,53 @@ class Launcher:
         return python_command(command) + list(arguments or [])
 
 
+def _instruction_args(rest: str) -> list[str]:
+    rest = rest.strip()
+    if rest.startswith("["):
+        try:
+            return [str(part) for part in json.loads(rest)]
+        except json.JSONDecodeError:
+            pass
+    return shlex.split(rest)
+
+
 def _dockerfile_command(folder: Path) -> list[str]:
-    """ENTRYPOINT followed by CMD from the folder's Dockerfile (exec or shell form)."""
+    """ENTRYPOINT + CMD from the folder's Dockerfile, with paths the image COPYs from the folder
+    pointed back at the folder (``COPY train.py /opt/program/`` makes /opt/program/train.py
+    the folder's train.py)."""
     dockerfile = folder / "Dockerfile"
     if not dockerfile.is_file():
         return []
     entry: list[str] = []
     cmd: list[str] = []
+    copies: list[tuple[str, Path]] = []  # (container path, source in the folder)
     for line in dockerfile.read_text().splitlines():
         word, _, rest = line.strip().partition(" ")
-        if word.upper() not in ("ENTRYPOINT", "CMD"):
-            continue
-        rest = rest.strip()
-        try:
-            parts = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
-        except (ValueError, json.JSONDecodeError):
-            parts = shlex.split(rest)
-        if word.upper() == "ENTRYPOINT":
-            entry = parts
-        else:
-            cmd = parts
-    return entry + cmd
+        word = word.upper()
+        if word == "ENTRYPOINT":
+            entry = _instruction_args(rest)
+        elif word == "CMD":
+            cmd = _instruction_args(rest)
+        elif word in ("COPY", "ADD"):
+            args = [a for a in _instruction_args(rest) if not a.startswith("--")]
+            if len(args) >= 2:
+                *sources, dest = args
+                for source in sources:
+                    into_dir = dest.endswith("/") or len(sources) > 1
+                    if (folder / source).is_dir():  # a folder's contents land in dest
+                        copies.append((dest.rstrip("/") or "/", folder / source))
+                    else:
+                        copies.append((dest.rstrip("/") + "/" + Path(source).name if into_dir else dest, folder / source))
+    return [_from_copies(arg, copies) for arg in entry + cmd]
+
+
+def _from_copies(arg: str, copies: list[tuple[str, Path]]) -> str:
+    for target, source in copies:
+        if arg == target:
+            return str(source)
+        if arg.startswith(target + "/"):
+            return str(source / arg[len(target) + 1:])
+    return arg
 
 
 def _asset_folder(ref: ImageRef, project_root: Path, assembly_dirs: list[Path]) -> Path:

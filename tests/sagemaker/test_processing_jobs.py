@@ -111,3 +111,27 @@ def test_a_second_backend_reads_the_finished_job_from_disk(backend, staged):
     assert again == first
     with pytest.raises(exc.ResourceNotFound):
         SageMakerBackend(staged).describe_processing_job(ProcessingJobName="nope")
+
+
+def test_images_resolve_to_their_local_twins(tmp_path):
+    from sm_testkit import PROJECT_ROOT, XGBOOST_IMAGE
+
+    from emulator.sagemaker.images import resolve_image
+
+    assert resolve_image(XGBOOST_IMAGE, PROJECT_ROOT).training_command()[1:] == ["-m", "containers.xgboost.train"]
+    sklearn = resolve_image("246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-scikit-learn:1.2-1", PROJECT_ROOT)
+    import sys
+
+    assert sklearn.processing_command(["python3", "/opt/ml/processing/input/code/x.py"], ["--a", "1"]) == [sys.executable, "/opt/ml/processing/input/code/x.py", "--a", "1"]
+    with pytest.raises(exc.ValidationException, match="1.7-1"):
+        resolve_image("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1", PROJECT_ROOT)
+    with pytest.raises(exc.ValidationException, match="has no local twin"):
+        resolve_image("public.ecr.aws/lambda/python:3.11", PROJECT_ROOT)
+
+    asset = tmp_path / "cdk.out" / "asset.abc123"
+    (asset / "src").mkdir(parents=True)
+    (asset / "src" / "run.py").write_text("print('hi')\n")
+    (asset / "Dockerfile").write_text('FROM python:3.11\nCOPY src/ /opt/program/\nENTRYPOINT ["python3", "/opt/program/run.py"]\n')
+    launcher = resolve_image("000000000000.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets-000000000000-us-east-1:abc123", PROJECT_ROOT, [tmp_path / "cdk.out"])
+    assert launcher.kind == "asset" and launcher.workdir == asset
+    assert launcher.training_command() == [sys.executable, str(asset / "src" / "run.py"), "train"]

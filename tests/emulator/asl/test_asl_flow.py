@@ -33,7 +33,7 @@ def test_wait_variants():
     ]:
         result = run(chain(("W", state)), data)
         assert result.status == "SUCCEEDED"
-        exited = [e for e in result.history if e["type"] == "WaitStateExited"][0]
+        exited = next(e for e in result.history if e["type"] == "WaitStateExited")
         assert exited["timestamp"] == "2024-01-02T03:05:05.678Z", state
 
 

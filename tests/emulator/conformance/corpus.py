@@ -1,0 +1,76 @@
+"""Loads the conformance cases (cases/<feature>.json) and runs one through our interpreter."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CASES_DIR = Path(__file__).parent / "cases"
+DEFAULT_EXECUTION_NAME = "conformance"
+DEFAULT_STATE_MACHINE_NAME = "Conformance"
+
+
+@dataclass(frozen=True)
+class Case:
+    feature: str  # the cases file stem
+    name: str
+    comment: str
+    definition: dict
+    input: Any
+    expected: dict
+    tasks: dict | None
+    history_types: list[str] | None
+    moto: dict
+    execution_name: str
+    state_machine_name: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.feature}::{self.name}"
+
+
+def load_cases(features: tuple[str, ...] | None = None) -> list[Case]:
+    cases = []
+    for path in sorted(CASES_DIR.glob("*.json")):
+        if features is not None and path.stem not in features:
+            continue
+        for raw in json.loads(path.read_text()):
+            cases.append(
+                Case(
+                    feature=path.stem,
+                    name=raw["name"],
+                    comment=raw["comment"],
+                    definition=raw["definition"],
+                    input=raw.get("input", {}),
+                    expected=raw["expected"],
+                    tasks=raw.get("tasks"),
+                    history_types=raw.get("history_types"),
+                    moto=raw.get("moto", {}),
+                    execution_name=raw.get("execution_name", DEFAULT_EXECUTION_NAME),
+                    state_machine_name=raw.get("state_machine_name", DEFAULT_STATE_MACHINE_NAME),
+                )
+            )
+    return cases
+
+
+def same_json(actual: Any, expected: Any) -> bool:
+    """JSON equality where true is not 1 (Python's bool is an int) but 2 equals 2.0."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(actual) is type(expected) and actual == expected
+    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
+        return actual == expected
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and actual.keys() == expected.keys()
+            and all(same_json(actual[k], expected[k]) for k in expected)
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(same_json(a, e) for a, e in zip(actual, expected))
+        )
+    return type(actual) is type(expected) and actual == expected

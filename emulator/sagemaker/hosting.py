@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from emulator.s3 import S3Error
 from emulator.sagemaker.exceptions import ResourceLimitExceeded, ValidationException
 from emulator.sagemaker.images import UnsupportedImage, parse_image, resolve_image
 
@@ -350,10 +351,16 @@ class HostingBackend:
     def _check_model_data(self, container: dict) -> None:
         url = container.get("ModelDataUrl")
         source = (container.get("ModelDataSource") or {}).get("S3DataSource")
-        if url and not self.runtime.s3.exists(url):
+        if source and source.get("CompressionType") == "Gzip":
+            url = url or source.get("S3Uri")
+        if not url:
+            return
+        try:
+            found = self.runtime.s3.exists(url)
+        except S3Error as exc:  # a malformed URI: SageMaker rejects it the same way
+            raise ValidationException(f"Could not access model data at {url}: {exc}") from exc
+        if not found:
             raise ValidationException(f"Could not find model data at {url}.")
-        if source and source.get("CompressionType") == "Gzip" and not self.runtime.s3.exists(source["S3Uri"]):
-            raise ValidationException(f"Could not find model data at {source['S3Uri']}.")
 
     def describe_model(self, ModelName: str) -> dict:
         return to_datetimes(self._model(ModelName))

@@ -609,7 +609,7 @@ def deploy(assembly_dir: Path, state_dir: Path, *, region: str = DEFAULT_REGION,
     state_dir.mkdir(parents=True, exist_ok=True)
     deployment = _Deployer(assembly, state_dir).run()
     deployment.save()
-    log.info("deployed %s: %d bucket(s), %d function(s), %d state machine(s), %d rule(s), %d topic(s)",
+    log.debug("deployed %s: %d bucket(s), %d function(s), %d state machine(s), %d rule(s), %d topic(s)",
              ", ".join(deployment.stacks), len(deployment.buckets), len(deployment.functions),
              len(deployment.state_machines), len(deployment.rules), len(deployment.topics))
     return deployment

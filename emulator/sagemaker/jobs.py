@@ -12,6 +12,7 @@ operations go to hosting.HostingBackend and transform.TransformBackend).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -133,6 +134,7 @@ class Job:
     process: JobProcess | None = None
     stop_requested: bool = False
     done: threading.Event = field(default_factory=threading.Event)
+    lock: threading.RLock = field(default_factory=threading.RLock)  # status changes vs describe()
 
     @property
     def ml_root(self) -> Path:
@@ -155,6 +157,10 @@ class ProcessingJob(Job):
     exit_message: str | None = None
 
     def describe(self) -> dict:
+        with self.lock:
+            return copy.deepcopy(self._describe())
+
+    def _describe(self) -> dict:
         out = {k: v for k, v in self.request.items() if k != "Tags"}
         out.update(
             ProcessingJobArn=self.arn,
@@ -181,16 +187,27 @@ class TrainingJob(Job):
     metric_definitions: list[dict] = field(default_factory=list)
     model_artifacts: str | None = None
     tuning_job_arn: str | None = None
+    process_env: dict = field(default_factory=dict)  # not part of the request (e.g. OMP_NUM_THREADS)
 
     def set_secondary(self, status: str, message: str) -> None:
         now = utcnow()
-        if self.transitions:
-            self.transitions[-1].setdefault("EndTime", now)
-        self.transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
-        self.secondary_status = status
-        self.touch()
+        with self.lock:
+            if self.transitions:
+                self.transitions[-1].setdefault("EndTime", now)
+            self.transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
+            self.secondary_status = status
+            self.touch()
+
+    def end_transitions(self) -> None:
+        with self.lock:
+            if self.transitions:
+                self.transitions[-1].setdefault("EndTime", utcnow())
 
     def describe(self) -> dict:
+        with self.lock:
+            return copy.deepcopy(self._describe())
+
+    def _describe(self) -> dict:
         req = self.request
         algorithm = dict(req.get("AlgorithmSpecification", {}))
         if self.metric_definitions and not algorithm.get("MetricDefinitions"):
@@ -496,7 +513,8 @@ class SageMakerBackend:
         return {"ProcessingJobSummaries": _filter_sort(summaries, "ProcessingJobStatus", "ProcessingJobName", filters)}
 
     # -- training jobs -----------------------------------------------------------------------
-    def create_training_job(self, *, _tuning_job_arn: str | None = None, **request: Any) -> dict:
+    def create_training_job(self, *, _tuning_job_arn: str | None = None, _process_env: dict | None = None, **request: Any) -> dict:
+        """CreateTrainingJob; the tuner adds its ARN and process settings (threads per trial)."""
         name = request["TrainingJobName"]
         algorithm = request.get("AlgorithmSpecification") or {}
         if "TrainingImage" not in algorithm:
@@ -507,6 +525,7 @@ class SageMakerBackend:
             launcher = self.resolve_image(algorithm["TrainingImage"])
             job = TrainingJob(name, self.arn("training-job", name), request, self.store.folder("training-jobs", name))
             job.tuning_job_arn = _tuning_job_arn
+            job.process_env = dict(_process_env or {})
             job.metric_definitions = list(algorithm.get("MetricDefinitions") or builtin_metric_definitions(launcher.kind))
             job.set_secondary("Starting", "Launching requested ML instances")
             self._training[name] = job
@@ -524,8 +543,7 @@ class SageMakerBackend:
         finally:
             if job.status in TERMINAL and job.secondary_status not in ("Completed", "Failed", "Stopped", "MaxRuntimeExceeded"):
                 job.set_secondary(job.status, {"Completed": "Training job completed", "Failed": f"Training job failed. Reason: {job.failure_reason}", "Stopped": "Training job stopped"}[job.status])
-            if job.transitions:
-                job.transitions[-1].setdefault("EndTime", utcnow())
+            job.end_transitions()
             job.end_time = job.end_time or utcnow()
             job.touch()
             self._save("training-jobs", job)
@@ -568,7 +586,7 @@ class SageMakerBackend:
             ml_root=ml,
             log_dir=job.log_dir,
             cwd=launcher.workdir,
-            env=dict(req.get("Environment", {})),
+            env={**job.process_env, **req.get("Environment", {})},
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
         )

@@ -302,7 +302,9 @@ class TuningJob:
             if key in definition:
                 request[key] = definition[key]
         trial = Trial(number, optuna_trial, job_name, tuned)
-        self.backend.create_training_job(_tuning_job_arn=self.arn, **request)
+        # parallel trials share the cores instead of each starting one thread per core
+        threads = str(max(1, (os.cpu_count() or 1) // self.max_parallel))
+        self.backend.create_training_job(_tuning_job_arn=self.arn, _process_env={"OMP_NUM_THREADS": threads}, **request)
         with self._lock:
             self.trials.append(trial)
             trial.summary = self._summary(trial)

@@ -135,7 +135,8 @@ def _set(node: Any, steps: tuple, i: int, value: Any, path: JsonPath) -> Any:
     last = i == len(steps) - 1
     if isinstance(step, str):
         if not isinstance(node, dict):
-            raise PathError(f"Unable to apply ResultPath {path.text!r}: {_short(node)} is not a JSON object")
+            # AWS's wording for a ResultPath step into something that is not an object
+            raise PathError(f'Unable to apply step "{step}" to input {_short(node)}')
         copy = dict(node)
         if last:
             copy[step] = value
@@ -144,7 +145,7 @@ def _set(node: Any, steps: tuple, i: int, value: Any, path: JsonPath) -> Any:
             copy[step] = _set({} if child is None and step not in node else child, steps, i + 1, value, path)
         return copy
     if not isinstance(node, list) or not -len(node) <= step < len(node):
-        raise PathError(f"Unable to apply ResultPath {path.text!r}: index {step} is not in {_short(node)}")
+        raise PathError(f'Unable to apply step "{step}" to input {_short(node)}')
     copy = list(node)
     copy[step] = value if last else _set(node[step], steps, i + 1, value, path)
     return copy

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.asl.errors import (
-    RESULT_PATH_MATCH_FAILURE,
+    REFERENCE_PATH_CONFLICT,
     RUNTIME,
     DefinitionError,
     StatesError,
@@ -92,12 +92,18 @@ def apply_input_path(path: JsonPath | None, env: Env) -> Any:
 
 
 def apply_result_path(path: JsonPath | None, raw_input: Any, result: Any) -> Any:
+    """The raw input with the result placed at ResultPath.
+
+    The spec calls a failure here States.ResultPathMatchFailure; AWS executions report
+    States.ReferencePathConflict ("Unable to apply step ... to input ..."), so that is what a
+    Catch in the deployed pipeline sees and what we raise.
+    """
     if path is None:
         return raw_input
     try:
         return set_path(raw_input, path, result)
     except PathError as exc:
-        raise StatesError(RESULT_PATH_MATCH_FAILURE, str(exc)) from None
+        raise StatesError(REFERENCE_PATH_CONFLICT, str(exc)) from None
 
 
 def apply_output_path(path: JsonPath | None, data: Any, env: Env) -> Any:

@@ -103,10 +103,11 @@ def test_result_path_null_keeps_input_and_output_path_null_gives_empty_object():
     assert nothing.output == {}
 
 
-def test_result_path_into_a_non_object_fails_with_result_path_match_failure():
+def test_result_path_into_a_non_object_fails_with_reference_path_conflict():
     result = run(chain(("P", {"Type": "Pass", "Result": 1, "ResultPath": "$.x.y"})), {"x": "a string"})
     assert result.status == "FAILED"
-    assert result.error == "States.ResultPathMatchFailure"
+    assert result.error == "States.ReferencePathConflict"
+    assert result.cause == 'Unable to apply step "y" to input "a string"'
 
 
 def test_parameter_path_that_matches_nothing_fails_with_states_runtime():

@@ -215,14 +215,14 @@ def test_states_runtime_is_never_retried_or_caught():
     assert fake.requests == []
 
 
-def test_result_path_match_failure_can_be_caught():
+def test_result_path_conflict_can_be_caught():
     definition = chain(
-        ("T", task(ResultPath="$.s.x", Catch=[{"ErrorEquals": ["States.ResultPathMatchFailure"], "Next": "C"}])),
+        ("T", task(ResultPath="$.s.x", Catch=[{"ErrorEquals": ["States.ReferencePathConflict"], "Next": "C"}])),
         ("C", {"Type": "Succeed"}),
     )
     result = run(definition, {"s": "text"}, integrations=registry({"lambda:invoke": Scripted(1)}))
     assert result.status == "SUCCEEDED"
-    assert result.output["Error"] == "States.ResultPathMatchFailure"
+    assert result.output["Error"] == "States.ReferencePathConflict"
 
 
 def test_real_sleep_is_scaled():

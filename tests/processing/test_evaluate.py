@@ -1,0 +1,105 @@
+"""evaluate.py on models the XGBoost twin trains from preprocess.py's splits: metrics and quality."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from sklearn import metrics as skm
+from sklearn.datasets import load_iris
+
+from containers.xgboost import train as twin
+from processing_scripts import evaluate, preprocess
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
+# modest defaults, untuned: what the pipeline trains with before tuning
+DEFAULTS = {"num_round": "300", "max_depth": "4", "eta": "0.05", "subsample": "0.8", "min_child_weight": "5"}
+
+
+def run_pipeline(raw: Path, target: str, objective: dict[str, str], work: Path) -> dict:
+    """preprocess -> train (the twin, in a job folder) -> model.tar.gz -> evaluate."""
+    splits = work / "splits"
+    assert preprocess.main(["--input-dir", str(raw), "--output-dir", str(splits), "--target-column", target]) == 0
+    ml = work / "ml"
+    (ml / "input" / "config").mkdir(parents=True)
+    (ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps({**DEFAULTS, **objective}))
+    (ml / "input" / "config" / "inputdataconfig.json").write_text(
+        json.dumps({c: {"ContentType": "text/csv"} for c in ("train", "validation")}))
+    for channel in ("train", "validation"):
+        shutil.copytree(splits / channel, ml / "input" / "data" / channel)
+    assert twin.main(["--ml-root", str(ml)]) == 0
+    (work / "model").mkdir()
+    with tarfile.open(work / "model" / "model.tar.gz", "w:gz") as tar:
+        tar.add(ml / "model" / "xgboost-model", arcname="xgboost-model")
+    assert evaluate.main(["--model-dir", str(work / "model"), "--test-dir", str(splits / "test"),
+                          "--schema-dir", str(splits / "schema"), "--output-dir", str(work / "evaluation")]) == 0
+    return json.loads((work / "evaluation" / "evaluation.json").read_text())
+
+
+def test_abalone_regression_quality_and_metrics(tmp_path):
+    report = run_pipeline(DATA / "abalone.csv", "rings", {"objective": "reg:squarederror"}, tmp_path)
+    assert report["problem_type"] == "regression"
+    assert set(report["metrics"]) == {"rmse", "mse", "mae", "r2"}
+    assert report["row_counts"] == {"test": 627}
+    assert report["metrics"]["rmse"] <= 2.3  # plain XGBoost measures 2.16 on an 80/20 split
+    assert report["metrics"]["rmse"] == pytest.approx(np.sqrt(report["metrics"]["mse"]))
+    # the figures are the test split's, recomputed independently
+    test = np.loadtxt(tmp_path / "splits" / "test" / "test.csv", delimiter=",")
+    booster = xgb.Booster()
+    booster.load_model(str(tmp_path / "ml" / "model" / "xgboost-model"))
+    predictions = booster.predict(xgb.DMatrix(test[:, 1:]))
+    assert report["metrics"]["mae"] == pytest.approx(skm.mean_absolute_error(test[:, 0], predictions))
+    assert report["metrics"]["r2"] == pytest.approx(skm.r2_score(test[:, 0], predictions))
+
+
+def test_bank_marketing_binary_quality_and_metrics(tmp_path):
+    report = run_pipeline(DATA / "bank-marketing.csv", "deposit",
+                          {"objective": "binary:logistic", "eval_metric": "auc"}, tmp_path)
+    metrics = report["metrics"]
+    assert report["problem_type"] == "binary"
+    assert {"auc", "accuracy", "precision", "recall", "f1", "logloss", "confusion_matrix"} <= set(metrics)
+    assert metrics["auc"] >= 0.92  # plain XGBoost measures 0.924 on an 80/20 split
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.sum() == report["row_counts"]["test"] == 1675
+    (tn, fp), (fn, tp) = matrix
+    assert metrics["accuracy"] == pytest.approx((tp + tn) / matrix.sum())
+    assert metrics["precision"] == pytest.approx(tp / (tp + fp))
+    assert metrics["recall"] == pytest.approx(tp / (tp + fn))
+
+
+def test_iris_multiclass_metrics(tmp_path):
+    iris = load_iris(as_frame=True)
+    frame = iris.frame.assign(species=[iris.target_names[t] for t in iris.target]).drop(columns=["target"])
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    report = run_pipeline(tmp_path / "iris.csv", "species",
+                          {"objective": "multi:softprob", "num_class": "3", "num_round": "50",
+                           "eta": "0.3", "min_child_weight": "1"}, tmp_path / "run")
+    metrics = report["metrics"]
+    assert report["problem_type"] == "multiclass"
+    assert set(metrics) == {"accuracy", "f1_weighted", "confusion_matrix"}
+    assert np.array(metrics["confusion_matrix"]).shape == (3, 3)
+    assert np.trace(metrics["confusion_matrix"]) / report["row_counts"]["test"] == pytest.approx(metrics["accuracy"])
+    assert metrics["accuracy"] >= 0.85
+
+
+def test_missing_model_is_a_named_error(tmp_path, capsys):
+    splits = tmp_path / "splits"
+    pd.DataFrame({"x": range(40), "y": [i % 2 for i in range(40)]}).to_csv(tmp_path / "raw.csv", index=False)
+    assert preprocess.main(["--input-dir", str(tmp_path / "raw.csv"), "--output-dir", str(splits),
+                            "--target-column", "y"]) == 0
+    (tmp_path / "model").mkdir()
+    code = evaluate.main(["--model-dir", str(tmp_path / "model"), "--test-dir", str(splits / "test"),
+                          "--schema-dir", str(splits / "schema"), "--output-dir", str(tmp_path / "evaluation"),
+                          "--failure-file", str(tmp_path / "message")])
+    assert code == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("ModelNotFoundError: No model.tar.gz in")
+    assert (tmp_path / "message").read_text().strip() == last
+    assert not (tmp_path / "evaluation").exists()

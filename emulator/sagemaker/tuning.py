@@ -124,13 +124,25 @@ def make_sampler(strategy: str, seed: int | None, ranges: list[ParameterRange]) 
     return optuna.samplers.RandomSampler(seed=seed)  # Random, Hyperband
 
 
-def make_pruner(config: dict) -> optuna.pruners.BasePruner:
+def make_pruner(config: dict, rounds: int | None = None) -> optuna.pruners.BasePruner:
+    """Hyperband's own pruner, the median rule for early stopping Auto, else none.
+
+    ``rounds`` (the static num_round) sets the median rule's warm-up to a tenth of training: a
+    slow learning rate is always behind after a round or two, which says nothing of where it ends.
+    """
     if config.get("Strategy") == "Hyperband":
         hb = config.get("StrategyConfig", {}).get("HyperbandStrategyConfig", {})
         return optuna.pruners.HyperbandPruner(min_resource=hb.get("MinResource", 1), max_resource=hb.get("MaxResource", "auto"), reduction_factor=3)
     if config.get("TrainingJobEarlyStoppingType") == "Auto":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, (rounds or 0) // 10))
     return optuna.pruners.NopPruner()
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -251,7 +263,7 @@ class TuningJob:
         study = optuna.create_study(
             direction="minimize" if self.objective_type == "Minimize" else "maximize",
             sampler=make_sampler(self.config["Strategy"], seed, self.ranges),
-            pruner=make_pruner(self.config),
+            pruner=make_pruner(self.config, _int_or_none(self.definition.get("StaticHyperParameters", {}).get("num_round"))),
             study_name=self.name,
         )
         deadline = self.config["ResourceLimits"].get("MaxRuntimeInSeconds")

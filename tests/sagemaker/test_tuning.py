@@ -106,7 +106,8 @@ def test_strategies_map_onto_optuna_samplers_and_pruners():
     assert isinstance(make_sampler("Random", 1, ranges), optuna.samplers.RandomSampler)
     assert isinstance(make_sampler("Grid", 1, ranges), optuna.samplers.GridSampler)
     assert isinstance(make_pruner({"Strategy": "Hyperband", "StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}}}), optuna.pruners.HyperbandPruner)
-    assert isinstance(make_pruner({"Strategy": "Bayesian", "TrainingJobEarlyStoppingType": "Auto"}), optuna.pruners.MedianPruner)
+    median = make_pruner({"Strategy": "Bayesian", "TrainingJobEarlyStoppingType": "Auto"}, rounds=200)
+    assert isinstance(median, optuna.pruners.MedianPruner) and median._n_warmup_steps == 20
     assert isinstance(make_pruner({"Strategy": "Bayesian"}), optuna.pruners.NopPruner)
 
 

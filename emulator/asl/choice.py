@@ -117,10 +117,10 @@ class Comparison(Rule):
     value: Any  # a literal, or a JsonPath for the *Path operators
 
     def evaluate(self, env: Env) -> bool:
-        left = read_path(self.variable, env, f"Invalid path {self.variable.text!r} in Variable")
+        left = read_path(self.variable, env, "Variable")
         right = self.value
         if isinstance(right, JsonPath):
-            right = read_path(right, env, f"Invalid path {right.text!r} in {self.operator}")
+            right = read_path(right, env, self.operator)
         return COMPARISONS[self.operator][1](left, right)
 
 
@@ -133,7 +133,7 @@ class TypeTest(Rule):
     def evaluate(self, env: Env) -> bool:
         if self.operator == "IsPresent":
             return self.variable.exists(env.context if self.variable.context else env.data) == self.expected
-        value = read_path(self.variable, env, f"Invalid path {self.variable.text!r} in Variable")
+        value = read_path(self.variable, env, "Variable")
         return TYPE_TESTS[self.operator](value) == self.expected
 
 

@@ -240,12 +240,12 @@ def _wait_seconds(ex: Execution, state: model.Wait, env: Env, frame: Frame) -> f
     if state.seconds is not None:
         return float(state.seconds)
     if state.seconds_path is not None:
-        value = read_path(state.seconds_path, env, f"SecondsPath {state.seconds_path.text!r}")
+        value = read_path(state.seconds_path, env, "SecondsPath")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise StatesError(RUNTIME, f"SecondsPath {state.seconds_path.text!r} must select a non-negative integer, got {to_json(value)}")
         return float(value)
     if state.timestamp_path is not None:
-        text = read_path(state.timestamp_path, env, f"TimestampPath {state.timestamp_path.text!r}")
+        text = read_path(state.timestamp_path, env, "TimestampPath")
     else:
         text = state.timestamp
     moment = parse_timestamp(text)
@@ -274,7 +274,7 @@ def _fail_field(static: str | None, dynamic: Any, env: Env, what: str) -> str | 
     if dynamic is None:
         return static
     if isinstance(dynamic, JsonPath):
-        value = read_path(dynamic, env, f"{what} {dynamic.text!r}")
+        value = read_path(dynamic, env, what)
     else:
         value = dynamic.render(env)["v"]
     if not isinstance(value, str):
@@ -472,7 +472,7 @@ def _stop(integration: Any, handle: Any, state: model.Task) -> None:
 def _dynamic_seconds(static: float | None, path: JsonPath | None, env: Env, what: str) -> float | None:
     if path is None:
         return static
-    value = read_path(path, env, f"{what} {path.text!r}")
+    value = read_path(path, env, what)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise StatesError(RUNTIME, f"{what} {path.text!r} must select a positive integer, got {to_json(value)}")
     return float(value)
@@ -585,7 +585,7 @@ def _iteration_job(ex: Execution, state: model.Map, index: int, value: Any) -> C
 def _map_setting(static: Any, path: JsonPath | None, env: Env, what: str, integer: bool) -> Any:
     if path is None:
         return static
-    value = read_path(path, env, f"{what} {path.text!r}")
+    value = read_path(path, env, what)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     if ok and integer:
         ok = isinstance(value, int)

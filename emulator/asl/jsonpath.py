@@ -43,11 +43,11 @@ class JsonPath:
         for step in self.steps:
             if isinstance(step, str):
                 if not isinstance(value, dict) or step not in value:
-                    raise PathError(f"The JSONPath {self.text!r} could not be found in the input {_short(data)}")
+                    raise PathError(f"The JSONPath {self.text!r} could not be found in the input {short_json(data)}")
                 value = value[step]
             else:
                 if not isinstance(value, list) or not -len(value) <= step < len(value):
-                    raise PathError(f"The JSONPath {self.text!r} could not be found in the input {_short(data)}")
+                    raise PathError(f"The JSONPath {self.text!r} could not be found in the input {short_json(data)}")
                 value = value[step]
         return value
 
@@ -62,7 +62,7 @@ class JsonPath:
         return self.text
 
 
-def _short(data: Any, limit: int = 200) -> str:
+def short_json(data: Any, limit: int = 2000) -> str:
     import json
 
     try:
@@ -136,7 +136,7 @@ def _set(node: Any, steps: tuple, i: int, value: Any, path: JsonPath) -> Any:
     if isinstance(step, str):
         if not isinstance(node, dict):
             # AWS's wording for a ResultPath step into something that is not an object
-            raise PathError(f'Unable to apply step "{step}" to input {_short(node)}')
+            raise PathError(f'Unable to apply step "{step}" to input {short_json(node)}')
         copy = dict(node)
         if last:
             copy[step] = value
@@ -145,7 +145,7 @@ def _set(node: Any, steps: tuple, i: int, value: Any, path: JsonPath) -> Any:
             copy[step] = _set({} if child is None and step not in node else child, steps, i + 1, value, path)
         return copy
     if not isinstance(node, list) or not -len(node) <= step < len(node):
-        raise PathError(f'Unable to apply step "{step}" to input {_short(node)}')
+        raise PathError(f'Unable to apply step "{step}" to input {short_json(node)}')
     copy = list(node)
     copy[step] = value if last else _set(node[step], steps, i + 1, value, path)
     return copy

@@ -33,6 +33,7 @@ from emulator.asl.jsonpath import (
     compile_path,
     compile_reference_path,
     set_path,
+    short_json,
 )
 
 ROOT = compile_path("$")
@@ -60,12 +61,16 @@ class Env:
         return env
 
 
-def read_path(path: JsonPath, env: Env, what: str) -> Any:
-    """The value at a path, or States.Runtime naming the field that asked for it."""
+def read_path(path: JsonPath, env: Env, field: str) -> Any:
+    """The value at a path, or States.Runtime in AWS's words, naming the field that asked for it."""
+    data = env.context if path.context else env.data
     try:
-        return path.find(env.context if path.context else env.data)
-    except PathError as exc:
-        raise StatesError(RUNTIME, f"{what}: {exc}") from None
+        return path.find(data)
+    except PathError:
+        raise StatesError(
+            RUNTIME,
+            f"The JSONPath '{path.text}' specified for the field '{field}' could not be found in the input '{short_json(data)}'",
+        ) from None
 
 
 # -- path fields ---------------------------------------------------------------------------------
@@ -88,7 +93,7 @@ def apply_input_path(path: JsonPath | None, env: Env) -> Any:
         return {}
     if path is ROOT:
         return env.data
-    return read_path(path, env, f"InputPath {path.text!r}")
+    return read_path(path, env, "InputPath")
 
 
 def apply_result_path(path: JsonPath | None, raw_input: Any, result: Any) -> Any:
@@ -111,7 +116,7 @@ def apply_output_path(path: JsonPath | None, data: Any, env: Env) -> Any:
         return {}
     if path is ROOT:
         return data
-    return read_path(path, env.with_data(data), f"OutputPath {path.text!r}")
+    return read_path(path, env.with_data(data), "OutputPath")
 
 
 # -- payload templates -----------------------------------------------------------------------------
@@ -165,8 +170,7 @@ def _compile_dynamic(key: str, value: Any, pointer: str) -> Render:
             path = compile_path(value)
         except PathSyntaxError as exc:
             raise DefinitionError(pointer, str(exc)) from None
-        what = f"The JSONPath argument for the field {key!r}"
-        return lambda env: read_path(path, env, what)
+        return lambda env: read_path(path, env, key)
     if value.startswith("States."):
         try:
             call = parse_intrinsic(value)

@@ -34,6 +34,7 @@ from emulator.sagemaker.validation import operation_name, validate
 log = logging.getLogger("emulator.sagemaker.jobs")
 
 TERMINAL = ("Completed", "Failed", "Stopped")
+OWNER_KEY = "__owner_pid__"  # in describe.json only: which process runs the job
 FAILURE_REASON_MAX = 1024
 
 
@@ -87,6 +88,8 @@ class ResourceStore:
         return self.root / kind / name
 
     def save(self, kind: str, name: str, data: Any, filename: str = "describe.json") -> None:
+        if filename == "describe.json":
+            data = {**data, OWNER_KEY: os.getpid()}
         folder = self.folder(kind, name)
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{filename}-", dir=folder)
@@ -402,6 +405,22 @@ class SageMakerBackend:
     def _save(self, kind: str, job: Job) -> None:
         self.store.save(kind, job.name, job.describe())
 
+    def _load(self, kind: str, name: str) -> dict | None:
+        """A job another process ran. One still InProgress whose process is gone is reported
+        Failed: that process exited (Ctrl-C, crash) before the job could finish."""
+        stored = self.store.load(kind, name)
+        if stored is None:
+            return None
+        status_key = _STATUS_KEYS[kind]
+        if stored.get(status_key) in ("InProgress", "Stopping") and not _alive(stored.get(OWNER_KEY)):
+            stored[status_key] = "Failed"
+            stored["FailureReason"] = (
+                f"InternalServerError: the emulator process that ran this job (pid {stored.get(OWNER_KEY)}) "
+                "exited before the job finished; start the job again under a new name"
+            )
+        stored.pop(OWNER_KEY, None)
+        return stored
+
     # -- processing jobs ---------------------------------------------------------------------
     def create_processing_job(self, **request: Any) -> dict:
         name = request["ProcessingJobName"]
@@ -493,7 +512,7 @@ class SageMakerBackend:
         job = self._processing_job(ProcessingJobName)
         if job is not None:
             return job.describe()
-        stored = self.store.load("processing-jobs", ProcessingJobName)
+        stored = self._load("processing-jobs", ProcessingJobName)
         if stored is None:
             raise exc.not_found("Processing job", ProcessingJobName)
         return stored
@@ -629,7 +648,7 @@ class SageMakerBackend:
         if job is not None:
             with self._lock:
                 return job.describe()
-        stored = self.store.load("training-jobs", TrainingJobName)
+        stored = self._load("training-jobs", TrainingJobName)
         if stored is None:
             raise exc.not_found("Training job", TrainingJobName)
         return stored
@@ -678,7 +697,7 @@ class SageMakerBackend:
             job = self._tuning.get(HyperParameterTuningJobName)
         if job is not None:
             return job.describe()
-        stored = self.store.load("hyper-parameter-tuning-jobs", HyperParameterTuningJobName)
+        stored = self._load("hyper-parameter-tuning-jobs", HyperParameterTuningJobName)
         if stored is None:
             raise exc.not_found("Hyperparameter tuning job", HyperParameterTuningJobName)
         return stored
@@ -701,7 +720,7 @@ class SageMakerBackend:
         if job is not None:
             summaries = job.training_job_summaries()
         else:
-            stored = self.store.load("hyper-parameter-tuning-jobs", HyperParameterTuningJobName)
+            stored = self._load("hyper-parameter-tuning-jobs", HyperParameterTuningJobName)
             if stored is None:
                 raise exc.not_found("Hyperparameter tuning job", HyperParameterTuningJobName)
             summaries = _decoded_summaries(self.store, HyperParameterTuningJobName)
@@ -758,6 +777,27 @@ class SageMakerBackend:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{kind} job {name} still {answer[describe[2]]} after {timeout}s")
             time.sleep(0.05)
+
+
+_STATUS_KEYS = {
+    "processing-jobs": "ProcessingJobStatus",
+    "training-jobs": "TrainingJobStatus",
+    "hyper-parameter-tuning-jobs": "HyperParameterTuningJobStatus",
+}
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _decoded_summaries(store: ResourceStore, tuning_name: str) -> list[dict]:

@@ -7,6 +7,7 @@ read instead of the hard-coded /opt/ml).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 log = logging.getLogger("emulator.sagemaker.runner")
 
 OPT_ML = "/opt/ml"
+_LIVE: set = set()  # running JobProcesses, stopped at exit so no job outlives the emulator
 
 
 def map_path(value: str, ml_root: Path) -> str:
@@ -46,7 +48,7 @@ class ProcessResult:
     stopped: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class JobProcess:
     """One running job process; ``stdout.log``/``stderr.log`` in ``log_dir`` hold its output."""
 
@@ -72,6 +74,8 @@ class JobProcess:
             self.timed_out = True
             self._kill()
             code = self.popen.wait()
+        if code is not None:
+            _LIVE.discard(self)
         return ProcessResult(code, self.timed_out, self.stopped)
 
     def wait(self, interval: float = 0.05) -> ProcessResult:
@@ -139,4 +143,12 @@ def launch(
         )
     log.debug("started pid %d: %s", popen.pid, " ".join(command))
     deadline = time.monotonic() + max_runtime if max_runtime else None
-    return JobProcess(command, popen, log_dir, deadline)
+    process = JobProcess(command, popen, log_dir, deadline)
+    _LIVE.add(process)
+    return process
+
+
+@atexit.register
+def _stop_all() -> None:
+    for process in list(_LIVE):
+        process.stop()

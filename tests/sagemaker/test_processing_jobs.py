@@ -135,3 +135,21 @@ def test_images_resolve_to_their_local_twins(tmp_path):
     launcher = resolve_image("000000000000.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets-000000000000-us-east-1:abc123", PROJECT_ROOT, [tmp_path / "cdk.out"])
     assert launcher.kind == "asset" and launcher.workdir == asset
     assert launcher.training_command() == [sys.executable, str(asset / "src" / "run.py"), "train"]
+
+
+def test_a_job_left_in_progress_by_a_dead_process_reads_as_failed(backend, staged):
+    from emulator.sagemaker.jobs import SageMakerBackend
+
+    backend.call("CreateProcessingJob", request("prep-orphan"))
+    backend.wait("processing", "prep-orphan", timeout=60)
+    path = staged.state_dir / "sagemaker" / "processing-jobs" / "prep-orphan" / "describe.json"
+    import json
+
+    doc = json.loads(path.read_text())
+    doc["ProcessingJobStatus"] = "InProgress"
+    doc["__owner_pid__"] = 2**22 + 12345  # above the default pid_max: no such process
+    path.write_text(json.dumps(doc))
+    orphan = SageMakerBackend(staged).describe_processing_job(ProcessingJobName="prep-orphan")
+    assert orphan["ProcessingJobStatus"] == "Failed"
+    assert "exited before the job finished" in orphan["FailureReason"]
+    assert "__owner_pid__" not in orphan

@@ -95,11 +95,11 @@ class History:
                 event[key] = details or {}
             self.events.append(event)
             cursor.last_id = event_id
-        if self._on_event is not None:
-            try:
-                self._on_event(event)
-            except Exception:  # a broken progress printer must not break the execution
-                log.exception("on_event callback failed for event %s", event_type)
+            if self._on_event is not None:  # under the lock: callers see events in id order
+                try:
+                    self._on_event(event)
+                except Exception:  # a broken progress printer must not break the execution
+                    log.exception("on_event callback failed for event %s", event_type)
         return event
 
 

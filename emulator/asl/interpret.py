@@ -356,6 +356,8 @@ def _task_attempt(ex: Execution, state: model.Task, data: Any, frame: Frame, ent
     parameters = state.parameters.render(env.with_data(effective)) if state.parameters is not None else effective
     timeout = _dynamic_seconds(state.timeout_seconds, state.timeout_seconds_path, env.with_data(effective), "TimeoutSecondsPath")
     heartbeat = _dynamic_seconds(state.heartbeat_seconds, state.heartbeat_seconds_path, env.with_data(effective), "HeartbeatSecondsPath")
+    parameters_json = to_json(parameters)
+    parameters = json.loads(parameters_json)  # the integration gets its own copy to keep or change
     lambda_arn = key == "lambda:function"
     resource_type, resource = ("lambda", state.resource) if lambda_arn else _split_key(key)
     ids = {"resourceType": resource_type, "resource": resource}
@@ -371,13 +373,13 @@ def _task_attempt(ex: Execution, state: model.Task, data: Any, frame: Frame, ent
         return StatesError(error, cause)
 
     if lambda_arn:
-        scheduled = {"resource": state.resource, "input": to_json(parameters), "inputDetails": {"truncated": False}}
+        scheduled = {"resource": state.resource, "input": parameters_json, "inputDetails": {"truncated": False}}
         if timeout is not None:
             scheduled["timeoutInSeconds"] = int(timeout)
         ex.history.add(frame.cursor, "LambdaFunctionScheduled", scheduled)
         ex.history.add(frame.cursor, "LambdaFunctionStarted")
     else:
-        scheduled = {**ids, "region": ex.region, "parameters": to_json(parameters)}
+        scheduled = {**ids, "region": ex.region, "parameters": parameters_json}
         if timeout is not None:
             scheduled["timeoutInSeconds"] = int(timeout)
         if heartbeat is not None:

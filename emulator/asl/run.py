@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -77,7 +78,7 @@ def run_definition(
     clock = clock or (lambda: datetime.now(UTC))
     rng = rng or random.Random()
     new_id = id_generator or (lambda: str(uuid.uuid4()))
-    data = {} if input is None else input
+    data = _json_value({} if input is None else input)
     state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{state_machine_name}"
     execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{state_machine_name}:{execution_name}"
     role = role_arn or f"arn:aws:iam::{ACCOUNT}:role/{state_machine_name}-role"
@@ -151,6 +152,14 @@ def run_definition(
     if history_dir is not None:
         _record(Path(history_dir), status_record, result, format_timestamp(history.now(frame.cursor)))
     return result
+
+
+def _json_value(value: Any) -> Any:
+    """A private plain-JSON copy of the execution input; anything else is the caller's mistake."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the execution input must be JSON-serialisable: {exc}") from None
 
 
 def _error_details(error: str | None, cause: str | None) -> dict:

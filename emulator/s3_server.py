@@ -87,7 +87,8 @@ class S3Server:
         return f"http://{host}:{port}"
 
     def start(self) -> S3Server:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="local-s3", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="local-s3", daemon=True)
         self._thread.start()
         log.debug("S3 server on %s over %s", self.url, self.s3.root)
         return self

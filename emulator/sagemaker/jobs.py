@@ -381,7 +381,7 @@ class SageMakerBackend:
                 from emulator.sagemaker.transform import TransformBackend
             except ImportError:
                 return None
-            self._transform = TransformBackend(self.runtime)
+            self._transform = TransformBackend(self.runtime, hosting=self.hosting)  # one model registry
         return self._transform
 
     def arn(self, kind: str, name: str) -> str:

@@ -127,3 +127,38 @@ def test_tuning_sync_then_sdk_describe_of_the_best_job(integrations, channels):
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert result.output["Artifacts"].startswith("s3://bucket/tuning/int-tune/int-tune-00")
     assert result.output["HyperParameters"]["_tuning_objective_metric"] == "validation:rmse"
+
+
+def test_model_endpoint_config_and_batch_transform_through_the_optimized_keys(runtime, integrations, channels):
+    backend = backend_for(runtime)
+    backend.call("CreateTrainingJob", training_request("int-hosted", channels, {"objective": "reg:squarederror", "num_round": "5"}))
+    artifacts = backend.wait("training", "int-hosted", timeout=120)["ModelArtifacts"]["S3ModelArtifacts"]
+    rows = [line.split(",", 1)[1] for line in runtime.s3.get_bytes(channels["validation"] + "validation.csv").decode().splitlines()[:25]]
+    runtime.s3.put_bytes("s3://bucket/score/part-1.csv", ("\n".join(rows) + "\n").encode())
+    from sm_testkit import XGBOOST_IMAGE
+
+    definition = {
+        "StartAt": "Model",
+        "States": {
+            "Model": {"Type": "Task", "Resource": f"{SM}:createModel", "ResultPath": "$.model", "Next": "Config",
+                      "Parameters": {"ModelName": "int-model", "ExecutionRoleArn": ROLE, "PrimaryContainer": {"Image": XGBOOST_IMAGE, "ModelDataUrl": artifacts}}},
+            "Config": {"Type": "Task", "Resource": f"{SM}:createEndpointConfig", "ResultPath": "$.config", "Next": "Transform",
+                       "Parameters": {"EndpointConfigName": "int-config", "ProductionVariants": [
+                           {"VariantName": "AllTraffic", "ModelName": "int-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]}},
+            "Transform": {"Type": "Task", "Resource": f"{SM}:createTransformJob.sync", "ResultPath": "$.transform", "End": True,
+                          "Parameters": {
+                              "TransformJobName": "int-transform", "ModelName": "int-model",
+                              "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bucket/score/"}},
+                                                 "ContentType": "text/csv", "SplitType": "Line"},
+                              "TransformOutput": {"S3OutputPath": "s3://bucket/scored/", "AssembleWith": "Line", "Accept": "text/csv"},
+                              "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}},
+        },
+    }
+    result = run_definition(definition, {}, integrations=integrations)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output["model"] == {"ModelArn": "arn:aws:sagemaker:us-east-1:000000000000:model/int-model"}
+    assert result.output["config"]["EndpointConfigArn"].endswith(":endpoint-config/int-config")
+    assert result.output["transform"]["TransformJobStatus"] == "Completed"
+    assert isinstance(result.output["transform"]["CreationTime"], int)
+    scores = runtime.s3.get_bytes("s3://bucket/scored/part-1.csv.out").decode().split()
+    assert len(scores) == 25 and all(0 < float(s) < 30 for s in scores)

@@ -132,24 +132,25 @@ def main(argv: list[str] | None = None) -> int:
     if existing:
         log.error("a serve process already serves %s at %s; stop it first or use another --state-dir", state_dir, existing)
         return 1
-    server = RuntimeServer(state_dir, args.host, args.port, args.account)
+    # Serve first, then advertise, then warm: a `run` that finds the file can use the server at once.
+    server = RuntimeServer(state_dir, args.host, args.port, args.account).start()
     info_path = state_dir / "sagemaker" / INFO_FILE
     info_path.parent.mkdir(parents=True, exist_ok=True)
-    info = {"pid": os.getpid(), "port": server.port, "url": server.base_url}
     tmp = info_path.with_name(f".{INFO_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps(info))
+    tmp.write_text(json.dumps({"pid": os.getpid(), "port": server.port, "url": server.base_url}))
     os.replace(tmp, info_path)
     log.info("SageMaker runtime API on %s (state %s); Ctrl-C to stop", server.base_url, state_dir)
-    hosted = _warm(state_dir, server)
-    if not hosted:
+    if not _warm(state_dir, server):
         log.info("no endpoint is InService yet; endpoints created later are served as they appear")
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.httpd.shutdown, daemon=True).start())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        server.serve()
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
-        server.httpd.server_close()
+        server.stop()
         with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
             if json.loads(info_path.read_text()).get("pid") == os.getpid():
                 info_path.unlink()

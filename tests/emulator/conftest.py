@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import emulator.asl  # noqa: F401 - load the interpreter before integrations.bas
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EXECUTION_ARN = "arn:aws:states:us-east-1:000000000000:execution:mini-training:exec-1"
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +40,23 @@ def mini_runtime(mini_deployment):
     runtime = LocalRuntime.open(Path(mini_deployment.state_dir), PROJECT_ROOT, deployment=mini_deployment)
     yield runtime
     runtime.close()
+
+
+def _run_task(runtime, resource: str, parameters, execution_arn: str = EXECUTION_ARN, state_name: str = "State"):
+    """Start one Task through the runtime's integrations and poll it to its outcome."""
+    from emulator.integrations.base import TaskRequest
+    from emulator.runtime import build_integrations
+
+    key, integration = build_integrations(runtime).lookup(resource)
+    name = execution_arn.rsplit(":", 1)[-1]
+    handle = integration.start(TaskRequest(resource, key, parameters, state_name, execution_arn, name))
+    deadline = time.monotonic() + 30
+    while (outcome := integration.poll(handle)) is None:
+        assert time.monotonic() < deadline, f"{resource} did not finish in 30s"
+        time.sleep(integration.poll_interval(handle))
+    return outcome.output
+
+
+@pytest.fixture
+def run_task():
+    return _run_task

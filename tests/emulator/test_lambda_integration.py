@@ -10,22 +10,9 @@ from pathlib import Path
 import pytest
 
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import TaskRequest
-from emulator.runtime import build_integrations
 
-EXECUTION_ARN = "arn:aws:states:us-east-1:000000000000:execution:mini-training:exec-1"
 INVOKE = "arn:aws:states:::lambda:invoke"
 
-
-def run_task(runtime, resource: str, parameters, execution_arn: str = EXECUTION_ARN):
-    integrations = build_integrations(runtime)
-    key, integration = integrations.lookup(resource)
-    handle = integration.start(TaskRequest(resource, key, parameters, "State", execution_arn, "exec-1"))
-    deadline = time.monotonic() + 30
-    while (outcome := integration.poll(handle)) is None:
-        assert time.monotonic() < deadline
-        time.sleep(integration.poll_interval(handle))
-    return outcome.output
 
 
 @pytest.fixture
@@ -33,7 +20,7 @@ def reader(mini_runtime):
     return mini_runtime.deployment.function("MiniStack-ReaderF7BF189D")
 
 
-def test_invoke_reads_s3_through_plain_boto3(mini_runtime, reader):
+def test_invoke_reads_s3_through_plain_boto3(run_task, mini_runtime, reader):
     bucket = reader.environment["BUCKET"]
     mini_runtime.s3.put_bytes(f"s3://{bucket}/raw/a.csv", b"h1,h2\n1,2\n")
     output = run_task(mini_runtime, INVOKE, {"FunctionName": reader.arn, "Payload": {"key": "raw/a.csv"}})
@@ -49,14 +36,14 @@ def test_invoke_reads_s3_through_plain_boto3(mini_runtime, reader):
     assert "read 10 bytes" in log and f"REPORT RequestId: {request_id}" in log
 
 
-def test_handler_writes_through_boto3(mini_runtime, reader):
+def test_handler_writes_through_boto3(run_task, mini_runtime, reader):
     run_task(mini_runtime, INVOKE, {"FunctionName": f"{reader.name}:$LATEST",
                                     "Payload": {"action": "put", "key": "out/x.json", "body": {"a": 1}}})
     bucket = reader.environment["BUCKET"]
     assert json.loads(mini_runtime.s3.get_bytes(f"s3://{bucket}/out/x.json")) == {"a": 1}
 
 
-def test_bare_function_arn_gets_the_state_input_and_a_context(mini_runtime, reader):
+def test_bare_function_arn_gets_the_state_input_and_a_context(run_task, mini_runtime, reader):
     output = run_task(mini_runtime, reader.arn, {"action": "context"})
     assert output["function_name"] == reader.name
     assert output["arn"] == reader.arn
@@ -67,7 +54,7 @@ def test_bare_function_arn_gets_the_state_input_and_a_context(mini_runtime, read
                              "AWS_REGION": "us-east-1", "STAGE": "test"}
 
 
-def test_exception_is_named_by_its_class_with_lambdas_cause(mini_runtime, reader):
+def test_exception_is_named_by_its_class_with_lambdas_cause(run_task, mini_runtime, reader):
     with pytest.raises(StatesError) as failure:
         run_task(mini_runtime, INVOKE, {"FunctionName": reader.name, "Payload": {"action": "fail", "why": "empty"}})
     assert failure.value.name == "InputValidationError"
@@ -77,7 +64,7 @@ def test_exception_is_named_by_its_class_with_lambdas_cause(mini_runtime, reader
     assert "handler.py" in cause["stackTrace"][0] and "raise InputValidationError" in cause["stackTrace"][0]
 
 
-def test_function_timeout_is_enforced(mini_runtime):
+def test_function_timeout_is_enforced(run_task, mini_runtime):
     started = time.monotonic()
     with pytest.raises(StatesError) as failure:
         run_task(mini_runtime, INVOKE, {"FunctionName": "mini-sleeper", "Payload": {"action": "sleep", "seconds": 30}})
@@ -86,7 +73,7 @@ def test_function_timeout_is_enforced(mini_runtime):
     assert "Task timed out after 1.00 seconds" in json.loads(failure.value.cause)["errorMessage"]
 
 
-def test_unknown_function_and_broken_handler(mini_runtime, reader):
+def test_unknown_function_and_broken_handler(run_task, mini_runtime, reader):
     with pytest.raises(StatesError) as missing:
         run_task(mini_runtime, INVOKE, {"FunctionName": "nope", "Payload": {}})
     assert missing.value.name == "Lambda.ResourceNotFoundException"
@@ -103,7 +90,7 @@ def test_unknown_function_and_broken_handler(mini_runtime, reader):
     assert "Unable to import module 'nomodule'" in import_error.value.cause
 
 
-def test_handler_cannot_import_the_project(mini_runtime, reader, tmp_path):
+def test_handler_cannot_import_the_project(run_task, mini_runtime, reader, tmp_path):
     """Only the asset folder is importable, as in Lambda: not emulator/, not the project."""
     code = tmp_path / "code"
     code.mkdir()

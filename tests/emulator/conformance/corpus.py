@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ class Case:
     expected: dict
     tasks: dict | None
     history_types: list[str] | None
+    history_gaps: list[dict]
     moto: dict
     execution_name: str
     state_machine_name: str
@@ -47,6 +49,7 @@ def load_cases(features: tuple[str, ...] | None = None) -> list[Case]:
                     expected=raw["expected"],
                     tasks=raw.get("tasks"),
                     history_types=raw.get("history_types"),
+                    history_gaps=raw.get("history_gaps", []),
                     moto=raw.get("moto", {}),
                     execution_name=raw.get("execution_name", DEFAULT_EXECUTION_NAME),
                     state_machine_name=raw.get("state_machine_name", DEFAULT_STATE_MACHINE_NAME),
@@ -74,3 +77,16 @@ def same_json(actual: Any, expected: Any) -> bool:
             and all(same_json(a, e) for a, e in zip(actual, expected))
         )
     return type(actual) is type(expected) and actual == expected
+
+
+def event_gaps(history: list[dict], from_type: str, to_type: str) -> list[float]:
+    """Seconds from each ``from_type`` event to the next ``to_type`` event, by the events' timestamps."""
+    times = [datetime.fromisoformat(event["timestamp"]) for event in history]
+    gaps = []
+    for i, event in enumerate(history):
+        if event["type"] != from_type:
+            continue
+        following = next((j for j in range(i + 1, len(history)) if history[j]["type"] == to_type), None)
+        if following is not None:
+            gaps.append((times[following] - times[i]).total_seconds())
+    return gaps

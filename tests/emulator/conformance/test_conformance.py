@@ -5,7 +5,9 @@ A case's ``expected`` is one of
   {"status": "FAILED" | "TIMED_OUT", "error": "...", "cause": "<substring>" (optional)}
   {"definition_error": "<substring of the DefinitionError message>"}
 optionally with ``task_calls`` ({state name: calls}, compared exactly). ``history_types`` lists the
-event types the execution history must have, in order.
+event types the execution history must have, in order. ``history_gaps`` checks time on the virtual
+clock: [{"from": type, "to": type, "seconds" | "at_most": [...]}] compares the seconds from each
+``from`` event to the next ``to`` event (within GAP_TOLERANCE, which absorbs real elapsed time).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import pytest
 from emulator.asl import run_definition
 from emulator.asl.errors import DefinitionError
 
-from .corpus import Case, load_cases, same_json
+from .corpus import Case, event_gaps, load_cases, same_json
 from .fakes import scripted_integrations
 
 CASES = load_cases()
+GAP_TOLERANCE = 0.5
 
 
 def test_corpus_is_large_and_well_formed():
@@ -70,3 +73,11 @@ def test_case(case: Case):
         assert fake.call_counts() == expected["task_calls"]
     if case.history_types is not None:
         assert [event["type"] for event in result.history] == case.history_types
+    for gap in case.history_gaps:
+        actual = event_gaps(result.history, gap["from"], gap["to"])
+        if "seconds" in gap:
+            assert len(actual) == len(gap["seconds"]), f"{gap}: {actual}"
+            assert all(abs(a - e) <= GAP_TOLERANCE for a, e in zip(actual, gap["seconds"])), f"{gap}: {actual}"
+        if "at_most" in gap:
+            assert len(actual) == len(gap["at_most"]), f"{gap}: {actual}"
+            assert all(a <= e + GAP_TOLERANCE for a, e in zip(actual, gap["at_most"])), f"{gap}: {actual}"

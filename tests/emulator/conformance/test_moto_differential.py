@@ -24,7 +24,9 @@ from emulator.asl import run_definition
 
 from .corpus import Case, load_cases, same_json
 
-DIFF_FEATURES = ("pass", "paths", "choice", "parallel", "map", "succeed_fail", "intrinsics", "context")
+DIFF_FEATURES = (
+    "pass", "paths", "choice", "parallel", "map", "succeed_fail", "intrinsics", "context", "catch", "runtime_errors"
+)
 ROLE_ARN = "arn:aws:iam::123456789012:role/conformance"
 POLL_LIMIT_SECONDS = 10.0
 
@@ -43,8 +45,9 @@ def _param(case: Case):
 CASES = [case for case in load_cases(DIFF_FEATURES) if _eligible(case)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_fake_aws():
+@pytest.fixture(scope="module")
+def sfn():
+    """One moto Step Functions backend for the module; each case creates and deletes its machine."""
     # moto logs a full component dump for every failed execution; keep test output readable.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     fake_credentials = {
@@ -52,17 +55,18 @@ def _quiet_fake_aws():
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    with mock.patch.dict(os.environ, fake_credentials):
-        yield
+    with mock.patch.dict(os.environ, fake_credentials), mock_aws(
+        config={"stepfunctions": {"execute_state_machine": True}}
+    ):
+        yield boto3.client("stepfunctions", region_name="us-east-1")
 
 
-def run_on_moto(case: Case) -> dict:
+def run_on_moto(client, case: Case) -> dict:
     """Status, output (parsed) and error of the case's execution under moto."""
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        client = boto3.client("stepfunctions", region_name="us-east-1")
-        machine = client.create_state_machine(
-            name=case.state_machine_name, definition=json.dumps(case.definition), roleArn=ROLE_ARN
-        )
+    machine = client.create_state_machine(
+        name=case.state_machine_name, definition=json.dumps(case.definition), roleArn=ROLE_ARN
+    )
+    try:
         execution = client.start_execution(
             stateMachineArn=machine["stateMachineArn"], name=case.execution_name, input=json.dumps(case.input)
         )
@@ -72,6 +76,9 @@ def run_on_moto(case: Case) -> dict:
             if described["status"] != "RUNNING" or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
+    finally:
+        # Frees the name: several cases share the default state machine name.
+        client.delete_state_machine(stateMachineArn=machine["stateMachineArn"])
     return {"status": described["status"], "output": _decode(described.get("output")), "error": described.get("error")}
 
 
@@ -86,7 +93,7 @@ def _decode(output: str | None):
 
 
 @pytest.mark.parametrize("case", [_param(case) for case in CASES])
-def test_moto_agrees(case: Case):
+def test_moto_agrees(sfn, case: Case):
     ours = run_definition(
         case.definition,
         case.input,
@@ -94,7 +101,7 @@ def test_moto_agrees(case: Case):
         state_machine_name=case.state_machine_name,
         time_scale=0.0,
     )
-    theirs = run_on_moto(case)
+    theirs = run_on_moto(sfn, case)
     assert theirs["status"] == ours.status, f"moto={theirs} ours={ours.status} {ours.error} {ours.output}"
     if ours.status == "SUCCEEDED":
         assert same_json(theirs["output"], ours.output), f"moto={theirs['output']} ours={ours.output}"

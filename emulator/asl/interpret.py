@@ -23,6 +23,7 @@ from typing import Any
 from emulator.asl import parse as model
 from emulator.asl.choice import parse_timestamp
 from emulator.asl.errors import (
+    DATA_LIMIT_EXCEEDED,
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
     HEARTBEAT_TIMEOUT,
     NO_CHOICE_MATCHED,
@@ -45,6 +46,7 @@ from emulator.integrations.base import Integrations, TaskOutcome, TaskRequest
 
 log = logging.getLogger(__name__)
 
+PAYLOAD_LIMIT = 262_144  # bytes: AWS's quota for a state's input, output and task results
 MAX_THREADS = 40  # cap for MaxConcurrency 0 (unbounded) and for Parallel branches
 _POLL_SLICE = 0.05  # wall seconds between cancellation checks while sleeping
 
@@ -169,7 +171,7 @@ class Execution:
         event = self.history.add(
             frame.cursor,
             f"{state.type}StateEntered",
-            {"name": state.name, "input": to_json(data), "inputDetails": {"truncated": False}},
+            {"name": state.name, "input": payload_json(data, f"The input of state {state.name!r}"), "inputDetails": {"truncated": False}},
         )
         return event["timestamp"]
 
@@ -177,7 +179,7 @@ class Execution:
         self.history.add(
             frame.cursor,
             f"{state.type}StateExited",
-            {"name": state.name, "output": to_json(output), "outputDetails": {"truncated": False}},
+            {"name": state.name, "output": payload_json(output, f"The output of state {state.name!r}"), "outputDetails": {"truncated": False}},
         )
 
 
@@ -356,7 +358,7 @@ def _task_attempt(ex: Execution, state: model.Task, data: Any, frame: Frame, ent
     parameters = state.parameters.render(env.with_data(effective)) if state.parameters is not None else effective
     timeout = _dynamic_seconds(state.timeout_seconds, state.timeout_seconds_path, env.with_data(effective), "TimeoutSecondsPath")
     heartbeat = _dynamic_seconds(state.heartbeat_seconds, state.heartbeat_seconds_path, env.with_data(effective), "HeartbeatSecondsPath")
-    parameters_json = to_json(parameters)
+    parameters_json = payload_json(parameters, f"The parameters of state {state.name!r}")
     parameters = json.loads(parameters_json)  # the integration gets its own copy to keep or change
     lambda_arn = key == "lambda:function"
     resource_type, resource = ("lambda", state.resource) if lambda_arn else _split_key(key)
@@ -411,11 +413,12 @@ def _task_attempt(ex: Execution, state: model.Task, data: Any, frame: Frame, ent
         ex.history.add(frame.cursor, "TaskSubmitted", {**ids, "output": _safe_json(submitted), "outputDetails": {"truncated": False}})
 
     outcome = _poll(ex, state, integration, handle, frame, timeout, heartbeat if pattern == "waitForTaskToken" else None, failed)
-    output = _normalise(outcome.output)
+    output_json = payload_json(outcome.output, f"The result of state {state.name!r}")
+    output = json.loads(output_json)  # plain JSON from here on (datetimes became ISO strings)
     if lambda_arn:
-        ex.history.add(frame.cursor, "LambdaFunctionSucceeded", {"output": to_json(output), "outputDetails": {"truncated": False}})
+        ex.history.add(frame.cursor, "LambdaFunctionSucceeded", {"output": output_json, "outputDetails": {"truncated": False}})
     else:
-        ex.history.add(frame.cursor, "TaskSucceeded", {**ids, "output": to_json(output), "outputDetails": {"truncated": False}})
+        ex.history.add(frame.cursor, "TaskSucceeded", {**ids, "output": output_json, "outputDetails": {"truncated": False}})
     return _finish(ex, state, data, output, env)
 
 
@@ -488,9 +491,18 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _normalise(value: Any) -> Any:
-    """A plain-JSON copy of an integration's output (datetimes become ISO strings)."""
-    return json.loads(json.dumps(value, default=_json_default))
+def payload_json(value: Any, what: str) -> str:
+    """Compact JSON of a state's data, enforcing AWS's payload quota (States.DataLimitExceeded)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    if len(text) > PAYLOAD_LIMIT // 4:
+        size = len(text.encode())
+        if size > PAYLOAD_LIMIT:
+            raise StatesError(
+                DATA_LIMIT_EXCEEDED,
+                f"{what} is {size} bytes, more than the {PAYLOAD_LIMIT}-byte payload quota of Step Functions; "
+                "pass large data through S3 and keep references in the state",
+            )
+    return text
 
 
 def _safe_json(value: Any) -> str:

@@ -215,7 +215,9 @@ def parse_definition(definition: dict | str) -> StateMachine:
     _check_query_language(definition, "", "the state machine")
     if "Version" in definition and definition["Version"] != "1.0":
         raise DefinitionError("/Version", f"only version '1.0' exists, got {definition['Version']!r}")
-    return _parse_machine(definition, "", _TOP_LEVEL)
+    machine = _parse_machine(definition, "", _TOP_LEVEL)
+    _check_unique_names(machine)
+    return machine
 
 
 def _parse_machine(raw: dict, pointer: str, allowed: set[str]) -> StateMachine:
@@ -642,6 +644,23 @@ def _check_reachable(start_at: str, states: dict[str, State], pointer: str) -> N
 
 
 # -- small helpers -------------------------------------------------------------------------------------
+
+
+def _check_unique_names(machine: StateMachine) -> None:
+    """State names are unique across the whole machine, branches and item processors included."""
+    seen: dict[str, str] = {}
+
+    def visit(block: StateMachine) -> None:
+        for name, state in block.states.items():
+            if name in seen:
+                raise DefinitionError(state.pointer, f"state name {name!r} is already used at {seen[name]}; names must be unique in the whole state machine")
+            seen[name] = state.pointer
+            for child in getattr(state, "branches", ()):
+                visit(child)
+            if isinstance(state, Map):
+                visit(state.processor)
+
+    visit(machine)
 
 
 def _check_query_language(raw: dict, pointer: str, what: str) -> None:

@@ -185,3 +185,12 @@ def test_retry_defaults_and_zero_attempts():
     first, second = parsed.states["A"].retry
     assert (first.interval_seconds, first.max_attempts, first.backoff_rate, first.jitter_strategy) == (1.0, 3, 2.0, "NONE")
     assert second.max_attempts == 0
+
+
+def test_state_names_are_unique_across_branches():
+    definition = machine(
+        A={"Type": "Parallel", "Branches": [{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}], "End": True}
+    )
+    err = error_of(definition)
+    assert err.pointer == "/States/A/Branches/0/States/A"
+    assert "unique" in err.message

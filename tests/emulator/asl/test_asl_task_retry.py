@@ -233,3 +233,16 @@ def test_real_sleep_is_scaled():
     elapsed = time.monotonic() - begin
     assert result.status == "SUCCEEDED"
     assert 0.09 <= elapsed < 1.0
+
+
+def test_payload_over_256_kib_is_data_limit_exceeded_and_never_caught():
+    big = "x" * 300_000
+    definition = chain(
+        ("T", task(Catch=[{"ErrorEquals": ["States.ALL"], "Next": "C"}], Retry=[{"ErrorEquals": ["States.ALL"]}])),
+        ("C", {"Type": "Succeed"}),
+    )
+    fake = Scripted({"blob": big})
+    result = run(definition, integrations=registry({"lambda:invoke": fake}))
+    assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+    assert len(fake.requests) == 1
+    assert "262144" in result.cause

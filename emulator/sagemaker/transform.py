@@ -52,6 +52,10 @@ class TransformFailure(Exception):
     """A job failure; the message becomes the job's FailureReason."""
 
 
+class _Stopped(Exception):
+    """StopTransformJob arrived: abandon the job between two requests."""
+
+
 # -- JSONPath filters -----------------------------------------------------------------------
 
 _UNION = re.compile(r"^\$\[(?P<body>[^\]'\"]*,[^\]'\"]*)\]$")
@@ -287,6 +291,8 @@ class TransformBackend:
         try:
             rows = self._transform(job, job_log)
             status, reason = ("Stopped", None) if job.stop_requested.is_set() else ("Completed", None)
+        except _Stopped:
+            status, reason, rows = "Stopped", None, 0
         except TransformFailure as exc:
             status, reason, rows = "Failed", str(exc), 0
         except Exception as exc:  # noqa: BLE001 - any crash fails the job with its reason, as AWS does
@@ -345,6 +351,8 @@ class TransformBackend:
         line_split = record["TransformInput"].get("SplitType", "None") == "Line"
 
         def invoke(payload: bytes) -> bytes:
+            if job.stop_requested.is_set():
+                raise _Stopped
             if max_bytes and len(payload) > max_bytes:
                 raise TransformFailure(
                     f"ClientError: a request of {len(payload)} bytes exceeds MaxPayloadInMB "

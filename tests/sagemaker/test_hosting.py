@@ -318,3 +318,48 @@ def test_state_is_on_disk_for_other_processes(runtime, hosting, boosters):
     deploy_model(hosting, boosters["v1"], "ondisk")
     files = sorted(p.relative_to(Path(runtime.state_dir)).as_posix() for p in Path(runtime.state_dir).rglob("*.json"))
     assert "sagemaker/models/ondisk.json" in files and "sagemaker/endpoint-configs/ondisk-config.json" in files
+
+
+def test_variant_weights_and_target_variant(hosting, boosters):
+    s3 = hosting.runtime.s3
+    for version in ("v1", "v2"):
+        put_model(s3, boosters[version], f"s3://bucket/ab/{version}/model.tar.gz")
+        hosting.create_model(ModelName=f"ab-{version}", ExecutionRoleArn=ROLE,
+                             PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": f"s3://bucket/ab/{version}/model.tar.gz"})
+    hosting.create_endpoint_config(EndpointConfigName="ab", ProductionVariants=[
+        {"VariantName": "champion", "ModelName": "ab-v1", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large",
+         "InitialVariantWeight": 1.0},
+        {"VariantName": "challenger", "ModelName": "ab-v2", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large",
+         "InitialVariantWeight": 0.0}])
+    hosting.create_endpoint(EndpointName="ab", EndpointConfigName="ab")
+    described = wait_status(hosting, "ab", "InService")
+    assert [(v["VariantName"], v["CurrentWeight"]) for v in described["ProductionVariants"]] == [("champion", 1.0), ("challenger", 0.0)]
+    client = runtime_client(hosting.endpoint_url("ab").split("/endpoints/")[0])
+    x, _ = abalone()
+    routed = {client.invoke_endpoint(EndpointName="ab", ContentType="text/csv", Body=csv_row(x[0]))["InvokedProductionVariant"]
+              for _ in range(20)}
+    assert routed == {"champion"}
+    targeted = client.invoke_endpoint(EndpointName="ab", ContentType="text/csv", Body=csv_row(x[0]), TargetVariant="challenger")
+    assert targeted["InvokedProductionVariant"] == "challenger"
+    assert float(targeted["Body"].read()) == pytest.approx(boosters["v2"].predict(xgb.DMatrix(x[:1]))[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("deployment,expected", [
+    (None, ([[0.0, 1.0]], 0.0)),
+    ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 60},
+                                "TerminationWaitInSeconds": 120}}, ([[0.0, 1.0]], 180.0)),
+    ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}}},
+     ([[0.0, 0.25], [300.0, 1.0]], 300.0)),
+    ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "LINEAR", "WaitIntervalInSeconds": 10, "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 40}}}},
+     ([[0.0, 0.4], [10.0, 0.8], [20.0, 1.0]], 20.0)),
+    ({"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 2}, "WaitIntervalInSeconds": 30}},
+     ([[0.0, 0.5], [30.0, 1.0]], 30.0)),
+])
+def test_deployment_configs_become_traffic_schedules(deployment, expected):
+    from emulator.sagemaker.hosting import shift_schedule
+
+    steps, end = shift_schedule(deployment, instance_count=4, time_scale=1.0)
+    assert (steps, end) == expected
+    assert shift_schedule(deployment, instance_count=4, time_scale=0.0)[1] == 0.0  # no waiting at time scale 0

@@ -151,3 +151,14 @@ def test_names_and_missing_resources(transform):
     # a second backend (another process) reads the finished job from disk
     again = TransformBackend(transform.runtime).describe_transform_job(TransformJobName="once")
     assert again["TransformJobStatus"] == "Completed"
+
+
+def test_stop_ends_a_running_job_as_stopped(transform, data):
+    x, _, _ = data
+    transform.runtime.s3.put_bytes("s3://bucket/many/rows.csv", to_csv(np.concatenate([x] * 3)))
+    transform.create_transform_job(**job("long", "s3://bucket/many/", "s3://bucket/many-out/", BatchStrategy="SingleRecord"))
+    assert transform.stop_transform_job(TransformJobName="long") == {}
+    described = transform.wait("long", timeout=60)
+    assert described["TransformJobStatus"] == "Stopped"
+    with pytest.raises(ValidationException, match="terminal state"):
+        transform.stop_transform_job(TransformJobName="long")

@@ -459,7 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "serve":  # everything after `serve` belongs to the SageMaker server
+        args.serve_args = extra + args.serve_args
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.project = Path(args.project).resolve()
     args.state_dir = Path(args.state_dir).resolve() if args.state_dir else args.project / ".emulator"
     configure_logging(args.verbose)

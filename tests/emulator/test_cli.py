@@ -1,0 +1,125 @@
+"""`python -m emulator`: asl, run (through the EventBridge rule), staleness, logging, serve hook."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from emulator import cli
+
+PROJECT_ROOT = cli.Path(__file__).resolve().parents[2]
+FAIL_DEFINITION = {"StartAt": "P", "States": {
+    "P": {"Type": "Pass", "Parameters": {"x.$": "$.a"}, "Next": "F"},
+    "F": {"Type": "Fail", "Error": "Bad", "Cause": "because"}}}
+
+
+def write(path, value) -> str:
+    path.write_text(value if isinstance(value, str) else json.dumps(value))
+    return str(path)
+
+
+def test_asl_prints_one_json_object_and_exits_0_on_failure(tmp_path, capsys):
+    definition = write(tmp_path / "d.json", FAIL_DEFINITION)
+    data = write(tmp_path / "i.json", {"a": 1})
+    code = cli.main(["--state-dir", str(tmp_path / "none"), "asl", definition, "--input", data, "--history"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"status": "FAILED", "output": None, "error": "Bad", "cause": "because",
+                   "history": ["ExecutionStarted", "PassStateEntered", "PassStateExited", "FailStateEntered",
+                               "ExecutionFailed"]}
+
+
+def test_asl_succeeds_and_bad_files_exit_2(tmp_path, capsys):
+    ok = write(tmp_path / "ok.json", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    assert cli.main(["--state-dir", str(tmp_path / "none"), "asl", ok]) == 0
+    assert json.loads(capsys.readouterr().out) == {"status": "SUCCEEDED", "output": {}, "error": None, "cause": None}
+    bad_json = write(tmp_path / "bad.json", "{nope")
+    assert cli.main(["asl", bad_json]) == 2
+    assert "not a readable JSON definition" in capsys.readouterr().err
+    invalid = write(tmp_path / "invalid.json", {"StartAt": "X", "States": {}})
+    assert cli.main(["--state-dir", str(tmp_path / "none"), "asl", invalid]) == 2
+    assert "invalid definition" in capsys.readouterr().err
+
+
+def test_run_sample_goes_through_the_eventbridge_rule(tmp_path, capsys, mini_assembly):
+    code = cli.main(["--project", str(PROJECT_ROOT), "--state-dir", str(tmp_path / "state"), "run",
+                     "--assembly", str(mini_assembly), "--sample"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "sample: uploaded abalone.csv to s3://ministack-databuckete3889a50/raw/abalone.csv" in out
+    assert "start   Read" in out and "done    Read" in out
+    assert "status: SUCCEEDED" in out
+    assert '"input_s3_uri": "s3://ministack-databuckete3889a50/raw/abalone.csv"' in out
+    assert "not emulated (" in out
+    histories = list((tmp_path / "state" / "executions" / "mini-training").iterdir())
+    assert len(histories) == 1
+
+
+def test_run_failure_exits_1_with_the_failing_state(tmp_path, capsys, mini_assembly):
+    code = cli.main(["--project", str(PROJECT_ROOT), "--state-dir", str(tmp_path / "state"), "run",
+                     "--assembly", str(mini_assembly), "--input", json.dumps({"key": "missing.csv"}),
+                     "--name", "bad-input"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "failed state: Read" in out and "error: ClientError" in out
+    assert "execution FAILED: PipelineFailed" in out
+    assert (tmp_path / "state" / "executions" / "mini-training" / "bad-input").is_dir()
+
+
+def test_run_without_input_is_a_usage_error(tmp_path, capsys, mini_assembly):
+    assert cli.main(["--state-dir", str(tmp_path), "run", "--assembly", str(mini_assembly)]) == 2
+    assert "--sample" in capsys.readouterr().err
+
+
+def test_staleness(tmp_path):
+    project = tmp_path / "proj"
+    (project / "stacks").mkdir(parents=True)
+    (project / "app.py").write_text("app")
+    (project / "stacks" / "s.py").write_text("s")
+    assert cli.is_stale(project, {})  # no cdk.out yet
+    (project / "cdk.out").mkdir()
+    (project / "cdk.out" / "manifest.json").write_text("{}")
+    (project / "cdk.out" / cli.SYNTH_STAMP).write_text(json.dumps({"context": {}}))
+    old = time.time() - 100
+    for path in (project / "app.py", project / "stacks" / "s.py"):
+        os.utime(path, (old, old))
+    assert not cli.is_stale(project, {})
+    assert cli.is_stale(project, {"pipeline.target_column": "deposit"})  # other -c context
+    (project / "stacks" / "s.py").write_text("changed")
+    os.utime(project / "stacks" / "s.py", (time.time() + 10, time.time() + 10))
+    assert cli.is_stale(project, {})
+
+
+def test_parse_context():
+    assert cli.parse_context(["a=1", "pipeline.x=y=z"]) == {"a": "1", "pipeline.x": "y=z"}
+    with pytest.raises(cli.CliError, match="key=value"):
+        cli.parse_context(["novalue"])
+
+
+def test_emulator_info_logs_are_one_concise_line(capsys):
+    cli.configure_logging()
+    logging.getLogger("emulator.integrations.sagemaker").info("tuning trial %d/%d: validation:rmse=%.3f", 3, 8, 2.1)
+    logging.getLogger("botocore").info("not shown")
+    assert capsys.readouterr().err == "  [integrations.sagemaker] tuning trial 3/8: validation:rmse=2.100\n"
+
+
+def test_serve_calls_the_sagemaker_server(monkeypatch):
+    server = pytest.importorskip("emulator.sagemaker.server")
+    seen = []
+    monkeypatch.setattr(server, "main", lambda argv: seen.append(argv) or 0)
+    assert cli.main(["serve", "--port", "0"]) == 0
+    assert seen == [["--port", "0"]]
+
+
+def test_module_entry_point():
+    done = subprocess.run([sys.executable, "-m", "emulator", "--help"], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0
+    for command in ("asl", "synth", "deploy", "run", "watch", "serve"):
+        assert command in done.stdout

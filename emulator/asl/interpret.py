@@ -412,7 +412,11 @@ def _task_attempt(ex: Execution, state: model.Task, data: Any, frame: Frame, ent
         submitted = handle if isinstance(handle, (dict, list)) else {}
         ex.history.add(frame.cursor, "TaskSubmitted", {**ids, "output": _safe_json(submitted), "outputDetails": {"truncated": False}})
 
-    outcome = _poll(ex, state, integration, handle, frame, timeout, heartbeat if pattern == "waitForTaskToken" else None, failed)
+    try:
+        outcome = _poll(ex, state, integration, handle, frame, timeout, heartbeat if pattern == "waitForTaskToken" else None, failed)
+    except KeyboardInterrupt:
+        _stop(integration, handle, state)
+        raise
     output_json = payload_json(outcome.output, f"The result of state {state.name!r}")
     output = json.loads(output_json)  # plain JSON from here on (datetimes became ISO strings)
     if lambda_arn:
@@ -662,8 +666,12 @@ def run_group(
 
     if threaded and total > 1:
         with ThreadPoolExecutor(max_workers=max(1, min(limit, total))) as pool:
-            for future in [pool.submit(one, i) for i in range(total)]:
-                future.result()
+            try:
+                for future in [pool.submit(one, i) for i in range(total)]:
+                    future.result()
+            except BaseException:  # Ctrl-C in the main thread: let the workers wind down first
+                group.set()
+                raise
     else:
         for index in range(total):
             if group.is_set():

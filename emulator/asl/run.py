@@ -137,6 +137,13 @@ def run_definition(
     except Cancelled:
         status = "ABORTED"
         history.add(frame.cursor, "ExecutionAborted", {})
+    except KeyboardInterrupt:  # leave a record of the interrupted run, then let the caller stop
+        ex.stop.set()
+        history.add(frame.cursor, "ExecutionAborted", {"error": "KeyboardInterrupt", "cause": "interrupted by the user"})
+        if history_dir is not None:
+            aborted = ExecutionResult("ABORTED", None, "KeyboardInterrupt", "interrupted by the user", list(history.events), execution_arn)
+            _record(Path(history_dir), status_record, aborted, format_timestamp(history.now(frame.cursor)))
+        raise
     except Exception as exc:  # an emulator bug: still a result, with the reason, never a traceback
         log.exception("execution %s crashed", execution_arn)
         status, error, cause = "FAILED", RUNTIME, f"Internal emulator error: {type(exc).__name__}: {exc}"

@@ -101,3 +101,20 @@ def test_history_written_to_disk(tmp_path):
 def test_definition_as_json_text_and_default_input():
     result = run(json.dumps(chain(("P", {"Type": "Pass"}))))
     assert (result.status, result.output) == ("SUCCEEDED", {})
+
+
+def test_ctrl_c_stops_the_task_and_leaves_an_aborted_record(tmp_path):
+    import pytest
+
+    class Interrupted(Scripted):
+        def poll(self, handle):
+            raise KeyboardInterrupt
+
+    fake = Interrupted({})
+    definition = chain(("T", {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke"}))
+    with pytest.raises(KeyboardInterrupt):
+        run(definition, integrations=registry({"lambda:invoke": fake}), history_dir=tmp_path)
+    assert len(fake.stopped) == 1
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["status"] == "ABORTED"
+    assert json.loads((tmp_path / "history.json").read_text())[-1]["type"] == "ExecutionAborted"

@@ -78,12 +78,30 @@ class JobProcess:
             _LIVE.discard(self)
         return ProcessResult(code, self.timed_out, self.stopped)
 
-    def wait(self, interval: float = 0.05) -> ProcessResult:
+    def wait(self) -> ProcessResult:
+        """Block until the process exits (or its deadline kills it); returns at once on exit."""
         while True:
+            timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
             result = self.poll()
             if result.returncode is not None:
                 return result
-            time.sleep(interval)
+
+    def read_new_lines(self, offset: int) -> tuple[list[str], int]:
+        """Complete stdout lines written since byte ``offset``, and the offset after them."""
+        try:
+            with open(self.stdout_path, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return [], offset
+        end = chunk.rfind(b"\n") + 1
+        if end == 0:
+            return [], offset
+        return chunk[:end].decode(errors="replace").splitlines(), offset + end
 
     def stop(self) -> None:
         """StopTrainingJob/StopProcessingJob: SIGTERM, then SIGKILL after a grace period."""

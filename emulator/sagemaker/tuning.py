@@ -39,7 +39,7 @@ from emulator.sagemaker.jobs import (
 log = logging.getLogger("emulator.sagemaker.tuning")
 
 OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.02  # the next trial starts this soon after one ends
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,7 @@ class Trial:
     job_name: str
     tuned: dict[str, str]
     reported: int = 0  # per-round values already reported to optuna
+    log_offset: int = 0  # bytes of the job's stdout already read
     pruned: bool = False
     summary: dict = field(default_factory=dict)
 
@@ -178,6 +179,8 @@ class TuningJob:
         self.end_time: dt.datetime | None = None
         self.trials: list[Trial] = []
         self.not_improving = 0
+        self.objective_definition = [d for d in metric_definitions if d["Name"] == self.objective_name]
+        self._dirty = True  # something to save since the last save
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self.done = threading.Event()
@@ -279,7 +282,9 @@ class TuningJob:
                     self._stop_job(trial)
                 if self._watch(study, trial):
                     running.remove(trial)
-            self._save()
+            if self._dirty:
+                self._save()
+                self._dirty = False
             if not running and (stopping or len(self.trials) >= self.max_jobs):
                 break
             time.sleep(POLL_SECONDS)
@@ -321,26 +326,32 @@ class TuningJob:
             self.trials.append(trial)
             trial.summary = self._summary(trial)
             self._touch()
+        self._dirty = True
         return trial
 
     def _watch(self, study: optuna.Study, trial: Trial) -> bool:
         """Report new per-round values, prune if told to; True when the trial's job has ended."""
         job = self.backend.training_job(trial.job_name)
         if job.process is not None and not trial.pruned:
-            values = metric_series(job.process.log_text(), self.metric_definitions).get(self.objective_name, [])
-            for step in range(trial.reported, len(values)):
-                trial.optuna_trial.report(values[step], step)
+            lines, trial.log_offset = job.process.read_new_lines(trial.log_offset)
+            values = metric_series("\n".join(lines), self.objective_definition).get(self.objective_name, []) if lines else []
+            for value in values:
+                step = trial.reported
+                trial.optuna_trial.report(value, step)
                 trial.reported = step + 1
                 if trial.optuna_trial.should_prune():
                     trial.pruned = True
                     log.info("tuning job %s trial %d (%s): stopped early at round %d (%s=%g)",
-                             self.name, trial.number, trial.job_name, step, self.objective_name, values[step])
+                             self.name, trial.number, trial.job_name, step, self.objective_name, value)
                     self._stop_job(trial)
                     break
         if job.status not in TERMINAL or not job.done.is_set():
-            with self._lock:
-                trial.summary = self._summary(trial)
+            if trial.summary.get("TrainingJobStatus") != job.status or trial.summary.get("TrainingStartTime") != job.start_time:
+                with self._lock:
+                    trial.summary = self._summary(trial)
+                self._dirty = True
             return False
+        self._dirty = True
         with self._lock:
             trial.summary = self._summary(trial)
             value = trial.summary.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")

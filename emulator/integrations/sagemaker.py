@@ -153,7 +153,7 @@ class OptimizedSageMaker(Integration):
                 log.debug("stop %s %s: %s", handle.job.stop, handle.name, error.message)
 
     def poll_interval(self, handle: Any) -> float:
-        return 0.0 if isinstance(handle, _Done) else 0.1
+        return 0.0 if isinstance(handle, _Done) else 0.05
 
 
 class SdkSageMaker(Integration):

@@ -103,10 +103,6 @@ def not_found(kind: str, name: str) -> ResourceNotFound:
     return ResourceNotFound(f"Requested resource not found: {kind} {name} does not exist")
 
 
-def already_exists(kind: str, arn: str) -> ResourceInUse:
-    return ResourceInUse(f"{kind} {arn} already exists")  # hosting says "Cannot create already existing ..."
-
-
 _BY_CODE = {cls.code: cls for cls in SageMakerError.__subclasses__()}
 
 

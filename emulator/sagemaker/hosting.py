@@ -519,6 +519,10 @@ class HostingBackend:
                        LastModifiedTimeBefore: Any = None, LastModifiedTimeAfter: Any = None) -> dict:
         rows = []
         for record in self.store.all("endpoints"):
+            if record["EndpointStatus"] in ("Creating", "Updating"):
+                with contextlib.suppress(ValidationException):  # deleted meanwhile
+                    record = {**record, **self.describe_endpoint(EndpointName=record["EndpointName"])}
+                    record = {k: _epoch(v) if k.endswith("Time") else v for k, v in record.items()}
             if NameContains and NameContains.lower() not in record["EndpointName"].lower():
                 continue
             if StatusEquals and record["EndpointStatus"] != StatusEquals:

@@ -85,6 +85,8 @@ def _number(value: str, kind: str, where: str) -> float:
 
 def parse_ranges(ranges: dict) -> list[ParameterRange]:
     """ParameterRanges -> ParameterRange list, with the checks SageMaker makes on the values."""
+    if ranges.get("AutoParameters"):
+        raise exc.ValidationException("AutoParameters (Autotune's inferred ranges) are not supported locally; give explicit ranges")
     out: list[ParameterRange] = []
     for kind, key in (("Integer", "IntegerParameterRanges"), ("Continuous", "ContinuousParameterRanges")):
         for item in ranges.get(key, []):
@@ -190,6 +192,8 @@ class TuningJob:
     def create(cls, backend: Any, request: dict) -> TuningJob:
         if "TrainingJobDefinition" not in request:
             raise exc.ValidationException("TrainingJobDefinition is required locally (TrainingJobDefinitions with several algorithms is not supported)")
+        if "Autotune" in request:
+            raise exc.ValidationException("Autotune is not supported by the local emulator; give the strategy and ranges")
         if "WarmStartConfig" in request:
             raise exc.ValidationException("WarmStartConfig is not supported by the local emulator")
         config = request["HyperParameterTuningJobConfig"]

@@ -1,10 +1,10 @@
 """Differential tests: the same task-free corpus cases under moto's ASL interpreter and ours.
 
 moto (5.2.5) executes state machines when ``execute_state_machine`` is on. For each eligible case we
-compare status and output (or error name) between moto and our interpreter. Where moto departs from
-the spec/AWS the case carries ``"moto": {"xfail": "moto bug: ..."}`` and the moto side is marked
-xfail(strict=True): the corpus keeps the spec's answer and the test names moto's bug instead of
-copying it. ``"moto": {"skip": "..."}`` leaves out cases moto cannot run at all (non-object input,
+check moto against the case's expected (spec/AWS) answer and against our interpreter: status and
+output, or status and error name. Where moto departs from the spec/AWS the case carries
+``"moto": {"xfail": "moto bug: ..."}`` and the moto side is marked xfail(strict=True): the corpus
+keeps the spec's answer and the test names moto's bug instead of copying it. ``"moto": {"skip": "..."}`` leaves out cases moto cannot run at all (non-object input,
 real waits).
 """
 
@@ -102,6 +102,13 @@ def test_moto_agrees(sfn, case: Case):
         time_scale=0.0,
     )
     theirs = run_on_moto(sfn, case)
+    expected = case.expected
+    assert theirs["status"] == expected["status"], f"moto={theirs} expected={expected}"
+    if "output" in expected:
+        assert same_json(theirs["output"], expected["output"]), f"moto={theirs['output']} expected={expected}"
+    else:
+        assert theirs["error"] == expected["error"], f"moto={theirs} expected={expected}"
+    # moto follows the spec here, so our interpreter must agree with it.
     assert theirs["status"] == ours.status, f"moto={theirs} ours={ours.status} {ours.error} {ours.output}"
     if ours.status == "SUCCEEDED":
         assert same_json(theirs["output"], ours.output), f"moto={theirs['output']} ours={ours.output}"

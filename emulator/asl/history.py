@@ -8,6 +8,7 @@ each keep their own ``previousEventId`` chain, as AWS does.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ _NO_DETAILS = frozenset(
 )
 
 
+@functools.cache
 def details_key(event_type: str) -> str | None:
     if event_type in _NO_DETAILS:
         return None

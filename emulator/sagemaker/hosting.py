@@ -691,10 +691,28 @@ class HostingBackend:
 
     def _group(self, name_or_arn: str) -> dict:
         name = name_or_arn.rsplit("/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
-        doc = self.store.read("model-package-groups", name)
+        doc = self.store.read("model-package-groups", name) or self._deployed_group(name)
         if doc is None:
             raise ValidationException(f"ModelPackageGroup {self.arn('model-package-group', name)} does not exist.")
         return doc
+
+    def _deployed_group(self, name: str) -> dict | None:
+        """A group the stack declares (AWS::SageMaker::ModelPackageGroup), created on first use as
+        CloudFormation would have created it at deploy time."""
+        deployment = getattr(self.runtime, "deployment", None)
+        for resource in getattr(deployment, "resources", None) or []:
+            properties = getattr(resource, "properties", None) or {}
+            if getattr(resource, "type", "") != "AWS::SageMaker::ModelPackageGroup":
+                continue
+            if str(properties.get("ModelPackageGroupName", "")).lower() != name.lower():
+                continue
+            with contextlib.suppress(ValidationException):  # another process created it meanwhile
+                self.create_model_package_group(ModelPackageGroupName=properties["ModelPackageGroupName"],
+                                                ModelPackageGroupDescription=properties.get("ModelPackageGroupDescription"))
+                log.info("model package group %s created from the deployed stack (%s)",
+                         properties["ModelPackageGroupName"], resource.logical_id)
+            return self.store.read("model-package-groups", name)
+        return None
 
     def create_model_package(self, ModelPackageGroupName: str | None = None, ModelPackageName: str | None = None,
                              ModelApprovalStatus: str | None = None, **rest: Any) -> dict:

@@ -363,3 +363,21 @@ def test_deployment_configs_become_traffic_schedules(deployment, expected):
     steps, end = shift_schedule(deployment, instance_count=4, time_scale=1.0)
     assert (steps, end) == expected
     assert shift_schedule(deployment, instance_count=4, time_scale=0.0)[1] == 0.0  # no waiting at time scale 0
+
+
+def test_a_group_the_stack_declares_exists_without_a_create_call(runtime):
+    from emulator.deploy import ResourceRecord
+
+    runtime.deployment = type("Deployment", (), {"resources": [ResourceRecord(
+        stack="MlPipeline", logical_id="ModelPackageGroup", type="AWS::SageMaker::ModelPackageGroup",
+        physical_id="arn:aws:sagemaker:us-east-1:000000000000:model-package-group/ml-pipeline-models",
+        arn="arn:aws:sagemaker:us-east-1:000000000000:model-package-group/ml-pipeline-models",
+        properties={"ModelPackageGroupName": "ml-pipeline-models", "ModelPackageGroupDescription": "gated models"})]})()
+    hosting = HostingBackend(runtime)
+    arn = hosting.create_model_package(ModelPackageGroupName="ml-pipeline-models", ModelApprovalStatus="Approved",
+                                       InferenceSpecification={"Containers": [{"Image": XGBOOST_IMAGE}],
+                                                               "SupportedContentTypes": ["text/csv"],
+                                                               "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+    assert arn.endswith(":model-package/ml-pipeline-models/1")
+    group = HostingBackend(runtime).describe_model_package_group(ModelPackageGroupName="ml-pipeline-models")
+    assert group["ModelPackageGroupDescription"] == "gated models"

@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from typing import TypeVar
 
-from emulator.asl.errors import ALL, TASK_FAILED, TIMEOUT, UNCATCHABLE
+from emulator.asl.errors import ALL, TASK_FAILED, UNCATCHABLE
 from emulator.asl.parse import Catcher, Retrier
 
 Handler = TypeVar("Handler", Retrier, Catcher)
@@ -16,13 +16,16 @@ def error_matches(error_equals: Sequence[str], name: str) -> bool:
     """Whether an ErrorEquals list covers an error name.
 
     States.ALL matches everything but the uncatchable errors (States.Runtime,
-    States.DataLimitExceeded); States.TaskFailed matches any error except States.Timeout.
+    States.DataLimitExceeded). States.TaskFailed also matches the errors tasks report under
+    their own names (``Lambda.ServiceException``, ``SageMaker.AmazonSageMakerException``,
+    ``ModelQualityBelowThreshold``...), but not the other ``States.*`` errors such as
+    States.Timeout, as AWS does.
     """
     if name in UNCATCHABLE:
         return False
     if name in error_equals or ALL in error_equals:
         return True
-    return TASK_FAILED in error_equals and name != TIMEOUT
+    return TASK_FAILED in error_equals and not name.startswith("States.")
 
 
 def find_handler(handlers: Sequence[Handler], name: str) -> int | None:

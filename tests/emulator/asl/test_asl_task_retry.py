@@ -154,6 +154,9 @@ def test_error_matching_rules():
     assert not error_matches(["States.ALL"], "States.DataLimitExceeded")
     assert error_matches(["States.TaskFailed"], "Lambda.ServiceException")
     assert not error_matches(["States.TaskFailed"], "States.Timeout")
+    assert not error_matches(["States.TaskFailed"], "States.HeartbeatTimeout")
+    assert error_matches(["States.TaskFailed"], "States.TaskFailed")
+    assert error_matches(["States.TaskFailed"], "ModelQualityBelowThreshold")
     assert find_handler([Retrier(("A",)), Retrier(("B", "C"))], "C") == 1
 
 

@@ -597,8 +597,10 @@ _HANDLERS = {
 }
 # Handlers that need every bucket created first.
 _AFTER_BUCKETS = {"Custom::S3BucketNotifications", "Custom::CDKBucketDeployment"}
-# Template bookkeeping, not infrastructure: recorded, not reported as "not emulated".
-_RECORDED_ONLY = {"AWS::CDK::Metadata"}
+# Recorded, not reported as "not emulated": template bookkeeping, and resources the service
+# integrations create from deployment.resources when they start (runtime.provision_resources).
+PROVISIONED_BY_INTEGRATIONS = {"AWS::SageMaker::ModelPackageGroup"}
+_RECORDED_ONLY = {"AWS::CDK::Metadata", *PROVISIONED_BY_INTEGRATIONS}
 
 
 def deploy(assembly_dir: Path, state_dir: Path, *, region: str = DEFAULT_REGION,

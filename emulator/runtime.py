@@ -95,4 +95,28 @@ def build_integrations(runtime: LocalRuntime) -> Integrations:
         log.debug("no SageMaker integrations installed")
     else:
         sagemaker.register(integrations, runtime)
+        provision_resources(runtime, sagemaker)
     return integrations
+
+
+def provision_resources(runtime: LocalRuntime, sagemaker) -> None:
+    """Create the SageMaker resources the template declares (model package groups) in the local
+    SageMaker backend, once: CloudFormation would have created them at deploy time."""
+    from emulator.deploy import PROVISIONED_BY_INTEGRATIONS
+    from emulator.sagemaker.exceptions import SageMakerError
+
+    if runtime.deployment is None:
+        return
+    backend = sagemaker.backend_for(runtime)
+    for record in runtime.deployment.resources:
+        if record.type not in PROVISIONED_BY_INTEGRATIONS:
+            continue
+        request = {key: record.properties[key] for key in ("ModelPackageGroupName", "ModelPackageGroupDescription")
+                   if key in record.properties}
+        request.setdefault("ModelPackageGroupName", record.arn.rsplit("/", 1)[-1])
+        try:
+            backend.call("CreateModelPackageGroup", request)
+            log.info("created model package group %s", request["ModelPackageGroupName"])
+        except SageMakerError as error:
+            if "already exists" not in str(error):
+                raise

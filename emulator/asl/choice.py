@@ -61,8 +61,17 @@ def _cmp(kind: str, test: Callable[[Any, Any], bool]) -> tuple[str, Callable[[An
     return kind, test
 
 
-def _str_test(op: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
-    return lambda a, b: isinstance(a, str) and isinstance(b, str) and op(a, b)
+def _str_test(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    # AWS orders strings by UTF-16 code units (Java's compareTo), not by code points: the
+    # big-endian UTF-16 bytes compare the same way.
+    def test(a: Any, b: Any) -> bool:
+        if not isinstance(a, str) or not isinstance(b, str):
+            return False
+        if a.isascii() and b.isascii():
+            return op(a, b)
+        return op(a.encode("utf-16-be"), b.encode("utf-16-be"))
+
+    return test
 
 
 def _num_test(op: Callable[[float, float], bool]) -> Callable[[Any, Any], bool]:

@@ -194,3 +194,9 @@ def test_no_match_and_no_default_fails_with_no_choice_matched():
     result = run(definition, {"n": 2})
     assert (result.status, result.error) == ("FAILED", "States.NoChoiceMatched")
     assert [e["type"] for e in result.history] == ["ExecutionStarted", "ChoiceStateEntered", "ExecutionFailed"]
+
+
+def test_strings_order_by_utf16_code_units_like_aws():
+    # U+1F600 is a surrogate pair (0xD83D...) in UTF-16, so it sorts before U+FF5E; by code point it is after
+    assert check({"Variable": "$.v", "StringLessThan": "\uff5e"}, {"v": "\U0001f600"}) is True
+    assert check({"Variable": "$.v", "StringGreaterThan": "a"}, {"v": "\u00e9"}) is True

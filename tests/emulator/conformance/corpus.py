@@ -24,6 +24,7 @@ class Case:
     tasks: dict | None
     history_types: list[str] | None
     history_gaps: list[dict]
+    history_events: list[dict]
     moto: dict
     execution_name: str
     state_machine_name: str
@@ -50,6 +51,7 @@ def load_cases(features: tuple[str, ...] | None = None) -> list[Case]:
                     tasks=raw.get("tasks"),
                     history_types=raw.get("history_types"),
                     history_gaps=raw.get("history_gaps", []),
+                    history_events=raw.get("history_events", []),
                     moto=raw.get("moto", {}),
                     execution_name=raw.get("execution_name", DEFAULT_EXECUTION_NAME),
                     state_machine_name=raw.get("state_machine_name", DEFAULT_STATE_MACHINE_NAME),
@@ -90,3 +92,10 @@ def event_gaps(history: list[dict], from_type: str, to_type: str) -> list[float]
         if following is not None:
             gaps.append((times[following] - times[i]).total_seconds())
     return gaps
+
+
+def contains_json(actual: Any, expected: Any) -> bool:
+    """Whether ``actual`` has every key/value of ``expected`` (objects compared as subsets, recursively)."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and contains_json(actual[k], v) for k, v in expected.items())
+    return same_json(actual, expected)

@@ -8,6 +8,9 @@ optionally with ``task_calls`` ({state name: calls}, compared exactly). ``histor
 event types the execution history must have, in order. ``history_gaps`` checks time on the virtual
 clock: [{"from": type, "to": type, "seconds" | "at_most": [...]}] compares the seconds from each
 ``from`` event to the next ``to`` event (within GAP_TOLERANCE, which absorbs real elapsed time).
+``history_events`` lists events that must appear: [{"type": T, "occurrence": n (default 1),
+"<x>EventDetails": {subset of the details}}]. Every executed case also checks the history's shape:
+ids 1..n in order, ExecutionStarted first, and a last event that matches the status.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ import pytest
 from emulator.asl import run_definition
 from emulator.asl.errors import DefinitionError
 
-from .corpus import Case, event_gaps, load_cases, same_json
+from .corpus import Case, contains_json, event_gaps, load_cases, same_json
 from .fakes import scripted_integrations
 
 CASES = load_cases()
 GAP_TOLERANCE = 0.5
+CLOSING_EVENT = {"SUCCEEDED": "ExecutionSucceeded", "FAILED": "ExecutionFailed", "TIMED_OUT": "ExecutionTimedOut"}
 
 
 def test_corpus_is_large_and_well_formed():
@@ -71,6 +75,16 @@ def test_case(case: Case):
         assert result.cause is not None and expected["cause"] in result.cause, summary
     if "task_calls" in expected:
         assert fake.call_counts() == expected["task_calls"]
+    history = result.history
+    assert [event["id"] for event in history] == list(range(1, len(history) + 1))
+    assert history[0]["type"] == "ExecutionStarted"
+    assert history[-1]["type"] == CLOSING_EVENT[expected["status"]]
+    for wanted in case.history_events:
+        matching = [event for event in history if event["type"] == wanted["type"]]
+        occurrence = wanted.get("occurrence", 1)
+        assert len(matching) >= occurrence, f"no {wanted['type']} event number {occurrence}"
+        details = {k: v for k, v in wanted.items() if k not in ("type", "occurrence")}
+        assert contains_json(matching[occurrence - 1], details), f"{matching[occurrence - 1]} lacks {details}"
     if case.history_types is not None:
         assert [event["type"] for event in result.history] == case.history_types
     for gap in case.history_gaps:

@@ -8,8 +8,9 @@ model, then the backend method named after the operation). What Step Functions s
   Completed -> the Describe* response is the output; Failed/Stopped -> ``States.TaskFailed`` with
   the Describe* response (FailureReason included) as the JSON cause. A state timeout stops the job.
 - optimized integrations give timestamps as epoch milliseconds; AWS SDK integrations as ISO-8601.
-- API errors: see emulator.sagemaker.exceptions (``SageMaker.AmazonSageMakerException`` for
-  validation and throttling, modelled exceptions by name; ``SageMaker.<Code>Exception`` for aws-sdk).
+- API errors (see emulator.sagemaker.exceptions): modelled exceptions by name
+  (``SageMaker.ResourceNotFoundException``); validation, throttling and the rest as
+  ``SageMaker.AmazonSageMakerException`` (optimized) or ``SageMaker.SageMakerException`` (aws-sdk).
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
 """SageMaker API errors, one class per AWS error code (flat, as moto lays them out).
 
-Each error knows how Step Functions reports it. An optimized integration
-(``arn:aws:states:::sagemaker:createTrainingJob``) keeps the names of the exceptions the SageMaker
-model declares (``SageMaker.ResourceNotFoundException``) and folds every other API error into
-``SageMaker.AmazonSageMakerException`` with the Java SDK's message tail. An AWS SDK integration
-(``arn:aws:states:::aws-sdk:sagemaker:...``) names every error ``SageMaker.<Code>`` with an
-``Exception`` suffix added where the code lacks one.
+Each error knows how Step Functions reports it. Both integration kinds keep the names of the
+exceptions the SageMaker model declares, with an ``Exception`` suffix
+(``SageMaker.ResourceNotFoundException``), and fold every other error code (ValidationException,
+ThrottlingException, ...) into the SDK's base exception, because the Java SDK Step Functions runs on
+has no class for them:
+
+- optimized (``arn:aws:states:::sagemaker:createTrainingJob``): ``SageMaker.AmazonSageMakerException``,
+  cause ``<message> (Service: AmazonSageMaker; Status Code: 400; Error Code: <code>; Request ID: <id>;
+  Proxy: null)`` (SDK v1's wording);
+- AWS SDK (``arn:aws:states:::aws-sdk:sagemaker:describeEndpoint``): ``SageMaker.SageMakerException``,
+  cause ``<message> (Service: SageMaker, Status Code: 400, Request ID: <id>)`` (SDK v2's). Workflows
+  catch a missing endpoint from describeEndpoint (SageMaker's ValidationException) by that name.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ class SageMakerError(Exception):
 
     @property
     def sfn_name(self) -> str:
-        """The Step Functions SDK-integration error name: ServiceName.ErrorName(Exception)."""
+        """ServiceName.ErrorName(Exception): the name a modelled exception has in Step Functions."""
         code = self.code if self.code.endswith("Exception") else f"{self.code}Exception"
         return f"{SERVICE}.{code}"
 
@@ -39,7 +45,7 @@ class SageMakerError(Exception):
         request_id = uuid.uuid4()
         if sdk:
             cause = f"{self.message} (Service: {SERVICE}, Status Code: {self.status}, Request ID: {request_id})"
-            return StatesError(self.sfn_name, cause)
+            return StatesError(self.sfn_name if self.modelled else f"{SERVICE}.SageMakerException", cause)
         cause = (
             f"{self.message} (Service: AmazonSageMaker; Status Code: {self.status}; "
             f"Error Code: {self.code}; Request ID: {request_id}; Proxy: null)"

@@ -98,13 +98,14 @@ def test_a_failed_processing_job_fails_the_state_with_its_describe_as_cause(runt
     assert isinstance(cause["CreationTime"], int)
 
 
-def test_sdk_errors_are_named_service_dot_code_exception(integrations):
+def test_sdk_errors_keep_modelled_names_and_fold_the_rest_into_sagemaker_exception(integrations):
     result = run_definition(one_task(f"{SDK}:describeTrainingJob", {"TrainingJobName": "nope"}), {}, integrations=integrations)
     assert result.status == "FAILED"
     assert result.error == "SageMaker.ResourceNotFoundException"
     assert "nope" in result.cause
-    optimized = run_definition(one_task(f"{SDK}:describeTrainingJob", {"TrainingJobName": "not_valid!"}), {}, integrations=integrations)
-    assert optimized.error == "SageMaker.ValidationException"
+    invalid = run_definition(one_task(f"{SDK}:describeTrainingJob", {"TrainingJobName": "not_valid!"}), {}, integrations=integrations)
+    assert invalid.error == "SageMaker.SageMakerException"
+    assert "Member must satisfy regular expression pattern" in invalid.cause
 
 
 def test_tuning_sync_then_sdk_describe_of_the_best_job(integrations, channels):

@@ -247,13 +247,14 @@ class TransformBackend:
         if job is None:
             self.describe_transform_job(TransformJobName)  # not found -> ResourceNotFound
             raise ValidationException(f"Transform job {TransformJobName} is not running in this emulator process.")
-        if job.record["TransformJobStatus"] in TERMINAL:
-            raise ValidationException(
-                f"The job {TransformJobName} has already reached a terminal state ({job.record['TransformJobStatus']}) "
-                f"and cannot be stopped"
-            )
-        job.record["TransformJobStatus"] = "Stopping"
-        self._save(job)
+        with self._lock:  # checked and changed at once: the job may be finishing right now
+            status = job.record["TransformJobStatus"]
+            if status in (*TERMINAL, "Stopping"):
+                raise ValidationException(
+                    f"The job {TransformJobName} has already reached a terminal state ({status}) and cannot be stopped"
+                )
+            job.record = {**job.record, "TransformJobStatus": "Stopping"}
+            self._save(job)
         job.stop_requested.set()
         return {}
 
@@ -269,6 +270,12 @@ class TransformBackend:
     def _path(self, name: str) -> Path:
         return self.root / name / "describe.json"
 
+    def _update(self, job: TransformJob, **changes: Any) -> None:
+        """Replace (never mutate) the record, so a describe on another thread reads a whole one."""
+        with self._lock:
+            job.record = {**job.record, **changes}
+            self._save(job)
+
     def _save(self, job: TransformJob) -> None:
         target = self._path(job.name)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -280,9 +287,8 @@ class TransformBackend:
     # -- running ----------------------------------------------------------------------------
 
     def _run(self, job: TransformJob) -> None:
-        record = job.record
-        record["TransformStartTime"] = time.time()
-        self._save(job)
+        started = time.time()
+        self._update(job, TransformStartTime=started)
         log_path = self.root / job.name / "transform.log"
         handler = logging.FileHandler(log_path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -301,12 +307,10 @@ class TransformBackend:
         finally:
             job_log.removeHandler(handler)
             handler.close()
-        record["TransformJobStatus"] = status
-        record["TransformEndTime"] = time.time()
-        if reason:
-            record["FailureReason"] = reason[:1024]
-        self._save(job)
-        elapsed = record["TransformEndTime"] - record["TransformStartTime"]
+        ended = time.time()
+        self._update(job, TransformJobStatus=status, TransformEndTime=ended,
+                     **({"FailureReason": reason[:1024]} if reason else {}))
+        elapsed = ended - started
         log.info("transform job %s %s in %.2fs (%d records)%s", job.name, status, elapsed, rows,
                  f": {reason}" if reason else "")
 

@@ -453,8 +453,10 @@ def _poll(ex: Execution, state: model.Task, integration: Any, handle: Any, frame
         except Exception as exc:
             log.exception("integration failed while polling state %s", state.name)
             raise failed(TASK_FAILED, f"{type(exc).__name__}: {exc}") from None
-        if outcome is not None:
+        if isinstance(outcome, TaskOutcome):
             return outcome
+        if outcome is not None:
+            raise failed(TASK_FAILED, f"the integration returned {type(outcome).__name__} instead of a TaskOutcome")
         now = time.monotonic()
         for deadline, error, cause in sorted(limits):
             if now >= deadline:

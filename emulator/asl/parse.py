@@ -322,8 +322,8 @@ def _build_pass(raw: dict, pointer: str, common: dict) -> Pass:
 
 def _build_task(raw: dict, pointer: str, common: dict) -> Task:
     resource = raw.get("Resource")
-    if not isinstance(resource, str) or not resource:
-        raise DefinitionError(f"{pointer}/Resource", "a Task state needs a Resource ARN string")
+    if not isinstance(resource, str) or not resource.startswith("arn:"):
+        raise DefinitionError(f"{pointer}/Resource", f"a Task state needs a Resource ARN string, got {resource!r}")
     timeout = _exclusive(raw, "TimeoutSeconds", pointer)
     heartbeat = _exclusive(raw, "HeartbeatSeconds", pointer)
     if timeout[0] is not None and heartbeat[0] is not None and heartbeat[0] >= timeout[0]:

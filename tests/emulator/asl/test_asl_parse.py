@@ -96,6 +96,7 @@ def test_every_state_class_has_a_handler():
         (machine(A={"Type": "Pass", "ResultPath": "$.a[*]", "End": True}), "/States/A/ResultPath", "reference path"),
         (machine(A={"Type": "Pass", "InputPath": "$.a[", "End": True}), "/States/A/InputPath", "not a valid JSONPath"),
         (machine(A={"Type": "Pass", "Resource": "x", "End": True}), "/States/A/Resource", "not a field of a Pass state"),
+        (machine(A={"Type": "Task", "Resource": "my-function", "End": True}), "/States/A/Resource", "ARN"),
         (machine(A={"Type": "Pass", "End": True, "Bogus": 1}), "/States/A/Bogus", "not a field"),
         (machine(A={"Type": "Dance", "End": True}), "/States/A/Type", "unknown state Type"),
         (machine(A={"Type": "Choice", "Choices": []}), "/States/A/Choices", "non-empty"),

@@ -101,6 +101,16 @@ def test_integration_exception_becomes_states_task_failed():
     assert "KeyError" in result.cause
 
 
+def test_integration_returning_something_else_than_a_task_outcome_is_a_task_failure():
+    class Sloppy(Scripted):
+        def poll(self, handle):
+            return {"not": "an outcome"}
+
+    result = run(chain(("T", task())), integrations=registry({"lambda:invoke": Sloppy({})}))
+    assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
+    assert "TaskOutcome" in result.cause
+
+
 def test_unknown_resource_fails_with_states_runtime_naming_the_resource():
     result = run(chain(("T", task())), integrations=registry({}))
     assert (result.status, result.error) == ("FAILED", "States.Runtime")

@@ -67,11 +67,15 @@ class EndpointDirectory:
             return None
         cached = self._cache.get(name)
         if cached is None or cached.mtime_ns != mtime:
+            previous = cached.record.get("EndpointConfigName") if cached else None
             try:
                 cached = _Cached(mtime, json.loads(path.read_text()))
             except (FileNotFoundError, json.JSONDecodeError):
                 return cached.record if cached else None
             self._cache[name] = cached
+            if cached.record.get("EndpointConfigName") != previous:
+                log.info("serving endpoint %s (config %s, %s)", name, cached.record.get("EndpointConfigName"),
+                         cached.record.get("EndpointStatus"))
         return cached.record
 
     def route(self, name: str, target_variant: str | None = None) -> dict:

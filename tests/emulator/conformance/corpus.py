@@ -25,6 +25,7 @@ class Case:
     history_types: list[str] | None
     history_gaps: list[dict]
     history_events: list[dict]
+    clock_start: str | None  # a frozen clock for the run (ISO 8601), so context times are exact
     moto: dict
     execution_name: str
     state_machine_name: str
@@ -52,6 +53,7 @@ def load_cases(features: tuple[str, ...] | None = None) -> list[Case]:
                     history_types=raw.get("history_types"),
                     history_gaps=raw.get("history_gaps", []),
                     history_events=raw.get("history_events", []),
+                    clock_start=raw.get("clock_start"),
                     moto=raw.get("moto", {}),
                     execution_name=raw.get("execution_name", DEFAULT_EXECUTION_NAME),
                     state_machine_name=raw.get("state_machine_name", DEFAULT_STATE_MACHINE_NAME),

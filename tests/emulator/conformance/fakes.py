@@ -37,6 +37,7 @@ class _Call:
     parameters: Any
     started: float
     stopped: bool = False
+    finished: bool = False
 
 
 @dataclass
@@ -45,6 +46,8 @@ class ScriptedIntegration(Integration):
 
     scripts: dict[str, list[dict]]
     calls: list[TaskRequest] = field(default_factory=list)
+    max_in_flight: int = 0  # the most calls that were running at once (checks MaxConcurrency)
+    _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -54,6 +57,8 @@ class ScriptedIntegration(Integration):
         with self._lock:
             self.calls.append(request)
             outcome = self._next_outcome(request)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
         return _Call(outcome=outcome, parameters=copy.deepcopy(request.parameters), started=time.monotonic())
 
     def poll(self, handle: _Call) -> TaskOutcome | None:
@@ -61,6 +66,7 @@ class ScriptedIntegration(Integration):
             return None
         if time.monotonic() - handle.started < float(handle.outcome.get("sleep", 0)):
             return None
+        self._finish(handle)
         outcome = handle.outcome
         if "error" in outcome:
             raise StatesError(outcome["error"], outcome.get("cause"))
@@ -70,6 +76,13 @@ class ScriptedIntegration(Integration):
 
     def stop(self, handle: _Call) -> None:
         handle.stopped = True
+        self._finish(handle)
+
+    def _finish(self, handle: _Call) -> None:
+        with self._lock:
+            if not handle.finished:
+                handle.finished = True
+                self._in_flight -= 1
 
     def poll_interval(self, handle: _Call) -> float:
         return 0.01

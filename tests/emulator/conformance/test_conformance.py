@@ -4,7 +4,10 @@ A case's ``expected`` is one of
   {"status": "SUCCEEDED", "output": ...}
   {"status": "FAILED" | "TIMED_OUT", "error": "...", "cause": "<substring>" (optional)}
   {"definition_error": "<substring of the DefinitionError message>"}
-optionally with ``task_calls`` ({state name: calls}, compared exactly). ``history_types`` lists the
+optionally with ``task_calls`` ({state name: calls}, compared exactly) and ``max_wall_seconds`` (the
+run must end within that much real time, e.g. when a failure must stop a slow branch) and
+``max_concurrent_tasks`` (the most task calls in flight at once). A case's ``clock_start`` freezes
+the run's clock at that instant, so context timestamps and Wait deadlines are exact. ``history_types`` lists the
 event types the execution history must have, in order. ``history_gaps`` checks time on the virtual
 clock: [{"from": type, "to": type, "seconds" | "at_most": [...]}] compares the seconds from each
 ``from`` event to the next ``to`` event (within GAP_TOLERANCE, which absorbs real elapsed time).
@@ -16,6 +19,9 @@ ids 1..n in order, ExecutionStarted first, and a last event that matches the sta
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 
@@ -45,6 +51,13 @@ def test_corpus_is_large_and_well_formed():
             assert expected["status"] in ("FAILED", "TIMED_OUT") and "error" in expected, case.id
 
 
+def _frozen_clock(case: Case) -> Callable[[], datetime] | None:
+    if case.clock_start is None:
+        return None
+    instant = datetime.fromisoformat(case.clock_start)
+    return lambda: instant
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_case(case: Case):
     integrations, fake = scripted_integrations(case.tasks)
@@ -57,6 +70,7 @@ def test_case(case: Case):
         assert fake.calls == [], "nothing may run when the definition is invalid"
         return
 
+    started = time.monotonic()
     result = run_definition(
         case.definition,
         case.input,
@@ -64,7 +78,9 @@ def test_case(case: Case):
         execution_name=case.execution_name,
         state_machine_name=case.state_machine_name,
         time_scale=0.0,
+        clock=_frozen_clock(case),
     )
+    elapsed = time.monotonic() - started
     summary = f"status={result.status} error={result.error} cause={result.cause} output={json.dumps(result.output)}"
     assert result.status == expected["status"], summary
     if "output" in expected:
@@ -73,6 +89,10 @@ def test_case(case: Case):
         assert result.error == expected["error"], summary
     if "cause" in expected:
         assert result.cause is not None and expected["cause"] in result.cause, summary
+    if "max_wall_seconds" in expected:
+        assert elapsed <= expected["max_wall_seconds"], f"took {elapsed:.1f} s"
+    if "max_concurrent_tasks" in expected:
+        assert fake.max_in_flight <= expected["max_concurrent_tasks"], f"{fake.max_in_flight} tasks ran at once"
     if "task_calls" in expected:
         assert fake.call_counts() == expected["task_calls"]
     history = result.history

@@ -19,8 +19,10 @@ categorical columns get a `__missing__` category, then one-hot encoding up to
 --max-onehot-cardinality categories and frequency encoding above it (unseen categories encode to 0).
 
 This file is self-contained (numpy, pandas, scikit-learn) so it runs as the single code file of a
-SageMaker Processing job in the scikit-learn image, whose pandas is older than the project's; it
-sticks to APIs stable from pandas 1.1 to 3.x.
+SageMaker Processing job in the scikit-learn image, whose pandas is older than the project's. It
+sticks to APIs that did not change across pandas 1.x-3.x (no DataFrame.map, no lineterminator=,
+no object-dtype checks, which pandas 3's str dtype breaks); its outputs are byte-identical under
+pandas 1.5.3/scikit-learn 1.2.2, pandas 2.2.3/scikit-learn 1.5.2 and pandas 3.1.1/scikit-learn 1.9.1.
 """
 
 from __future__ import annotations

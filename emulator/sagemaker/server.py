@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = (args.state_dir or _default_state_dir()).resolve()
+    if not state_dir.is_dir():
+        log.error("no emulator state at %s: run `python -m emulator run` first, or pass the state folder it used "
+                  "with `serve --state-dir DIR`", state_dir)
+        return 2
     existing = live_serve_url(state_dir)
     if existing:
         log.error("a serve process already serves %s at %s; stop it first or use another --state-dir", state_dir, existing)

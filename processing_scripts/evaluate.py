@@ -165,7 +165,8 @@ def evaluate(booster, features: np.ndarray, labels: np.ndarray, schema: dict[str
     if problem_type == "regression":
         metrics = regression_metrics(labels, raw)
     elif problem_type == "binary":
-        metrics = binary_metrics(labels, raw.reshape(-1))
+        # binary:logistic gives P(class 1); a two-class multi:softprob model gives both columns
+        metrics = binary_metrics(labels, raw[:, -1] if raw.ndim == 2 else raw)
     else:
         num_classes = int(schema.get("num_classes") or (raw.shape[1] if raw.ndim == 2 else labels.max() + 1))
         predicted = np.argmax(raw, axis=1) if raw.ndim == 2 else np.rint(raw).astype(int)

@@ -105,3 +105,26 @@ def test_missing_model_is_a_named_error(tmp_path, capsys):
     assert last.startswith("ModelNotFoundError: No model.tar.gz in")
     assert (tmp_path / "message").read_text().strip() == last
     assert not (tmp_path / "evaluation").exists()
+
+
+def test_binary_schema_with_a_two_class_softprob_model(tmp_path):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=200)})
+    frame["y"] = np.where(frame["x"] + rng.normal(scale=0.5, size=200) > 0, "pos", "neg")
+    frame.to_csv(tmp_path / "raw.csv", index=False)
+    splits = tmp_path / "splits"
+    assert preprocess.main(["--input-dir", str(tmp_path / "raw.csv"), "--output-dir", str(splits),
+                            "--target-column", "y"]) == 0
+    train = np.loadtxt(splits / "train" / "train.csv", delimiter=",", ndmin=2)
+    booster = xgb.train({"objective": "multi:softprob", "num_class": 2},
+                        xgb.DMatrix(train[:, 1:], label=train[:, 0]), 20)
+    (tmp_path / "model").mkdir()
+    booster.save_model(str(tmp_path / "xgboost-model.ubj"))
+    with tarfile.open(tmp_path / "model" / "model.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "xgboost-model.ubj", arcname="xgboost-model")
+    assert evaluate.main(["--model-dir", str(tmp_path / "model"), "--test-dir", str(splits / "test"),
+                          "--schema-dir", str(splits / "schema"), "--output-dir", str(tmp_path / "eval")]) == 0
+    report = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert report["problem_type"] == "binary"
+    assert np.array(report["metrics"]["confusion_matrix"]).sum() == report["row_counts"]["test"] == 30
+    assert report["metrics"]["auc"] > 0.8

@@ -286,6 +286,8 @@ class EventBus:
             for target in rule.targets:
                 text = target_input(rule, target, event)
                 delivery = Delivery(rule, target, text)
+                log.info("rule %s matched %s/%s -> %s", rule.name, event.get("source"),
+                         event.get("detail-type"), target.arn.rsplit(":", 1)[-1])
                 if ":states:" in target.arn and ":stateMachine:" in target.arn:
                     if self.start_execution is None:
                         raise EventsError(f"rule {rule.name} targets {target.arn} but no executor is attached")
@@ -295,8 +297,6 @@ class EventBus:
                 else:
                     log.warning("rule %s: target %s is not emulated; event not delivered", rule.name, target.arn)
                     continue
-                log.info("rule %s matched %s/%s -> %s", rule.name, event.get("source"),
-                         event.get("detail-type"), target.arn.rsplit(":", 1)[-1])
                 deliveries.append(delivery)
         return deliveries
 

@@ -201,6 +201,21 @@ class TrainingJob(Job):
             self.secondary_status = status
             self.touch()
 
+    def finish(self, status: str, secondary: str, message: str, reason: str | None = None) -> None:
+        """The terminal status, its secondary status and end time, all at once (describe() never
+        sees a Completed job still Uploading)."""
+        now = utcnow()
+        with self.lock:
+            self.set_secondary(secondary, message)
+            self.transitions[-1]["EndTime"] = now
+            if reason:
+                self.failure_reason = reason[:FAILURE_REASON_MAX]
+            self.end_time = self.end_time or now
+            self.status = status
+
+    def fail(self, reason: str) -> None:
+        self.finish("Failed", "Failed", f"Training job failed. Reason: {reason}"[:FAILURE_REASON_MAX], reason)
+
     def end_transitions(self) -> None:
         with self.lock:
             if self.transitions:
@@ -560,8 +575,6 @@ class SageMakerBackend:
             log.exception("training job %s: unexpected error", job.name)
             job.fail(f"InternalServerError: {error}")
         finally:
-            if job.status in TERMINAL and job.secondary_status not in ("Completed", "Failed", "Stopped", "MaxRuntimeExceeded"):
-                job.set_secondary(job.status, {"Completed": "Training job completed", "Failed": f"Training job failed. Reason: {job.failure_reason}", "Stopped": "Training job stopped"}[job.status])
             job.end_transitions()
             job.end_time = job.end_time or utcnow()
             job.touch()
@@ -596,7 +609,7 @@ class SageMakerBackend:
                 job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
                 return
         if job.stop_requested:
-            job.status = "Stopped"
+            job.finish("Stopped", "Stopped", "Training job stopped")
             return
         job.set_secondary("Training", "Training image download completed. Training in progress.")
         self._save("training-jobs", job)
@@ -612,12 +625,10 @@ class SageMakerBackend:
         result = job.process.wait()
         job.metrics = final_metrics(job.process.log_text(), job.metric_definitions, utcnow())
         if result.timed_out:
-            job.status = "Stopped"
-            job.set_secondary("MaxRuntimeExceeded", "Job stopped because it exceeded MaxRuntimeInSeconds")
+            job.finish("Stopped", "MaxRuntimeExceeded", "Job stopped because it exceeded MaxRuntimeInSeconds")
             return
         if result.stopped:
-            job.status = "Stopped"
-            job.set_secondary("Stopped", "Training job stopped")
+            job.finish("Stopped", "Stopped", "Training job stopped")
             return
         if result.returncode != 0:
             reason = _read_text(ml / "output" / "failure") or job.process.tail(10) or f"exit code {result.returncode}"
@@ -629,8 +640,7 @@ class SageMakerBackend:
         if any((ml / "output" / "data").iterdir()):
             s3.put_file(f"{prefix}/output.tar.gz", _tar(ml / "output" / "data", job.folder))
         job.model_artifacts = f"{prefix}/model.tar.gz"
-        job.end_time = utcnow()
-        job.status = "Completed"
+        job.finish("Completed", "Completed", "Training job completed")
 
     def _training_job(self, name: str) -> TrainingJob | None:
         with self._lock:

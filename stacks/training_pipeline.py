@@ -513,7 +513,8 @@ class TrainingPipeline(Construct):
                     "EndpointConfigName.$": "$.plan.job_names.endpoint_config",
                     "DeploymentConfig.$": "$.plan.deployment_config",
                 },
-                "ResultPath": None,
+                # Not None: jsii drops None values, and the output would replace the whole state.
+                "ResultPath": "$.endpoint_update",
             },
         )
         deploy_failed = self._reraise("Deploy failed")

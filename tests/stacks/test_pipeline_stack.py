@@ -145,6 +145,13 @@ def test_catches_end_in_the_notifying_failure_handler(definition):
     assert top["Model below threshold"]["Next"] == "Notify failure"
 
 
+def test_tasks_keep_the_state_they_were_given(definition):
+    """Every Task but the pass-through Lambda results writes under its own key (or discards)."""
+    for name, state in _all_states(definition).items():
+        if state["Type"] == "Task":
+            assert "ResultPath" in state, f"{name} would replace the whole state with its result"
+
+
 def test_jobs_and_execution_have_timeouts(definition, template):
     for name, state in _all_states(definition).items():
         if state["Type"] == "Task" and ".sync" in state["Resource"]:
@@ -156,6 +163,7 @@ def test_jobs_and_execution_have_timeouts(definition, template):
 def test_endpoint_rollout_is_blue_green_and_polled_with_a_bound(definition):
     deploy = definition["States"]["Score and deploy"]["Branches"][1]["States"]
     assert deploy["Update endpoint"]["Parameters"]["DeploymentConfig.$"] == "$.plan.deployment_config"
+    assert deploy["Update endpoint"]["ResultPath"] == "$.endpoint_update"  # keeps $.plan for the polling
     assert deploy["Find endpoint"]["Catch"][0] == {
         "ErrorEquals": ["SageMaker.SageMakerException"], "ResultPath": "$.existing", "Next": "Create endpoint"
     }

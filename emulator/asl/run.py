@@ -63,12 +63,15 @@ def run_definition(
     execution_timeout_seconds: float | None = None,
     rng: random.Random | None = None,
     id_generator: Callable[[], str] | None = None,
+    abort: threading.Event | None = None,
 ) -> ExecutionResult:
     """Run a definition to the end and return how it ended.
 
     ``input`` is the execution input as a JSON value (None means ``{}``). ``time_scale`` multiplies
     Wait and Retry intervals (0 = never sleep; Task timeouts then count in real time). ``rng`` and
     ``id_generator`` (task tokens) make jitter, States.UUID/MathRandom and tokens deterministic.
+    Setting ``abort`` (from another thread: StopExecution) stops running tasks and ends the run
+    as ABORTED.
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
@@ -102,7 +105,7 @@ def run_definition(
         start=start,
         start_text=format_timestamp(start),
         timeout_seconds=timeout,
-        stop=threading.Event(),
+        stop=abort if abort is not None else threading.Event(),
     )
     frame = Frame(Cursor(), (ex.stop,))
     status_record = {
@@ -135,8 +138,8 @@ def run_definition(
         status, error, cause = "TIMED_OUT", TIMEOUT, exc.cause
         history.add(frame.cursor, "ExecutionTimedOut", _error_details(error, cause))
     except Cancelled:
-        status = "ABORTED"
-        history.add(frame.cursor, "ExecutionAborted", {})
+        status, error, cause = "ABORTED", None, "The execution was stopped"
+        history.add(frame.cursor, "ExecutionAborted", {"cause": cause})
     except KeyboardInterrupt:  # leave a record of the interrupted run, then let the caller stop
         ex.stop.set()
         history.add(frame.cursor, "ExecutionAborted", {"error": "KeyboardInterrupt", "cause": "interrupted by the user"})

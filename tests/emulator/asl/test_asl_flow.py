@@ -307,3 +307,15 @@ def test_execution_timeout_is_not_caught_by_states_all():
     )
     result = run(definition, execution_timeout_seconds=10)
     assert result.status == "TIMED_OUT"
+
+
+def test_abort_from_another_thread_stops_tasks_and_ends_aborted():
+    slow = Scripted(("slow", 10.0, {}))
+    abort = threading.Event()
+    threading.Timer(0.1, abort.set).start()
+    begin = time.monotonic()
+    result = run(chain(("T", {"Type": "Task", "Resource": INVOKE})), integrations=registry({"lambda:invoke": slow}), abort=abort)
+    assert time.monotonic() - begin < 5
+    assert result.status == "ABORTED"
+    assert types(result)[-1] == "ExecutionAborted"
+    assert len(slow.stopped) == 1

@@ -146,9 +146,10 @@ def test_catches_end_in_the_notifying_failure_handler(definition):
 
 
 def test_tasks_keep_the_state_they_were_given(definition):
-    """Every Task but the pass-through Lambda results writes under its own key (or discards)."""
+    """Every Task that is not a branch's last state writes its result under its own key (or
+    discards it); a branch's last Task hands its selected result to the Parallel."""
     for name, state in _all_states(definition).items():
-        if state["Type"] == "Task":
+        if state["Type"] == "Task" and not state.get("End"):
             assert "ResultPath" in state, f"{name} would replace the whole state with its result"
 
 

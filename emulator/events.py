@@ -271,8 +271,22 @@ class EventBus:
     def __init__(self, deployment: Deployment, start_execution: StartExecution | None = None,
                  deliver: Callable[[RuleTargetSpec, str], Any] | None = None):
         self.deployment = deployment
+        self.dead_letter_dir: Path | None = Path(deployment.state_dir) / "dead_letters"
         self.start_execution = start_execution
         self.deliver = deliver  # any other target type (Lambda, SNS...), when the caller supports it
+
+    def _dead_letter(self, rule: RuleSpec, target: RuleTargetSpec, event: dict, why: str) -> None:
+        """An undeliverable event goes to the target's dead-letter queue (a JSON-lines file), with the
+        error attributes EventBridge sets on DLQ messages."""
+        queue = target.dead_letter_arn.rsplit(":", 1)[-1]
+        path = self.dead_letter_dir / f"{queue}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"Body": json.dumps(event), "MessageAttributes": {
+            "RULE_ARN": rule.arn, "TARGET_ARN": target.arn, "ERROR_CODE": "InvalidParameter", "ERROR_MESSAGE": why}}
+        with path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        log.warning("rule %s: event not delivered to %s (%s); sent to dead-letter queue %s",
+                    rule.name, target.arn.rsplit(":", 1)[-1], why, queue)
 
     def rules_for(self, event: dict, bus: str = "default") -> list[RuleSpec]:
         return [
@@ -291,7 +305,13 @@ class EventBus:
                 if ":states:" in target.arn and ":stateMachine:" in target.arn:
                     if self.start_execution is None:
                         raise EventsError(f"rule {rule.name} targets {target.arn} but no executor is attached")
-                    delivery.result = self.start_execution(target.arn, text, rule)
+                    try:
+                        delivery.result = self.start_execution(target.arn, text, rule)
+                    except EventsError as exc:
+                        if not target.dead_letter_arn or self.dead_letter_dir is None:
+                            raise
+                        self._dead_letter(rule, target, event, str(exc))
+                        continue
                 elif self.deliver is not None:
                     delivery.result = self.deliver(target, text)
                 else:

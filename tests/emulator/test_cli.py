@@ -123,3 +123,12 @@ def test_module_entry_point():
     assert done.returncode == 0
     for command in ("asl", "synth", "deploy", "run", "watch", "serve"):
         assert command in done.stdout
+
+
+def test_deploy_lists_what_it_deployed(tmp_path, capsys, mini_assembly):
+    assert cli.main(["--state-dir", str(tmp_path / "state"), "deploy", "--assembly", str(mini_assembly)]) == 0
+    out = capsys.readouterr().out
+    assert "state machine: mini-training" in out
+    assert "function: MiniStack-ReaderF7BF189D  handler.handler  (python3.11, 5s)" in out
+    assert "rule: MiniStack-RawUploaded5474D556 -> mini-training" in out
+    assert (tmp_path / "state" / "deployment.json").is_file()

@@ -140,3 +140,21 @@ def test_drop_folder_uploads_and_plays_the_rule(mini_runtime, tmp_path):
     assert LocalS3(deployment.s3_root).get_bytes(f"s3://{bucket}/raw/batch1.csv") == b"x,y\n1,2\n"
     assert started[0]["input_s3_uri"] == f"s3://{bucket}/raw/batch1.csv"
     assert (drop / ".done" / "batch1.csv").is_file()  # moved aside, never deleted
+
+
+def test_undeliverable_event_goes_to_the_dead_letter_queue(mini_runtime):
+    from emulator.events import EventsError
+
+    deployment = mini_runtime.deployment
+    bucket, _ = trigger_location(deployment)
+
+    def reject(arn, text, rule):
+        raise EventsError("the target input is not JSON")
+
+    mini_runtime.s3.put_bytes(f"s3://{bucket}/raw/x.csv", b"a\n")
+    assert EventBus(deployment, start_execution=reject).object_created(mini_runtime.s3, f"s3://{bucket}/raw/x.csv") == []
+    queue = deployment.rules[0].targets[0].dead_letter_arn.rsplit(":", 1)[-1]
+    letters = (mini_runtime.state_dir / "dead_letters" / f"{queue}.jsonl").read_text().splitlines()
+    record = json.loads(letters[0])
+    assert json.loads(record["Body"])["detail"]["object"]["key"] == "raw/x.csv"
+    assert record["MessageAttributes"]["ERROR_MESSAGE"] == "the target input is not JSON"

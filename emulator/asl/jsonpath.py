@@ -9,6 +9,7 @@ be definite. Paths starting with ``$$`` read the context object.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,11 +99,38 @@ def compile_path(text: str) -> JsonPath:
     try:
         expr = _jsonpath_parse(body)
     except Exception as exc:  # noqa: BLE001 - jsonpath-ng raises plain Exceptions with line:col
-        raise PathSyntaxError(f"{text!r} is not a valid JSONPath: {exc}") from None
+        # jsonpath-ng reserves some words ('where') and only takes ASCII names after a dot; AWS
+        # accepts them, so a plain definite path is still read step by step.
+        simple = _simple_steps(body)
+        if simple is None:
+            raise PathSyntaxError(f"{text!r} is not a valid JSONPath: {exc}") from None
+        return JsonPath(text=text, context=context, steps=tuple(simple), expr=None)
     if not _rooted(expr):
         raise PathSyntaxError(f"{text!r} is not a valid JSONPath: it must start at the root '$'")
     steps = _definite_steps(expr)
     return JsonPath(text=text, context=context, steps=tuple(steps) if steps is not None else None, expr=expr)
+
+
+_SIMPLE_STEP = re.compile(r"""\.([^.\[\]\s'"*@?()$]+)|\['((?:[^'\\]|\\.)*)'\]|\["((?:[^"\\]|\\.)*)"\]|\[(-?\d+)\]""")
+
+
+def _simple_steps(body: str) -> list[str | int] | None:
+    """Steps of ``$.name['quoted'][0]...`` (names in any script), or None if it is anything else."""
+    if not body.startswith("$"):
+        return None
+    steps: list[str | int] = []
+    pos = 1
+    while pos < len(body):
+        match = _SIMPLE_STEP.match(body, pos)
+        if not match:
+            return None
+        name, single, double, index = match.groups()
+        if index is not None:
+            steps.append(int(index))
+        else:
+            steps.append(name if name is not None else (single if single is not None else double))
+        pos = match.end()
+    return steps
 
 
 def _rooted(node: Any) -> bool:

@@ -169,3 +169,12 @@ def test_invalid_jsonpath_in_parameters_is_a_definition_error():
     with pytest.raises(DefinitionError) as info:
         run(chain(("P", {"Type": "Pass", "Parameters": {"v.$": "$.a["}})))
     assert info.value.pointer == "/States/P/Parameters/v.$"
+
+
+def test_names_jsonpath_ng_reserves_or_cannot_read_still_work_as_definite_paths():
+    data = {"where": {"é": [0, {"1a": "found"}]}}
+    path = compile_path("$.where.é[1].1a")
+    assert path.steps == ("where", "é", 1, "1a")
+    assert path.find(data) == "found"
+    with pytest.raises(PathSyntaxError):
+        compile_path("$.where[*] x")

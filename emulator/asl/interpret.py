@@ -42,7 +42,7 @@ from emulator.asl.paths import (
     read_path,
 )
 from emulator.asl.retry import backoff_seconds, find_handler
-from emulator.integrations.base import Integrations, TaskOutcome, TaskRequest
+from emulator.integrations.base import Integrations, TaskOutcome, TaskRequest, integration_pattern
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ def _task_attempt(ex: Execution, state: model.Task, data: Any, frame: Frame, ent
     if ex.integrations is None:
         raise StatesError(RUNTIME, f"Task state {state.name!r} needs an integration for {state.resource!r}, but none were given")
     key, integration = ex.integrations.lookup(state.resource)
-    pattern = _pattern(key)
+    pattern = integration_pattern(key)
     token = ex.new_id() if pattern == "waitForTaskToken" else None
     env = Env(data, lambda: ex.context(state, entered, retry_count, token), ex.rng)
     effective = apply_input_path(state.input_path, env)
@@ -424,12 +424,6 @@ def _task_attempt(ex: Execution, state: model.Task, data: Any, frame: Frame, ent
     else:
         ex.history.add(frame.cursor, "TaskSucceeded", {**ids, "output": output_json, "outputDetails": {"truncated": False}})
     return _finish(ex, state, data, output, env)
-
-
-def _pattern(key: str) -> str:
-    from emulator.integrations.base import integration_pattern
-
-    return integration_pattern(key)
 
 
 def _poll(ex: Execution, state: model.Task, integration: Any, handle: Any, frame: Frame, timeout: float | None,

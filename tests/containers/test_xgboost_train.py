@@ -17,8 +17,9 @@ from containers.xgboost import train as twin
 from containers.xgboost.metrics import METRIC_DEFINITIONS, METRIC_NAMES
 
 METRIC_DEFINITIONS_BY_NAME = {d["Name"]: d["Regex"] for d in METRIC_DEFINITIONS}
+# nthread=1 throughout: on a busy 2-core CI machine multi-threaded xgboost slows down tenfold
 HPS = {"objective": "reg:squarederror", "num_round": "40", "max_depth": "4", "eta": "0.2",
-       "subsample": "0.8", "min_child_weight": "5", "seed": "7"}
+       "subsample": "0.8", "min_child_weight": "5", "seed": "7", "nthread": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_model_predicts_exactly_what_xgboost_train_predicts(abalone, tmp_path):
     ml = make_job(tmp_path, HPS, channels(abalone, "train", "validation"))
     assert twin.main(["--ml-root", str(ml)]) == 0
     params = {"objective": "reg:squarederror", "max_depth": 4, "eta": 0.2, "subsample": 0.8,
-              "min_child_weight": 5, "seed": 7}
+              "min_child_weight": 5, "seed": 7, "nthread": 1}
     reference = reference_booster(abalone, params, 40)
     x_test, _ = load_split(abalone, "test")
     ours = load_model(ml).predict(xgb.DMatrix(x_test))
@@ -106,11 +107,12 @@ def test_runs_as_a_path_too(abalone, tmp_path):
 
 
 def test_tuning_objective_metric_drives_early_stopping(bank, tmp_path):
-    hps = {"objective": "binary:logistic", "num_round": "300", "max_depth": "6", "eta": "0.5",
+    hps = {"objective": "binary:logistic", "num_round": "300", "max_depth": "6", "eta": "0.5", "nthread": "1",
            "eval_metric": "logloss", "early_stopping_rounds": "5", "_tuning_objective_metric": "validation:auc"}
     ml = make_job(tmp_path, hps, channels(bank, "train", "validation"))
     assert twin.main(["--ml-root", str(ml)]) == 0
-    params = {"objective": "binary:logistic", "max_depth": 6, "eta": 0.5, "eval_metric": ["logloss", "auc"]}
+    params = {"objective": "binary:logistic", "max_depth": 6, "eta": 0.5, "nthread": 1,
+              "eval_metric": ["logloss", "auc"]}
     stop = xgb.callback.EarlyStopping(rounds=5, metric_name="auc", data_name="validation", maximize=True,
                                       save_best=True)
     reference = reference_booster(bank, params, 300, callbacks=[stop])
@@ -121,7 +123,7 @@ def test_tuning_objective_metric_drives_early_stopping(bank, tmp_path):
 
 
 def test_metrics_xgboost_lacks_are_computed_and_logged(bank, tmp_path, capsys):
-    hps = {"objective": "binary:logistic", "num_round": "5", "eval_metric": "accuracy,f1",
+    hps = {"objective": "binary:logistic", "num_round": "5", "eval_metric": "accuracy,f1", "nthread": "1",
            "_tuning_objective_metric": "validation:auc"}
     ml = make_job(tmp_path, hps, channels(bank, "train", "validation"))
     assert twin.main(["--ml-root", str(ml)]) == 0
@@ -145,7 +147,7 @@ def test_libsvm_channels_train_the_same_model_as_csv(abalone, tmp_path):
     ml = make_job(tmp_path / "ml", {**HPS, "num_round": "10"}, {"train": libsvm}, content_type="text/libsvm")
     assert twin.main(["--ml-root", str(ml)]) == 0
     reference = xgb.train({"objective": "reg:squarederror", "max_depth": 4, "eta": 0.2, "subsample": 0.8,
-                           "min_child_weight": 5, "seed": 7},
+                           "min_child_weight": 5, "seed": 7, "nthread": 1},
                           xgb.DMatrix(libsvm.as_posix() + "?format=libsvm"), 10)
     x_test, _ = load_split(abalone, "test")
     diff = load_model(ml).predict(xgb.DMatrix(x_test)) - reference.predict(xgb.DMatrix(x_test))
@@ -161,7 +163,7 @@ def test_csv_weights_take_column_one(abalone, tmp_path):
     ml = make_job(tmp_path / "ml", {**HPS, "num_round": "10", "csv_weights": "1"}, {"train": weighted})
     assert twin.main(["--ml-root", str(ml)]) == 0
     reference = xgb.train({"objective": "reg:squarederror", "max_depth": 4, "eta": 0.2, "subsample": 0.8,
-                           "min_child_weight": 5, "seed": 7}, xgb.DMatrix(x, label=y, weight=weights), 10)
+                           "min_child_weight": 5, "seed": 7, "nthread": 1}, xgb.DMatrix(x, label=y, weight=weights), 10)
     diff = load_model(ml).predict(xgb.DMatrix(x)) - reference.predict(xgb.DMatrix(x))
     assert np.max(np.abs(diff)) < 1e-6
 

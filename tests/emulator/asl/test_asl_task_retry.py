@@ -122,7 +122,7 @@ def test_timeout_stops_the_task_and_raises_states_timeout():
     definition = chain(("T", task(TimeoutSeconds=10, Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "Caught"}])), ("Caught", {"Type": "Pass"}))
     begin = time.monotonic()
     result = run(definition, integrations=registry({"lambda:invoke": fake}), time_scale=0.002)  # 10 s -> 20 ms
-    assert time.monotonic() - begin < 2
+    assert time.monotonic() - begin < 4
     assert result.status == "SUCCEEDED"
     assert result.output == {"Error": "States.Timeout", "Cause": "Task state 'T' exceeded its TimeoutSeconds of 10"}
     assert "TaskTimedOut" in types(result)
@@ -245,7 +245,7 @@ def test_real_sleep_is_scaled():
     result = run(definition, integrations=registry({"lambda:invoke": fake}), time_scale=0.01)
     elapsed = time.monotonic() - begin
     assert result.status == "SUCCEEDED"
-    assert 0.09 <= elapsed < 1.0
+    assert 0.09 <= elapsed < 5
 
 
 def test_payload_over_256_kib_is_data_limit_exceeded_and_never_caught():

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -60,3 +61,19 @@ def _run_task(runtime, resource: str, parameters, execution_arn: str = EXECUTION
 @pytest.fixture
 def run_task():
     return _run_task
+
+
+def write_assembly(root: Path, templates: dict[str, dict]) -> Path:
+    """A minimal cloud assembly folder: one stack artifact per template."""
+    root.mkdir(parents=True, exist_ok=True)
+    artifacts = {}
+    for name, template in templates.items():
+        (root / f"{name}.template.json").write_text(json.dumps(template))
+        artifacts[name] = {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{name}.template.json"}}
+    (root / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
+    return root
+
+
+@pytest.fixture
+def make_assembly():
+    return write_assembly

@@ -17,15 +17,6 @@ from emulator.assembly import (
 REGION = "eu-west-1"
 
 
-def write_assembly(root, templates: dict[str, dict]):
-    """A minimal cloud assembly: one stack artifact per template."""
-    root.mkdir(parents=True, exist_ok=True)
-    artifacts = {}
-    for name, template in templates.items():
-        (root / f"{name}.template.json").write_text(json.dumps(template))
-        artifacts[name] = {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{name}.template.json"}}
-    (root / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
-    return CloudAssembly.load(root, region=REGION)
 
 
 BOOTSTRAP = {
@@ -37,7 +28,7 @@ BOOTSTRAP = {
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, make_assembly):
     template = {
         **BOOTSTRAP,
         "Parameters": {**BOOTSTRAP["Parameters"], "Stage": {"Type": "String", "Default": "dev"}},
@@ -62,7 +53,7 @@ def stack(tmp_path):
             "Custom": {"Type": "Custom::Thing"},
         },
     }
-    return write_assembly(tmp_path / "cdk.out", {"App": template}).stack("App")
+    return CloudAssembly.load(make_assembly(tmp_path / "cdk.out", {"App": template}), region=REGION).stack("App")
 
 
 def test_pseudo_parameters(stack):
@@ -131,11 +122,11 @@ def test_errors_are_named_and_say_what_to_do(stack, tmp_path):
         stack.resolve({"Fn::GetAtt": ["Data", "Bogus"]})
 
 
-def test_import_value_resolves_an_export_of_another_stack(tmp_path):
+def test_import_value_resolves_an_export_of_another_stack(tmp_path, make_assembly):
     producer = {"Resources": {"B": {"Type": "AWS::S3::Bucket"}},
                 "Outputs": {"Out": {"Value": {"Ref": "B"}, "Export": {"Name": {"Fn::Sub": "${AWS::StackName}-bucket"}}}}}
     consumer = {"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}
-    assembly = write_assembly(tmp_path / "cdk.out", {"Producer": producer, "Consumer": consumer})
+    assembly = CloudAssembly.load(make_assembly(tmp_path / "cdk.out", {"Producer": producer, "Consumer": consumer}))
     assert assembly.stack("Consumer").resolve({"Fn::ImportValue": "Producer-bucket"}) == "producer-b"
 
 

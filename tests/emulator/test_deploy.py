@@ -93,3 +93,31 @@ def test_redeploy_prunes_only_inside_the_deployment_prefix(mini_assembly, tmp_pa
     assert s3.exists(f"s3://{bucket}/raw/data.csv")  # user data outside the prefix is kept
     assert s3.exists(f"s3://{bucket}/site/index.txt")
     assert second.functions == first.functions
+
+
+def test_definition_substitutions_and_inline_definition(tmp_path, make_assembly):
+    definition = {"StartAt": "Call", "TimeoutSeconds": 60, "States": {"Call": {
+        "Type": "Task", "Resource": "${FnArn}", "End": True}}}
+    template = {"Resources": {
+        "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Runtime": "python3.11", "Handler": "index.handler", "Code": {"ZipFile": "def handler(e, c):\n    return e\n"},
+            "Environment": {"Variables": {"REGION": {"Ref": "AWS::Region"}}}}},
+        "Substituted": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "DefinitionString": json.dumps(definition),
+            "DefinitionSubstitutions": {"FnArn": {"Fn::GetAtt": ["Fn", "Arn"]}}}},
+        "Inline": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "StateMachineName": "inline", "StateMachineType": "EXPRESS",
+            "Definition": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}},
+        "Mystery": {"Type": "AWS::Glue::Job"},
+    }}
+    deployment = deploy(make_assembly(tmp_path / "cdk.out", {"App": template}), tmp_path / "state", region="eu-west-1")
+    machine = deployment.state_machine("App-Substituted")
+    fn = deployment.function("App-Fn")
+    assert machine.definition_json()["States"]["Call"]["Resource"] == fn.arn
+    assert fn.arn == "arn:aws:lambda:eu-west-1:000000000000:function:App-Fn"
+    assert machine.timeout_seconds == 60
+    assert (Path(fn.code_dir) / "index.py").read_text().startswith("def handler")  # inline code is index.py
+    assert fn.environment == {"REGION": "eu-west-1"} and fn.timeout == 3 and fn.memory == 128  # Lambda defaults
+    inline = deployment.state_machine("inline")
+    assert inline.type == "EXPRESS" and inline.definition_json()["StartAt"] == "P"
+    assert [(n.logical_id, n.type) for n in deployment.not_emulated] == [("Mystery", "AWS::Glue::Job")]

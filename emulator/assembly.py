@@ -320,7 +320,8 @@ class _Resolver:
             (key, arg), = value.items()
             if key == "Ref":
                 return self.stack.ref(self._string(arg, f"{where}/Ref"), where)
-            if key.startswith("Fn::") or key == "Condition":
+            # {"Condition": "Name"} inside Fn::And/Or/Not; an IAM-style {"Condition": {...}} is data.
+            if key.startswith("Fn::") or (key == "Condition" and isinstance(arg, str)):
                 handler = _INTRINSICS.get(key)
                 if handler is None:
                     raise UnsupportedIntrinsic(where, f"{key} is not supported by the emulator")

@@ -28,7 +28,7 @@ from emulator.asl.errors import StatesError
 from emulator.integrations.base import Integration, Integrations, TaskOutcome, TaskRequest
 
 # Every key a case's Task states may use; all of them route to the same scripted fake.
-FAKE_KEYS = ("lambda:invoke", "lambda:function")
+FAKE_KEYS = ("lambda:invoke", "lambda:function", "sagemaker:createTrainingJob.sync")
 
 
 @dataclass

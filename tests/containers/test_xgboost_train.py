@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,17 @@ def test_metric_definitions_cover_both_channels():
         captured = re.match(definition["Regex"], sample).group(1)
         assert leading_number(captured) == (0.25 if channel == "train" else 0.5)
     assert json.loads(json.dumps(METRIC_DEFINITIONS)) == METRIC_DEFINITIONS
+
+
+def test_channel_of_several_files_reads_them_in_sorted_order(abalone, tmp_path):
+    lines = (abalone / "train" / "train.csv").read_text().splitlines(keepends=True)
+    parts = tmp_path / "parts"
+    (parts / "b").mkdir(parents=True)
+    (parts / "a-part-0.csv").write_text("".join(lines[:1000]))
+    (parts / "b" / "part-1.csv").write_text("".join(lines[1000:]))
+    whole = make_job(tmp_path / "whole", HPS, channels(abalone, "train"))
+    split = make_job(tmp_path / "split", HPS, {"train": parts / "a-part-0.csv"})
+    shutil.copytree(parts / "b", split / "input" / "data" / "train" / "b")
+    assert twin.main(["--ml-root", str(whole)]) == 0
+    assert twin.main(["--ml-root", str(split)]) == 0
+    assert (whole / "model" / "xgboost-model").read_bytes() == (split / "model" / "xgboost-model").read_bytes()

@@ -50,11 +50,12 @@ class Predictor(Protocol):
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Any: ...
 
 
-# Serving twins by image kind: "module:function" taking the extracted model folder.
+# Serving twins by image kind: "module:function" taking the extracted model folder and batch=.
 # Tests may replace an entry; the value may also be a callable.
 PREDICTOR_LOADERS: dict[str, str | Callable[[Path], Predictor]] = {
     "xgboost": "containers.xgboost.serving:load_predictor",
 }
+
 
 def image_kind(image: str) -> str:
     """The local serving twin of a container image, by repository name (any account/region)."""

@@ -50,8 +50,7 @@ def details_key(event_type: str) -> str | None:
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, the way the context object shows times."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def to_json(value: Any) -> str:

@@ -35,12 +35,24 @@ class Case:
         return f"{self.feature}::{self.name}"
 
 
+CASE_KEYS = {
+    "name", "comment", "definition", "input", "tasks", "expected", "history_types", "history_gaps",
+    "history_events", "clock_start", "moto", "execution_name", "state_machine_name",
+}
+EXPECTED_KEYS = {
+    "status", "output", "error", "cause", "definition_error", "task_calls", "max_wall_seconds", "max_concurrent_tasks",
+}
+
+
 def load_cases(features: tuple[str, ...] | None = None) -> list[Case]:
     cases = []
     for path in sorted(CASES_DIR.glob("*.json")):
         if features is not None and path.stem not in features:
             continue
         for raw in json.loads(path.read_text()):
+            unknown = (raw.keys() - CASE_KEYS) | (raw["expected"].keys() - EXPECTED_KEYS)
+            if unknown:
+                raise ValueError(f"{path.name}::{raw['name']}: unknown keys {sorted(unknown)}")
             cases.append(
                 Case(
                     feature=path.stem,

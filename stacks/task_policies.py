@@ -23,8 +23,13 @@ LAMBDA_TRANSIENT = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-# AWS SDK integrations name errors <Service>.<Code>Exception.
-SDK_TRANSIENT = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.InternalErrorException"]
+# AWS SDK integrations keep modelled errors by name and report the rest (throttling, validation,
+# service faults) as <Service>.<Service>Exception; client-side faults are <Service>.SdkClientException.
+SAGEMAKER_SDK_TRANSIENT = ["SageMaker.SageMakerException", "SageMaker.SdkClientException"]
+# DescribeEndpoint answers "not found" as SageMaker.SageMakerException too, so the lookup that
+# decides create-or-update retries client-side faults only and treats the rest as "no endpoint".
+SAGEMAKER_SDK_CLIENT = ["SageMaker.SdkClientException"]
+S3_SDK_TRANSIENT = ["S3.S3Exception", "S3.SdkClientException"]
 SNS_TRANSIENT = ["SNS.AmazonSNSException", "SNS.SdkClientException", "SNS.ThrottledException"]
 
 

@@ -28,8 +28,10 @@ from stacks.images import PipelineImages
 from stacks.storage import CODE_PREFIX
 from stacks.task_policies import (
     LAMBDA_TRANSIENT,
+    S3_SDK_TRANSIENT,
+    SAGEMAKER_SDK_CLIENT,
+    SAGEMAKER_SDK_TRANSIENT,
     SAGEMAKER_TRANSIENT,
-    SDK_TRANSIENT,
     SNS_TRANSIENT,
     guard,
 )
@@ -411,7 +413,7 @@ class TrainingPipeline(Construct):
             result_selector={"ModelPackageArn.$": "$.ModelPackageArn"},
             result_path="$.registration",
         )
-        guard(register, SDK_TRANSIENT, failure)
+        guard(register, SAGEMAKER_SDK_TRANSIENT, failure)
         score_and_deploy = sfn.Parallel(
             self,
             "Score and deploy",
@@ -520,7 +522,7 @@ class TrainingPipeline(Construct):
         deploy_failed = self._reraise("Deploy failed")
         # DescribeEndpoint on a missing endpoint is SageMaker's ValidationException, which the AWS SDK
         # integration reports as SageMaker.SageMakerException: no endpoint yet, so create one.
-        find.add_retry(errors=SDK_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
+        find.add_retry(errors=SAGEMAKER_SDK_CLIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
                        max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL)
         find.add_catch(create, errors=["SageMaker.SageMakerException"], result_path="$.existing")
         find.add_catch(deploy_failed, errors=[sfn.Errors.ALL], result_path="$.error")
@@ -554,7 +556,7 @@ class TrainingPipeline(Construct):
             },
             result_path="$.endpoint",
         )
-        guard(describe, SDK_TRANSIENT, deploy_failed)
+        guard(describe, SAGEMAKER_SDK_TRANSIENT, deploy_failed)
         count = sfn.Pass(self, "Count poll", parameters={"polls.$": "States.MathAdd($.rollout.polls, 1)"}, result_path="$.rollout")
         in_service = sfn.Pass(self, "Endpoint in service", output_path="$.endpoint")
         failed = sfn.Fail(
@@ -593,7 +595,7 @@ class TrainingPipeline(Construct):
             },
             result_path=J.DISCARD,
         )
-        return guard(promote, SDK_TRANSIENT, failure)
+        return guard(promote, S3_SDK_TRANSIENT, failure)
 
     def _notify_success(self, failure: sfn.IChainable) -> sfn.IChainable:
         notify = tasks.SnsPublish(

@@ -123,3 +123,20 @@ def _write(path: Path, value: Any) -> None:
         json.dump(value, handle, indent=2, ensure_ascii=False, default=str)
         handle.write("\n")
     os.replace(tmp, path)
+
+
+def read_execution(folder: Path) -> dict:
+    """What write_history left in ``folder``: {"status": {...}, "history": [...], "output": ...}.
+
+    An execution still running (or killed) has a status.json only; its history is then [].
+    """
+    folder = Path(folder)
+    status_path = folder / "status.json"
+    if not status_path.is_file():
+        raise FileNotFoundError(f"{folder} holds no execution record (no status.json); run the execution with history_dir")
+    record: dict[str, Any] = {"status": json.loads(status_path.read_text(encoding="utf-8")), "history": [], "output": None}
+    for key, name in (("history", "history.json"), ("output", "output.json")):
+        path = folder / name
+        if path.is_file():
+            record[key] = json.loads(path.read_text(encoding="utf-8"))
+    return record

@@ -4,7 +4,7 @@ import json
 
 from asl_testkit import Scripted, chain, registry, run, types
 
-from emulator.asl.history import details_key
+from emulator.asl.history import details_key, read_execution
 
 
 def test_details_keys_follow_get_execution_history():
@@ -96,6 +96,9 @@ def test_history_written_to_disk(tmp_path):
     ok = run(chain(("P", {"Type": "Pass", "Result": {"r": 1}})), history_dir=tmp_path / "e2")
     assert json.loads((tmp_path / "e2" / "output.json").read_text()) == ok.output == {"r": 1}
     assert json.loads((tmp_path / "e2" / "status.json").read_text())["status"] == "SUCCEEDED"
+    record = read_execution(tmp_path / "e2")
+    assert record["status"]["status"] == "SUCCEEDED"
+    assert record["history"] == ok.history and record["output"] == {"r": 1}
 
 
 def test_definition_as_json_text_and_default_input():

@@ -162,3 +162,19 @@ def test_stop_ends_a_running_job_as_stopped(transform, data):
     assert described["TransformJobStatus"] == "Stopped"
     with pytest.raises(ValidationException, match="terminal state"):
         transform.stop_transform_job(TransformJobName="long")
+
+
+def test_gzip_input_and_jsonlines_output(transform, data):
+    import gzip
+    import json
+
+    x, _, booster = data
+    s3 = transform.runtime.s3
+    s3.put_bytes("s3://bucket/gz/rows.csv.gz", gzip.compress(to_csv(x[:100])))
+    transform.create_transform_job(**job("gz", "s3://bucket/gz/", "s3://bucket/gz-out/", CompressionType="Gzip",
+                                         Accept="application/jsonlines"))
+    described = transform.wait("gz", timeout=60)
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    lines = s3.get_bytes("s3://bucket/gz-out/rows.csv.gz.out").decode().splitlines()
+    scores = [json.loads(line)["score"] for line in lines]
+    np.testing.assert_allclose(scores, booster.predict(xgb.DMatrix(x[:100])), rtol=1e-6)

@@ -259,3 +259,9 @@ def test_payload_over_256_kib_is_data_limit_exceeded_and_never_caught():
     assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
     assert len(fake.requests) == 1
     assert "262144" in result.cause
+
+
+def test_at_time_scale_zero_task_timeouts_count_in_real_seconds():
+    fake = Scripted(("slow", 0.2, {"done": True}))
+    result = run(chain(("T", task(TimeoutSeconds=2))), integrations=registry({"lambda:invoke": fake}), time_scale=0.0)
+    assert (result.status, result.output) == ("SUCCEEDED", {"done": True})

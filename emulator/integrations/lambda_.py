@@ -38,6 +38,7 @@ from emulator.integrations.base import (
     TaskOutcome,
     TaskRequest,
 )
+from emulator.runtime import execution_names
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +225,6 @@ class LambdaIntegration(Integration):
             ) from None
 
     def log_file(self, request: TaskRequest, fn: FunctionSpec) -> Path:
-        from emulator.runtime import execution_names
-
         names = execution_names(request.execution_arn)
         if names:
             folder = self.runtime.state_dir / "executions" / names[0] / names[1] / "logs"

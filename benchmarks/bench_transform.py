@@ -8,7 +8,7 @@ objects) three ways, from the file bytes to the written predictions:
   twin         the serving twin's Predictor.invoke on each whole file (the XGBoost container's own
                CSV decoding and encoding, no emulator around it)
   transform    CreateTransformJob (SplitType Line, MultiRecord, 6 MB payloads, AssembleWith Line)
-               until DescribeTransformJob says Completed: what the pipeline runs
+               until the job is Completed (its thread joined): what the pipeline runs
 
 and checks the transform's output equals Booster.predict.
 Usage: .venv/bin/python benchmarks/bench_transform.py [--rows N] [--files F]
@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "ContentType": "text/csv", "SplitType": "Line"},
                 TransformOutput={"S3OutputPath": f"s3://bench/{name}/", "AssembleWith": "Line", "Accept": "text/csv"},
                 TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
-            while transform.describe_transform_job(TransformJobName=name)["TransformJobStatus"] == "InProgress":
-                time.sleep(0.005)
+            transform.wait(name)  # joins the job's thread: no polling thread competing for the GIL
             names.append(name)
 
         def check(name: str) -> None:

@@ -221,19 +221,20 @@ def parse(hyperparameters: Mapping[str, Any]) -> TrainingConfig:
         raise UserError("Do not need to setup parameter 'num_class' for learning task other than "
                         "multi-classification.")
 
-    eval_metrics: list[str] = list(values.get("eval_metric", []))
-    tuning = values.get("_tuning_objective_metric")
-    early_stopping_metric = None
-    if tuning:
-        # "validation:auc" -> "auc", moved last so xgboost and early stopping key on it
-        early_stopping_metric = tuning.split(":", 1)[1]
-        eval_metrics = [m for m in eval_metrics if m != early_stopping_metric] + [early_stopping_metric]
-    for metric in eval_metrics:
+    eval_metric: list[str] = list(values.get("eval_metric", []))
+    for metric in eval_metric:
         _check_eval_metric(metric)
-    if any(base_name(m) == "auc" for m in eval_metrics) and not objective.startswith(("binary:", "rank:")):
+    if any(base_name(m) == "auc" for m in eval_metric) and not objective.startswith(("binary:", "rank:")):
         raise UserError("Metric 'auc' can only be applied for classification and ranking problems.")
-    if early_stopping_metric is None and eval_metrics:
-        early_stopping_metric = eval_metrics[-1]
+    tuning = values.get("_tuning_objective_metric")
+    tuning_metric = tuning.split(":", 1)[1] if tuning else None
+    # As the built-in: with both set, the metrics are the sorted union; early stopping follows the
+    # tuning objective, else the last eval_metric the caller listed, else nothing.
+    if tuning_metric and eval_metric:
+        eval_metrics = sorted(set(eval_metric) | {tuning_metric})
+    else:
+        eval_metrics = [tuning_metric] if tuning_metric else eval_metric
+    early_stopping_metric = tuning_metric or (eval_metric[-1] if eval_metric else None)
 
     params = {name: value for name, value in values.items() if name not in NOT_BOOSTER_PARAMS}
     return TrainingConfig(

@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,17 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "xgboost-model"
 DEFAULT_ML_ROOT = "/opt/ml"
+# xgboost failures the built-in algorithm reports as the caller's (ClientError), by message
+CUSTOMER_ERRORS = (
+    "label must be in [0,1] for logistic regression",
+    "label must be in [0, num_class)",
+    "feature_names mismatch",
+    "Check failed: preds.size() == info.labels_.size()",
+    "the dataset only contains pos or neg samples",
+    "base_score must be in (0,1) for logistic loss",
+    "label must be nonnegative",
+    "Parameter reg_lambda should be greater equal to 0",
+)
 
 
 @dataclass(frozen=True)
@@ -83,15 +95,17 @@ def fit(config: hyperparameters.TrainingConfig, dtrain: xgb.DMatrix,
     if dvalidation is not None:
         evals.append((dvalidation, data.VALIDATION))
     callbacks = []
-    if config.early_stopping_rounds:
-        if dvalidation is None:
-            raise UserError("early_stopping_rounds needs a validation channel; add one or remove it.")
-        metric = config.early_stopping_metric
+    metric = config.early_stopping_metric
+    if config.early_stopping_rounds and (dvalidation is None or metric is None):
+        # the built-in algorithm silently trains every round then; say so at least
+        log.warning("early_stopping_rounds is ignored: it needs a validation channel and an eval_metric "
+                    "or _tuning_objective_metric to watch.")
+    elif config.early_stopping_rounds:
         callbacks.append(xgb.callback.EarlyStopping(
             rounds=config.early_stopping_rounds,
             metric_name=metric,
             data_name=data.VALIDATION,
-            maximize=is_maximize(metric) if metric else None,
+            maximize=is_maximize(metric),
             save_best=True,
         ))
     return xgb.train(
@@ -138,8 +152,11 @@ def train(paths: MlPaths) -> Path:
     try:
         booster = fit(config, dtrain, dval)
     except xgb.core.XGBoostError as err:
-        # xgboost's own checks (labels outside [0, num_class), ...) are the caller's to fix
-        raise UserError(f"XGBoost rejected the training data or parameters: {err}") from None
+        # "[10:15:14] /workspace/src/objective/regression_obj.cu:88: <message>\nStack trace: ..."
+        message = re.sub(r"^\[[0-9:]+\] \S+: ", "", str(err).split("\nStack trace:", 1)[0].strip())
+        if any(known in message for known in CUSTOMER_ERRORS):
+            raise UserError(message) from None
+        raise AlgorithmError(f"XGB train call failed with exception:\n {message}") from None
     return save(booster, paths.model_dir)
 
 

@@ -112,8 +112,9 @@ def test_tuning_objective_metric_drives_early_stopping(bank, tmp_path):
            "eval_metric": "logloss", "early_stopping_rounds": "5", "_tuning_objective_metric": "validation:auc"}
     ml = make_job(tmp_path, hps, channels(bank, "train", "validation"))
     assert twin.main(["--ml-root", str(ml)]) == 0
+    # as the built-in: eval_metric and the tuning metric as a sorted union; stopping on the latter
     params = {"objective": "binary:logistic", "max_depth": 6, "eta": 0.5, "nthread": 1,
-              "eval_metric": ["logloss", "auc"]}
+              "eval_metric": ["auc", "logloss"]}
     stop = xgb.callback.EarlyStopping(rounds=5, metric_name="auc", data_name="validation", maximize=True,
                                       save_best=True)
     reference = reference_booster(bank, params, 300, callbacks=[stop])
@@ -189,8 +190,9 @@ BAD_JOBS = {
     "no train channel": (HPS, ("validation",), "text/csv", "ClientError: Missing required channel: train"),
     "unsupported content type": (HPS, ("train",), "application/x-image",
                                  "ClientError: Channel train: content type application/x-image is not supported"),
-    "early stopping without validation": ({**HPS, "early_stopping_rounds": "3"}, ("train",), "text/csv",
-                                          "ClientError: early_stopping_rounds needs a validation channel"),
+    "rings as binary labels": ({**HPS, "objective": "binary:logistic"}, ("train",), "text/csv",
+                               ("ClientError: Check failed: base_score > 0.0f && base_score < 1.0f: "
+                               "base_score must be in (0,1) for logistic loss")),
 }
 
 
@@ -239,3 +241,11 @@ def test_channel_of_several_files_reads_them_in_sorted_order(abalone, tmp_path):
     assert twin.main(["--ml-root", str(whole)]) == 0
     assert twin.main(["--ml-root", str(split)]) == 0
     assert (whole / "model" / "xgboost-model").read_bytes() == (split / "model" / "xgboost-model").read_bytes()
+
+
+def test_early_stopping_without_validation_trains_every_round_like_the_built_in(abalone, tmp_path, caplog):
+    ml = make_job(tmp_path, {**HPS, "num_round": "12", "early_stopping_rounds": "2", "eval_metric": "rmse"},
+                  channels(abalone, "train"))
+    assert twin.main(["--ml-root", str(ml)]) == 0
+    assert load_model(ml).num_boosted_rounds() == 12
+    assert "early_stopping_rounds is ignored" in caplog.text

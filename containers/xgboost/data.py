@@ -72,11 +72,12 @@ def _files(folder: Path) -> tuple[Path, ...]:
 
 def resolve_channels(input_data_config: Mapping[str, Any], data_dir: Path) -> dict[str, Channel]:
     """Check the channel names and content types; list each channel's files."""
+    # the built-in's order: a missing train channel is reported before an extraneous one
+    if TRAIN not in input_data_config:
+        raise UserError("Missing required channel: train. Add a 'train' channel to InputDataConfig.")
     for name in input_data_config:
         if name not in CHANNELS:
             raise UserError(f"Extraneous channel found: {name}")
-    if TRAIN not in input_data_config:
-        raise UserError("Missing required channel: train. Add a 'train' channel to InputDataConfig.")
     channels = {}
     for name, config in input_data_config.items():
         mode = str(config.get("TrainingInputMode", "File"))

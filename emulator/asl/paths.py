@@ -188,3 +188,10 @@ def _run_intrinsic(call: Call, env: Env) -> Any:
 
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
+
+
+def finish(state: Any, raw_input: Any, result: Any, env: Env) -> Any:
+    """ResultSelector, ResultPath and OutputPath: the tail every Task, Parallel and Map shares."""
+    if state.result_selector is not None:
+        result = state.result_selector.render(env.with_data(result))
+    return apply_output_path(state.output_path, apply_result_path(state.result_path, raw_input, result), env)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.asl.errors import RUNTIME, TIMEOUT, StatesError
+from emulator.asl.execution import Cancelled, Execution, ExecutionTimedOut, Frame
 from emulator.asl.history import (
     Cursor,
     History,
@@ -22,13 +23,7 @@ from emulator.asl.history import (
     write_history,
     write_status,
 )
-from emulator.asl.interpret import (
-    Cancelled,
-    Execution,
-    ExecutionTimedOut,
-    Frame,
-    run_block,
-)
+from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
 from emulator.integrations.base import Integrations
 

@@ -53,14 +53,15 @@ def _int(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise UserError(f"Hyperparameter {name}: '{raw}' is not an integer; pass a whole number.") from None
+        raise UserError(f"Hyperparameter {name}: could not parse value '{raw}' as an integer; "
+                        "pass a whole number.") from None
 
 
 def _float(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise UserError(f"Hyperparameter {name}: '{raw}' is not a number.") from None
+        raise UserError(f"Hyperparameter {name}: could not parse value '{raw}' as a number.") from None
 
 
 def _str(name: str, raw: str) -> str:
@@ -162,6 +163,9 @@ SPECS: dict[str, Spec] = {
     "seed_per_iteration": _int_spec(0, 1),
 }
 
+# Other names the built-in algorithm accepts for the same hyperparameter
+ALIASES = {"learning_rate": "eta", "min_split_loss": "gamma", "reg_lambda": "lambda", "reg_alpha": "alpha"}
+
 # Hyperparameters the algorithm consumes itself; everything else goes to xgboost.train's params.
 NOT_BOOSTER_PARAMS = frozenset(
     {"num_round", "early_stopping_rounds", "csv_weights", "save_model_on_termination",
@@ -202,12 +206,13 @@ def _check_eval_metric(metric: str) -> None:
 
 def parse(hyperparameters: Mapping[str, Any]) -> TrainingConfig:
     """Validate the hyperparameters.json map (string values) into a TrainingConfig."""
-    raw = {name: str(value) for name, value in hyperparameters.items()}
+    raw = {ALIASES.get(name, name): str(value) for name, value in hyperparameters.items()}
+    # the built-in's order: required first, then unknown names
+    if "num_round" not in raw:
+        raise UserError("Missing required hyperparameter: num_round")
     for name in raw:
         if name not in SPECS:
             raise UserError(f"Extraneous hyperparameter found: {name}")
-    if "num_round" not in raw:
-        raise UserError("Missing required hyperparameter: num_round")
     values = {name: SPECS[name].check(name, value) for name, value in raw.items()}
     if "_kfold" in values or "_num_cv_round" in values:
         raise UserError("_kfold/_num_cv_round (k-fold cross-validation) is supported on AWS only; "

@@ -174,7 +174,7 @@ BAD_JOBS = {
     "extraneous hyperparameter": ({**HPS, "learning_rate_typo": "0.1"}, ("train",), "text/csv",
                                   "ClientError: Extraneous hyperparameter found: learning_rate_typo"),
     "float for an integer": ({**HPS, "max_depth": "3.5"}, ("train",), "text/csv",
-                             "ClientError: Hyperparameter max_depth: '3.5' is not an integer"),
+                             "ClientError: Hyperparameter max_depth: could not parse value '3.5' as an integer"),
     "num_round missing": ({k: v for k, v in HPS.items() if k != "num_round"}, ("train",), "text/csv",
                           "ClientError: Missing required hyperparameter: num_round"),
     "out of range": ({**HPS, "eta": "1.5"}, ("train",), "text/csv", "ClientError: Hyperparameter eta: value 1.5"),
@@ -249,3 +249,12 @@ def test_early_stopping_without_validation_trains_every_round_like_the_built_in(
     assert twin.main(["--ml-root", str(ml)]) == 0
     assert load_model(ml).num_boosted_rounds() == 12
     assert "early_stopping_rounds is ignored" in caplog.text
+
+
+def test_aliases_of_the_built_in_are_accepted(abalone, tmp_path):
+    aliased = {k: v for k, v in HPS.items() if k != "eta"} | {"learning_rate": "0.2", "reg_lambda": "1"}
+    ml = make_job(tmp_path / "aliased", aliased, channels(abalone, "train"))
+    plain = make_job(tmp_path / "plain", HPS | {"lambda": "1"}, channels(abalone, "train"))
+    assert twin.main(["--ml-root", str(ml)]) == 0
+    assert twin.main(["--ml-root", str(plain)]) == 0
+    assert (ml / "model" / "xgboost-model").read_bytes() == (plain / "model" / "xgboost-model").read_bytes()

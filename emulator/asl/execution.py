@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from emulator.asl import parse as model
+from emulator.asl import model
 from emulator.asl.errors import DATA_LIMIT_EXCEEDED, StatesError
 from emulator.asl.history import Cursor, History
 from emulator.integrations.base import Integrations

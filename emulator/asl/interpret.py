@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from emulator.asl import parse as model
+from emulator.asl import model
 from emulator.asl.choice import parse_timestamp
 from emulator.asl.errors import NO_CHOICE_MATCHED, RUNTIME, StatesError
 from emulator.asl.execution import Cancelled, Execution, Frame

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from emulator.asl.errors import ALL, TASK_FAILED, UNCATCHABLE
-from emulator.asl.parse import Catcher, Retrier
+from emulator.asl.model import Catcher, Retrier
 
 Handler = TypeVar("Handler", Retrier, Catcher)
 

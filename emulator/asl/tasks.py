@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from emulator.asl import parse as model
+from emulator.asl import model
 from emulator.asl.errors import HEARTBEAT_TIMEOUT, RUNTIME, TASK_FAILED, TIMEOUT, StatesError
 from emulator.asl.execution import Cancelled, Execution, ExecutionTimedOut, Frame, json_default, payload_json
 from emulator.asl.history import to_json

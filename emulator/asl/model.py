@@ -1,0 +1,157 @@
+"""The typed model of a definition: one frozen dataclass per ASL state Type.
+
+Each state keeps its name and JSON pointer; every path, payload template, intrinsic call and
+choice rule is already compiled. parse.py builds these; the interpreter only reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.asl import choice as rules
+from emulator.asl.jsonpath import JsonPath
+from emulator.asl.paths import ROOT, Template
+
+MISSING: Any = object()  # Pass.result when the state has no Result field
+
+
+@dataclass(frozen=True)
+class Retrier:
+    error_equals: tuple[str, ...]
+    interval_seconds: float = 1.0
+    max_attempts: int = 3
+    backoff_rate: float = 2.0
+    max_delay_seconds: float | None = None
+    jitter_strategy: str = "NONE"
+    pointer: str = ""
+
+
+@dataclass(frozen=True)
+class Catcher:
+    error_equals: tuple[str, ...]
+    next: str
+    result_path: JsonPath | None = ROOT
+    pointer: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class State:
+    name: str
+    pointer: str
+    comment: str | None = None
+    next: str | None = None
+    end: bool = False
+    input_path: JsonPath | None = ROOT
+    output_path: JsonPath | None = ROOT
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pass(State):
+    parameters: Template | None = None
+    result: Any = MISSING
+    result_path: JsonPath | None = ROOT
+
+    @property
+    def has_result(self) -> bool:
+        return self.result is not MISSING
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task(State):
+    resource: str
+    parameters: Template | None = None
+    result_selector: Template | None = None
+    result_path: JsonPath | None = ROOT
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+    timeout_seconds: float | None = None
+    timeout_seconds_path: JsonPath | None = None
+    heartbeat_seconds: float | None = None
+    heartbeat_seconds_path: JsonPath | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice(State):
+    choices: tuple[rules.TopLevelRule, ...]
+    default: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wait(State):
+    seconds: float | None = None
+    timestamp: str | None = None
+    seconds_path: JsonPath | None = None
+    timestamp_path: JsonPath | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Succeed(State):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fail(State):
+    error: str | None = None
+    cause: str | None = None
+    error_path: Any = None  # JsonPath or intrinsic Template-like renderer
+    cause_path: Any = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Parallel(State):
+    branches: tuple[StateMachine, ...]
+    parameters: Template | None = None
+    result_selector: Template | None = None
+    result_path: JsonPath | None = ROOT
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Map(State):
+    processor: StateMachine
+    items_path: JsonPath | None = ROOT
+    item_selector: Template | None = None  # ItemSelector, or the legacy Parameters
+    max_concurrency: int = 0
+    max_concurrency_path: JsonPath | None = None
+    tolerated_failure_percentage: float | None = None
+    tolerated_failure_percentage_path: JsonPath | None = None
+    tolerated_failure_count: int | None = None
+    tolerated_failure_count_path: JsonPath | None = None
+    result_selector: Template | None = None
+    result_path: JsonPath | None = ROOT
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+
+    @property
+    def has_tolerance(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.tolerated_failure_percentage,
+                self.tolerated_failure_percentage_path,
+                self.tolerated_failure_count,
+                self.tolerated_failure_count_path,
+            )
+        )
+
+
+STATE_CLASSES: tuple[type[State], ...] = (Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """A top-level definition or one branch / item processor: StartAt plus its States."""
+
+    start_at: str
+    states: dict[str, State] = field(hash=False)
+    pointer: str = ""
+    comment: str | None = None
+    timeout_seconds: float | None = None
+    has_task: bool = False  # some state (here or nested) is a Task: worth running branches in threads
+    has_wait: bool = False

@@ -98,10 +98,26 @@ def load_predictor(kind: str, model_dir: str | Path, batch: bool = False) -> Pre
     return cached
 
 
-def forget_predictors() -> None:
-    """Drop cached predictors (tests that swap loaders)."""
+def forget_predictors(keep: Callable[[tuple[str, str, bool]], bool] | None = None) -> int:
+    """Drop cached predictors (all, or those ``keep((kind, model_dir, batch))`` rejects); returns how
+    many. A request in flight keeps its own reference, so dropping never fails one."""
     with _predictor_guard:
-        _predictor_cache.clear()
+        dropped = [key for key in _predictor_cache if keep is None or not keep(key)]
+        for key in dropped:
+            _predictor_cache.pop(key, None)
+    return len(dropped)
+
+
+def referenced_model_dirs(state_dir: str | Path) -> set[str]:
+    """Model folders some endpoint on disk serves or is shifting traffic to."""
+    folder = Path(state_dir) / "sagemaker" / "endpoints"
+    referenced: set[str] = set()
+    for file in folder.glob("*.json") if folder.is_dir() else []:
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+            hosting = json.loads(file.read_text()).get("_hosting") or {}
+            variants = (hosting.get("Variants") or []) + ((hosting.get("Pending") or {}).get("Variants") or [])
+            referenced.update(v["ModelDir"] for v in variants)
+    return referenced
 
 
 # -- state on disk --------------------------------------------------------------------------

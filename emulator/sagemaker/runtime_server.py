@@ -24,8 +24,10 @@ from urllib.parse import unquote
 
 from emulator.sagemaker.hosting import (
     DEFAULT_ACCOUNT,
+    forget_predictors,
     load_predictor,
     pick_variant,
+    referenced_model_dirs,
     routable_variants,
 )
 
@@ -76,7 +78,17 @@ class EndpointDirectory:
             if cached.record.get("EndpointConfigName") != previous:
                 log.info("serving endpoint %s (config %s, %s)", name, cached.record.get("EndpointConfigName"),
                          cached.record.get("EndpointStatus"))
+                if previous is not None:
+                    self._release_retired_models()
         return cached.record
+
+    def _release_retired_models(self) -> None:
+        """After an update completes, drop real-time predictors no endpoint uses any more, so a
+        long-lived serve process does not keep every model it ever served."""
+        referenced = referenced_model_dirs(self.state_dir)
+        dropped = forget_predictors(keep=lambda key: key[2] or key[1] in referenced)
+        if dropped:
+            log.info("released %d retired model(s)", dropped)
 
     def route(self, name: str, target_variant: str | None = None) -> dict:
         """The variant (with its model folder) that serves this request, or an InvokeError."""

@@ -212,6 +212,7 @@ def test_update_swaps_the_model_with_no_failed_request_in_flight(hosting, booste
     for thread in threads:
         thread.start()
     time.sleep(0.3)
+    old_dir = hosting.store.read("endpoints", "swap")["_hosting"]["Variants"][0]["ModelDir"]
     deploy_model(hosting, boosters["v2"], "swap-v2")
     hosting.update_endpoint(EndpointName="swap", EndpointConfigName="swap-v2-config")
     assert hosting.describe_endpoint(EndpointName="swap")["EndpointStatus"] in ("Updating", "InService")
@@ -226,6 +227,9 @@ def test_update_swaps_the_model_with_no_failed_request_in_flight(hosting, booste
     client = runtime_client(base)
     body = client.invoke_endpoint(EndpointName="swap", ContentType="text/csv", Body=csv_row(rows[3]))["Body"].read()
     assert float(body) == pytest.approx(new[3], rel=1e-6)
+    from emulator.sagemaker import hosting as hosting_module
+
+    assert ("xgboost", old_dir, False) not in hosting_module._predictor_cache  # the retired model is released
 
 
 def test_blue_green_canary_shifts_traffic_over_scaled_time_and_records_alarms(hosting, boosters):

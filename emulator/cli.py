@@ -165,6 +165,7 @@ class Progress:
     state_of: dict[int, str] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     last_failure: tuple[str, str, str] | None = None  # (state, error, cause) of the last task failure
+    last_entered: str = ""  # "<name> (<type>)" of the last state entered
 
     def _line(self, verb: str, text: str) -> None:
         self.write(f"{time.monotonic() - self.started:8.1f}s  {verb:<7} {text}")
@@ -174,6 +175,7 @@ class Progress:
         state = self.state_of.get(event.get("previousEventId") or 0, "")
         if kind.endswith("StateEntered"):
             state = event["stateEnteredEventDetails"]["name"]
+            self.last_entered = f"{state} ({kind.removesuffix('StateEntered')})"
             self.entered[state] = time.monotonic()
             self.attempts[state] = 0
             self._line("start", state)
@@ -271,6 +273,8 @@ def summarize(runtime: LocalRuntime, machine: StateMachineSpec, name: str, resul
     if progress.last_failure:
         state, error, cause = progress.last_failure
         print(f"failed state: {state}\n  error: {error}\n  cause: {cause}")
+    elif progress.last_entered:  # failed by a Fail state (e.g. after a Choice), not by a task
+        print(f"failed state: {progress.last_entered}\n  error: {result.error}\n  cause: {result.cause}")
     print(f"execution {result.status}: {result.error}: {result.cause}")
     return 1
 

@@ -132,3 +132,27 @@ def test_deploy_lists_what_it_deployed(tmp_path, capsys, mini_assembly):
     assert "function: MiniStack-ReaderF7BF189D  handler.handler  (python3.11, 5s)" in out
     assert "rule: MiniStack-RawUploaded5474D556 -> mini-training" in out
     assert (tmp_path / "state" / "deployment.json").is_file()
+
+
+def test_progress_names_a_fail_state_when_no_task_failed():
+    lines = []
+    progress = cli.Progress(write=lines.append)
+    progress({"id": 1, "type": "ExecutionStarted"})
+    progress({"id": 2, "previousEventId": 1, "type": "ChoiceStateEntered", "stateEnteredEventDetails": {"name": "Gate?"}})
+    progress({"id": 3, "previousEventId": 2, "type": "ChoiceStateExited", "stateExitedEventDetails": {"name": "Gate?"}})
+    progress({"id": 4, "previousEventId": 3, "type": "FailStateEntered", "stateEnteredEventDetails": {"name": "Bad"}})
+    assert progress.last_failure is None and progress.last_entered == "Bad (Fail)"
+    assert [line.split()[1:3] for line in lines] == [["start", "Gate?"], ["done", "Gate?"], ["start", "Bad"]]
+
+
+def test_progress_shows_retries_and_failures():
+    lines = []
+    progress = cli.Progress(write=lines.append)
+    progress({"id": 1, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Train"}})
+    progress({"id": 2, "previousEventId": 1, "type": "TaskScheduled", "taskScheduledEventDetails": {}})
+    progress({"id": 3, "previousEventId": 2, "type": "TaskFailed",
+              "taskFailedEventDetails": {"error": "SageMaker.AmazonSageMakerException", "cause": "Rate exceeded"}})
+    progress({"id": 4, "previousEventId": 3, "type": "TaskScheduled", "taskScheduledEventDetails": {}})
+    assert "failed  Train  SageMaker.AmazonSageMakerException: Rate exceeded" in lines[1]
+    assert "retry   Train  attempt 2" in lines[2]
+    assert progress.last_failure == ("Train", "SageMaker.AmazonSageMakerException", "Rate exceeded")

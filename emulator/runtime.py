@@ -11,15 +11,13 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from emulator.assembly import ACCOUNT, DEFAULT_REGION
 from emulator.deploy import Deployment
+from emulator.integrations.base import Integrations
 from emulator.s3 import LocalS3
 from emulator.s3_server import S3Server
-
-if TYPE_CHECKING:
-    from emulator.integrations.base import Integrations
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +76,7 @@ def execution_names(execution_arn: str) -> tuple[str, str] | None:
 
 def build_integrations(runtime: LocalRuntime) -> Integrations:
     """Every integration the emulator has, registered under its resource keys."""
-    # Imported here: emulator.asl (which the integrations import) imports integrations.base itself.
-    from emulator.asl.errors import StatesError  # noqa: F401 - loads emulator.asl before base
-    from emulator.integrations import lambda_, s3_sdk, sns
-    from emulator.integrations.base import Integrations
+    from emulator.integrations import lambda_, s3_sdk, sns  # they import this module
 
     integrations = Integrations()
     lambda_.register(integrations, runtime)

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import emulator.asl  # noqa: F401 - load the interpreter before integrations.base (import order)
-
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXECUTION_ARN = "arn:aws:states:us-east-1:000000000000:execution:mini-training:exec-1"

@@ -151,6 +151,10 @@ def prepare(args: argparse.Namespace, context: dict[str, str]) -> Deployment:
           f"{len(deployment.state_machines)} state machine(s), {len(deployment.rules)} rule(s), "
           f"{len(deployment.topics)} topic(s) -> {deployment.state_dir}", flush=True)
     print(f"deploy: {deployment.not_emulated_line()}", flush=True)
+    local = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for fn in deployment.functions:
+        if fn.runtime != local:
+            log.warning("function %s declares %s; it runs locally on %s", fn.name, fn.runtime, local)
     return deployment
 
 

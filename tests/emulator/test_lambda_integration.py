@@ -101,3 +101,15 @@ def test_handler_cannot_import_the_project(run_task, mini_runtime, reader, tmp_p
     mini_runtime.deployment.functions.append(dataclasses.replace(reader, name="probe", handler="probe.handler",
                                                                  code_dir=str(code)))
     assert run_task(mini_runtime, INVOKE, {"FunctionName": "probe"})["Payload"] == [False, False, True]
+
+
+def test_event_invocation_answers_202_and_runs_on(run_task, mini_runtime, reader):
+    output = run_task(mini_runtime, INVOKE, {"FunctionName": reader.name, "InvocationType": "Event",
+                                             "Payload": {"action": "put", "key": "async/x.json", "body": 1}})
+    assert output["StatusCode"] == 202 and output["Payload"] == ""
+    uri = f"s3://{reader.environment['BUCKET']}/async/x.json"
+    deadline = time.monotonic() + 20
+    while not mini_runtime.s3.exists(uri):
+        assert time.monotonic() < deadline, "the Event invocation never ran"
+        time.sleep(0.05)
+    assert run_task(mini_runtime, INVOKE, {"FunctionName": reader.name, "InvocationType": "DryRun"})["StatusCode"] == 204

@@ -153,6 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(_S3Fault(400, "InvalidRequest", str(exc), Key=key))
         except S3Error as exc:
             self._error(_S3Fault(400, exc.code, str(exc)))
+        except Exception as exc:  # a server bug answers 500 as S3 would, never a dropped socket
+            log.exception("local S3 server: %s %s failed", method, self.path)
+            self._error(_S3Fault(500, "InternalError", f"We encountered an internal error: {exc}"))
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -130,8 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(InvokeError("UnknownOperationException", 404, f"No operation at GET {self.path}"))
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         match = _INVOKE.match(self.path.split("?", 1)[0])
         if not match:
             self._error(InvokeError("UnknownOperationException", 404, f"No operation at POST {self.path}"))
@@ -140,6 +139,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._invoke(unquote(match.group("name")), body)
         except InvokeError as exc:
             self._error(exc)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
     def _invoke(self, name: str, body: bytes) -> None:
         if len(body) > MAX_PAYLOAD_BYTES:

@@ -141,3 +141,17 @@ def test_serve_process_outlives_the_creator_and_is_reused(endpoint, data, tmp_pa
         output = process.communicate(timeout=10)[0].decode()
     assert "endpoints/abalone/invocations" in output
     assert not (state_dir / "sagemaker" / "runtime_server.json").exists()
+
+
+def test_a_chunked_request_body_is_read_whole(endpoint, data):
+    import http.client
+
+    x, booster = data
+    host, port = ensure_runtime_server(endpoint.runtime).removeprefix("http://").split(":")
+    body = ",".join(map(str, x[2])).encode()
+    connection = http.client.HTTPConnection(host, int(port))
+    connection.request("POST", "/endpoints/abalone/invocations", body=iter([body[:10], body[10:]]),
+                       headers={"Content-Type": "text/csv"}, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 200
+    assert float(response.read()) == pytest.approx(float(booster.predict(xgb.DMatrix(x[2:3]))[0]), rel=1e-6)

@@ -99,8 +99,9 @@ class Execution:
             raise ExecutionTimedOut(f"The execution exceeded its TimeoutSeconds of {self.timeout_seconds:g}")
 
     def budget(self, seconds: float) -> float:
-        """Wall seconds a timeout of ``seconds`` stands for (time_scale 0 keeps timeouts in real time)."""
-        return seconds * self.time_scale if self.time_scale > 0 else seconds
+        """Wall seconds a task timeout of ``seconds`` stands for. A task does real work (a process,
+        a job) that a time scale below 1 does not speed up, so its timeout is never shortened."""
+        return seconds * max(self.time_scale, 1.0)
 
     def sleep(self, seconds: float, frame: Frame) -> None:
         """Wait ``seconds`` of workflow time: time_scale of it for real, the rest on the virtual clock."""

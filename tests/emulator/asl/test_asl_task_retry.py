@@ -119,12 +119,12 @@ def test_unknown_resource_fails_with_states_runtime_naming_the_resource():
 
 def test_timeout_stops_the_task_and_raises_states_timeout():
     fake = Scripted(("slow", 5.0, {"late": True}))
-    definition = chain(("T", task(TimeoutSeconds=10, Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "Caught"}])), ("Caught", {"Type": "Pass"}))
+    definition = chain(("T", task(TimeoutSeconds=1, Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "Caught"}])), ("Caught", {"Type": "Pass"}))
     begin = time.monotonic()
-    result = run(definition, integrations=registry({"lambda:invoke": fake}), time_scale=0.002)  # 10 s -> 20 ms
+    result = run(definition, integrations=registry({"lambda:invoke": fake}), time_scale=0.002)
     assert time.monotonic() - begin < 4
     assert result.status == "SUCCEEDED"
-    assert result.output == {"Error": "States.Timeout", "Cause": "Task state 'T' exceeded its TimeoutSeconds of 10"}
+    assert result.output == {"Error": "States.Timeout", "Cause": "Task state 'T' exceeded its TimeoutSeconds of 1"}
     assert "TaskTimedOut" in types(result)
     assert len(fake.stopped) == 1
 
@@ -137,7 +137,7 @@ def test_timeout_seconds_path():
 
 def test_heartbeat_timeout_for_a_task_token_nobody_answers():
     fake = Scripted(("slow", 5.0, {}))
-    definition = chain(("T", {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "HeartbeatSeconds": 5}))
+    definition = chain(("T", {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "HeartbeatSeconds": 1}))
     result = run(definition, integrations=registry({"sqs:sendMessage.waitForTaskToken": fake}), time_scale=0.002)
     assert (result.status, result.error) == ("FAILED", "States.HeartbeatTimeout")
 
@@ -265,3 +265,10 @@ def test_at_time_scale_zero_task_timeouts_count_in_real_seconds():
     fake = Scripted(("slow", 0.2, {"done": True}))
     result = run(chain(("T", task(TimeoutSeconds=2))), integrations=registry({"lambda:invoke": fake}), time_scale=0.0)
     assert (result.status, result.output) == ("SUCCEEDED", {"done": True})
+
+
+def test_a_time_scale_below_one_does_not_shorten_task_timeouts():
+    """Tasks do real work that a time scale cannot speed up: 1 s stays 1 s at time_scale 0.01."""
+    fake = Scripted(("slow", 0.3, {"done": True}))
+    result = run(chain(("T", task(TimeoutSeconds=1))), integrations=registry({"lambda:invoke": fake}), time_scale=0.01)
+    assert result.status == "SUCCEEDED", result.cause

@@ -1,6 +1,6 @@
 """Benchmark: the XGBoost training twin's wall time over an in-process xgboost.train (goal <= 1.05).
 
-    .venv/bin/python benchmarks/bench_training_twin.py [--repeats 7] [--num-round 300]
+    .venv/bin/python benchmarks/bench_training_twin.py [--repeats 9] [--subprocess-repeats 5] [--num-round 300]
 
 Data: bank-marketing.csv through processing_scripts/preprocess.py (7,812 train and 1,675 validation
 rows, 51 features), binary:logistic, eval_metric auc on train and validation every round, as a

@@ -123,9 +123,12 @@ def save(booster: xgb.Booster, model_dir: Path) -> Path:
     """Booster.save_model as UBJSON to model/xgboost-model, renamed into place when complete."""
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = model_dir / f".{MODEL_FILE}.{os.getpid()}.ubj"  # the extension picks UBJSON explicitly
-    booster.save_model(str(staging))
     final = model_dir / MODEL_FILE
-    os.replace(staging, final)
+    try:
+        booster.save_model(str(staging))
+        os.replace(staging, final)
+    finally:
+        staging.unlink(missing_ok=True)  # the folder must hold the model and nothing else
     return final
 
 

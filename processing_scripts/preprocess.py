@@ -181,17 +181,18 @@ def _display(path: Path, root: Path) -> str:
 def read_header(path: Path, shown: str) -> list[str]:
     with path.open("rb") as handle:
         head = handle.read(65536)
+        handle.seek(0)
+        first_line = handle.readline()  # whole, however wide the header
     if not head.strip():
         raise EmptyInputError(f"{shown} is empty. Upload a CSV with a header row and data rows.")
     if b"\x00" in head:
         raise UnparseableFileError(f"{shown} is binary, not CSV text (compressed or Parquet?). "
                                    "Upload plain UTF-8 CSV.")
     try:
-        text = head.decode("utf-8-sig")
+        text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = head.decode("latin-1")
-    first_line = text.splitlines()[0] if text.splitlines() else ""
-    header = [name.strip() for name in next(csv.reader([first_line]))]
+        text = first_line.decode("latin-1")  # read_csv reports the encoding problem with its position
+    header = [name.strip() for name in next(csv.reader([text.rstrip("\r\n")]), [])]
     duplicates = sorted({n for n in header if header.count(n) > 1})
     if duplicates:
         raise DuplicateColumnError(f"{shown} has duplicate column names {duplicates}. "

@@ -59,8 +59,8 @@ class PipelineConfig:
     problem_type: str = "auto"
     quality_metric: str = "rmse"
     quality_threshold: float = 2.6
-    # Only deploy when the new model also beats the deployed champion's metric.
-    require_beats_champion: bool = True
+    # Only deploy when the new model does no worse than the deployed champion.
+    no_worse_than_champion: bool = True
     raw_prefix: str = "raw/"
     validation_fraction: float = 0.15
     test_fraction: float = 0.15

@@ -352,7 +352,7 @@ class TrainingPipeline(Construct):
                     "metric.$": "$.plan.quality.metric",
                     "threshold.$": "$.plan.quality.threshold",
                     "direction.$": "$.plan.quality.direction",
-                    "require_beats_champion.$": "$.plan.config.require_beats_champion",
+                    "no_worse_than_champion.$": "$.plan.config.no_worse_than_champion",
                 }
             ),
             payload_response_only=True,

@@ -1,7 +1,7 @@
-"""Quality gate: does the evaluated model meet the threshold and beat the deployed champion?
+"""Quality gate: does the evaluated model meet the threshold and do no worse than the deployed champion?
 
 Event: {"evaluation_s3_uri", "metric", "threshold", "direction" ("lower"|"higher"),
-"champion_s3_uri", "require_beats_champion"}. Returns {"passed", "metric", "value", "threshold",
+"champion_s3_uri", "no_worse_than_champion"}. Returns {"passed", "metric", "value", "threshold",
 "champion_value", "reason"}; the state machine's Choice fails the execution with
 ModelQualityBelowThreshold when "passed" is false, so a rejection is a decision, not an error.
 """
@@ -34,8 +34,9 @@ def metric_value(report: dict[str, Any], metric: str, where: str) -> float:
     return float(value)
 
 
-def better(value: float, reference: float, direction: str) -> bool:
-    return value < reference if direction == "lower" else value > reference
+def not_worse(value: float, reference: float, direction: str) -> bool:
+    """A retrain on the same data that matches the champion may replace it; a regression may not."""
+    return value <= reference if direction == "lower" else value >= reference
 
 
 def decide(
@@ -44,7 +45,7 @@ def decide(
     metric: str,
     threshold: float,
     direction: str,
-    require_beats_champion: bool,
+    no_worse_than_champion: bool,
     evaluation_uri: str = "evaluation.json",
 ) -> dict[str, Any]:
     """The pure core of the gate."""
@@ -62,13 +63,13 @@ def decide(
     if not meets:
         reason = f"{metric} {value:.6g} does not meet the threshold ({word} {threshold:g})"
         passed = False
-    elif require_beats_champion and champion_value is not None and not better(value, champion_value, direction):
-        reason = f"{metric} {value:.6g} does not beat the deployed champion's {champion_value:.6g}"
+    elif no_worse_than_champion and champion_value is not None and not not_worse(value, champion_value, direction):
+        reason = f"{metric} {value:.6g} is worse than the deployed champion's {champion_value:.6g}"
         passed = False
     else:
         reason = f"{metric} {value:.6g} meets the threshold ({word} {threshold:g})"
         if champion_value is not None:
-            reason += f" and the champion's {champion_value:.6g}" if require_beats_champion else ""
+            reason += f" and the champion's {champion_value:.6g}" if no_worse_than_champion else ""
         passed = True
     return {
         "passed": passed,
@@ -107,6 +108,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metric=event["metric"],
         threshold=float(event["threshold"]),
         direction=event["direction"],
-        require_beats_champion=bool(event.get("require_beats_champion", True)),
+        no_worse_than_champion=bool(event.get("no_worse_than_champion", True)),
         evaluation_uri=event["evaluation_s3_uri"],
     )

@@ -136,7 +136,7 @@ def test_a_second_run_updates_the_existing_endpoint(pipeline, first_run):
     before = pipeline.endpoint()["EndpointConfigName"]
     uri = pipeline.upload("abalone-again.csv", ABALONE.read_bytes())
     result = pipeline.run("second-run", {"input_s3_uri": uri, **SMALL, "tuning_enabled": False,
-                                         "require_beats_champion": False})
+                                         "no_worse_than_champion": False})
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     states = entered(result)
     assert "Update endpoint" in states and "Create endpoint" not in states
@@ -184,7 +184,7 @@ def test_a_throttled_first_training_attempt_is_retried_to_success(pipeline, firs
     pipeline.sagemaker().inject_fault("CreateTrainingJob", "ThrottlingException", times=1)
     uri = pipeline.upload("abalone-throttle.csv", ABALONE.read_bytes())
     result = pipeline.run("throttled", {"input_s3_uri": uri, **SMALL, "tuning_enabled": False,
-                                        "require_beats_champion": False})
+                                        "no_worse_than_champion": False})
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     train_events = [e for e in result.history if e["type"] in ("TaskFailed", "TaskSucceeded")
                     and "createTrainingJob" in json.dumps(e)]

@@ -31,7 +31,7 @@ def put(s3, key, metrics):
 
 def event(evaluation, champion=f"s3://{BUCKET}/champion/ep/evaluation.json", threshold=2.6, metric="rmse", direction="lower"):
     return {"evaluation_s3_uri": evaluation, "champion_s3_uri": champion, "metric": metric,
-            "threshold": threshold, "direction": direction, "require_beats_champion": True}
+            "threshold": threshold, "direction": direction, "no_worse_than_champion": True}
 
 
 def test_passes_when_the_metric_meets_the_threshold_and_there_is_no_champion(s3):
@@ -46,11 +46,16 @@ def test_fails_below_threshold_with_a_reason(s3):
     assert result["reason"] == "rmse 3.1 does not meet the threshold (at most 2.6)"
 
 
-def test_must_beat_the_deployed_champion(s3):
+def test_must_not_be_worse_than_the_deployed_champion(s3):
     put(s3, "champion/ep/evaluation.json", {"rmse": 2.0})
     result = gate.handler(event(put(s3, "runs/a/evaluation.json", {"rmse": 2.2})), None)
     assert result["passed"] is False and result["champion_value"] == 2.0
-    assert "does not beat the deployed champion" in result["reason"]
+    assert "is worse than the deployed champion" in result["reason"]
+
+
+def test_a_retrain_that_matches_the_champion_may_replace_it(s3):
+    put(s3, "champion/ep/evaluation.json", {"rmse": 2.0})
+    assert gate.handler(event(put(s3, "runs/a/evaluation.json", {"rmse": 2.0})), None)["passed"] is True
 
 
 def test_higher_is_better_metrics(s3):

@@ -29,6 +29,7 @@ from typing import Any
 from emulator.assembly import DEFAULT_REGION, AssemblyError
 from emulator.deploy import Deployment, StateMachineSpec, deploy
 from emulator.events import EventBus, EventsError, trigger_location, watch
+from emulator.pipeline_summary import print_pipeline_summary
 from emulator.runtime import LocalRuntime, build_integrations
 
 log = logging.getLogger("emulator.cli")
@@ -375,6 +376,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         status = 0
         for machine, name, result, progress in executor.results:
             status = max(status, summarize(runtime, machine, name, result, progress, time.monotonic() - started))
+            if result.status == "SUCCEEDED":
+                print_pipeline_summary(runtime, result.output)
         return status
 
 
@@ -471,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if args.command == "serve":  # everything after `serve` belongs to the SageMaker server
         args.serve_args = extra + args.serve_args
+        if args.state_dir and "--state-dir" not in args.serve_args:  # `--state-dir D serve` means D too
+            args.serve_args = ["--state-dir", str(args.state_dir), *args.serve_args]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.project = Path(args.project).resolve()

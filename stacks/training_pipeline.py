@@ -626,6 +626,7 @@ class TrainingPipeline(Construct):
                 "model_name.$": "$.plan.job_names.model",
                 "model_package.$": "$.registration.ModelPackageArn",
                 "endpoint.$": "$.outcome.endpoint",
+                "batch_input.$": "$.plan.paths.batch",
                 "batch_predictions.$": "$.outcome.transform.S3OutputPath",
                 "evaluation_report.$": "$.plan.paths.evaluation_report",
             },

@@ -230,7 +230,7 @@ class Executor:
         result = run_definition(
             machine.definition, input_value, integrations=self.integrations, execution_name=name,
             state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.runtime.time_scale,
-            history_dir=history_dir, on_event=progress,
+            history_dir=history_dir, on_event=progress, state_machine_arn=machine.arn,
         )
         self.results.append((machine, name, result, progress))
         return result

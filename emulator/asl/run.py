@@ -59,6 +59,7 @@ def run_definition(
     rng: random.Random | None = None,
     id_generator: Callable[[], str] | None = None,
     abort: threading.Event | None = None,
+    state_machine_arn: str | None = None,
 ) -> ExecutionResult:
     """Run a definition to the end and return how it ended.
 
@@ -66,7 +67,8 @@ def run_definition(
     Wait and Retry intervals (0 = never sleep; Task timeouts then count in real time). ``rng`` and
     ``id_generator`` (task tokens) make jitter, States.UUID/MathRandom and tokens deterministic.
     Setting ``abort`` (from another thread: StopExecution) stops running tasks and ends the run
-    as ABORTED.
+    as ABORTED. ``state_machine_arn`` (a deployed machine's) sets the region and account of the
+    execution ARN; without it they are us-east-1 and 123456789012.
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
@@ -77,9 +79,16 @@ def run_definition(
     rng = rng or random.Random()
     new_id = id_generator or (lambda: str(uuid.uuid4()))
     data = _json_value({} if input is None else input)
-    state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{state_machine_name}"
-    execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{state_machine_name}:{execution_name}"
-    role = role_arn or f"arn:aws:iam::{ACCOUNT}:role/{state_machine_name}-role"
+    # A deployed state machine's ARN fixes the region and account its executions report.
+    region, account = REGION, ACCOUNT
+    if state_machine_arn:
+        parts = state_machine_arn.split(":")
+        if len(parts) < 7 or parts[5] != "stateMachine":
+            raise ValueError(f"state_machine_arn {state_machine_arn!r} is not a state machine ARN")
+        region, account, state_machine_name = parts[3], parts[4], parts[6]
+    state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{state_machine_name}"
+    execution_arn = f"arn:aws:states:{region}:{account}:execution:{state_machine_name}:{execution_name}"
+    role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"
     history = History(clock, on_event)
     start = clock()
     timeout = execution_timeout_seconds if execution_timeout_seconds is not None else machine.timeout_seconds
@@ -95,7 +104,7 @@ def run_definition(
         state_machine_arn=state_machine_arn,
         state_machine_name=state_machine_name,
         role_arn=role,
-        region=REGION,
+        region=region,
         input=data,
         start=start,
         start_text=format_timestamp(start),

@@ -67,6 +67,7 @@ class Pipeline:
         return run_definition(
             definition or self.machine.definition_json(), execution_input, integrations=self.integrations,
             execution_name=name, state_machine_name=self.machine.name, role_arn=self.machine.role_arn,
+            state_machine_arn=self.machine.arn,
             time_scale=self.runtime.time_scale, history_dir=self.runtime.execution_dir(self.machine.name, name),
         )
 
@@ -118,7 +119,8 @@ def test_sample_run_succeeds_with_a_tuned_model_that_meets_the_gate(pipeline, fi
     assert len(rows) > 100 and all(float(r) > 0 for r in rows)
     topic = pipeline.deployment.topics[0].name
     published = [json.loads(m["Message"]) for m in read_outbox(pipeline.runtime.state_dir, topic)]
-    assert any(m["status"] == "SUCCEEDED" and m["execution"].endswith(":first-run") for m in published)
+    assert any(m["status"] == "SUCCEEDED" and m["execution"] == first_run.execution_arn for m in published)
+    assert ":000000000000:execution:" in first_run.execution_arn  # the deployment's account
 
 
 def test_the_endpoint_answers_boto3_sagemaker_runtime(pipeline, first_run):

@@ -73,6 +73,8 @@ class PipelineConfig:
     tuning_max_jobs: int = 8
     tuning_max_parallel_jobs: int = 2
     tuning_ranges: dict[str, Any] = field(default_factory=_default_ranges)
+    # Seeds the search (SageMaker's RandomSeed), so re-running on the same data finds the same model.
+    tuning_random_seed: int = 42
     transform_instance_type: str = "ml.m5.large"
     endpoint_name: str = "ml-pipeline-endpoint"
     endpoint_instance_type: str = "ml.m5.large"

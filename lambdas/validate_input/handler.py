@@ -262,6 +262,7 @@ def tuning_config(config: dict[str, Any], objective: dict[str, str]) -> dict[str
         "ParameterRanges": {k: ranges.get(k, []) for k in kinds},
         # Hyperband and Grid do their own scheduling; SageMaker rejects early stopping with them.
         "TrainingJobEarlyStoppingType": "Off" if strategy in ("Hyperband", "Grid") else "Auto",
+        "RandomSeed": config["tuning_random_seed"],
     }
     if strategy == "Hyperband":
         rounds = int(config["hyperparameters"].get("num_round", "100"))

@@ -46,6 +46,7 @@ def test_good_regression_file_yields_a_complete_plan(s3):
     assert plan["tuning_config"]["HyperParameterTuningJobObjective"] == {"MetricName": "validation:rmse", "Type": "Minimize"}
     assert set(plan["static_hyperparameters"]).isdisjoint({"max_depth", "eta", "min_child_weight", "subsample"})
     assert plan["quality"] == {"metric": "rmse", "threshold": 2.6, "direction": "lower"}
+    assert plan["tuning_config"]["RandomSeed"] == 42
     assert plan["paths"]["train"].startswith(f"s3://{BUCKET}/runs/") and plan["paths"]["train"].endswith("/processed/train/")
     assert plan["deployment_config"]["AutoRollbackConfiguration"]["Alarms"][0]["AlarmName"] == "MlPipeline-endpoint-5xx"
     for step, name in plan["job_names"].items():

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import xgboost as xgb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from containers.xgboost.artifacts import model_archive as model_tar
 from emulator.runtime import LocalRuntime
 from emulator.s3 import LocalS3
 from emulator.sagemaker.hosting import load_predictor
@@ -40,14 +40,6 @@ IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
 
 
-def model_tar(booster: xgb.Booster) -> bytes:
-    raw = bytes(booster.save_raw("ubj"))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        archive.addfile(info, io.BytesIO(raw))
-    return buffer.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from emulator.sagemaker import exceptions as exc
 from emulator.sagemaker.images import Launcher, resolve_image
-from emulator.sagemaker.runner import JobProcess, launch, local_path, map_paths
+from emulator.sagemaker.runner import JobProcess, launch, local_path, map_paths, pid_alive
 from emulator.sagemaker.validation import operation_name, validate
 
 log = logging.getLogger("emulator.sagemaker.jobs")
@@ -427,7 +427,7 @@ class SageMakerBackend:
         if stored is None:
             return None
         status_key = _STATUS_KEYS[kind]
-        if stored.get(status_key) in ("InProgress", "Stopping") and not _alive(stored.get(OWNER_KEY)):
+        if stored.get(status_key) in ("InProgress", "Stopping") and not pid_alive(stored.get(OWNER_KEY)):
             stored[status_key] = "Failed"
             stored["FailureReason"] = (
                 f"InternalServerError: the emulator process that ran this job (pid {stored.get(OWNER_KEY)}) "
@@ -795,19 +795,6 @@ _STATUS_KEYS = {
     "hyper-parameter-tuning-jobs": "HyperParameterTuningJobStatus",
 }
 
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _decoded_summaries(store: ResourceStore, tuning_name: str) -> list[dict]:

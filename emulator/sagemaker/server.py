@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.sagemaker.hosting import DEFAULT_ACCOUNT, load_predictor
+from emulator.sagemaker.runner import pid_alive
 from emulator.sagemaker.runtime_server import RuntimeServer
 
 log = logging.getLogger("emulator.sagemaker.server")
@@ -43,15 +44,6 @@ def _default_state_dir() -> Path:
     return Path(".emulator")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _ping(url: str, timeout: float = 1.0) -> bool:
     try:
@@ -68,7 +60,7 @@ def live_serve_url(state_dir: Path) -> str | None:
         info = json.loads(info_path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if not _alive(int(info.get("pid", 0))) or not _ping(info["url"]):
+    if not pid_alive(int(info.get("pid", 0))) or not _ping(info["url"]):
         return None
     return info["url"]
 

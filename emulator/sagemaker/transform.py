@@ -41,6 +41,7 @@ from emulator.sagemaker.hosting import (
     load_predictor,
     to_datetimes,
 )
+from emulator.sagemaker.runner import pid_alive
 
 log = logging.getLogger("emulator.sagemaker.transform")
 
@@ -237,7 +238,7 @@ class TransformBackend:
             raise ResourceNotFound(
                 f"Requested resource not found: TransformJob {TransformJobName} does not exist"
             ) from None
-        if record["TransformJobStatus"] == "InProgress" and not _pid_alive(record.get("_pid")):
+        if record["TransformJobStatus"] == "InProgress" and not pid_alive(record.get("_pid")):
             record["TransformJobStatus"] = "Failed"
             record["FailureReason"] = "InternalServerError: the emulator process running this job exited"
         return to_datetimes(record)
@@ -463,14 +464,3 @@ def _chunks(data: bytes, max_bytes: int | None) -> Iterator[bytes]:
             yield chunk
         start = end + 1
 
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

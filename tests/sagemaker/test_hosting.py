@@ -3,8 +3,6 @@ with real xgboost models served through the real runtime server and boto3's sage
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ import xgboost as xgb
 from botocore.config import Config
 from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
+from containers.xgboost.artifacts import model_archive
 from emulator.sagemaker.exceptions import ValidationException
 from emulator.sagemaker.hosting import HostingBackend
 from emulator.sagemaker.server import stop_in_process_servers
@@ -36,13 +35,7 @@ def train_booster(rounds: int, depth: int = 3) -> xgb.Booster:
 
 def put_model(s3, booster: xgb.Booster, uri: str) -> str:
     """The built-in algorithm's artifact: model.tar.gz holding one file named xgboost-model."""
-    raw = bytes(booster.save_raw("ubj"))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        archive.addfile(info, io.BytesIO(raw))
-    s3.put_bytes(uri, buffer.getvalue())
+    s3.put_bytes(uri, model_archive(booster))
     return uri
 
 

@@ -4,8 +4,6 @@ timestamps come back in Step Functions' shapes."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 import xgboost as xgb
 from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
+from containers.xgboost.artifacts import model_archive as model_tar
 from emulator.asl.errors import StatesError
 from emulator.integrations.base import Integrations, TaskRequest
 from emulator.integrations.sagemaker import register
@@ -29,14 +28,6 @@ def booster() -> xgb.Booster:
     return xgb.train({"objective": "reg:squarederror", "max_depth": 3, "nthread": 1}, xgb.DMatrix(x, label=y), 5)
 
 
-def model_tar(booster: xgb.Booster) -> bytes:
-    raw = bytes(booster.save_raw("ubj"))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        archive.addfile(info, io.BytesIO(raw))
-    return buffer.getvalue()
 
 
 @pytest.fixture

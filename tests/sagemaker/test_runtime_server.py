@@ -3,13 +3,11 @@ and the `serve` process that keeps endpoints reachable after the creating proces
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 import urllib.request
 from pathlib import Path
@@ -22,6 +20,7 @@ import xgboost as xgb
 from botocore.exceptions import ClientError
 from sm_testkit import DATA, PROJECT_ROOT, ROLE, XGBOOST_IMAGE
 
+from containers.xgboost.artifacts import model_archive as model_tar
 from emulator.sagemaker.hosting import HostingBackend
 from emulator.sagemaker.server import (
     ensure_runtime_server,
@@ -40,14 +39,6 @@ def data() -> tuple[np.ndarray, xgb.Booster]:
     return x, booster
 
 
-def model_tar(booster: xgb.Booster) -> bytes:
-    raw = bytes(booster.save_raw("ubj"))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        archive.addfile(info, io.BytesIO(raw))
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@ batching, and DataProcessing filters/join behave as the SageMaker docs describe.
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
 from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
+from containers.xgboost.artifacts import model_archive as model_tar
 from emulator.sagemaker.exceptions import (
     ResourceInUse,
     ResourceNotFound,
@@ -30,14 +28,6 @@ def data() -> tuple[np.ndarray, np.ndarray, xgb.Booster]:
     return x, y, booster
 
 
-def model_tar(booster: xgb.Booster) -> bytes:
-    raw = bytes(booster.save_raw("ubj"))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        archive.addfile(info, io.BytesIO(raw))
-    return buffer.getvalue()
 
 
 def to_csv(rows: np.ndarray) -> bytes:

@@ -100,25 +100,30 @@ class TrainingPipeline(Construct):
             parameters={"defaults.$": "$.defaults", "config.$": "States.JsonMerge($.defaults, $.input, false)"},
         )
 
-    def _validate(self, failure: sfn.IChainable) -> sfn.IChainable:
+    def _lambda_step(self, construct_id: str, function: lambda_.IFunction, payload: dict, result_path: str,
+                     failure: sfn.IChainable) -> tasks.LambdaInvoke:
+        """A Lambda call whose returned value lands at ``result_path``. Only Lambda's own service
+        errors are retried: the function's exceptions name bad input, which a retry cannot fix."""
         task = tasks.LambdaInvoke(
             self,
-            "Validate input",
-            lambda_function=self.props.validate_input,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "defaults.$": "$.defaults",
-                    "config.$": "$.config",
-                    "execution_name.$": "$$.Execution.Name",
-                    "execution_arn.$": "$$.Execution.Id",
-                }
-            ),
+            construct_id,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload),
             payload_response_only=True,
             retry_on_service_exceptions=False,
-            result_path="$.plan",
+            result_path=result_path,
             task_timeout=sfn.Timeout.duration(Duration.minutes(3)),
         )
         return guard(task, LAMBDA_TRANSIENT, failure)
+
+    def _validate(self, failure: sfn.IChainable) -> sfn.IChainable:
+        payload = {
+            "defaults.$": "$.defaults",
+            "config.$": "$.config",
+            "execution_name.$": "$$.Execution.Name",
+            "execution_arn.$": "$$.Execution.Id",
+        }
+        return self._lambda_step("Validate input", self.props.validate_input, payload, "$.plan", failure)
 
     # ------------------------------------------------------------------ jobs
 
@@ -341,26 +346,15 @@ class TrainingPipeline(Construct):
     # ------------------------------------------------------------------ gate, register, deploy
 
     def _gate(self, failure: sfn.IChainable) -> sfn.IChainable:
-        gate = tasks.LambdaInvoke(
-            self,
-            "Quality gate",
-            lambda_function=self.props.quality_gate,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "evaluation_s3_uri.$": "$.plan.paths.evaluation_report",
-                    "champion_s3_uri.$": "$.plan.paths.champion_report",
-                    "metric.$": "$.plan.quality.metric",
-                    "threshold.$": "$.plan.quality.threshold",
-                    "direction.$": "$.plan.quality.direction",
-                    "no_worse_than_champion.$": "$.plan.config.no_worse_than_champion",
-                }
-            ),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path="$.gate",
-            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
-        )
-        guard(gate, LAMBDA_TRANSIENT, failure)
+        payload = {
+            "evaluation_s3_uri.$": "$.plan.paths.evaluation_report",
+            "champion_s3_uri.$": "$.plan.paths.champion_report",
+            "metric.$": "$.plan.quality.metric",
+            "threshold.$": "$.plan.quality.threshold",
+            "direction.$": "$.plan.quality.direction",
+            "no_worse_than_champion.$": "$.plan.config.no_worse_than_champion",
+        }
+        gate = self._lambda_step("Quality gate", self.props.quality_gate, payload, "$.gate", failure)
         rejected = sfn.Pass(
             self,
             "Model below threshold",

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from lambdas.validate_input import handler as validate
 from stacks.config import PipelineConfig
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-BUCKET = "pipeline-data"
+BUCKET = "pipeline-data"  # the bucket conftest.py creates
 EXECUTION_ARN = "arn:aws:states:us-east-1:000000000000:execution:Pipeline:console-run-2026-11-23T10-00-00"
 
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("DATA_BUCKET", BUCKET)
-    monkeypatch.setenv("ROLLBACK_ALARMS", "MlPipeline-endpoint-5xx,MlPipeline-endpoint-latency")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def invoke(key: str, **overrides):

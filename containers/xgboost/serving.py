@@ -84,19 +84,22 @@ _PANDAS_MIN_ROWS = 64
 
 
 def _csv_rows(text: str) -> np.ndarray:
-    rows = [line for line in text.splitlines() if line.strip()]
-    widths = {line.count(",") + 1 for line in rows}
-    if len(widths) != 1:
-        raise ValueError(f"rows have different numbers of columns {sorted(widths)}")
-    if len(rows) >= _PANDAS_MIN_ROWS:
+    if text.count("\n") + 1 >= _PANDAS_MIN_ROWS:
         import io
 
         import pandas as pd
 
-        # Blank lines are skipped by the parser itself, so the body is read as it came.
-        frame = pd.read_csv(io.StringIO(text), header=None, dtype=np.float32, na_values=[""],
+        # Blank lines are skipped by the parser; a row longer than the first is its ParserError (a
+        # ValueError); a shorter one it would pad with NaN, so the comma count catches those.
+        frame = pd.read_csv(io.BytesIO(text.encode()), header=None, dtype=np.float32, na_values=[""],
                             keep_default_na=False, skip_blank_lines=True, engine="c")
+        if text.count(",") != frame.shape[0] * (frame.shape[1] - 1):
+            raise ValueError("rows have different numbers of columns")
         return frame.to_numpy(dtype=np.float32)
+    rows = [line for line in text.splitlines() if line.strip()]
+    widths = {line.count(",") + 1 for line in rows}
+    if len(widths) != 1:
+        raise ValueError(f"rows have different numbers of columns {sorted(widths)}")
     values = [[float(cell) if cell.strip() else np.nan for cell in row.split(",")] for row in rows]
     return np.asarray(values, dtype=np.float32)
 

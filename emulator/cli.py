@@ -199,6 +199,9 @@ class Progress:
             if not kind.startswith("Lambda") or not self.last_failure or self.last_failure[0] != state:
                 self._line("failed", f"{state}  {error}: {_short(cause)}")
             self.last_failure = (state, error, cause)
+        elif kind in ("TaskSucceeded", "LambdaFunctionSucceeded"):
+            if self.last_failure and self.last_failure[0] == state:
+                self.last_failure = None  # a retry succeeded: that failure did not end anything
         elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted", "ExecutionSucceeded"):
             self._line(kind.removeprefix("Execution").lower(), "execution")
         if event.get("id") is not None:
@@ -355,6 +358,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     input_value = _execution_input(args)
     if input_value is None and not args.sample:
         raise CliError("nothing to run: give --input JSON, --input-file FILE or --sample")
+    if input_value is not None and args.sample:
+        raise CliError("--sample starts the execution through the S3 trigger, whose input is the uploaded "
+                       "object's URI: give either --sample or --input/--input-file, not both")
     context = {**DATASETS[args.dataset], **parse_context(args.context)} if args.sample else parse_context(args.context)
     deployment = prepare(args, context)
     started = time.monotonic()

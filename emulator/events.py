@@ -384,6 +384,10 @@ def watch(folder: Path, s3: LocalS3, bus: EventBus, *, bucket: str, prefix: str,
             s3.put_file(uri, path)
             target = done / rel
             target.parent.mkdir(parents=True, exist_ok=True)
+            copy = 1
+            while target.exists():  # a file dropped again under the same name keeps its earlier copy
+                target = done / rel.with_name(f"{rel.stem}.{copy}{rel.suffix}")
+                copy += 1
             shutil.move(path, target)
             log.info("dropped %s -> %s", rel, uri)
             deliveries = bus.object_created(s3, uri)

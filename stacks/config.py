@@ -8,6 +8,7 @@ input (the state machine merges the input over these defaults before validating)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -18,6 +19,19 @@ TUNING_STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
 # The metrics evaluate.py reports; the validation Lambda owns the table (and checks the metric fits
 # the problem type at run time), so the app checks against the same one at synth time.
 QUALITY_METRICS = {name for metrics in _LAMBDA_METRICS.values() for name in metrics}
+
+
+# Settings that shape resources (the trigger, the endpoint, its alarms, the registry, IAM, timeouts),
+# so they are set per deploy only and are not execution-input keys.
+DEPLOY_ONLY = (
+    "raw_prefix",
+    "execution_timeout_seconds",
+    "notification_email",
+    "endpoint_name",
+    "endpoint_instance_count",
+    "model_package_group",
+    "job_timeout_seconds",
+)
 
 
 class ConfigError(ValueError):
@@ -116,14 +130,13 @@ class PipelineConfig:
             raise ConfigError("instance counts must be at least 1")
         if not self.raw_prefix.endswith("/") or self.raw_prefix.startswith("/"):
             raise ConfigError(f"raw_prefix {self.raw_prefix!r} must look like 'raw/' (no leading slash, trailing slash)")
-        if len(self.endpoint_name) > 63:
-            raise ConfigError("endpoint_name must be at most 63 characters")
+        if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", self.endpoint_name):
+            raise ConfigError(f"endpoint_name {self.endpoint_name!r} must be 1-63 letters, digits and hyphens (SageMaker's rule)")
 
     def execution_defaults(self) -> dict[str, Any]:
         """What the state machine's first state merges the execution input over."""
         values = asdict(self)
-        # Set per deploy only: they shape resources (the trigger, the endpoint fleet, the timeout).
-        for deploy_only in ("raw_prefix", "execution_timeout_seconds", "notification_email", "endpoint_instance_count"):
+        for deploy_only in DEPLOY_ONLY:
             values.pop(deploy_only)
         return values
 

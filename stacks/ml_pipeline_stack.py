@@ -43,6 +43,8 @@ class MlPipelineStack(Stack):
         functions = PipelineFunctions(
             self, "Functions", bucket=storage.bucket, rollback_alarm_names=endpoint_alarm_names(construct_id),
             endpoint_instance_count=config.endpoint_instance_count,
+            endpoint_name=config.endpoint_name,
+            job_timeout_seconds=config.job_timeout_seconds,
         )
         sagemaker.CfnModelPackageGroup(
             self,

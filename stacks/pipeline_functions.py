@@ -26,6 +26,8 @@ class PipelineFunctions(Construct):
         bucket: s3.IBucket,
         rollback_alarm_names: list[str],
         endpoint_instance_count: int,
+        endpoint_name: str,
+        job_timeout_seconds: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self.validate_input = self._function(
@@ -37,6 +39,8 @@ class PipelineFunctions(Construct):
                 "DATA_BUCKET": bucket.bucket_name,
                 "ROLLBACK_ALARMS": ",".join(rollback_alarm_names),
                 "ENDPOINT_INSTANCE_COUNT": str(endpoint_instance_count),
+                "ENDPOINT_NAME": endpoint_name,
+                "JOB_TIMEOUT_SECONDS": str(job_timeout_seconds),
             },
         )
         bucket.grant_read(self.validate_input)

@@ -24,6 +24,15 @@ class SageMakerExecutionRole(Construct):
         )
         bucket.grant_read_write(self.role)
         key.grant_encrypt_decrypt(self.role)
+        # Encrypted ML storage volumes: SageMaker creates grants on the key for the instances.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="VolumeKeyGrants",
+                actions=["kms:CreateGrant", "kms:DescribeKey"],
+                resources=[key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
         log_groups = stack.format_arn(
             service="logs",
             resource="log-group",

@@ -128,7 +128,11 @@ class TrainingPipeline(Construct):
     # ------------------------------------------------------------------ jobs
 
     def _job_state(self, construct_id: str, action: str, parameters: dict, result_selector: dict, result_path: str,
-                   failure: sfn.IChainable, comment: str) -> sfn.CustomState:
+                   failure: sfn.IChainable, comment: str, timeout_path: str | None = None) -> sfn.CustomState:
+        """A `.sync` job. Its state times out a margin after the job's own StoppingCondition, or at
+        ``timeout_path`` when the job's length is only known at run time (a tuning search)."""
+        timeout = ({"TimeoutSecondsPath": timeout_path} if timeout_path
+                   else {"TimeoutSeconds": self.props.config.job_timeout_seconds + 900})
         state = sfn.CustomState(
             self,
             construct_id,
@@ -139,7 +143,7 @@ class TrainingPipeline(Construct):
                 "Parameters": parameters,
                 "ResultSelector": result_selector,
                 "ResultPath": result_path,
-                "TimeoutSeconds": self.props.config.job_timeout_seconds + 900,
+                **timeout,
             },
         )
         return guard(state, SAGEMAKER_TRANSIENT, failure)
@@ -273,6 +277,7 @@ class TrainingPipeline(Construct):
             "$.tuning",
             failure,
             "Bayesian (or configured) search over the XGBoost hyperparameter ranges",
+            timeout_path="$.plan.tuning_timeout_seconds",
         )
         merge_tuned = sfn.Pass(
             self,
@@ -486,14 +491,14 @@ class TrainingPipeline(Construct):
             service="sagemaker",
             action="describeEndpoint",
             iam_resources=[self._endpoint_arn()],
-            parameters={"EndpointName": J.string_at("$.plan.config.endpoint_name")},
+            parameters={"EndpointName": J.string_at("$.plan.endpoint_name")},
             result_selector={"EndpointStatus.$": "$.EndpointStatus"},
             result_path="$.existing",
         )
         create = tasks.SageMakerCreateEndpoint(
             self,
             "Create endpoint",
-            endpoint_name=J.string_at("$.plan.config.endpoint_name"),
+            endpoint_name=J.string_at("$.plan.endpoint_name"),
             endpoint_config_name=J.string_at("$.plan.job_names.endpoint_config"),
             result_path=J.DISCARD,
         )
@@ -505,7 +510,7 @@ class TrainingPipeline(Construct):
                 "Comment": "Blue/green update with auto-rollback alarms",
                 "Resource": f"arn:{self._stack.partition}:states:::sagemaker:updateEndpoint",
                 "Parameters": {
-                    "EndpointName.$": "$.plan.config.endpoint_name",
+                    "EndpointName.$": "$.plan.endpoint_name",
                     "EndpointConfigName.$": "$.plan.job_names.endpoint_config",
                     "DeploymentConfig.$": "$.plan.deployment_config",
                 },
@@ -518,7 +523,13 @@ class TrainingPipeline(Construct):
         # integration reports as SageMaker.SageMakerException: no endpoint yet, so create one.
         find.add_retry(errors=SAGEMAKER_SDK_CLIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
                        max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL)
-        find.add_catch(create, errors=["SageMaker.SageMakerException"], result_path="$.existing")
+        missing = (
+            sfn.Choice(self, "Endpoint missing?")
+            .when(sfn.Condition.string_matches("$.existing.Cause", "*Could not find endpoint*"), create)
+            .otherwise(sfn.Pass(self, "Lookup failed", parameters={"Error.$": "$.existing.Error", "Cause.$": "$.existing.Cause"},
+                                result_path="$.error").next(deploy_failed))
+        )
+        find.add_catch(missing, errors=["SageMaker.SageMakerException"], result_path="$.existing")
         find.add_catch(deploy_failed, errors=[sfn.Errors.ALL], result_path="$.error")
         for state in (config, create, update):
             guard(state, SAGEMAKER_TRANSIENT, deploy_failed)
@@ -541,7 +552,7 @@ class TrainingPipeline(Construct):
             service="sagemaker",
             action="describeEndpoint",
             iam_resources=[self._endpoint_arn()],
-            parameters={"EndpointName": J.string_at("$.plan.config.endpoint_name")},
+            parameters={"EndpointName": J.string_at("$.plan.endpoint_name")},
             result_selector={
                 "EndpointName.$": "$.EndpointName",
                 "EndpointArn.$": "$.EndpointArn",
@@ -557,9 +568,17 @@ class TrainingPipeline(Construct):
             self, "Endpoint rollout failed", error="EndpointDeploymentFailed",
             cause="The endpoint did not reach InService (failed, rolled back, or timed out); see its FailureReason in SageMaker",
         )
+        rolled_back = sfn.Fail(
+            self, "Endpoint rolled back", error="EndpointDeploymentRolledBack",
+            cause="The endpoint is InService on its previous config: the blue/green update failed or an alarm rolled "
+                  "it back; the new model is not serving",
+        )
+        serving_new = sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName", "$.plan.job_names.endpoint_config")
         check = (
             sfn.Choice(self, "Endpoint ready?")
-            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), in_service)
+            .when(sfn.Condition.and_(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), serving_new),
+                  in_service)
+            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), rolled_back)
             .when(sfn.Condition.or_(
                 sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"),
                 sfn.Condition.number_greater_than_equals("$.rollout.polls", ENDPOINT_MAX_POLLS),
@@ -686,4 +705,13 @@ class TrainingPipeline(Construct):
             )
         )
         self.props.key.grant_encrypt_decrypt(role)
+        # Jobs and endpoints with VolumeKmsKeyId/KmsKeyId need grants on the key for their volumes.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="VolumeKeyGrants",
+                actions=["kms:CreateGrant", "kms:DescribeKey"],
+                resources=[self.props.key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
 

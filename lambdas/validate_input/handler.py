@@ -47,6 +47,7 @@ XGBOOST_SETUP = {
 MAX_READ_BYTES = 64 * 1024 * 1024  # read whole objects up to this; sample beyond it
 MIN_ROWS = 50  # fewer rows cannot fill train/validation/test splits usefully
 NAME_LIMITS = {"tuning": 32}  # HyperParameterTuningJobName; every other SageMaker name: 63
+PROBLEM_TYPES = ("auto", "regression", "binary", "multiclass")
 JOB_STEPS = ("preprocess", "tuning", "training", "evaluate", "model", "transform", "endpoint-config")
 
 
@@ -120,6 +121,10 @@ def check_settings(defaults: dict[str, Any], config: dict[str, Any]) -> None:
     for key in ("training_instance_count", "tuning_max_jobs"):
         if config[key] < 1:
             raise InvalidPipelineSetting(f"{key} must be at least 1, got {config[key]}.")
+    if config["problem_type"] not in PROBLEM_TYPES:
+        raise InvalidPipelineSetting(
+            f"problem_type {config['problem_type']!r} must be one of {list(PROBLEM_TYPES)}; 'auto' infers it."
+        )
     bad_hp = {k: v for k, v in config["hyperparameters"].items() if not isinstance(v, str)}
     if bad_hp:
         raise InvalidPipelineSetting(
@@ -157,8 +162,22 @@ def parse_s3_uri(uri: Any) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
+# What pandas (and so preprocess.py) reads as missing; such targets are dropped, not a class.
+MISSING_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+MAX_DISTINCT_TARGETS = 10_000  # enough to tell regression from classification; bounds memory
+
+
+def _label(value: str) -> str:
+    """A target value as preprocess.py will see it: numbers by value, so "1" and "1.0" are one class."""
+    try:
+        return repr(float(value))
+    except ValueError:
+        return value
+
+
 def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = False) -> dict[str, Any]:
-    """Header, row count and target values of a CSV object's bytes."""
+    """Header, row count and distinct target values of a CSV object's bytes, read as a stream."""
     if not data.strip():
         raise EmptyInputObject(f"{where} is empty. Upload a CSV with a header row and data rows.")
     if b"\x00" in data[:4096]:
@@ -172,35 +191,47 @@ def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = F
         text = data[: len(data) - 4].decode("utf-8-sig", errors="ignore")
     if truncated:
         text = text[: text.rfind("\n") + 1]  # drop the partial last line
-    rows = list(csv.reader(io.StringIO(text)))
-    rows = [row for row in rows if row and any(cell.strip() for cell in row)]
-    header = [name.strip() for name in rows[0]]
-    if len(header) < 2:
-        raise NotCsvInput(
-            f"{where} does not parse as CSV: its first line has {len(header)} column(s). "
-            "The pipeline needs a comma-separated header with the target and at least one feature."
-        )
-    body = rows[1:]
-    if not body:
+    del data
+    header: list[str] | None = None
+    index = -1
+    rows = 0
+    classes: set[str] = set()
+    for line_number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [name.strip() for name in row]
+            if len(header) < 2:
+                raise NotCsvInput(
+                    f"{where} does not parse as CSV: its first line has {len(header)} column(s). "
+                    "The pipeline needs a comma-separated header with the target and at least one feature."
+                )
+            if target_column not in header:
+                raise TargetColumnMissing(
+                    f"Target column {target_column!r} is not in {where}; its columns are {header}. "
+                    'Set "target_column" in the execution input to one of them.'
+                )
+            index = header.index(target_column)
+            continue
+        if len(row) != len(header):
+            raise NotCsvInput(
+                f"{where} does not parse as CSV: line {line_number} has {len(row)} fields, the header has "
+                f"{len(header)}. Fix the quoting or delimiters."
+            )
+        rows += 1
+        value = row[index].strip()
+        if value not in MISSING_MARKERS and len(classes) < MAX_DISTINCT_TARGETS:
+            classes.add(_label(value))
+    if header is None:
+        raise NotCsvInput(f"{where} holds only separators, no header. Upload a CSV with a header row.")
+    if not rows:
         raise HeaderOnlyInput(f"{where} has a header but no data rows. Upload a file with data.")
-    ragged = next((i for i, row in enumerate(body, start=2) if len(row) != len(header)), None)
-    if ragged is not None:
-        raise NotCsvInput(
-            f"{where} does not parse as CSV: line {ragged} has {len(body[ragged - 2])} fields, the header has "
-            f"{len(header)}. Fix the quoting or delimiters."
-        )
-    if target_column not in header:
-        raise TargetColumnMissing(
-            f"Target column {target_column!r} is not in {where}; its columns are {header}. "
-            'Set "target_column" in the execution input to one of them.'
-        )
-    index = header.index(target_column)
-    return {"columns": header, "rows": len(body), "target_values": [row[index].strip() for row in body]}
+    return {"columns": header, "rows": rows, "target_values": sorted(classes)}
 
 
 def infer_problem_type(requested: str, target_values: list[str], where: str) -> tuple[str, int | None]:
-    """(problem type, number of classes or None) from the target column's values."""
-    present = [v for v in target_values if v != ""]
+    """(problem type, number of classes or None) from the target column's distinct values."""
+    present = [v for v in target_values if v not in MISSING_MARKERS]
     if not present:
         raise UnusableTarget(f"The target column of {where} is empty in every row. Choose a column with values.")
     classes = sorted(set(present))
@@ -239,7 +270,13 @@ def infer_problem_type(requested: str, target_values: list[str], where: str) -> 
 # ---------------------------------------------------------------- plan
 
 
-def tuning_config(config: dict[str, Any], objective: dict[str, str]) -> dict[str, Any]:
+def tuning_seconds(config: dict[str, Any], job_timeout_seconds: int) -> int:
+    """How long the whole search may run: its waves of parallel trials, each up to one job timeout."""
+    waves = -(-config["tuning_max_jobs"] // config["tuning_max_parallel_jobs"])
+    return waves * job_timeout_seconds
+
+
+def tuning_config(config: dict[str, Any], objective: dict[str, str], job_timeout_seconds: int = 3600) -> dict[str, Any]:
     """HyperParameterTuningJobConfig for the configured strategy, budget and ranges."""
     strategy = config["tuning_strategy"]
     if strategy not in ("Bayesian", "Random", "Grid", "Hyperband"):
@@ -248,6 +285,14 @@ def tuning_config(config: dict[str, Any], objective: dict[str, str]) -> dict[str
     kinds = ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
     if set(ranges) - set(kinds) or not all(isinstance(ranges.get(k, []), list) for k in kinds):
         raise InvalidPipelineSetting(f"tuning_ranges must be an object with list members {list(kinds)}.")
+    for kind in kinds:
+        needed = {"Name", "Values"} if kind == "CategoricalParameterRanges" else {"Name", "MinValue", "MaxValue"}
+        for entry in ranges.get(kind, []):
+            if not isinstance(entry, dict) or not needed <= set(entry):
+                raise InvalidPipelineSetting(
+                    f"Each of tuning_ranges.{kind} needs {sorted(needed)} (SageMaker's ParameterRanges shape); "
+                    f"got {json.dumps(entry)}."
+                )
     if config["tuning_enabled"] and not any(ranges.get(k) for k in kinds):
         raise InvalidPipelineSetting("tuning_enabled is true but tuning_ranges is empty; add ranges or disable tuning.")
     if strategy == "Grid" and ranges.get("ContinuousParameterRanges"):
@@ -258,6 +303,7 @@ def tuning_config(config: dict[str, Any], objective: dict[str, str]) -> dict[str
         "ResourceLimits": {
             "MaxNumberOfTrainingJobs": config["tuning_max_jobs"],
             "MaxParallelTrainingJobs": config["tuning_max_parallel_jobs"],
+            "MaxRuntimeInSeconds": tuning_seconds(config, job_timeout_seconds),
         },
         "ParameterRanges": {k: ranges.get(k, []) for k in kinds},
         # Hyperband and Grid do their own scheduling; SageMaker rejects early stopping with them.
@@ -315,9 +361,14 @@ def build_plan(
     data_bucket: str,
     rollback_alarms: list[str],
     endpoint_instance_count: int = 1,
+    endpoint_name: str = "ml-pipeline-endpoint",
+    job_timeout_seconds: int = 3600,
 ) -> dict[str, Any]:
     """The pure core: everything the state machine needs, or a named PipelineInputError."""
     check_settings(defaults, config)
+    # An execution's hyperparameters add to or replace the configured ones key by key (the state
+    # machine's JsonMerge is shallow, so without this a partial object would drop num_round).
+    config = {**config, "hyperparameters": {**defaults["hyperparameters"], **config["hyperparameters"]}}
     bucket, key = parse_s3_uri(config.get("input_s3_uri"))
     keys = list_csv_keys(bucket, key) if key.endswith("/") else [key]
     if not keys:
@@ -331,6 +382,13 @@ def build_plan(
             "train/validation/test. Upload more data."
         )
     problem, num_class = infer_problem_type(config["problem_type"], info["target_values"], first)
+    if problem == "multiclass" and (truncated or len(keys) > 1):
+        # num_class must count every class preprocess.py will see; a sample could miss some.
+        raise UnusableTarget(
+            f"A multiclass target needs its classes counted over the whole input, but only the first "
+            f"{MAX_READ_BYTES // 2**20} MiB of {first} ({len(keys)} object(s)) were read. Give one CSV under "
+            f"{MAX_READ_BYTES // 2**20} MiB, or set problem_type explicitly to regression or binary if that fits."
+        )
     metrics = QUALITY_METRICS[problem]
     if config["quality_metric"] not in metrics:
         raise UnknownQualityMetric(
@@ -342,11 +400,12 @@ def build_plan(
     hyperparameters = {**config["hyperparameters"], "objective": objective, "eval_metric": eval_metric}
     if num_class:
         hyperparameters["num_class"] = str(num_class)
-    tuned = {r["Name"] for kind in config["tuning_ranges"].values() for r in kind}
+    tuning = tuning_config(config, {"MetricName": tuning_metric, "Type": tuning_direction}, job_timeout_seconds)
+    tuned = {r["Name"] for kind in tuning["ParameterRanges"].values() for r in kind}
     names = job_names(execution_name, execution_arn)
     run_key = f"runs/{names['training'].rsplit('-', 1)[0]}/"
     run = f"s3://{data_bucket}/{run_key}"
-    champion_key = f"champion/{config['endpoint_name']}/evaluation.json"
+    champion_key = f"champion/{endpoint_name}/evaluation.json"
     input_prefix = f"s3://{bucket}/{key}"
     return {
         "config": config,
@@ -356,7 +415,10 @@ def build_plan(
         "hyperparameters": hyperparameters,
         # Tuned ranges are not static: SageMaker rejects a parameter that is both.
         "static_hyperparameters": {k: v for k, v in hyperparameters.items() if k not in tuned},
-        "tuning_config": tuning_config(config, {"MetricName": tuning_metric, "Type": tuning_direction}),
+        "tuning_config": tuning,
+        # The tuning state's own timeout: the whole search plus a margin to stop it.
+        "tuning_timeout_seconds": tuning_seconds(config, job_timeout_seconds) + 900,
+        "endpoint_name": endpoint_name,
         "quality": {
             "metric": config["quality_metric"],
             "threshold": config["quality_threshold"],
@@ -432,4 +494,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         data_bucket=os.environ["DATA_BUCKET"],
         rollback_alarms=alarms,
         endpoint_instance_count=int(os.environ.get("ENDPOINT_INSTANCE_COUNT", "1")),
+        endpoint_name=os.environ.get("ENDPOINT_NAME", "ml-pipeline-endpoint"),
+        job_timeout_seconds=int(os.environ.get("JOB_TIMEOUT_SECONDS", "3600")),
     )

@@ -156,3 +156,22 @@ def test_progress_shows_retries_and_failures():
     assert "failed  Train  SageMaker.AmazonSageMakerException: Rate exceeded" in lines[1]
     assert "retry   Train  attempt 2" in lines[2]
     assert progress.last_failure == ("Train", "SageMaker.AmazonSageMakerException", "Rate exceeded")
+
+
+def test_a_task_failure_that_a_retry_fixed_is_not_reported_as_the_cause():
+    progress = cli.Progress(write=lambda line: None)
+    for event in (
+        {"id": 1, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Train"}},
+        {"id": 2, "previousEventId": 1, "type": "TaskFailed",
+         "taskFailedEventDetails": {"error": "ThrottlingException", "cause": "Rate exceeded"}},
+        {"id": 3, "previousEventId": 2, "type": "TaskSucceeded", "taskSucceededEventDetails": {}},
+    ):
+        progress(event)
+    assert progress.last_failure is None
+
+
+def test_sample_and_input_together_are_a_usage_error(tmp_path, capsys, mini_assembly):
+    code = cli.main(["--state-dir", str(tmp_path), "run", "--assembly", str(mini_assembly), "--sample",
+                     "--input", "{}"])
+    assert code == 2
+    assert "not both" in capsys.readouterr().err

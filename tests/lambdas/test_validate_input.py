@@ -82,6 +82,10 @@ def test_canary_shifting_only_on_a_fleet_of_two_or_more():
         ("raw/abalone.csv", "abalone", {"tuning_max_jobs": "8"}, validate.InvalidPipelineSetting, "must be a number"),
         ("raw/abalone.csv", "abalone", {"target_colum": "rings"}, validate.InvalidPipelineSetting, "Unknown setting"),
         ("raw/abalone.csv", "abalone", {"problem_type": "binary"}, validate.UnusableTarget, "exactly 2 classes"),
+        ("raw/abalone.csv", "abalone", {"problem_type": "regresion"}, validate.InvalidPipelineSetting, "must be one of"),
+        ("raw/abalone.csv", "abalone", {"tuning_ranges": {"IntegerParameterRanges": [{"MinValue": "1", "MaxValue": "3"}]}},
+         validate.InvalidPipelineSetting, "needs ['MaxValue', 'MinValue', 'Name']"),
+        ("raw/commas.csv", b",,,\n,,,\n", {}, validate.NotCsvInput, "only separators"),
     ],
 )
 def test_bad_input_raises_a_named_error_that_says_what_to_do(s3, key, body, overrides, error, words):
@@ -100,3 +104,22 @@ def test_missing_input_uri_says_how_to_start_an_execution(s3):
     event = {"defaults": defaults, "config": defaults, "execution_name": "n", "execution_arn": EXECUTION_ARN}
     with pytest.raises(validate.InvalidInputUri, match="input_s3_uri"):
         validate.handler(event, None)
+
+
+def test_a_partial_hyperparameter_override_keeps_the_other_defaults(s3):
+    s3.put_object(Bucket=BUCKET, Key="raw/abalone.csv", Body=(DATA / "abalone.csv").read_bytes())
+    plan = invoke("raw/abalone.csv", hyperparameters={"max_depth": "4"})
+    assert plan["hyperparameters"]["max_depth"] == "4"
+    assert plan["hyperparameters"]["num_round"] == "300"
+
+
+def test_numeric_labels_are_counted_by_value_and_missing_markers_are_not_a_class():
+    info = validate.inspect_csv(b"x,y\n1,1\n2,1.0\n3,NA\n4,0\n", "y", "s3://b/k")
+    assert validate.infer_problem_type("auto", info["target_values"], "s3://b/k") == ("binary", None)
+
+
+def test_tuning_may_run_for_every_wave_of_trials(s3):
+    s3.put_object(Bucket=BUCKET, Key="raw/abalone.csv", Body=(DATA / "abalone.csv").read_bytes())
+    plan = invoke("raw/abalone.csv", tuning_max_jobs=8, tuning_max_parallel_jobs=2)
+    assert plan["tuning_config"]["ResourceLimits"]["MaxRuntimeInSeconds"] == 4 * 3600
+    assert plan["tuning_timeout_seconds"] == 4 * 3600 + 900

@@ -156,7 +156,9 @@ def test_tasks_keep_the_state_they_were_given(definition):
 def test_jobs_and_execution_have_timeouts(definition, template):
     for name, state in _all_states(definition).items():
         if state["Type"] == "Task" and ".sync" in state["Resource"]:
-            assert state.get("TimeoutSeconds"), name
+            assert state.get("TimeoutSeconds") or state.get("TimeoutSecondsPath"), name
+    # A search runs waves of trials: its timeout comes from the plan (waves x job timeout + margin).
+    assert definition["States"]["Tune hyperparameters"]["TimeoutSecondsPath"] == "$.plan.tuning_timeout_seconds"
     template.has_resource_properties("AWS::StepFunctions::StateMachine", {"TracingConfiguration": {"Enabled": True}})
     assert definition["TimeoutSeconds"] == 21600
 
@@ -166,11 +168,20 @@ def test_endpoint_rollout_is_blue_green_and_polled_with_a_bound(definition):
     assert deploy["Update endpoint"]["Parameters"]["DeploymentConfig.$"] == "$.plan.deployment_config"
     assert deploy["Update endpoint"]["ResultPath"] == "$.endpoint_update"  # keeps $.plan for the polling
     assert deploy["Find endpoint"]["Catch"][0] == {
-        "ErrorEquals": ["SageMaker.SageMakerException"], "ResultPath": "$.existing", "Next": "Create endpoint"
+        "ErrorEquals": ["SageMaker.SageMakerException"], "ResultPath": "$.existing", "Next": "Endpoint missing?"
     }
+    # Only "not found" creates an endpoint; throttling or access denied fail the deploy instead.
+    missing = deploy["Endpoint missing?"]
+    assert missing["Choices"][0] == {"Variable": "$.existing.Cause", "StringMatches": "*Could not find endpoint*",
+                                     "Next": "Create endpoint"}
     choices = deploy["Endpoint ready?"]["Choices"]
-    assert choices[0]["Variable"] == "$.endpoint.EndpointStatus" and choices[0]["StringEquals"] == "InService"
-    assert any(c.get("NumericGreaterThanEquals") for c in choices[1]["Or"])
+    # InService on the new config is success; InService on the old one is a rollback, not a deploy.
+    assert choices[0]["And"][1] == {"Variable": "$.endpoint.EndpointConfigName",
+                                    "StringEqualsPath": "$.plan.job_names.endpoint_config"}
+    assert choices[0]["Next"] == "Endpoint in service"
+    assert choices[1]["Next"] == "Endpoint rolled back"
+    assert deploy["Endpoint rolled back"]["Error"] == "EndpointDeploymentRolledBack"
+    assert any(c.get("NumericGreaterThanEquals") for c in choices[2]["Or"])
 
 
 def _policy_actions(template_json: dict) -> list[tuple[str, list]]:
@@ -200,6 +211,26 @@ def test_iam_grants_what_the_definition_calls_and_no_sagemaker_wildcard(template
     for _, action, statement in actions:
         if action == "iam:PassRole":
             assert statement["Resource"] != "*"
+
+
+def test_state_machine_role_can_do_what_its_tasks_need(template_json):
+    """Only the policies attached to the state machine's own role count here."""
+    resources = template_json["Resources"]
+    machine = next(r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine")
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        st for r in resources.values() if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+        for st in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    granted = {a.lower() for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    for action in ("sagemaker:CreateProcessingJob", "sagemaker:CreateHyperParameterTuningJob", "sagemaker:CreateTrainingJob",
+                   "sagemaker:CreateTransformJob", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
+                   "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
+                   "sagemaker:CreateModelPackage", "lambda:InvokeFunction", "sns:Publish", "s3:GetObject",
+                   "s3:PutObject", "iam:PassRole", "kms:CreateGrant", "kms:Decrypt", "events:PutRule"):
+        assert action.lower() in granted, action
+    grants = [st for st in statements if "kms:CreateGrant" in st["Action"]]
+    assert all(st["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}} for st in grants)
 
 
 def test_s3_upload_rule_starts_the_state_machine_with_the_object_uri(template):

@@ -185,3 +185,24 @@ def test_http_server_serves_ping_and_invocations(regression_model, tmp_path):
         server.terminate()
         server.wait(timeout=10)
         server.stdout.close()
+
+
+def test_large_csv_bodies_parse_like_small_ones(regression_model):
+    """Bodies past the pandas threshold (batch payloads) score and fail exactly as row-by-row ones."""
+    model_dir, booster, rows = regression_model
+    many = np.resize(rows, (400, rows.shape[1])).astype(np.float32)
+    many[::7, 2] = np.nan
+    body = "\n".join(",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in many).encode() + b"\n"
+    predictor = load_predictor(model_dir, batch=True)
+    assert len(body) > 2048
+    response = predictor.invoke(body, "text/csv", "text/csv")
+    assert response.status == 200
+    assert response.body == "".join(f"{s}\n" for s in booster.predict(xgb.DMatrix(many)).tolist()).encode()
+    small = predictor.invoke(b"\n".join(body.splitlines()[:3]), "text/csv", "text/csv")
+    assert response.body.startswith(small.body)
+
+    short_row = body.replace(b"\n", b"\n1.0,2.0\n", 1)
+    not_utf8 = body.replace(b"\n", b"\n\xff\xfe\n", 1)
+    for bad in (short_row, not_utf8):
+        rejected = predictor.invoke(bad, "text/csv", "text/csv")
+        assert rejected.status == 415 and b"csv format" in rejected.body

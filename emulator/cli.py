@@ -111,7 +111,9 @@ def synth(project: Path, context: dict[str, str], *, outdir: str = "cdk.out") ->
     npx = shutil.which("npx")
     if npx is None:
         raise CliError("npx not found: install Node.js (18+) and run `make setup` to get the pinned CDK CLI")
-    env = dict(os.environ, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
+    # the app's jsii runtime otherwise prints a Node-version banner on every synth
+    env = dict(os.environ, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1",
+               JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=os.environ.get("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20"))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [npx, "cdk", "synth", "--quiet", "--output", outdir]
     for key, value in context.items():

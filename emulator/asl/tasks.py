@@ -146,7 +146,7 @@ def _poll(ex: Execution, state: model.Task, integration: Any, handle: Any, frame
         interval = integration.poll_interval(handle)
         if limits:
             interval = min(interval, max(min(d for d, _, _ in limits) - now, 0.0))
-        time.sleep(max(interval, 0.0))
+        integration.wait(handle, max(interval, 0.0))
 
 
 def _stop(integration: Any, handle: Any, state: model.Task) -> None:

@@ -15,6 +15,7 @@ Resource keys:
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,11 @@ class Integration(ABC):
     def poll_interval(self, handle: Any) -> float:
         """Seconds (wall clock) between polls of a running task."""
         return 0.05
+
+    def wait(self, handle: Any, seconds: float) -> None:
+        """Block before the next poll for at most ``seconds``. An integration that is told when its
+        task ends returns as soon as it does, so no poll interval is added to the task's time."""
+        time.sleep(seconds)
 
 
 class Integrations:

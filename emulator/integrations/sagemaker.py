@@ -44,15 +44,16 @@ class SyncJob:
     name_key: str
     status_key: str
     stop: str
+    kind: str  # the backend's name for the job type (SageMakerBackend.ended_event)
 
 
 SYNC_JOBS: dict[str, SyncJob] = {
-    "createProcessingJob": SyncJob("DescribeProcessingJob", "ProcessingJobName", "ProcessingJobStatus", "StopProcessingJob"),
-    "createTrainingJob": SyncJob("DescribeTrainingJob", "TrainingJobName", "TrainingJobStatus", "StopTrainingJob"),
+    "createProcessingJob": SyncJob("DescribeProcessingJob", "ProcessingJobName", "ProcessingJobStatus", "StopProcessingJob", "processing"),
+    "createTrainingJob": SyncJob("DescribeTrainingJob", "TrainingJobName", "TrainingJobStatus", "StopTrainingJob", "training"),
     "createHyperParameterTuningJob": SyncJob(
-        "DescribeHyperParameterTuningJob", "HyperParameterTuningJobName", "HyperParameterTuningJobStatus", "StopHyperParameterTuningJob"
+        "DescribeHyperParameterTuningJob", "HyperParameterTuningJobName", "HyperParameterTuningJobStatus", "StopHyperParameterTuningJob", "tuning"
     ),
-    "createTransformJob": SyncJob("DescribeTransformJob", "TransformJobName", "TransformJobStatus", "StopTransformJob"),
+    "createTransformJob": SyncJob("DescribeTransformJob", "TransformJobName", "TransformJobStatus", "StopTransformJob", "transform"),
 }
 REQUEST_RESPONSE = ("createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint")
 RUNNING = ("InProgress", "Stopping")
@@ -155,6 +156,13 @@ class OptimizedSageMaker(Integration):
 
     def poll_interval(self, handle: Any) -> float:
         return 0.0 if isinstance(handle, _Done) else 0.05
+
+    def wait(self, handle: Any, seconds: float) -> None:
+        ended = self.backend.ended_event(handle.job.kind, handle.name) if isinstance(handle, _Following) else None
+        if ended is None:
+            super().wait(handle, seconds)
+        else:  # the next state starts as soon as the job ends, not up to a poll interval later
+            ended.wait(seconds)
 
 
 class SdkSageMaker(Integration):

@@ -167,6 +167,7 @@ class TransformJob:
     request: dict
     record: dict
     stop_requested: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)  # set once the record is terminal
     thread: threading.Thread | None = None
 
 
@@ -267,6 +268,11 @@ class TransformBackend:
             job.thread.join(timeout)
         return self.describe_transform_job(TransformJobName)
 
+    def ended_event(self, name: str) -> threading.Event | None:
+        """Set when the job, running in this process, has ended; None if it does not run here."""
+        job = self._jobs.get(name)
+        return job.done if job else None
+
     # -- storage ----------------------------------------------------------------------------
 
     def _path(self, name: str) -> Path:
@@ -312,6 +318,7 @@ class TransformBackend:
         ended = time.time()
         self._update(job, TransformJobStatus=status, TransformEndTime=ended,
                      **({"FailureReason": reason[:1024]} if reason else {}))
+        job.done.set()
         elapsed = ended - started
         log.info("transform job %s %s in %.2fs (%d records)%s", job.name, status, elapsed, rows,
                  f": {reason}" if reason else "")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sm_testkit import ROLE, SKLEARN_IMAGE, abalone_channels, training_request
 
 from emulator.asl.run import run_definition
-from emulator.integrations.base import Integrations
+from emulator.integrations.base import Integrations, TaskOutcome, TaskRequest
 from emulator.integrations.sagemaker import backend_for, register
 
 SM = "arn:aws:states:::sagemaker"
@@ -163,3 +164,17 @@ def test_model_endpoint_config_and_batch_transform_through_the_optimized_keys(ru
     assert isinstance(result.output["transform"]["CreationTime"], int)
     scores = runtime.s3.get_bytes("s3://bucket/scored/part-1.csv.out").decode().split()
     assert len(scores) == 25 and all(0 < float(s) < 30 for s in scores)
+
+
+def test_a_sync_task_wakes_when_its_job_ends_not_at_the_next_poll(integrations, channels):
+    """The interpreter waits between polls through the integration: a SageMaker job's end wakes it."""
+    resource = f"{SM}:createTrainingJob.sync"
+    key, integration = integrations.lookup(resource)
+    request = TaskRequest(resource, key, training_request("int-wake", channels), "Train", "arn:exec", "exec")
+    handle = integration.start(request)
+    began, waits = time.monotonic(), 0
+    while (outcome := integration.poll(handle)) is None:
+        integration.wait(handle, 300)  # a five-minute poll interval: only the job's end ends it early
+        waits += 1
+    assert isinstance(outcome, TaskOutcome) and outcome.output["TrainingJobStatus"] == "Completed"
+    assert waits == 1 and time.monotonic() - began < 120

@@ -2,7 +2,8 @@
 
 The interpreter knows nothing about SageMaker or Lambda: for a Task state it builds a TaskRequest,
 looks the integration up by the Resource's key, calls ``start`` once and then ``poll`` until an
-outcome arrives (or the state's TimeoutSeconds passes, when it calls ``stop``). A failure is raised
+outcome arrives, blocking in ``wait`` between polls (or the state's TimeoutSeconds passes, when it
+calls ``stop``). A failure is raised
 as ``StatesError(name, cause)`` from either call.
 
 Resource keys:

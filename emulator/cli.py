@@ -7,7 +7,8 @@
                                              synth if stale, deploy, run the training state machine
   watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ and play
                                              the EventBridge rule
-  serve ...                                  the SageMaker helper's server (emulator.sagemaker.server)
+  serve [--time-scale S] [--stepfunctions-port P] ...
+                                             the SageMaker runtime and Step Functions APIs on localhost
 """
 
 from __future__ import annotations
@@ -414,12 +415,32 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Hook for the SageMaker helper: `serve` is emulator.sagemaker.server.main(args)."""
-    try:
-        from emulator.sagemaker import server
-    except ModuleNotFoundError as exc:
-        raise CliError("`serve` needs emulator.sagemaker.server, which is not installed") from exc
-    return int(server.main(args.serve_args) or 0)
+    """The SageMaker runtime API (emulator.sagemaker.server) and, once something is deployed, the
+    Step Functions API beside it (emulator.stepfunctions_api), until Ctrl-C."""
+    from emulator.sagemaker import server
+
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--time-scale", type=float, default=0.01)
+    own.add_argument("--stepfunctions-port", type=int, default=0)
+    own.add_argument("--host", default="127.0.0.1")
+    own.add_argument("--state-dir", type=Path, default=args.state_dir)
+    options, rest = own.parse_known_args(args.serve_args)
+    state_dir = options.state_dir.resolve()
+    rest = ["--state-dir", str(state_dir), "--host", options.host, *rest]
+    if not (state_dir / "deployment.json").is_file():
+        log.info("nothing deployed in %s yet: serving the SageMaker runtime API only "
+                 "(`python -m emulator deploy` adds the Step Functions API)", state_dir)
+        return int(server.main(rest) or 0)
+    from emulator.stepfunctions_api import StepFunctionsApi, StepFunctionsServer
+
+    with LocalRuntime.open(state_dir, args.project, time_scale=options.time_scale) as runtime:
+        api = StepFunctionsServer(StepFunctionsApi(runtime), options.host, options.stepfunctions_port).start()
+        log.info("Step Functions API on %s: boto3.client('stepfunctions', endpoint_url='%s') or "
+                 "`aws stepfunctions --endpoint-url %s ...`", api.url, api.url, api.url)
+        try:
+            return int(server.main(rest) or 0)
+        finally:
+            api.stop()
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -471,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     wat.add_argument("--time-scale", type=float, default=0.01)
     wat.set_defaults(func=cmd_watch)
 
-    srv = sub.add_parser("serve", help="the SageMaker/Step Functions APIs on localhost (SageMaker helper)")
+    srv = sub.add_parser("serve", help="the SageMaker runtime and Step Functions APIs on localhost")
     srv.add_argument("serve_args", nargs=argparse.REMAINDER)
     srv.set_defaults(func=cmd_serve)
     return parser

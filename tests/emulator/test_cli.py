@@ -113,8 +113,8 @@ def test_serve_calls_the_sagemaker_server(monkeypatch):
     server = pytest.importorskip("emulator.sagemaker.server")
     seen = []
     monkeypatch.setattr(server, "main", lambda argv: seen.append(argv) or 0)
-    assert cli.main(["serve", "--port", "0"]) == 0
-    assert seen == [["--port", "0"]]
+    assert cli.main(["--state-dir", "/nowhere", "serve", "--port", "0"]) == 0
+    assert seen == [["--state-dir", "/nowhere", "--host", "127.0.0.1", "--port", "0"]]
 
 
 def test_module_entry_point():

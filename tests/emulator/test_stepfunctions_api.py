@@ -1,0 +1,94 @@
+"""The Step Functions API on localhost, driven by an unchanged boto3 client against the mini stack."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from emulator.stepfunctions_api import StepFunctionsApi, StepFunctionsServer
+
+BUCKET = "ministack-databuckete3889a50"
+
+
+@pytest.fixture
+def sfn(mini_runtime):
+    mini_runtime.time_scale = 0.0
+    server = StepFunctionsServer(StepFunctionsApi(mini_runtime)).start()
+    yield boto3.client("stepfunctions", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local",
+                       config=Config(retries={"max_attempts": 1}))
+    server.stop()
+
+
+def machine_arn(sfn) -> str:
+    machines = sfn.list_state_machines()["stateMachines"]
+    assert [m["name"] for m in machines] == ["mini-training"]
+    return machines[0]["stateMachineArn"]
+
+
+def wait_for_end(sfn, arn: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, described
+        time.sleep(0.05)
+    return described
+
+
+def test_start_describe_list_and_history_of_an_execution(sfn, mini_runtime):
+    mini_runtime.s3.put_bytes(f"s3://{BUCKET}/raw/data.csv", b"a,b\n1,2\n")
+    arn = machine_arn(sfn)
+    described_machine = sfn.describe_state_machine(stateMachineArn=arn)
+    assert json.loads(described_machine["definition"])["StartAt"] == "Read"
+
+    started = sfn.start_execution(stateMachineArn=arn, name="api-1", input=json.dumps({"key": "raw/data.csv"}))
+    assert started["executionArn"] == "arn:aws:states:us-east-1:000000000000:execution:mini-training:api-1"
+    described = wait_for_end(sfn, started["executionArn"])
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"])["read"] == {"size": 8}
+    assert described["stopDate"] >= described["startDate"] == started["startDate"]
+
+    listed = sfn.list_executions(stateMachineArn=arn, statusFilter="SUCCEEDED")["executions"]
+    assert [e["name"] for e in listed] == ["api-1"]
+    events = sfn.get_execution_history(executionArn=started["executionArn"])["events"]
+    assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
+    assert "LambdaFunctionSucceeded" in [e["type"] for e in events] or "TaskSucceeded" in [e["type"] for e in events]
+    newest_first = sfn.get_execution_history(executionArn=started["executionArn"], reverseOrder=True, maxResults=2)
+    assert newest_first["events"][0]["type"] == "ExecutionSucceeded" and "nextToken" in newest_first
+
+
+def test_a_failed_execution_reports_its_error_and_cause(sfn):
+    arn = sfn.start_execution(stateMachineArn=machine_arn(sfn), name="api-bad", input='{"key": "missing.csv"}')["executionArn"]
+    described = wait_for_end(sfn, arn)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "PipelineFailed" and described["cause"] == "see the notification"
+
+
+def test_stop_execution_aborts_a_running_one(sfn):
+    arn = sfn.start_execution(stateMachineArn=machine_arn(sfn), name="api-stop",
+                              input=json.dumps({"action": "sleep", "seconds": 4}))["executionArn"]
+    assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    sfn.stop_execution(executionArn=arn)
+    described = sfn.describe_execution(executionArn=arn)
+    assert described["status"] == "ABORTED"
+    assert sfn.get_execution_history(executionArn=arn)["events"][-1]["type"] == "ExecutionAborted"
+
+
+def test_errors_are_the_modelled_exceptions(sfn):
+    arn = machine_arn(sfn)
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+        sfn.describe_execution(executionArn="arn:aws:states:us-east-1:000000000000:execution:mini-training:nope")
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
+        sfn.start_execution(stateMachineArn="arn:aws:states:us-east-1:000000000000:stateMachine:other")
+    with pytest.raises(sfn.exceptions.InvalidArn):
+        sfn.describe_execution(executionArn="not-an-arn")
+    with pytest.raises(sfn.exceptions.InvalidExecutionInput):
+        sfn.start_execution(stateMachineArn=arn, input="{not json")
+    with pytest.raises(sfn.exceptions.InvalidName):
+        sfn.start_execution(stateMachineArn=arn, name="has spaces")
+    sfn.start_execution(stateMachineArn=arn, name="twice", input='{"key": "missing.csv"}')
+    with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+        sfn.start_execution(stateMachineArn=arn, name="twice", input='{"key": "other.csv"}')

@@ -434,13 +434,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from emulator.stepfunctions_api import StepFunctionsApi, StepFunctionsServer
 
     with LocalRuntime.open(state_dir, args.project, time_scale=options.time_scale) as runtime:
-        api = StepFunctionsServer(StepFunctionsApi(runtime), options.host, options.stepfunctions_port).start()
+        executions = StepFunctionsApi(runtime)
+        api = StepFunctionsServer(executions, options.host, options.stepfunctions_port).start()
         log.info("Step Functions API on %s: boto3.client('stepfunctions', endpoint_url='%s') or "
                  "`aws stepfunctions --endpoint-url %s ...`", api.url, api.url, api.url)
         try:
             return int(server.main(rest) or 0)
         finally:
             api.stop()
+            executions.stop_all()  # each running execution ends ABORTED on disk, not RUNNING forever
 
 
 # -- parser ---------------------------------------------------------------------------------

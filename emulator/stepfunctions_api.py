@@ -32,7 +32,17 @@ from emulator.runtime import LocalRuntime, build_integrations
 log = logging.getLogger("emulator.stepfunctions")
 
 TARGET_PREFIX = "AWSStepFunctions."
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # the names the console accepts (no spaces or wildcards)
+# What StartExecution refuses in a name (whitespace, brackets, wildcards, these specials, control
+# characters); "." and ".." are refused too, since a name is a folder here.
+_BAD_NAME_CHAR = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
+_PAGE_SIZE = 100  # maxResults when not given, as AWS
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= 80 or _BAD_NAME_CHAR.search(name) or name in (".", ".."):
+        raise ApiError("InvalidName", f"Invalid Name: '{name}' (1-80 characters without whitespace, brackets, "
+                                      f"wildcards or any of \" # % \\ ^ | ~ ` $ & , ; : /)")
+    return name
 
 
 class ApiError(Exception):
@@ -52,9 +62,12 @@ def _epoch(text: str | None) -> float | None:
 class _Running:
     """An execution started by this server: its live history and the event that stops it."""
 
+    input_value: Any
     events: list[dict] = field(default_factory=list)
     abort: threading.Event = field(default_factory=threading.Event)
+    started: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    failure: Exception | None = None  # run_definition refused to start it
 
 
 class StepFunctionsApi:
@@ -111,16 +124,14 @@ class StepFunctionsApi:
         machine_arn = ":".join([*parts[:5], "stateMachine", parts[6]])
         try:
             machine = self.deployment.state_machine(machine_arn)
-            record = read_execution(self._folder(machine, parts[7]))
-        except (UnknownResource, FileNotFoundError):
+            record = read_execution(self._folder(machine, _check_name(parts[7])))
+        except (UnknownResource, FileNotFoundError, ApiError):
             raise ApiError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'") from None
         return machine, parts[7], record
 
     def op_StartExecution(self, request: dict) -> dict:
         machine = self._machine(request.get("stateMachineArn"))
-        name = request.get("name") or str(uuid.uuid4())
-        if not _NAME.match(name):
-            raise ApiError("InvalidName", f"Invalid Name: '{name}' (1-80 letters, digits, '-' or '_')")
+        name = _check_name(request.get("name") or str(uuid.uuid4()))
         input_text = request.get("input") or "{}"
         try:
             input_value = json.loads(input_text)
@@ -129,38 +140,53 @@ class StepFunctionsApi:
         folder = self._folder(machine, name)
         arn = machine.arn.replace(":stateMachine:", ":execution:") + f":{name}"
         with self._lock:
-            if (folder / "status.json").is_file():
-                status = read_execution(folder)["status"]
-                if status.get("status") == "RUNNING" and json.loads(status.get("input") or "{}") == input_value:
-                    return {"executionArn": arn, "startDate": _epoch(status["startDate"])}  # idempotent, as AWS
+            running = self._running.get(arn)
+            if running is not None and running.input_value == input_value:
+                running.started.wait(10)  # idempotent for a running execution with the same input, as AWS
+                return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
+            if running is not None or (folder / "status.json").is_file():
                 raise ApiError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
-            running = _Running()
-            self._running[arn] = running
-            started = threading.Event()
-
-            def on_event(event: dict) -> None:
-                running.events.append(event)
-                started.set()
-
-            def execute() -> None:
-                from emulator.asl import run_definition
-
-                try:
-                    result = run_definition(
-                        machine.definition, input_value, integrations=self.integrations, execution_name=name,
-                        state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.runtime.time_scale,
-                        history_dir=folder, on_event=on_event, state_machine_arn=machine.arn, abort=running.abort)
-                    log.info("execution %s %s%s", name, result.status, f": {result.error}" if result.error else "")
-                finally:
-                    started.set()
-                    with self._lock:
-                        self._running.pop(arn, None)
-
-            running.thread = threading.Thread(target=execute, name=f"execution-{name}", daemon=True)
+            running = self._running[arn] = _Running(input_value)
+            running.thread = threading.Thread(target=self._execute, args=(machine, name, arn, running),
+                                              name=f"execution-{name}", daemon=True)
             running.thread.start()
-        started.wait(10)  # the status record exists once ExecutionStarted is recorded
+        running.started.wait(10)  # the status record exists once ExecutionStarted is recorded
+        if running.failure is not None:
+            raise ApiError("ValidationException", f"The execution could not start: {running.failure}")
         log.info("execution %s of %s started", name, machine.name)
         return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
+
+    def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running) -> None:
+        from emulator.asl import run_definition
+
+        def on_event(event: dict) -> None:
+            running.events.append(event)
+            running.started.set()
+
+        try:
+            result = run_definition(
+                machine.definition, running.input_value, integrations=self.integrations, execution_name=name,
+                state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.runtime.time_scale,
+                history_dir=self._folder(machine, name), on_event=on_event, state_machine_arn=machine.arn,
+                abort=running.abort)
+            log.info("execution %s %s%s", name, result.status, f": {result.error}" if result.error else "")
+        except Exception as exc:  # noqa: BLE001 - refused before its first event (e.g. a bad definition)
+            running.failure = exc
+        finally:
+            running.started.set()
+            with self._lock:
+                if self._running.get(arn) is running:
+                    del self._running[arn]
+
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """Abort every execution this server runs and wait for their ABORTED records (shutdown)."""
+        with self._lock:
+            running = list(self._running.values())
+        for execution in running:
+            execution.abort.set()
+        for execution in running:
+            if execution.thread:
+                execution.thread.join(timeout)
 
     def op_DescribeExecution(self, request: dict) -> dict:
         _, _, record = self._execution(request.get("executionArn"))
@@ -213,12 +239,14 @@ class StepFunctionsApi:
         running = self._running.get(arn)
         if running is None:
             if record["status"].get("status") == "RUNNING":
-                raise ApiError("ValidationException", f"Execution '{arn}' runs in another emulator process; stop it there")
+                raise ApiError("ValidationException", f"Execution '{arn}' is not running in this emulator process "
+                                                      "(another one runs it, or it was killed): stop it there")
             return {"stopDate": _epoch(record["status"].get("stopDate"))}  # already ended: AWS answers too
         running.abort.set()
         if running.thread:
             running.thread.join(30)
-        return {"stopDate": _epoch(read_execution(self._folder(machine, name))["status"].get("stopDate"))}
+        stopped = read_execution(self._folder(machine, name))["status"].get("stopDate")
+        return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
 
 
 def _page(rows: list, key: str, request: dict) -> dict:
@@ -227,7 +255,7 @@ def _page(rows: list, key: str, request: dict) -> dict:
         start = int(request.get("nextToken") or 0)
     except ValueError:
         raise ApiError("InvalidToken", f"Invalid Token: '{request.get('nextToken')}'") from None
-    size = int(request.get("maxResults") or 0) or 1000
+    size = int(request.get("maxResults") or 0) or _PAGE_SIZE
     out: dict = {key: rows[start:start + size]}
     if start + size < len(rows):
         out["nextToken"] = str(start + size)

@@ -78,9 +78,10 @@ def parse_accept(header: str | None, default: str) -> str:
                             f"Please use supported accept types: {', '.join(ACCEPTS)}.")
 
 
-# Above this many bytes (~64 rows) pandas' C parser wins over per-cell float() (batch transform's
-# MultiRecord payloads); below it, its fixed set-up cost would dominate a real-time request.
-_PANDAS_MIN_BYTES = 2048
+# From this many rows on, pandas' C parser is tried first (batch transform's MultiRecord payloads);
+# below it, its fixed set-up cost would dominate a real-time request.
+_PANDAS_MIN_ROWS = 64
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _count_byte(body: bytes, byte: int) -> int:
@@ -89,21 +90,37 @@ def _count_byte(body: bytes, byte: int) -> int:
 
 
 def _csv_rows(body: bytes) -> np.ndarray:
+    """Rows of floats from a CSV body: an empty cell is a missing value; rows end at \\n, \\r\\n or
+    \\r. pandas is only a fast path: a body it refuses goes to the reference parser, which alone
+    decides what is accepted (so "nan" or "1_000" are read whatever the body's size)."""
     body = body.strip()
-    if len(body) >= _PANDAS_MIN_BYTES:
-        import io
+    if _count_byte(body, 0x0A) + 1 >= _PANDAS_MIN_ROWS and not body.startswith(_UTF8_BOM):
+        try:
+            return _csv_rows_pandas(body)
+        except ValueError:  # includes UnicodeDecodeError and pandas' ParserError
+            pass
+    return _csv_rows_reference(body)
 
-        import pandas as pd
 
-        # Blank lines are skipped by the parser and invalid UTF-8 is its UnicodeDecodeError; a row
-        # longer than the first is its ParserError (a ValueError); a shorter one it would pad with
-        # NaN, so the comma count catches those.
-        frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float32, na_values=[""],
-                            keep_default_na=False, skip_blank_lines=True, engine="c", encoding="utf-8")
-        if _count_byte(body, ord(",")) != frame.shape[0] * (frame.shape[1] - 1):
-            raise ValueError("rows have different numbers of columns")
-        return frame.to_numpy(dtype=np.float32)
-    rows = [line for line in body.decode("utf-8").splitlines() if line.strip()]
+def _csv_rows_pandas(body: bytes) -> np.ndarray:
+    import csv
+    import io
+
+    import pandas as pd
+
+    # Blank lines are skipped by the parser; a row longer than the first is its ParserError; a
+    # shorter one it would pad with NaN, so the comma count catches those. No quoting: a quoted
+    # cell is not a number, as in the reference parser.
+    frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float32, na_values=[""], keep_default_na=False,
+                        skip_blank_lines=True, engine="c", encoding="utf-8", quoting=csv.QUOTE_NONE)
+    if _count_byte(body, ord(",")) != frame.shape[0] * (frame.shape[1] - 1):
+        raise ValueError("rows have different numbers of columns")
+    return frame.to_numpy(dtype=np.float32)
+
+
+def _csv_rows_reference(body: bytes) -> np.ndarray:
+    text = body.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    rows = [line for line in text.split("\n") if line.strip()]
     widths = {line.count(",") + 1 for line in rows}
     if len(widths) != 1:
         raise ValueError(f"rows have different numbers of columns {sorted(widths)}")

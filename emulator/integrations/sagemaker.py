@@ -159,7 +159,7 @@ class OptimizedSageMaker(Integration):
 
     def wait(self, handle: Any, seconds: float) -> None:
         ended = self.backend.ended_event(handle.job.kind, handle.name) if isinstance(handle, _Following) else None
-        if ended is None:
+        if ended is None or ended.is_set():  # set, yet Describe said running: poll at the interval, never spin
             super().wait(handle, seconds)
         else:  # the next state starts as soon as the job ends, not up to a poll interval later
             ended.wait(seconds)

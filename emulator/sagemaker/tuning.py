@@ -239,9 +239,9 @@ class TuningJob:
         threading.Thread(target=self._run, name=f"tuning-{self.name}", daemon=True).start()
 
     def stop(self) -> None:
-        if self.status in TERMINAL:
-            raise exc.ValidationException(f"The hyperparameter tuning job {self.name} has already reached a terminal state ({self.status})")
-        with self._lock:
+        with self._lock:  # checked and set together: a search ending in between stays ended
+            if self.status in TERMINAL:
+                raise exc.ValidationException(f"The hyperparameter tuning job {self.name} has already reached a terminal state ({self.status})")
             self.status = "Stopping"
             self._touch()
         self._stop.set()

@@ -201,8 +201,14 @@ def test_large_csv_bodies_parse_like_small_ones(regression_model):
     small = predictor.invoke(b"\n".join(body.splitlines()[:3]), "text/csv", "text/csv")
     assert response.body.startswith(small.body)
 
+    # what float() reads is read in any body: "nan" text, CRLF line ends
+    assert predictor.invoke(body.replace(b",,", b",nan,"), "text/csv", "text/csv").body == response.body
+    assert predictor.invoke(body.replace(b"\n", b"\r\n"), "text/csv", "text/csv").body == response.body
+
     short_row = body.replace(b"\n", b"\n1.0,2.0\n", 1)
     not_utf8 = body.replace(b"\n", b"\n\xff\xfe\n", 1)
-    for bad in (short_row, not_utf8):
-        rejected = predictor.invoke(bad, "text/csv", "text/csv")
-        assert rejected.status == 415 and b"csv format" in rejected.body
+    quoted = body.replace(b"\n", b'\n"1.0"' + b",1.0" * (many.shape[1] - 1) + b"\n", 1)
+    for bad in (short_row, not_utf8, quoted, b"\xef\xbb\xbf" + body):
+        for size in (bad, b"\n".join(bad.splitlines()[:3])):  # the same rejection below the pandas threshold
+            rejected = predictor.invoke(size, "text/csv", "text/csv")
+            assert rejected.status == 415 and b"csv format" in rejected.body, size[:80]

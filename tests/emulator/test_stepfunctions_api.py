@@ -92,3 +92,37 @@ def test_errors_are_the_modelled_exceptions(sfn):
     sfn.start_execution(stateMachineArn=arn, name="twice", input='{"key": "missing.csv"}')
     with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
         sfn.start_execution(stateMachineArn=arn, name="twice", input='{"key": "other.csv"}')
+
+
+def test_concurrent_starts_of_one_name_run_it_once(sfn):
+    from concurrent.futures import ThreadPoolExecutor
+
+    arn, body = machine_arn(sfn), json.dumps({"action": "sleep", "seconds": 2})
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: sfn.start_execution(stateMachineArn=arn, name="once", input=body), range(4)))
+    assert len({a["executionArn"] for a in answers}) == 1
+    execution = answers[0]["executionArn"]
+    assert len([e for e in sfn.get_execution_history(executionArn=execution)["events"] if e["type"] == "ExecutionStarted"]) == 1
+    sfn.stop_execution(executionArn=execution)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+def test_shutdown_leaves_no_execution_running(mini_runtime):
+    mini_runtime.time_scale = 0.0
+    api = StepFunctionsApi(mini_runtime)
+    machine = mini_runtime.deployment.state_machines[0].arn
+    arn = api.call("StartExecution", {"stateMachineArn": machine, "name": "left",
+                                      "input": json.dumps({"action": "sleep", "seconds": 4})})["executionArn"]
+    assert api.call("DescribeExecution", {"executionArn": arn})["status"] == "RUNNING"
+    api.stop_all()
+    assert api.call("DescribeExecution", {"executionArn": arn})["status"] == "ABORTED"
+
+
+def test_names_follow_the_aws_rule_and_never_leave_the_executions_folder(sfn):
+    arn = machine_arn(sfn)
+    assert sfn.start_execution(stateMachineArn=arn, name="run.v2@team+1", input='{"key": "missing.csv"}')["executionArn"].endswith(":run.v2@team+1")
+    for bad in ("..", "a/b", "a b", "x" * 81):
+        with pytest.raises(sfn.exceptions.InvalidName):
+            sfn.start_execution(stateMachineArn=arn, name=bad)
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+        sfn.describe_execution(executionArn="arn:aws:states:us-east-1:000000000000:execution:mini-training:..")

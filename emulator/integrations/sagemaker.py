@@ -29,6 +29,7 @@ from emulator.integrations.base import (
     TaskOutcome,
     TaskRequest,
 )
+from emulator.jsontree import map_datetimes
 from emulator.sagemaker.exceptions import SageMakerError
 from emulator.sagemaker.jobs import SageMakerBackend, snake
 from emulator.sagemaker.validation import operation_name, service_model
@@ -61,24 +62,13 @@ RUNNING = ("InProgress", "Stopping")
 
 def epoch_millis(value: Any) -> Any:
     """Datetimes -> epoch milliseconds, as optimized integrations return them (recursively)."""
-    if isinstance(value, dt.datetime):
-        return round(value.timestamp() * 1000)
-    if isinstance(value, dict):
-        return {k: epoch_millis(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [epoch_millis(v) for v in value]
-    return value
+    return map_datetimes(value, lambda moment: round(moment.timestamp() * 1000))
 
 
 def iso_timestamps(value: Any) -> Any:
     """Datetimes -> ISO-8601 UTC strings with milliseconds, as AWS SDK integrations return them."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, dict):
-        return {k: iso_timestamps(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [iso_timestamps(v) for v in value]
-    return value
+    return map_datetimes(
+        value, lambda moment: moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
 _backends: dict[int, SageMakerBackend] = {}

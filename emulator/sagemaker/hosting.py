@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from emulator.jsontree import map_datetimes
 from emulator.s3 import S3Error
 from emulator.sagemaker.exceptions import ResourceLimitExceeded, ValidationException
 from emulator.sagemaker.images import UnsupportedImage, parse_image, resolve_image
@@ -146,13 +147,7 @@ def to_datetimes(doc: Any) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+    return map_datetimes(value, datetime.timestamp)
 
 
 @dataclass

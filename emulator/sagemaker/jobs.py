@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from emulator.jsontree import map_datetimes
 from emulator.sagemaker import exceptions as exc
 from emulator.sagemaker.images import Launcher, resolve_image
 from emulator.sagemaker.runner import JobProcess, launch, local_path, map_paths, pid_alive
@@ -62,13 +63,7 @@ def snake(name: str) -> str:
 # Resources on disk
 # --------------------------------------------------------------------------------------------
 def _encode(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return {"__datetime__": value.isoformat()}
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    return value
+    return map_datetimes(value, lambda moment: {"__datetime__": moment.isoformat()})
 
 
 def _decode(value: Any) -> Any:

@@ -141,19 +141,17 @@ class StepFunctionsApi:
         arn = machine.arn.replace(":stateMachine:", ":execution:") + f":{name}"
         with self._lock:
             running = self._running.get(arn)
-            if running is not None and running.input_value == input_value:
-                running.started.wait(10)  # idempotent for a running execution with the same input, as AWS
-                return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
-            if running is not None or (folder / "status.json").is_file():
-                raise ApiError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
-            running = self._running[arn] = _Running(input_value)
-            running.thread = threading.Thread(target=self._execute, args=(machine, name, arn, running),
-                                              name=f"execution-{name}", daemon=True)
-            running.thread.start()
+            # a running execution with the same name and input is answered again, as AWS does
+            if running is None or running.input_value != input_value:
+                if running is not None or (folder / "status.json").is_file():
+                    raise ApiError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+                running = self._running[arn] = _Running(input_value)
+                running.thread = threading.Thread(target=self._execute, args=(machine, name, arn, running),
+                                                  name=f"execution-{name}", daemon=True)
+                running.thread.start()
         running.started.wait(10)  # the status record exists once ExecutionStarted is recorded
         if running.failure is not None:
             raise ApiError("ValidationException", f"The execution could not start: {running.failure}")
-        log.info("execution %s of %s started", name, machine.name)
         return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
 
     def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running) -> None:
@@ -163,6 +161,7 @@ class StepFunctionsApi:
             running.events.append(event)
             running.started.set()
 
+        log.info("execution %s of %s starting", name, machine.name)
         try:
             result = run_definition(
                 machine.definition, running.input_value, integrations=self.integrations, execution_name=name,
@@ -191,10 +190,7 @@ class StepFunctionsApi:
     def op_DescribeExecution(self, request: dict) -> dict:
         _, _, record = self._execution(request.get("executionArn"))
         status = record["status"]
-        out = {k: status[k] for k in ("executionArn", "stateMachineArn", "name", "status") if k in status}
-        out["startDate"] = _epoch(status["startDate"])
-        if status.get("stopDate"):
-            out["stopDate"] = _epoch(status["stopDate"])
+        out = _summary(status)
         out["input"], out["inputDetails"] = status.get("input", "{}"), {"included": True}
         if "output" in status:
             out["output"], out["outputDetails"] = status["output"], {"included": True}
@@ -215,11 +211,7 @@ class StepFunctionsApi:
                 continue
             if wanted and status.get("status") != wanted:
                 continue
-            row = {k: status[k] for k in ("executionArn", "stateMachineArn", "name", "status")}
-            row["startDate"] = _epoch(status["startDate"])
-            if status.get("stopDate"):
-                row["stopDate"] = _epoch(status["stopDate"])
-            rows.append(row)
+            rows.append(_summary(status))
         rows.sort(key=lambda r: r["startDate"], reverse=True)
         return _page(rows, "executions", request)
 
@@ -247,6 +239,15 @@ class StepFunctionsApi:
             running.thread.join(30)
         stopped = read_execution(self._folder(machine, name))["status"].get("stopDate")
         return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
+
+
+def _summary(status: dict) -> dict:
+    """An execution's ListExecutions row (DescribeExecution adds input, output, error, cause)."""
+    out = {k: status[k] for k in ("executionArn", "stateMachineArn", "name", "status")}
+    out["startDate"] = _epoch(status["startDate"])
+    if status.get("stopDate"):
+        out["stopDate"] = _epoch(status["stopDate"])
+    return out
 
 
 def _page(rows: list, key: str, request: dict) -> dict:

@@ -44,6 +44,7 @@ def print_pipeline_summary(runtime: LocalRuntime, output: Any, write: Callable[[
     write("")
     write("The endpoint lives while this process does; keep it up with `python -m emulator serve`, then call it")
     write(f"with boto3.client('sagemaker-runtime', endpoint_url='<serve URL>').invoke_endpoint(EndpointName='{name}', ...).")
+    write("`serve` also answers the Step Functions API, to start and inspect executions with boto3 (see README).")
 
 
 def invoke(base_url: str, endpoint_name: str, csv_row: str) -> str:

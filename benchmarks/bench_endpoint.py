@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from containers.xgboost.artifacts import model_archive as model_tar
 from emulator.runtime import LocalRuntime
-from emulator.s3 import LocalS3
-from emulator.sagemaker.hosting import HostingBackend, load_predictor
-from emulator.sagemaker.server import stop_in_process_servers
+from emulator.services.s3.store import LocalS3
+from emulator.services.sagemaker.hosting import HostingBackend, load_predictor
+from emulator.services.sagemaker.serve import stop_in_process_servers
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]

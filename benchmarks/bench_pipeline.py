@@ -111,10 +111,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from emulator.asl import run_definition
-    from emulator.cli import synth
-    from emulator.deploy import deploy
-    from emulator.events import EventBus, trigger_location
+    from emulator.cli.main import synth
+    from emulator.cloud.deploy import deploy
     from emulator.runtime import LocalRuntime, build_integrations
+    from emulator.services.eventbridge import EventBus, trigger_location
 
     sleeps = record_wall_sleeps()
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from emulator.assembly import ACCOUNT, DEFAULT_REGION
-from emulator.deploy import Deployment
-from emulator.integrations.base import Integrations
-from emulator.s3 import LocalS3
-from emulator.s3_server import S3Server
+from emulator.asl.ports import Integrations
+from emulator.cloud.assembly import ACCOUNT, DEFAULT_REGION
+from emulator.cloud.deploy import Deployment
+from emulator.services.s3.server import S3Server
+from emulator.services.s3.store import LocalS3
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,8 @@ def build_integrations(runtime: LocalRuntime) -> Integrations:
 def provision_resources(runtime: LocalRuntime, sagemaker) -> None:
     """Create the SageMaker resources the template declares (model package groups) in the local
     SageMaker backend, once: CloudFormation would have created them at deploy time."""
-    from emulator.deploy import PROVISIONED_BY_INTEGRATIONS
-    from emulator.sagemaker.exceptions import SageMakerError
+    from emulator.cloud.deploy import PROVISIONED_BY_INTEGRATIONS
+    from emulator.services.sagemaker.exceptions import SageMakerError
 
     if runtime.deployment is None:
         return

@@ -1,8 +1,8 @@
 """Amazon States Language (JSONPath query language): parse, check and interpret definitions.
 
 ``from emulator.asl import run_definition`` is the entry point. The names are loaded lazily so
-that ``emulator.asl.errors`` (which ``emulator.integrations.base`` imports) never drags in the
-interpreter, which itself imports ``emulator.integrations.base``: no import cycle either way.
+that ``emulator.asl.errors`` (which ``emulator.asl.ports`` imports) never drags in the
+interpreter, which itself imports ``emulator.asl.ports``: no import cycle either way.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any
 from emulator.asl import model
 from emulator.asl.errors import DATA_LIMIT_EXCEEDED, StatesError
 from emulator.asl.history import Cursor, History
-from emulator.integrations.base import Integrations
+from emulator.asl.ports import Integrations
 
 PAYLOAD_LIMIT = 262_144  # bytes: AWS's quota for a state's input, output and task results
 _POLL_SLICE = 0.05  # wall seconds between cancellation checks while sleeping

@@ -25,7 +25,7 @@ from emulator.asl.history import (
 )
 from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
-from emulator.integrations.base import Integrations
+from emulator.asl.ports import Integrations
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from emulator.asl.execution import Cancelled, Execution, ExecutionTimedOut, Fram
 from emulator.asl.history import to_json
 from emulator.asl.jsonpath import JsonPath
 from emulator.asl.paths import Env, apply_input_path, finish, read_path
-from emulator.integrations.base import TaskOutcome, TaskRequest, integration_pattern
+from emulator.asl.ports import TaskOutcome, TaskRequest, integration_pattern
 
 log = logging.getLogger(__name__)
 

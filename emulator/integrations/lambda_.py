@@ -31,18 +31,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from emulator.asl.errors import StatesError
-from emulator.deploy import FunctionSpec, UnknownResource
-from emulator.integrations.base import (
+from emulator.asl.ports import (
     Integration,
     Integrations,
     TaskOutcome,
     TaskRequest,
 )
+from emulator.cloud.deploy import FunctionSpec, UnknownResource
 from emulator.runtime import execution_names
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP = Path(__file__).resolve().parent.parent / "lambda_bootstrap.py"
+BOOTSTRAP = Path(__file__).resolve().parent.parent / "services" / "lambda_" / "bootstrap.py"
 # botocore sends every service without its own endpoint here: a closed local port, so a handler
 # calling a service the emulator does not provide fails fast instead of reaching AWS.
 UNREACHABLE_ENDPOINT = "http://127.0.0.1:9"

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import (
+from emulator.asl.ports import (
     Integration,
     Integrations,
     TaskOutcome,
     TaskRequest,
 )
-from emulator.s3 import (
+from emulator.services.s3.store import (
     LocalS3,
     NoSuchBucket,
     NoSuchKey,

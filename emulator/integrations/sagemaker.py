@@ -8,7 +8,7 @@ model, then the backend method named after the operation). What Step Functions s
   Completed -> the Describe* response is the output; Failed/Stopped -> ``States.TaskFailed`` with
   the Describe* response (FailureReason included) as the JSON cause. A state timeout stops the job.
 - optimized integrations give timestamps as epoch milliseconds; AWS SDK integrations as ISO-8601.
-- API errors (see emulator.sagemaker.exceptions): modelled exceptions by name
+- API errors (see emulator.services.sagemaker.exceptions): modelled exceptions by name
   (``SageMaker.ResourceNotFoundException``); validation, throttling and the rest as
   ``SageMaker.AmazonSageMakerException`` (optimized) or ``SageMaker.SageMakerException`` (aws-sdk).
 """
@@ -23,18 +23,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import (
+from emulator.asl.ports import (
     Integration,
     Integrations,
     TaskOutcome,
     TaskRequest,
 )
-from emulator.jsontree import map_datetimes
-from emulator.sagemaker.exceptions import SageMakerError
-from emulator.sagemaker.jobs import SageMakerBackend, snake
-from emulator.sagemaker.validation import operation_name, service_model
+from emulator.aws.jsontree import map_datetimes
+from emulator.services.sagemaker.exceptions import SageMakerError
+from emulator.services.sagemaker.jobs import SageMakerBackend, snake
+from emulator.services.sagemaker.validation import operation_name, service_model
 
-log = logging.getLogger("emulator.sagemaker.integration")
+log = logging.getLogger("emulator.services.sagemaker.integration")
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from emulator.asl.errors import StatesError
-from emulator.deploy import UnknownResource
-from emulator.integrations.base import (
+from emulator.asl.ports import (
     Integration,
     Integrations,
     TaskOutcome,
     TaskRequest,
 )
+from emulator.cloud.deploy import UnknownResource
 
 log = logging.getLogger(__name__)
 _LOCK = threading.Lock()

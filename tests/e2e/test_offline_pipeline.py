@@ -17,12 +17,12 @@ import boto3
 import pytest
 
 from emulator.asl import run_definition
-from emulator.deploy import deploy
-from emulator.events import EventBus, trigger_location
+from emulator.cloud.deploy import deploy
 from emulator.integrations.sagemaker import backend_for
 from emulator.integrations.sns import read_outbox
 from emulator.runtime import LocalRuntime, build_integrations
-from emulator.sagemaker.server import ensure_runtime_server
+from emulator.services.eventbridge import EventBus, trigger_location
+from emulator.services.sagemaker.serve import ensure_runtime_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ABALONE = PROJECT_ROOT / "data" / "abalone.csv"

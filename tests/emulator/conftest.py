@@ -27,7 +27,7 @@ def mini_assembly(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def mini_deployment(tmp_path, mini_assembly):
-    from emulator.deploy import deploy
+    from emulator.cloud.deploy import deploy
 
     return deploy(mini_assembly, tmp_path / "state")
 
@@ -43,7 +43,7 @@ def mini_runtime(mini_deployment):
 
 def _run_task(runtime, resource: str, parameters, execution_arn: str = EXECUTION_ARN, state_name: str = "State"):
     """Start one Task through the runtime's integrations and poll it to its outcome."""
-    from emulator.integrations.base import TaskRequest
+    from emulator.asl.ports import TaskRequest
     from emulator.runtime import build_integrations
 
     key, integration = build_integrations(runtime).lookup(resource)

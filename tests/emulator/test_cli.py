@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from emulator import cli
+from emulator.cli import main as cli
 
 PROJECT_ROOT = cli.Path(__file__).resolve().parents[2]
 FAIL_DEFINITION = {"StartAt": "P", "States": {
@@ -110,7 +110,7 @@ def test_emulator_info_logs_are_one_concise_line(capsys):
 
 
 def test_serve_calls_the_sagemaker_server(monkeypatch):
-    server = pytest.importorskip("emulator.sagemaker.server")
+    server = pytest.importorskip("emulator.services.sagemaker.serve")
     seen = []
     monkeypatch.setattr(server, "main", lambda argv: seen.append(argv) or 0)
     assert cli.main(["--state-dir", "/nowhere", "serve", "--port", "0"]) == 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from emulator.assembly import CloudAssembly
-from emulator.deploy import Deployment, deploy
-from emulator.s3 import LocalS3
+from emulator.cloud.assembly import CloudAssembly
+from emulator.cloud.deploy import Deployment, deploy
+from emulator.services.s3.store import LocalS3
 
 
 def test_buckets_and_bucket_deployment(mini_deployment):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from emulator.events import (
+from emulator.services.eventbridge import (
     EventBus,
     InputTransformerError,
     apply_input_transformer,
@@ -17,7 +17,7 @@ from emulator.events import (
     trigger_location,
     watch,
 )
-from emulator.s3 import LocalS3
+from emulator.services.s3.store import LocalS3
 
 EVENT = object_created_event("data", "raw/2024/abalone.csv", 191968, '"abc123"', region="us-east-1",
                              account="000000000000")
@@ -143,7 +143,7 @@ def test_drop_folder_uploads_and_plays_the_rule(mini_runtime, tmp_path):
 
 
 def test_undeliverable_event_goes_to_the_dead_letter_queue(mini_runtime):
-    from emulator.events import EventsError
+    from emulator.services.eventbridge import EventsError
 
     deployment = mini_runtime.deployment
     bucket, _ = trigger_location(deployment)

@@ -18,11 +18,11 @@ import pytest
 
 from emulator.asl import run_definition
 from emulator.asl.errors import StatesError
-from emulator.deploy import deploy
-from emulator.events import EventBus, trigger_location
-from emulator.integrations.base import Integration, TaskOutcome, TaskRequest
+from emulator.asl.ports import Integration, TaskOutcome, TaskRequest
+from emulator.cloud.deploy import deploy
 from emulator.integrations.sns import read_outbox
 from emulator.runtime import LocalRuntime, build_integrations
+from emulator.services.eventbridge import EventBus, trigger_location
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ABALONE = PROJECT_ROOT / "data" / "abalone.csv"

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from emulator.stepfunctions_api import StepFunctionsApi, StepFunctionsServer
+from emulator.services.stepfunctions.api import StepFunctionsApi, StepFunctionsServer
 
 BUCKET = "ministack-databuckete3889a50"
 

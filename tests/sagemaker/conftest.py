@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sm_testkit import PROJECT_ROOT
 
-from emulator.s3 import LocalS3
+from emulator.services.s3.store import LocalS3
 
 
 @dataclass
@@ -35,6 +35,6 @@ def runtime(tmp_path: Path) -> StandInRuntime:
 
 @pytest.fixture
 def backend(runtime):
-    from emulator.sagemaker.jobs import SageMakerBackend
+    from emulator.services.sagemaker.jobs import SageMakerBackend
 
     return SageMakerBackend(runtime)

@@ -16,9 +16,9 @@ from botocore.config import Config
 from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
 from containers.xgboost.artifacts import model_archive
-from emulator.sagemaker.exceptions import ValidationException
-from emulator.sagemaker.hosting import HostingBackend
-from emulator.sagemaker.server import stop_in_process_servers
+from emulator.services.sagemaker.exceptions import ValidationException
+from emulator.services.sagemaker.hosting import HostingBackend
+from emulator.services.sagemaker.serve import stop_in_process_servers
 
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
 
@@ -220,7 +220,7 @@ def test_update_swaps_the_model_with_no_failed_request_in_flight(hosting, booste
     client = runtime_client(base)
     body = client.invoke_endpoint(EndpointName="swap", ContentType="text/csv", Body=csv_row(rows[3]))["Body"].read()
     assert float(body) == pytest.approx(new[3], rel=1e-6)
-    from emulator.sagemaker import hosting as hosting_module
+    from emulator.services.sagemaker import hosting as hosting_module
 
     assert ("xgboost", old_dir, False) not in hosting_module._predictor_cache  # the retired model is released
 
@@ -355,7 +355,7 @@ def test_variant_weights_and_target_variant(hosting, boosters):
      ([[0.0, 0.5], [30.0, 1.0]], 30.0)),
 ])
 def test_deployment_configs_become_traffic_schedules(deployment, expected):
-    from emulator.sagemaker.hosting import shift_schedule
+    from emulator.services.sagemaker.hosting import shift_schedule
 
     steps, end = shift_schedule(deployment, instance_count=4, time_scale=1.0)
     assert (steps, end) == expected
@@ -363,7 +363,7 @@ def test_deployment_configs_become_traffic_schedules(deployment, expected):
 
 
 def test_a_group_the_stack_declares_exists_without_a_create_call(runtime):
-    from emulator.deploy import ResourceRecord
+    from emulator.cloud.deploy import ResourceRecord
 
     runtime.deployment = type("Deployment", (), {"resources": [ResourceRecord(
         stack="MlPipeline", logical_id="ModelPackageGroup", type="AWS::SageMaker::ModelPackageGroup",

@@ -14,9 +14,9 @@ from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
 from containers.xgboost.artifacts import model_archive as model_tar
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import Integrations, TaskRequest
+from emulator.asl.ports import Integrations, TaskRequest
 from emulator.integrations.sagemaker import register
-from emulator.sagemaker.server import stop_in_process_servers
+from emulator.services.sagemaker.serve import stop_in_process_servers
 
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
 

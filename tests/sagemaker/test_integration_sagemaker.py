@@ -8,8 +8,8 @@ import time
 import pytest
 from sm_testkit import ROLE, SKLEARN_IMAGE, abalone_channels, training_request
 
+from emulator.asl.ports import Integrations, TaskOutcome, TaskRequest
 from emulator.asl.run import run_definition
-from emulator.integrations.base import Integrations, TaskOutcome, TaskRequest
 from emulator.integrations.sagemaker import backend_for, register
 
 SM = "arn:aws:states:::sagemaker"

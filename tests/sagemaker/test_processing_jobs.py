@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sm_testkit import DATA, ROLE, SKLEARN_IMAGE
 
-from emulator.sagemaker import exceptions as exc
+from emulator.services.sagemaker import exceptions as exc
 
 SCRIPT = """
 import argparse, os, pathlib, sys
@@ -103,7 +103,7 @@ def test_duplicate_name_is_resource_in_use_and_unknown_image_is_rejected(backend
 
 
 def test_a_second_backend_reads_the_finished_job_from_disk(backend, staged):
-    from emulator.sagemaker.jobs import SageMakerBackend
+    from emulator.services.sagemaker.jobs import SageMakerBackend
 
     backend.call("CreateProcessingJob", request("prep-disk"))
     first = backend.wait("processing", "prep-disk", timeout=60)
@@ -116,7 +116,7 @@ def test_a_second_backend_reads_the_finished_job_from_disk(backend, staged):
 def test_images_resolve_to_their_local_twins(tmp_path):
     from sm_testkit import PROJECT_ROOT, XGBOOST_IMAGE
 
-    from emulator.sagemaker.images import resolve_image
+    from emulator.services.sagemaker.images import resolve_image
 
     assert resolve_image(XGBOOST_IMAGE, PROJECT_ROOT).training_command()[1:] == ["-m", "containers.xgboost.train"]
     sklearn = resolve_image("246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-scikit-learn:1.2-1", PROJECT_ROOT)
@@ -138,7 +138,7 @@ def test_images_resolve_to_their_local_twins(tmp_path):
 
 
 def test_a_job_left_in_progress_by_a_dead_process_reads_as_failed(backend, staged):
-    from emulator.sagemaker.jobs import SageMakerBackend
+    from emulator.services.sagemaker.jobs import SageMakerBackend
 
     backend.call("CreateProcessingJob", request("prep-orphan"))
     backend.wait("processing", "prep-orphan", timeout=60)

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 from sm_testkit import DATA, PROJECT_ROOT, ROLE, XGBOOST_IMAGE
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.sagemaker.hosting import HostingBackend
-from emulator.sagemaker.server import (
+from emulator.services.sagemaker.hosting import HostingBackend
+from emulator.services.sagemaker.serve import (
     ensure_runtime_server,
     live_serve_url,
     stop_in_process_servers,
@@ -112,7 +112,7 @@ def test_serve_process_outlives_the_creator_and_is_reused(endpoint, data, tmp_pa
     state_dir = Path(endpoint.runtime.state_dir)
     stop_in_process_servers()
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "emulator.sagemaker.server", "--state-dir", str(state_dir)],
+    process = subprocess.Popen([sys.executable, "-m", "emulator.services.sagemaker.serve", "--state-dir", str(state_dir)],
                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 30

@@ -10,7 +10,7 @@ import pytest
 import xgboost as xgb
 from sm_testkit import abalone_channels, training_request
 
-from emulator.sagemaker import exceptions as exc
+from emulator.services.sagemaker import exceptions as exc
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import xgboost as xgb
 from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.sagemaker.exceptions import (
+from emulator.services.sagemaker.exceptions import (
     ResourceInUse,
     ResourceNotFound,
     ValidationException,
 )
-from emulator.sagemaker.transform import RecordFilter, TransformBackend
+from emulator.services.sagemaker.transform import RecordFilter, TransformBackend
 
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
 

@@ -8,8 +8,8 @@ import optuna
 import pytest
 from sm_testkit import ROLE, XGBOOST_IMAGE, abalone_channels, channel
 
-from emulator.sagemaker import exceptions as exc
-from emulator.sagemaker.tuning import (
+from emulator.services.sagemaker import exceptions as exc
+from emulator.services.sagemaker.tuning import (
     ParameterRange,
     make_pruner,
     make_sampler,

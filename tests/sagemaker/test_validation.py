@@ -8,8 +8,8 @@ import pytest
 from botocore.validate import ParamValidator
 from sm_testkit import ROLE, XGBOOST_IMAGE, training_request
 
-from emulator.sagemaker import exceptions as exc
-from emulator.sagemaker.validation import operation_model, validate, validation_errors
+from emulator.services.sagemaker import exceptions as exc
+from emulator.services.sagemaker.validation import operation_model, validate, validation_errors
 
 CHANNELS = {"train": "s3://bucket/train/", "validation": "s3://bucket/validation/"}
 

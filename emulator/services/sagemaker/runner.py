@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-log = logging.getLogger("emulator.sagemaker.runner")
+log = logging.getLogger("emulator.services.sagemaker.runner")
 
 OPT_ML = "/opt/ml"
 _LIVE: set = set()  # running JobProcesses, stopped at exit so no job outlives the emulator

@@ -31,7 +31,7 @@ def print_pipeline_summary(runtime: LocalRuntime, output: Any, write: Callable[[
     endpoint = output["endpoint"]
     name = endpoint.get("EndpointName")
     try:
-        from emulator.sagemaker.server import ensure_runtime_server
+        from emulator.services.sagemaker.serve import ensure_runtime_server
     except ModuleNotFoundError:
         return
     base = ensure_runtime_server(runtime)

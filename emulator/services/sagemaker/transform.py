@@ -31,20 +31,20 @@ import numpy as np
 from jsonpath_ng import parse as jsonpath_parse
 from jsonpath_ng.exceptions import JsonPathParserError
 
-from emulator.sagemaker.exceptions import (
+from emulator.services.sagemaker.exceptions import (
     ResourceInUse,
     ResourceNotFound,
     ValidationException,
 )
-from emulator.sagemaker.hosting import (
+from emulator.services.sagemaker.hosting import (
     HostingBackend,
     image_kind,
     load_predictor,
     to_datetimes,
 )
-from emulator.sagemaker.runner import pid_alive
+from emulator.services.sagemaker.runner import pid_alive
 
-log = logging.getLogger("emulator.sagemaker.transform")
+log = logging.getLogger("emulator.services.sagemaker.transform")
 
 MB = 1024 * 1024
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -300,7 +300,7 @@ class TransformBackend:
         log_path = self.root / job.name / "transform.log"
         handler = logging.FileHandler(log_path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        job_log = logging.getLogger(f"emulator.sagemaker.transform.{job.name}")
+        job_log = logging.getLogger(f"emulator.services.sagemaker.transform.{job.name}")
         job_log.addHandler(handler)
         try:
             rows = self._transform(job, job_log)

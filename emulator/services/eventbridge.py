@@ -24,8 +24,8 @@ from typing import Any
 
 from jsonpath_ng import parse as jsonpath_parse
 
-from emulator.deploy import Deployment, RuleSpec, RuleTargetSpec, UnknownResource
-from emulator.s3 import LocalS3
+from emulator.cloud.deploy import Deployment, RuleSpec, RuleTargetSpec, UnknownResource
+from emulator.services.s3.store import LocalS3
 
 log = logging.getLogger(__name__)
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from emulator.jsontree import map_datetimes
-from emulator.sagemaker import exceptions as exc
-from emulator.sagemaker.images import Launcher, resolve_image
-from emulator.sagemaker.runner import JobProcess, launch, local_path, map_paths, pid_alive
-from emulator.sagemaker.validation import operation_name, validate
+from emulator.aws.jsontree import map_datetimes
+from emulator.services.sagemaker import exceptions as exc
+from emulator.services.sagemaker.images import Launcher, resolve_image
+from emulator.services.sagemaker.runner import JobProcess, launch, local_path, map_paths, pid_alive
+from emulator.services.sagemaker.validation import operation_name, validate
 
-log = logging.getLogger("emulator.sagemaker.jobs")
+log = logging.getLogger("emulator.services.sagemaker.jobs")
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 OWNER_KEY = "__owner_pid__"  # in describe.json only: which process runs the job
@@ -45,7 +45,7 @@ class Runtime(Protocol):
 
     state_dir: Path
     project_root: Path
-    s3: Any  # emulator.s3.LocalS3
+    s3: Any  # emulator.services.s3.store.LocalS3
     region: str
     account: str
 
@@ -369,7 +369,7 @@ class SageMakerBackend:
             self._tuner_loading = True
             # optuna takes ~0.15 s to import: load the tuner beside the first job rather than in
             # front of the first tuning job, where it was the longest pause between two jobs
-            threading.Thread(target=importlib.import_module, args=("emulator.sagemaker.tuning",),
+            threading.Thread(target=importlib.import_module, args=("emulator.services.sagemaker.tuning",),
                              name="load-tuner", daemon=True).start()
         return method(**request)
 
@@ -386,7 +386,7 @@ class SageMakerBackend:
         """hosting.HostingBackend, created on first use (it is optional for job-only runs)."""
         if self._hosting is None:
             try:
-                from emulator.sagemaker.hosting import HostingBackend
+                from emulator.services.sagemaker.hosting import HostingBackend
             except ImportError:
                 return None
             self._hosting = HostingBackend(self.runtime)
@@ -396,7 +396,7 @@ class SageMakerBackend:
     def transform(self):
         if self._transform is None:
             try:
-                from emulator.sagemaker.transform import TransformBackend
+                from emulator.services.sagemaker.transform import TransformBackend
             except ImportError:
                 return None
             self._transform = TransformBackend(self.runtime, hosting=self.hosting)  # one model registry
@@ -682,7 +682,7 @@ class SageMakerBackend:
 
     # -- tuning jobs (the search itself is in tuning.py) -------------------------------------
     def create_hyper_parameter_tuning_job(self, **request: Any) -> dict:
-        from emulator.sagemaker.tuning import TuningJob
+        from emulator.services.sagemaker.tuning import TuningJob
 
         name = request["HyperParameterTuningJobName"]
         with self._lock:

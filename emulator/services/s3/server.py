@@ -26,7 +26,7 @@ from typing import Self
 from urllib.parse import parse_qs, quote, unquote, urlparse
 from xml.etree import ElementTree
 
-from emulator.s3 import KeyConflict, LocalS3, NoSuchBucket, NoSuchKey, S3Error, etag_of
+from emulator.services.s3.store import KeyConflict, LocalS3, NoSuchBucket, NoSuchKey, S3Error, etag_of
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ def _etag(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m emulator.s3_server ROOT [--port N]``: serve a LocalS3 folder until interrupted."""
+    """``python -m emulator.services.s3.server ROOT [--port N]``: serve a LocalS3 folder until interrupted."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.assembly import DEFAULT_REGION, AssemblyError
-from emulator.deploy import Deployment, StateMachineSpec, deploy
-from emulator.events import EventBus, EventsError, trigger_location, watch
-from emulator.pipeline_summary import print_pipeline_summary
+from emulator.app.summary import print_pipeline_summary
+from emulator.cloud.assembly import DEFAULT_REGION, AssemblyError
+from emulator.cloud.deploy import Deployment, StateMachineSpec, deploy
 from emulator.runtime import LocalRuntime, build_integrations
+from emulator.services.eventbridge import EventBus, EventsError, trigger_location, watch
 
-log = logging.getLogger("emulator.cli")
+log = logging.getLogger("emulator.cli.main")
 
 # Files and folders whose changes make cdk.out stale.
 SYNTH_SOURCES = ("app.py", "cdk.json", "stacks", "lambdas", "processing_scripts", "containers")
@@ -56,7 +56,7 @@ class CliError(Exception):
 # -- logging --------------------------------------------------------------------------------
 class _ShortFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        name = record.name.removeprefix("emulator.")
+        name = record.name.removeprefix("emulator.").removeprefix("services.")
         level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
         return f"  [{name}] {level}{record.getMessage()}"
 
@@ -293,7 +293,7 @@ def summarize(runtime: LocalRuntime, machine: StateMachineSpec, name: str, resul
 # -- commands -------------------------------------------------------------------------------
 def cmd_asl(args: argparse.Namespace) -> int:
     from emulator.asl import DefinitionError, run_definition
-    from emulator.integrations.base import Integrations
+    from emulator.asl.ports import Integrations
 
     try:
         definition = json.loads(Path(args.definition).read_text())
@@ -415,9 +415,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The SageMaker runtime API (emulator.sagemaker.server) and, once something is deployed, the
-    Step Functions API beside it (emulator.stepfunctions_api), until Ctrl-C."""
-    from emulator.sagemaker import server
+    """The SageMaker runtime API (emulator.services.sagemaker.serve) and, once something is deployed, the
+    Step Functions API beside it (emulator.services.stepfunctions.api), until Ctrl-C."""
+    from emulator.services.sagemaker import serve as server
 
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--time-scale", type=float, default=0.01)
@@ -431,7 +431,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.info("nothing deployed in %s yet: serving the SageMaker runtime API only "
                  "(`python -m emulator deploy` adds the Step Functions API)", state_dir)
         return int(server.main(rest) or 0)
-    from emulator.stepfunctions_api import StepFunctionsApi, StepFunctionsServer
+    from emulator.services.stepfunctions.api import StepFunctionsApi, StepFunctionsServer
 
     with LocalRuntime.open(state_dir, args.project, time_scale=options.time_scale) as runtime:
         executions = StepFunctionsApi(runtime)

@@ -34,12 +34,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from emulator.jsontree import map_datetimes
-from emulator.s3 import S3Error
-from emulator.sagemaker.exceptions import ResourceLimitExceeded, ValidationException
-from emulator.sagemaker.images import UnsupportedImage, parse_image, resolve_image
+from emulator.aws.jsontree import map_datetimes
+from emulator.services.s3.store import S3Error
+from emulator.services.sagemaker.exceptions import ResourceLimitExceeded, ValidationException
+from emulator.services.sagemaker.images import UnsupportedImage, parse_image, resolve_image
 
-log = logging.getLogger("emulator.sagemaker.hosting")
+log = logging.getLogger("emulator.services.sagemaker.hosting")
 
 DEFAULT_ACCOUNT = "000000000000"
 ALARM_NOTE = "alarms recorded, not evaluated: there is no CloudWatch locally, so no automatic rollback"
@@ -554,7 +554,7 @@ class HostingBackend:
 
     def endpoint_url(self, EndpointName: str) -> str:
         """The InvokeEndpoint URL of an endpoint on the local runtime server (started if needed)."""
-        from emulator.sagemaker.server import ensure_runtime_server
+        from emulator.services.sagemaker.serve import ensure_runtime_server
 
         return f"{ensure_runtime_server(self.runtime)}/endpoints/{EndpointName}/invocations"
 
@@ -568,7 +568,7 @@ class HostingBackend:
                 "End": end, "ShiftStart": None, "Variants": [], "DeploymentConfig": deployment}
 
     def _start_worker(self, name: str) -> None:
-        from emulator.sagemaker.server import ensure_runtime_server
+        from emulator.services.sagemaker.serve import ensure_runtime_server
 
         with contextlib.suppress(Exception):
             ensure_runtime_server(self.runtime)  # the endpoint must be reachable once InService

@@ -26,7 +26,7 @@ from botocore.model import (
     StructureShape,
 )
 
-from emulator.sagemaker.exceptions import ValidationException
+from emulator.services.sagemaker.exceptions import ValidationException
 
 
 @functools.lru_cache(maxsize=1)

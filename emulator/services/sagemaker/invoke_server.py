@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
-from emulator.sagemaker.hosting import (
+from emulator.services.sagemaker.hosting import (
     DEFAULT_ACCOUNT,
     forget_predictors,
     load_predictor,
@@ -31,7 +31,7 @@ from emulator.sagemaker.hosting import (
     routable_variants,
 )
 
-log = logging.getLogger("emulator.sagemaker.runtime_server")
+log = logging.getLogger("emulator.services.sagemaker.invoke_server")
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's documented request limit
 _INVOKE = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations/?$")
@@ -183,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         return InvokeError(
             "ModelError", 424,
             f'Received {kind} error ({status}) from primary with message "{message}". '
-            f"See the emulator log (logger emulator.sagemaker.runtime_server; log group {log_group}) "
+            f"See the emulator log (logger emulator.services.sagemaker.invoke_server; log group {log_group}) "
             f"in account {self.server.directory.account} for more information.",
             OriginalStatusCode=status, OriginalMessage=message,
             LogStreamArn=f"arn:aws:logs:us-east-1:{self.server.directory.account}:log-group:{log_group}",

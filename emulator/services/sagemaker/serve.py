@@ -20,11 +20,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from emulator.sagemaker.hosting import DEFAULT_ACCOUNT, load_predictor
-from emulator.sagemaker.runner import pid_alive
-from emulator.sagemaker.runtime_server import RuntimeServer
+from emulator.services.sagemaker.hosting import DEFAULT_ACCOUNT, load_predictor
+from emulator.services.sagemaker.invoke_server import RuntimeServer
+from emulator.services.sagemaker.runner import pid_alive
 
-log = logging.getLogger("emulator.sagemaker.server")
+log = logging.getLogger("emulator.services.sagemaker.serve")
 
 INFO_FILE = "runtime_server.json"
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from emulator.assembly import (
+from emulator.cloud.assembly import (
     ACCOUNT,
     DEFAULT_REGION,
     AssemblyError,
@@ -27,7 +27,7 @@ from emulator.assembly import (
     Resource,
     Stack,
 )
-from emulator.s3 import LocalS3
+from emulator.services.s3.store import LocalS3
 
 log = logging.getLogger(__name__)
 

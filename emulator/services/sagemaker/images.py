@@ -21,9 +21,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.sagemaker.exceptions import ValidationException
+from emulator.services.sagemaker.exceptions import ValidationException
 
-log = logging.getLogger("emulator.sagemaker.images")
+log = logging.getLogger("emulator.services.sagemaker.images")
 
 _IMAGE = re.compile(r"^(?:(?P<registry>[^/]+\.[^/]+)/)?(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>.+))?$")
 _PYTHONS = {"python", "python3", "/usr/bin/python3", "/usr/bin/python", "/usr/local/bin/python", "/usr/local/bin/python3"}

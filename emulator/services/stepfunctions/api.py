@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.asl.history import read_execution
-from emulator.deploy import StateMachineSpec, UnknownResource
+from emulator.cloud.deploy import StateMachineSpec, UnknownResource
 from emulator.runtime import LocalRuntime, build_integrations
 
 log = logging.getLogger("emulator.stepfunctions")

@@ -28,15 +28,15 @@ from typing import Any
 
 import optuna
 
-from emulator.sagemaker import exceptions as exc
-from emulator.sagemaker.jobs import (
+from emulator.services.sagemaker import exceptions as exc
+from emulator.services.sagemaker.jobs import (
     TERMINAL,
     builtin_metric_definitions,
     metric_series,
     utcnow,
 )
 
-log = logging.getLogger("emulator.sagemaker.tuning")
+log = logging.getLogger("emulator.services.sagemaker.tuning")
 
 OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 POLL_SECONDS = 0.02  # the next trial starts this soon after one ends

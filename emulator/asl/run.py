@@ -26,7 +26,9 @@ from emulator.asl.history import (
 from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
 from emulator.asl.ports import Integrations
-from emulator.aws.arns import ACCOUNT, DEFAULT_REGION, execution_arn as make_execution_arn, state_machine_arn as make_state_machine_arn
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.aws.arns import execution_arn as make_execution_arn
+from emulator.aws.arns import state_machine_arn as make_state_machine_arn
 
 log = logging.getLogger(__name__)
 

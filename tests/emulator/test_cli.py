@@ -8,12 +8,16 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from emulator.cli import main as cli
+from emulator.cli import synth
+from emulator.cli.errors import CliError
+from emulator.cli.progress import Progress
 
-PROJECT_ROOT = cli.Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FAIL_DEFINITION = {"StartAt": "P", "States": {
     "P": {"Type": "Pass", "Parameters": {"x.$": "$.a"}, "Next": "F"},
     "F": {"Type": "Fail", "Error": "Bad", "Cause": "because"}}}
@@ -82,24 +86,24 @@ def test_staleness(tmp_path):
     (project / "stacks").mkdir(parents=True)
     (project / "app.py").write_text("app")
     (project / "stacks" / "s.py").write_text("s")
-    assert cli.is_stale(project, {})  # no cdk.out yet
+    assert synth.is_stale(project, {})  # no cdk.out yet
     (project / "cdk.out").mkdir()
     (project / "cdk.out" / "manifest.json").write_text("{}")
-    (project / "cdk.out" / cli.SYNTH_STAMP).write_text(json.dumps({"context": {}}))
+    (project / "cdk.out" / synth.SYNTH_STAMP).write_text(json.dumps({"context": {}}))
     old = time.time() - 100
     for path in (project / "app.py", project / "stacks" / "s.py"):
         os.utime(path, (old, old))
-    assert not cli.is_stale(project, {})
-    assert cli.is_stale(project, {"pipeline.target_column": "deposit"})  # other -c context
+    assert not synth.is_stale(project, {})
+    assert synth.is_stale(project, {"pipeline.target_column": "deposit"})  # other -c context
     (project / "stacks" / "s.py").write_text("changed")
     os.utime(project / "stacks" / "s.py", (time.time() + 10, time.time() + 10))
-    assert cli.is_stale(project, {})
+    assert synth.is_stale(project, {})
 
 
 def test_parse_context():
-    assert cli.parse_context(["a=1", "pipeline.x=y=z"]) == {"a": "1", "pipeline.x": "y=z"}
-    with pytest.raises(cli.CliError, match="key=value"):
-        cli.parse_context(["novalue"])
+    assert synth.parse_context(["a=1", "pipeline.x=y=z"]) == {"a": "1", "pipeline.x": "y=z"}
+    with pytest.raises(CliError, match="key=value"):
+        synth.parse_context(["novalue"])
 
 
 def test_emulator_info_logs_are_one_concise_line(capsys):
@@ -109,12 +113,14 @@ def test_emulator_info_logs_are_one_concise_line(capsys):
     assert capsys.readouterr().err == "  [integrations.sagemaker] tuning trial 3/8: validation:rmse=2.100\n"
 
 
-def test_serve_calls_the_sagemaker_server(monkeypatch):
-    server = pytest.importorskip("emulator.services.sagemaker.serve")
-    seen = []
-    monkeypatch.setattr(server, "main", lambda argv: seen.append(argv) or 0)
-    assert cli.main(["--state-dir", "/nowhere", "serve", "--port", "0"]) == 0
-    assert seen == [["--state-dir", "/nowhere", "--host", "127.0.0.1", "--port", "0"]]
+def test_serve_options_and_a_missing_state_folder(capsys):
+    from emulator.cli.serve import parse_serve_args
+
+    options = parse_serve_args(["--port", "0", "--stepfunctions-port", "7"], Path("/nowhere"))
+    assert (options.state_dir, options.host, options.port, options.stepfunctions_port) == (Path("/nowhere"), "127.0.0.1", 0, 7)
+    # `--state-dir D serve` means D for serve too; nothing there yet is a clear refusal, not a traceback
+    assert cli.main(["--state-dir", "/nowhere", "serve", "--port", "0"]) == 2
+    assert "no emulator state at /nowhere" in capsys.readouterr().err
 
 
 def test_module_entry_point():
@@ -136,7 +142,7 @@ def test_deploy_lists_what_it_deployed(tmp_path, capsys, mini_assembly):
 
 def test_progress_names_a_fail_state_when_no_task_failed():
     lines = []
-    progress = cli.Progress(write=lines.append)
+    progress = Progress(write=lines.append)
     progress({"id": 1, "type": "ExecutionStarted"})
     progress({"id": 2, "previousEventId": 1, "type": "ChoiceStateEntered", "stateEnteredEventDetails": {"name": "Gate?"}})
     progress({"id": 3, "previousEventId": 2, "type": "ChoiceStateExited", "stateExitedEventDetails": {"name": "Gate?"}})
@@ -147,7 +153,7 @@ def test_progress_names_a_fail_state_when_no_task_failed():
 
 def test_progress_shows_retries_and_failures():
     lines = []
-    progress = cli.Progress(write=lines.append)
+    progress = Progress(write=lines.append)
     progress({"id": 1, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Train"}})
     progress({"id": 2, "previousEventId": 1, "type": "TaskScheduled", "taskScheduledEventDetails": {}})
     progress({"id": 3, "previousEventId": 2, "type": "TaskFailed",
@@ -159,7 +165,7 @@ def test_progress_shows_retries_and_failures():
 
 
 def test_a_task_failure_that_a_retry_fixed_is_not_reported_as_the_cause():
-    progress = cli.Progress(write=lambda line: None)
+    progress = Progress(write=lambda line: None)
     for event in (
         {"id": 1, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Train"}},
         {"id": 2, "previousEventId": 1, "type": "TaskFailed",

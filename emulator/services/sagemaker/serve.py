@@ -1,4 +1,4 @@
-"""`python -m emulator serve`: keep the local endpoints reachable after `run` has exited.
+"""Where a state folder's endpoints are served: a live `serve` process, or a server started here.
 
 The serve process hosts every endpoint recorded under ``<state_dir>/sagemaker/endpoints`` (it reads
 them per request, so endpoints created or updated later are served too) and advertises itself in
@@ -9,12 +9,10 @@ thread in this process for the state folder.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import os
-import signal
 import threading
 import urllib.request
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 from emulator.services.sagemaker.hosting import DEFAULT_ACCOUNT, load_predictor
 from emulator.services.sagemaker.invoke_server import RuntimeServer
 from emulator.services.sagemaker.runner import pid_alive
+from emulator.storage.records import write_json_atomic
 
 log = logging.getLogger("emulator.services.sagemaker.serve")
 
@@ -30,19 +29,6 @@ INFO_FILE = "runtime_server.json"
 
 _in_process: dict[str, RuntimeServer] = {}
 _in_process_lock = threading.Lock()
-
-
-def _default_state_dir() -> Path:
-    try:
-        from emulator import runtime as runtime_module
-
-        default = getattr(runtime_module, "DEFAULT_STATE_DIR", None)
-        if default:
-            return Path(default)
-    except ImportError:
-        pass
-    return Path(".emulator")
-
 
 
 def _ping(url: str, timeout: float = 1.0) -> bool:
@@ -90,7 +76,7 @@ def stop_in_process_servers() -> None:
         server.stop()
 
 
-def _warm(state_dir: Path, server: RuntimeServer) -> list[str]:
+def warm(state_dir: Path, server: RuntimeServer) -> list[str]:
     """Load every InService endpoint's predictors now, so the first request is not the slow one."""
     names = []
     folder = Path(state_dir) / "sagemaker" / "endpoints"
@@ -109,50 +95,15 @@ def _warm(state_dir: Path, server: RuntimeServer) -> list[str]:
     return names
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulator serve",
-                                     description="Serve the local SageMaker endpoints (InvokeEndpoint) on localhost.")
-    parser.add_argument("--state-dir", type=Path, default=None, help="the emulator's state folder (default: .emulator)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--account", default=DEFAULT_ACCOUNT)
-    args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    state_dir = (args.state_dir or _default_state_dir()).resolve()
-    if not state_dir.is_dir():
-        log.error("no emulator state at %s: run `python -m emulator run` first, or pass the state folder it used "
-                  "with `serve --state-dir DIR`", state_dir)
-        return 2
-    existing = live_serve_url(state_dir)
-    if existing:
-        log.error("a serve process already serves %s at %s; stop it first or use another --state-dir", state_dir, existing)
-        return 1
-    # Serve first, then advertise, then warm: a `run` that finds the file can use the server at once.
-    server = RuntimeServer(state_dir, args.host, args.port, args.account).start()
-    info_path = state_dir / "sagemaker" / INFO_FILE
-    info_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = info_path.with_name(f".{INFO_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "port": server.port, "url": server.base_url}))
-    os.replace(tmp, info_path)
-    log.info("SageMaker runtime API on %s (state %s); Ctrl-C to stop", server.base_url, state_dir)
-    if not _warm(state_dir, server):
-        log.info("no endpoint is InService yet; endpoints created later are served as they appear")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-            if json.loads(info_path.read_text()).get("pid") == os.getpid():
-                info_path.unlink()
-        log.info("stopped")
-    return 0
+def advertise(state_dir: Path, server: RuntimeServer) -> Path:
+    """Record this process's server in the state folder, so `run` in another process uses it."""
+    info_path = Path(state_dir) / "sagemaker" / INFO_FILE
+    write_json_atomic(info_path, {"pid": os.getpid(), "port": server.port, "url": server.base_url})
+    return info_path
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def withdraw(info_path: Path) -> None:
+    """Remove the record advertise wrote, if it is still this process's."""
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        if json.loads(info_path.read_text()).get("pid") == os.getpid():
+            info_path.unlink()

@@ -16,7 +16,13 @@ log = logging.getLogger(__name__)
 
 def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str], None] = print) -> None:
     if not isinstance(output, dict) or "gate" not in output or "endpoint" not in output:
-        return  # not the training pipeline's output shape: the raw output was printed already
+        text = json.dumps(output, indent=2, default=str).splitlines()  # not the training pipeline's shape
+        write("output:")
+        for line in text[:40]:
+            write(line[:200])
+        if len(text) > 40:
+            write(f"... ({len(text) - 40} more lines in output.json)")
+        return
     gate = output["gate"]
     write("")
     write("summary")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from emulator.aws.arns import DEFAULT_REGION
 from emulator.cli.errors import CliError
+from emulator.cli.progress import clip
 from emulator.cloud.deploy import deploy
 from emulator.cloud.deployment import Deployment
 
@@ -104,9 +105,9 @@ def prepare(args: argparse.Namespace, context: dict[str, str]) -> Deployment:
     print(f"deploy: {len(deployment.buckets)} bucket(s), {len(deployment.functions)} function(s), "
           f"{len(deployment.state_machines)} state machine(s), {len(deployment.rules)} rule(s), "
           f"{len(deployment.topics)} topic(s) -> {deployment.state_dir}", flush=True)
-    print(f"deploy: {deployment.not_emulated_line()}", flush=True)
+    print(clip(f"deploy: {deployment.not_emulated_line()}"), flush=True)
     local = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for fn in deployment.functions:
-        if fn.runtime != local:
-            log.warning("function %s declares %s; it runs locally on %s", fn.name, fn.runtime, local)
+    others = sorted({fn.runtime for fn in deployment.functions if fn.runtime != local})
+    if others:
+        log.info("Lambda functions declare %s; they run locally on %s", ", ".join(others), local)
     return deployment

@@ -125,7 +125,11 @@ class Deployment:
     def not_emulated_line(self) -> str:
         if not self.not_emulated:
             return "not emulated: nothing"
-        return f"not emulated ({len(self.not_emulated)}): " + ", ".join(str(n) for n in self.not_emulated)
+        counts: dict[str, int] = {}
+        for item in self.not_emulated:
+            counts[item.type] = counts.get(item.type, 0) + 1
+        kinds = ", ".join(f"{n} {kind.removeprefix('AWS::')}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        return f"not emulated ({len(self.not_emulated)}, listed in deployment.json): {kinds}"
 
 
 _NESTED = {

@@ -32,6 +32,7 @@ from emulator.services.sagemaker.exceptions import SageMakerError
 from emulator.services.sagemaker.serve import ensure_runtime_server
 from emulator.services.sns import SnsBackend
 from emulator.services.stepfunctions.backend import StepFunctionsBackend
+from emulator.services.stepfunctions.exceptions import StepFunctionsError
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
 from emulator.storage.layout import Layout
 
@@ -58,15 +59,22 @@ class Runtime:
 
     @classmethod
     def open(cls, state_dir: Path, project_root: Path, *, time_scale: float = 1.0,
-             deployment: Deployment | None = None, serve_s3: bool = True) -> Runtime:
+             deployment: Deployment | None = None, serve_s3: bool = True, uploads_trigger: bool = False,
+             s3_port: int = 0) -> Runtime:
+        """``uploads_trigger``: an object written through the S3 API sends its Object Created event to
+        EventBridge, whose state machine targets start in the background (what `serve` plays)."""
         layout = Layout.at(state_dir)
         layout.check()
         deployment = deployment or Deployment.load(layout.root)
         s3 = LocalS3(layout.s3_root, deployment.region)
-        server = S3Server(s3).start() if serve_s3 else None
-        runtime = cls(layout, Path(project_root).resolve(), deployment, s3, time_scale,
-                      service_endpoints={"S3": server.url} if server else {}, _s3_server=server)
+        runtime = cls(layout, Path(project_root).resolve(), deployment, s3, time_scale)
         runtime._assemble()
+        if uploads_trigger:
+            runtime.events.start_execution = runtime._start_in_background
+        if serve_s3:
+            runtime._s3_server = S3Server(s3, port=s3_port, on_object_created=(
+                runtime._uploaded if uploads_trigger else None)).start()
+            runtime.service_endpoints["S3"] = runtime._s3_server.url
         return runtime
 
     # -- assembly ------------------------------------------------------------------------------
@@ -155,6 +163,16 @@ class Runtime:
             raise EventsError(f"rule {rule.name}: the target input is not JSON ({exc}); Step Functions "
                               f"rejects it") from exc
         return self.launch(machine, value)
+
+    def _uploaded(self, uri: str) -> None:
+        self.events.object_created(self.s3, uri)
+
+    def _start_in_background(self, state_machine_arn: str, input_text: str, rule: RuleSpec) -> dict:
+        """EventBridge's target under `serve`: StartExecution, which runs it on a thread."""
+        try:
+            return self.stepfunctions.start_execution(stateMachineArn=state_machine_arn, input=input_text)
+        except StepFunctionsError as exc:
+            raise EventsError(f"rule {rule.name}: StartExecution refused the event: {exc}") from exc
 
     # -- life ----------------------------------------------------------------------------------
     def close(self) -> None:

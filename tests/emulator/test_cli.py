@@ -90,7 +90,9 @@ def test_staleness(tmp_path):
     assert synth.is_stale(project, {})  # no cdk.out yet
     (project / "cdk.out").mkdir()
     (project / "cdk.out" / "manifest.json").write_text("{}")
-    (project / "cdk.out" / synth.SYNTH_STAMP).write_text(json.dumps({"context": {}}))
+    manifest = project / "cdk.out" / "manifest.json"
+    stamp = {"context": {}, "manifest": [manifest.stat().st_mtime_ns, manifest.stat().st_size]}
+    (project / "cdk.out" / synth.SYNTH_STAMP).write_text(json.dumps(stamp))
     old = time.time() - 100
     for path in (project / "app.py", project / "stacks" / "s.py"):
         os.utime(path, (old, old))
@@ -98,7 +100,21 @@ def test_staleness(tmp_path):
     assert synth.is_stale(project, {"pipeline.target_column": "deposit"})  # other -c context
     (project / "stacks" / "s.py").write_text("changed")
     os.utime(project / "stacks" / "s.py", (time.time() + 10, time.time() + 10))
-    assert synth.is_stale(project, {})
+    assert synth.staleness(project, {}) == "a source file changed since the last synth"
+
+
+def test_a_cdk_out_synthesized_outside_the_emulator_is_never_reused(tmp_path):
+    project = tmp_path / "proj"
+    (project / "cdk.out").mkdir(parents=True)
+    manifest = project / "cdk.out" / "manifest.json"
+    manifest.write_text("{}")
+    stamp = {"context": {}, "manifest": [manifest.stat().st_mtime_ns, manifest.stat().st_size]}
+    (project / "cdk.out" / synth.SYNTH_STAMP).write_text(json.dumps(stamp))
+    assert not synth.is_stale(project, {})
+    manifest.write_text('{"version": "x"}')  # `npx cdk synth -c pipeline.target_column=deposit` by hand
+    assert "synthesized outside the emulator" in synth.staleness(project, {})
+    assert synth.outdir_for({"stack_name": "Churn"}) == "cdk.out.Churn"
+    assert synth.outdir_for({"stack_name": "MlPipeline"}) == synth.outdir_for({}) == "cdk.out"
 
 
 def test_parse_context():

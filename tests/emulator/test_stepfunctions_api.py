@@ -126,3 +126,16 @@ def test_names_follow_the_aws_rule_and_never_leave_the_executions_folder(sfn):
             sfn.start_execution(stateMachineArn=arn, name=bad)
     with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
         sfn.describe_execution(executionArn="arn:aws:states:us-east-1:000000000000:execution:mini-training:..")
+
+
+def test_stop_execution_keeps_its_error_and_cause(sfn, mini_runtime):
+    arn = machine_arn(sfn)
+    execution = sfn.start_execution(stateMachineArn=arn, name="stopped-why",
+                                    input=json.dumps({"action": "sleep", "seconds": 4}))["executionArn"]
+    sfn.stop_execution(executionArn=execution, error="Operator.Cancelled", cause="wrong table uploaded")
+    described = sfn.describe_execution(executionArn=execution)
+    assert described["status"] == "ABORTED"
+    assert (described["error"], described["cause"]) == ("Operator.Cancelled", "wrong table uploaded")
+    last = sfn.get_execution_history(executionArn=execution, reverseOrder=True)["events"][0]
+    assert last["type"] == "ExecutionAborted"
+    assert last["executionAbortedEventDetails"] == {"error": "Operator.Cancelled", "cause": "wrong table uploaded"}

@@ -21,7 +21,7 @@ from typing import Any
 from emulator.aws.arns import execution_arn, parse_execution_arn
 from emulator.services.stepfunctions import exceptions as exc
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
-from emulator.storage.executions import read_execution
+from emulator.storage.executions import read_execution, write_history
 from emulator.storage.layout import Layout
 from emulator.storage.pages import InvalidNextToken, paginate
 
@@ -199,7 +199,7 @@ class StepFunctionsBackend:
             events.reverse()
         return _page(events, "events", maxResults, nextToken)
 
-    def stop_execution(self, executionArn: Any = None, **_: Any) -> dict:
+    def stop_execution(self, executionArn: Any = None, error: Any = None, cause: Any = None, **_: Any) -> dict:
         machine, name, record = self._execution(executionArn)
         running = self._running.get(executionArn)
         if running is None:
@@ -210,7 +210,17 @@ class StepFunctionsBackend:
         running.abort.set()
         if running.thread:
             running.thread.join(30)
-        stopped = read_execution(self.layout.execution_dir(machine.name, name))["status"].get("stopDate")
+        folder = self.layout.execution_dir(machine.name, name)
+        record = read_execution(folder)
+        status = record["status"]
+        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
+            # StopExecution's error and cause are what DescribeExecution and the history report, as on AWS
+            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
+            history = record["history"]
+            if history and history[-1].get("type") == "ExecutionAborted":
+                history[-1]["executionAbortedEventDetails"] = details
+            write_history(folder, history, {**status, **details}, record["output"])
+        stopped = status.get("stopDate")
         return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
 
 

@@ -1,0 +1,499 @@
+"""Validate an execution's input before any SageMaker job starts, and derive what the jobs need.
+
+Event (built by the state machine): {"defaults": {...}, "config": {...}, "execution_name": str,
+"execution_arn": str}. ``config`` is the execution input merged over ``defaults``.
+
+Returns the run plan the rest of the state machine reads: the normalised config, the problem type,
+the XGBoost objective and tuning metric, S3 locations under a per-execution prefix, unique job
+names inside SageMaker's length limits, and the blue/green deployment config.
+
+Every rejection is a named exception (the Lambda error name Step Functions reports) whose message
+says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+
+# Quality metrics evaluate.py writes, per problem type, and whether larger is better.
+QUALITY_METRICS: dict[str, dict[str, str]] = {
+    "regression": {"rmse": "lower", "mse": "lower", "mae": "lower", "r2": "higher"},
+    "binary": {
+        "auc": "higher",
+        "accuracy": "higher",
+        "precision": "higher",
+        "recall": "higher",
+        "f1": "higher",
+        "logloss": "lower",
+    },
+    "multiclass": {"accuracy": "higher", "f1_weighted": "higher"},
+}
+# Built-in XGBoost objective, eval metric and tuning objective per problem type.
+XGBOOST_SETUP = {
+    "regression": ("reg:squarederror", "rmse", "validation:rmse", "Minimize"),
+    "binary": ("binary:logistic", "auc", "validation:auc", "Maximize"),
+    "multiclass": ("multi:softprob", "mlogloss", "validation:mlogloss", "Minimize"),
+}
+MAX_READ_BYTES = 64 * 1024 * 1024  # read whole objects up to this; sample beyond it
+MIN_ROWS = 50  # fewer rows cannot fill train/validation/test splits usefully
+NAME_LIMITS = {"tuning": 32}  # HyperParameterTuningJobName; every other SageMaker name: 63
+PROBLEM_TYPES = ("auto", "regression", "binary", "multiclass")
+JOB_STEPS = ("preprocess", "tuning", "training", "evaluate", "model", "transform", "endpoint-config")
+
+
+class PipelineInputError(Exception):
+    """Base of every input rejection."""
+
+
+class InvalidPipelineSetting(PipelineInputError):
+    pass
+
+
+class InvalidInputUri(PipelineInputError):
+    pass
+
+
+class InputObjectNotFound(PipelineInputError):
+    pass
+
+
+class EmptyInputObject(PipelineInputError):
+    pass
+
+
+class HeaderOnlyInput(PipelineInputError):
+    pass
+
+
+class NotCsvInput(PipelineInputError):
+    pass
+
+
+class TooFewRows(PipelineInputError):
+    pass
+
+
+class TargetColumnMissing(PipelineInputError):
+    pass
+
+
+class UnusableTarget(PipelineInputError):
+    pass
+
+
+class UnknownQualityMetric(PipelineInputError):
+    pass
+
+
+# ---------------------------------------------------------------- settings
+
+
+def check_settings(defaults: dict[str, Any], config: dict[str, Any]) -> None:
+    """Every key must be a known setting, of the default's JSON type."""
+    unknown = sorted(set(config) - set(defaults) - {"input_s3_uri"})
+    if unknown:
+        raise InvalidPipelineSetting(
+            f"Unknown setting(s) {unknown} in the execution input. Known settings: "
+            f"{sorted(defaults) + ['input_s3_uri']}. Check the spelling or remove them."
+        )
+    for key, default in defaults.items():
+        value = config.get(key)
+        if not _same_json_type(value, default):
+            raise InvalidPipelineSetting(
+                f"Setting {key!r} must be a {_json_type(default)} like the default {json.dumps(default)}, "
+                f"got {json.dumps(value)}. Fix it in the execution input."
+            )
+    fractions = config["validation_fraction"] + config["test_fraction"]
+    if not 0 < fractions < 0.9:
+        raise InvalidPipelineSetting("validation_fraction + test_fraction must be between 0 and 0.9.")
+    if not 1 <= config["tuning_max_parallel_jobs"] <= config["tuning_max_jobs"]:
+        raise InvalidPipelineSetting("tuning_max_parallel_jobs must be between 1 and tuning_max_jobs.")
+    for key in ("training_instance_count", "tuning_max_jobs"):
+        if config[key] < 1:
+            raise InvalidPipelineSetting(f"{key} must be at least 1, got {config[key]}.")
+    if config["problem_type"] not in PROBLEM_TYPES:
+        raise InvalidPipelineSetting(
+            f"problem_type {config['problem_type']!r} must be one of {list(PROBLEM_TYPES)}; 'auto' infers it."
+        )
+    bad_hp = {k: v for k, v in config["hyperparameters"].items() if not isinstance(v, str)}
+    if bad_hp:
+        raise InvalidPipelineSetting(
+            f"hyperparameters values must be strings (SageMaker's contract), got {bad_hp}; quote them."
+        )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", dict: "object", list: "array"}.get(type(value), "null")
+
+
+def _same_json_type(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    return _json_type(value) == _json_type(default)
+
+
+# ---------------------------------------------------------------- data
+
+
+def parse_s3_uri(uri: Any) -> tuple[str, str]:
+    if not isinstance(uri, str) or not uri:
+        raise InvalidInputUri(
+            'The execution input needs "input_s3_uri": "s3://<bucket>/<key or prefix/>" naming the CSV to train on.'
+        )
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+        raise InvalidInputUri(f"input_s3_uri {uri!r} is not an s3://bucket/key URI; give the CSV object or a prefix ending in '/'.")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+# What pandas (and so preprocess.py) reads as missing; such targets are dropped, not a class.
+MISSING_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+MAX_DISTINCT_TARGETS = 10_000  # enough to tell regression from classification; bounds memory
+
+
+def _label(value: str) -> str:
+    """A target value as preprocess.py will see it: numbers by value, so "1" and "1.0" are one class."""
+    try:
+        return repr(float(value))
+    except ValueError:
+        return value
+
+
+def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = False) -> dict[str, Any]:
+    """Header, row count and distinct target values of a CSV object's bytes, read as a stream."""
+    if not data.strip():
+        raise EmptyInputObject(f"{where} is empty. Upload a CSV with a header row and data rows.")
+    if b"\x00" in data[:4096]:
+        raise NotCsvInput(f"{where} is binary, not CSV text. Upload a comma-separated text file.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # A sample cut mid-character is fine; a file that is not UTF-8 is not.
+        if not truncated:
+            raise NotCsvInput(f"{where} is not UTF-8 text. Save the CSV as UTF-8 and upload it again.") from None
+        text = data[: len(data) - 4].decode("utf-8-sig", errors="ignore")
+    if truncated:
+        text = text[: text.rfind("\n") + 1]  # drop the partial last line
+    del data
+    header: list[str] | None = None
+    index = -1
+    rows = 0
+    classes: set[str] = set()
+    for line_number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [name.strip() for name in row]
+            if len(header) < 2:
+                raise NotCsvInput(
+                    f"{where} does not parse as CSV: its first line has {len(header)} column(s). "
+                    "The pipeline needs a comma-separated header with the target and at least one feature."
+                )
+            if target_column not in header:
+                raise TargetColumnMissing(
+                    f"Target column {target_column!r} is not in {where}; its columns are {header}. "
+                    'Set "target_column" in the execution input to one of them.'
+                )
+            index = header.index(target_column)
+            continue
+        if len(row) != len(header):
+            raise NotCsvInput(
+                f"{where} does not parse as CSV: line {line_number} has {len(row)} fields, the header has "
+                f"{len(header)}. Fix the quoting or delimiters."
+            )
+        rows += 1
+        value = row[index].strip()
+        if value not in MISSING_MARKERS and len(classes) < MAX_DISTINCT_TARGETS:
+            classes.add(_label(value))
+    if header is None:
+        raise NotCsvInput(f"{where} holds only separators, no header. Upload a CSV with a header row.")
+    if not rows:
+        raise HeaderOnlyInput(f"{where} has a header but no data rows. Upload a file with data.")
+    return {"columns": header, "rows": rows, "target_values": sorted(classes)}
+
+
+def infer_problem_type(requested: str, target_values: list[str], where: str) -> tuple[str, int | None]:
+    """(problem type, number of classes or None) from the target column's distinct values."""
+    present = [v for v in target_values if v not in MISSING_MARKERS]
+    if not present:
+        raise UnusableTarget(f"The target column of {where} is empty in every row. Choose a column with values.")
+    classes = sorted(set(present))
+
+    def numeric(value: str) -> bool:
+        try:
+            float(value)
+            return True
+        except ValueError:
+            return False
+
+    all_numeric = all(numeric(v) for v in classes)
+    problem = requested
+    if requested == "auto":
+        if len(classes) == 2:
+            problem = "binary"
+        elif all_numeric:
+            problem = "regression"
+        else:
+            problem = "multiclass"
+    if problem == "regression" and not all_numeric:
+        example = next(v for v in classes if not numeric(v))
+        raise UnusableTarget(
+            f"problem_type regression needs a numeric target, but {where} has values like {example!r}. "
+            "Use problem_type binary/multiclass, or choose a numeric target column."
+        )
+    if problem in ("binary", "multiclass") and len(classes) < 2:
+        raise UnusableTarget(
+            f"The target column of {where} has a single class ({classes[0]!r}); a classifier needs at least two."
+        )
+    if problem == "binary" and len(classes) != 2:
+        raise UnusableTarget(f"problem_type binary needs exactly 2 classes; {where} has {len(classes)}. Use multiclass.")
+    return problem, (len(classes) if problem == "multiclass" else None)
+
+
+# ---------------------------------------------------------------- plan
+
+
+def tuning_seconds(config: dict[str, Any], job_timeout_seconds: int) -> int:
+    """How long the whole search may run: its waves of parallel trials, each up to one job timeout."""
+    waves = -(-config["tuning_max_jobs"] // config["tuning_max_parallel_jobs"])
+    return waves * job_timeout_seconds
+
+
+def tuning_config(config: dict[str, Any], objective: dict[str, str], job_timeout_seconds: int = 3600) -> dict[str, Any]:
+    """HyperParameterTuningJobConfig for the configured strategy, budget and ranges."""
+    strategy = config["tuning_strategy"]
+    if strategy not in ("Bayesian", "Random", "Grid", "Hyperband"):
+        raise InvalidPipelineSetting(f"tuning_strategy {strategy!r} must be Bayesian, Random, Grid or Hyperband.")
+    ranges = config["tuning_ranges"]
+    kinds = ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
+    if set(ranges) - set(kinds) or not all(isinstance(ranges.get(k, []), list) for k in kinds):
+        raise InvalidPipelineSetting(f"tuning_ranges must be an object with list members {list(kinds)}.")
+    for kind in kinds:
+        needed = {"Name", "Values"} if kind == "CategoricalParameterRanges" else {"Name", "MinValue", "MaxValue"}
+        for entry in ranges.get(kind, []):
+            if not isinstance(entry, dict) or not needed <= set(entry):
+                raise InvalidPipelineSetting(
+                    f"Each of tuning_ranges.{kind} needs {sorted(needed)} (SageMaker's ParameterRanges shape); "
+                    f"got {json.dumps(entry)}."
+                )
+    if config["tuning_enabled"] and not any(ranges.get(k) for k in kinds):
+        raise InvalidPipelineSetting("tuning_enabled is true but tuning_ranges is empty; add ranges or disable tuning.")
+    if strategy == "Grid" and ranges.get("ContinuousParameterRanges"):
+        raise InvalidPipelineSetting("Grid search takes only integer and categorical ranges; remove the continuous ones.")
+    result: dict[str, Any] = {
+        "Strategy": strategy,
+        "HyperParameterTuningJobObjective": objective,
+        "ResourceLimits": {
+            "MaxNumberOfTrainingJobs": config["tuning_max_jobs"],
+            "MaxParallelTrainingJobs": config["tuning_max_parallel_jobs"],
+            "MaxRuntimeInSeconds": tuning_seconds(config, job_timeout_seconds),
+        },
+        "ParameterRanges": {k: ranges.get(k, []) for k in kinds},
+        # Hyperband and Grid do their own scheduling; SageMaker rejects early stopping with them.
+        "TrainingJobEarlyStoppingType": "Off" if strategy in ("Hyperband", "Grid") else "Auto",
+        "RandomSeed": config["tuning_random_seed"],
+    }
+    if strategy == "Hyperband":
+        rounds = int(config["hyperparameters"].get("num_round", "100"))
+        result["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": max(1, rounds // 27), "MaxResource": rounds}}
+    return result
+
+
+def job_names(execution_name: str, execution_arn: str) -> dict[str, str]:
+    """Unique, valid SageMaker names per step: <execution stem>-<hash of the execution ARN>-<step>."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", execution_name).strip("-") or "run"
+    digest = hashlib.sha256(execution_arn.encode()).hexdigest()[:8]
+    names = {}
+    for step in JOB_STEPS:
+        limit = NAME_LIMITS.get(step, 63)
+        short = {"endpoint-config": "epc", "preprocess": "prep", "transform": "xform"}.get(step, step)
+        room = limit - len(short) - len(digest) - 2
+        names[step.replace("-", "_")] = f"{stem[:room].rstrip('-')}-{digest}-{short}"
+    return names
+
+
+def deployment_config(instance_count: int, rollback_alarms: list[str]) -> dict[str, Any]:
+    """Blue/green: canary shifting on a fleet of two or more, all at once with a baking period otherwise."""
+    if instance_count >= 2:
+        routing = {
+            "Type": "CANARY",
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+            "WaitIntervalInSeconds": 300,
+        }
+    else:
+        routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+    config: dict[str, Any] = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": 300,  # the baking period before the old fleet is removed
+            "MaximumExecutionTimeoutInSeconds": 1800,
+        }
+    }
+    if rollback_alarms:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in rollback_alarms]}
+    return config
+
+
+def build_plan(
+    defaults: dict[str, Any],
+    config: dict[str, Any],
+    execution_name: str,
+    execution_arn: str,
+    read_object: Callable[[str, str], tuple[bytes, bool]],
+    list_csv_keys: Callable[[str, str], list[str]],
+    data_bucket: str,
+    rollback_alarms: list[str],
+    endpoint_instance_count: int = 1,
+    endpoint_name: str = "ml-pipeline-endpoint",
+    job_timeout_seconds: int = 3600,
+) -> dict[str, Any]:
+    """The pure core: everything the state machine needs, or a named PipelineInputError."""
+    check_settings(defaults, config)
+    # An execution's hyperparameters add to or replace the configured ones key by key (the state
+    # machine's JsonMerge is shallow, so without this a partial object would drop num_round).
+    config = {**config, "hyperparameters": {**defaults["hyperparameters"], **config["hyperparameters"]}}
+    bucket, key = parse_s3_uri(config.get("input_s3_uri"))
+    keys = list_csv_keys(bucket, key) if key.endswith("/") else [key]
+    if not keys:
+        raise InputObjectNotFound(f"No .csv objects under s3://{bucket}/{key}. Upload the CSV there, or fix input_s3_uri.")
+    first = f"s3://{bucket}/{keys[0]}"
+    data, truncated = read_object(bucket, keys[0])
+    info = inspect_csv(data, config["target_column"], first, truncated)
+    if info["rows"] < MIN_ROWS and not truncated and len(keys) == 1:
+        raise TooFewRows(
+            f"{first} has {info['rows']} data rows; the pipeline needs at least {MIN_ROWS} to split "
+            "train/validation/test. Upload more data."
+        )
+    problem, num_class = infer_problem_type(config["problem_type"], info["target_values"], first)
+    if problem == "multiclass" and (truncated or len(keys) > 1):
+        # num_class must count every class preprocess.py will see; a sample could miss some.
+        raise UnusableTarget(
+            f"A multiclass target needs its classes counted over the whole input, but only the first "
+            f"{MAX_READ_BYTES // 2**20} MiB of {first} ({len(keys)} object(s)) were read. Give one CSV under "
+            f"{MAX_READ_BYTES // 2**20} MiB, or set problem_type explicitly to regression or binary if that fits."
+        )
+    metrics = QUALITY_METRICS[problem]
+    if config["quality_metric"] not in metrics:
+        raise UnknownQualityMetric(
+            f"quality_metric {config['quality_metric']!r} does not apply to a {problem} problem; "
+            f"use one of {sorted(metrics)} (set quality_metric and quality_threshold in the execution input)."
+        )
+
+    objective, eval_metric, tuning_metric, tuning_direction = XGBOOST_SETUP[problem]
+    hyperparameters = {**config["hyperparameters"], "objective": objective, "eval_metric": eval_metric}
+    if num_class:
+        hyperparameters["num_class"] = str(num_class)
+    tuning = tuning_config(config, {"MetricName": tuning_metric, "Type": tuning_direction}, job_timeout_seconds)
+    tuned = {r["Name"] for kind in tuning["ParameterRanges"].values() for r in kind}
+    names = job_names(execution_name, execution_arn)
+    run_key = f"runs/{names['training'].rsplit('-', 1)[0]}/"
+    run = f"s3://{data_bucket}/{run_key}"
+    champion_key = f"champion/{endpoint_name}/evaluation.json"
+    input_prefix = f"s3://{bucket}/{key}"
+    return {
+        "config": config,
+        "problem_type": problem,
+        "num_class": num_class,
+        "dataset": {"uri": input_prefix, "objects": len(keys), "columns": info["columns"], "rows_checked": info["rows"]},
+        "hyperparameters": hyperparameters,
+        # Tuned ranges are not static: SageMaker rejects a parameter that is both.
+        "static_hyperparameters": {k: v for k, v in hyperparameters.items() if k not in tuned},
+        "tuning_config": tuning,
+        # The tuning state's own timeout: the whole search plus a margin to stop it.
+        "tuning_timeout_seconds": tuning_seconds(config, job_timeout_seconds) + 900,
+        "endpoint_name": endpoint_name,
+        "quality": {
+            "metric": config["quality_metric"],
+            "threshold": config["quality_threshold"],
+            "direction": metrics[config["quality_metric"]],
+        },
+        "job_names": names,
+        "paths": {
+            "input": input_prefix,
+            "run": run,
+            "train": run + "processed/train/",
+            "validation": run + "processed/validation/",
+            "test": run + "processed/test/",
+            "batch": run + "processed/batch/",
+            "schema": run + "processed/schema/",
+            "tuning_output": run + "tuning/",
+            "model_output": run + "model/",
+            "evaluation": run + "evaluation/",
+            "evaluation_report": run + "evaluation/evaluation.json",
+            "transform_output": run + "batch-predictions/",
+            "champion_report": f"s3://{data_bucket}/{champion_key}",
+            # CopyObject's "bucket/key" forms, for recording a deployed model as the champion
+            "evaluation_copy_source": f"{data_bucket}/{run_key}evaluation/evaluation.json",
+            "champion_key": champion_key,
+        },
+        "deployment_config": deployment_config(endpoint_instance_count, rollback_alarms),
+    }
+
+
+# ---------------------------------------------------------------- AWS glue
+
+
+def _s3_reader(client: Any) -> Callable[[str, str], tuple[bytes, bool]]:
+    def read(bucket: str, key: str) -> tuple[bytes, bool]:
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+        except client.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+                raise InputObjectNotFound(
+                    f"s3://{bucket}/{key} does not exist. Upload the CSV there, or fix input_s3_uri."
+                ) from None
+            raise
+        size = head["ContentLength"]
+        if size == 0:
+            return b"", False
+        truncated = size > MAX_READ_BYTES
+        extra = {"Range": f"bytes=0-{MAX_READ_BYTES - 1}"} if truncated else {}
+        return client.get_object(Bucket=bucket, Key=key, **extra)["Body"].read(), truncated
+
+    return read
+
+
+def _s3_lister(client: Any) -> Callable[[str, str], list[str]]:
+    def list_csv(bucket: str, prefix: str) -> list[str]:
+        keys = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(".csv") and o["Size"] > 0]
+        return sorted(keys)
+
+    return list_csv
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    client = boto3.client("s3")
+    alarms = [a for a in os.environ.get("ROLLBACK_ALARMS", "").split(",") if a]
+    return build_plan(
+        defaults=event["defaults"],
+        config=event["config"],
+        execution_name=event["execution_name"],
+        execution_arn=event["execution_arn"],
+        read_object=_s3_reader(client),
+        list_csv_keys=_s3_lister(client),
+        data_bucket=os.environ["DATA_BUCKET"],
+        rollback_alarms=alarms,
+        endpoint_instance_count=int(os.environ.get("ENDPOINT_INSTANCE_COUNT", "1")),
+        endpoint_name=os.environ.get("ENDPOINT_NAME", "ml-pipeline-endpoint"),
+        job_timeout_seconds=int(os.environ.get("JOB_TIMEOUT_SECONDS", "3600")),
+    )

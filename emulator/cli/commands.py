@@ -120,7 +120,7 @@ def _run_context(args: argparse.Namespace, input_value: Any) -> tuple[dict[str, 
     if not chosen:
         raise CliError("nothing to run: give --data YOUR.csv (your own table), --sample, or --input JSON")
     if len(chosen) > 1:
-        raise CliError(f"give one of {' or '.join(chosen)}: --data and --sample upload a file and let the S3 "
+        raise CliError(f"give {' or '.join(chosen)}, not both: --data and --sample upload a file and let the S3 "
                        "trigger start the execution, whose input is the object's URI; --input starts it directly")
     if args.target and not args.data:
         raise CliError("--target names a column of the file given with --data")

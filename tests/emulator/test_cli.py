@@ -33,7 +33,7 @@ def test_asl_prints_one_json_object_and_exits_0_on_failure(tmp_path, capsys):
     definition = write(tmp_path / "d.json", FAIL_DEFINITION)
     data = write(tmp_path / "i.json", {"a": 1})
     code = cli.main(["--state-dir", str(tmp_path / "none"), "asl", definition, "--input", data, "--history"])
-    assert code == 0
+    assert code == 1  # a failed execution is a failed command
     out = json.loads(capsys.readouterr().out)
     assert out == {"status": "FAILED", "output": None, "error": "Bad", "cause": "because",
                    "history": ["ExecutionStarted", "PassStateEntered", "PassStateExited", "FailStateEntered",

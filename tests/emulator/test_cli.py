@@ -57,7 +57,7 @@ def test_run_sample_goes_through_the_eventbridge_rule(tmp_path, capsys, mini_ass
                      "--assembly", str(mini_assembly), "--sample"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "sample: uploaded abalone.csv to s3://ministack-databuckete3889a50/raw/abalone.csv" in out
+    assert "upload: abalone.csv -> s3://ministack-databuckete3889a50/raw/abalone.csv" in out
     assert re.search(r"s  Read +\d+\.\d\ds\n", out), out  # one line per state that did something
     assert "status: SUCCEEDED" in out
     assert '"input_s3_uri": "s3://ministack-databuckete3889a50/raw/abalone.csv"' in out

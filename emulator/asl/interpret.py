@@ -272,9 +272,9 @@ def run_Map(ex: Execution, state: model.Map, data: Any, frame: Frame) -> tuple[A
                 QUERY_EVALUATION_ERROR if state.jsonata else RUNTIME,
                 f"{what} of Map state {state.name!r} must select a JSON array, got {to_json(items)[:200]}",
             )
-        limit = _map_setting(state.max_concurrency, state.max_concurrency_path, effective_env, "MaxConcurrencyPath", integer=True)
-        tolerated_count = _map_setting(state.tolerated_failure_count, state.tolerated_failure_count_path, effective_env, "ToleratedFailureCountPath", integer=True)
-        tolerated_pct = _map_setting(state.tolerated_failure_percentage, state.tolerated_failure_percentage_path, effective_env, "ToleratedFailurePercentagePath", integer=False)
+        limit = map_setting(state.max_concurrency, state.max_concurrency_path, effective_env, "MaxConcurrencyPath", integer=True)
+        tolerated_count = map_setting(state.tolerated_failure_count, state.tolerated_failure_count_path, effective_env, "ToleratedFailureCountPath", integer=True)
+        tolerated_pct = map_setting(state.tolerated_failure_percentage, state.tolerated_failure_percentage_path, effective_env, "ToleratedFailurePercentagePath", integer=False)
         ex.history.add(frame.cursor, "MapStateStarted", {"length": len(items)})
         inputs = []
         for index, item in enumerate(items):
@@ -320,7 +320,7 @@ def _iteration_job(ex: Execution, state: model.Map, index: int, value: Any) -> C
     return job
 
 
-def _map_setting(static: Any, path: Any, env: Env, what: str, integer: bool) -> Any:
+def map_setting(static: Any, path: Any, env: Env, what: str, integer: bool) -> Any:
     if path is None:
         return static
     if not isinstance(path, JsonPath):  # JSONata: the field itself holds the expression

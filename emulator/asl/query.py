@@ -245,7 +245,7 @@ def _guard(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args)
         except _FunctionError as exc:
-            raise StatesError(QUERY_EVALUATION_ERROR, f"${name}: {exc}") from None
+            raise StatesError(QUERY_EVALUATION_ERROR, f"The function ${name} failed: {exc}") from None
         except TypeError:
             raise StatesError(QUERY_EVALUATION_ERROR, f"${name} was called with the wrong number of arguments") from None
 

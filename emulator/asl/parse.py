@@ -345,7 +345,7 @@ def _build_fail(raw: dict, pointer: str, common: dict, machine: str) -> Fail:
     values: dict[str, Any] = {}
     for key in ("Error", "Cause"):
         if key in raw and key + "Path" in raw:
-            raise DefinitionError(pointer, f"a Fail state cannot have both {key} and {key}Path")
+            raise DefinitionError(f"{pointer}/{key}Path", f"a Fail state cannot have both {key} and {key}Path")
         if key in raw and query.is_expression(raw[key]):
             values[key.lower() + "_path"] = query.compile_expression(raw[key], f"{pointer}/{key}")
         elif key in raw:

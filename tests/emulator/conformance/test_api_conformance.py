@@ -75,7 +75,7 @@ def _check(call, expected: dict) -> None:
 @pytest.mark.parametrize("case", TEST_STATE_CASES, ids=[case["name"] for case in TEST_STATE_CASES])
 def test_test_state(case: dict):
     kwargs = {TEST_STATE_ARGS[key]: value for key, value in case["request"].items()}
-    clock = lambda: datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)  # noqa: E731
+    clock = lambda: datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     _check(lambda: run_test_state(**kwargs, clock=clock, rng=random.Random(1)), case["expected"])
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 
 class StatesError(Exception):
-    def __init__(self, name: str, cause: str | None = None):
+    """``location`` names the field of a JSONata expression that failed (an EvaluationFailed event)."""
+
+    def __init__(self, name: str, cause: str | None = None, location: str | None = None):
         super().__init__(f"{name}: {cause}" if cause else name)
         self.name = name
         self.cause = cause
+        self.location = location
 
 
 class DefinitionError(Exception):

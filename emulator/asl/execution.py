@@ -154,6 +154,7 @@ class Execution:
         return Env(data, lambda: self.context(state, entered, retry_count, token), self.rng, frame.scope)
 
     def enter(self, state: model.State, data: Any, frame: Frame) -> str:
+        frame.scope.take_assigned()  # what an earlier state assigned was reported when it exited
         event = self.history.add(
             frame.cursor,
             f"{state.type}StateEntered",
@@ -162,11 +163,12 @@ class Execution:
         return event["timestamp"]
 
     def exit(self, state: model.State, output: Any, frame: Frame) -> None:
-        self.history.add(
-            frame.cursor,
-            f"{state.type}StateExited",
-            {"name": state.name, "output": payload_json(output, f"The output of state {state.name!r}"), "outputDetails": {"truncated": False}},
-        )
+        details = {"name": state.name, "output": payload_json(output, f"The output of state {state.name!r}"), "outputDetails": {"truncated": False}}
+        assigned = frame.scope.take_assigned()
+        if assigned:  # AWS lists the state's assignments on its Exited event, values as JSON text
+            details["assignedVariables"] = {name: json.dumps(value, separators=(",", ":"), ensure_ascii=False) for name, value in assigned.items()}
+            details["assignedVariablesDetails"] = {"truncated": False}
+        self.history.add(frame.cursor, f"{state.type}StateExited", details)
 
 
 def json_default(value: Any) -> Any:

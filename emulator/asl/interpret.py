@@ -52,8 +52,24 @@ def run_block(ex: Execution, block: model.StateMachine, data: Any, frame: Frame)
     while name is not None:
         ex.check(frame)
         state = states[name]
-        data, name = HANDLERS[type(state)](ex, state, data, frame)
+        try:
+            data, name = HANDLERS[type(state)](ex, state, data, frame)
+        except StatesError as err:
+            report_evaluation_failure(ex, state, err, frame)
+            raise
     return data
+
+
+def report_evaluation_failure(ex: Execution, state: model.State, err: StatesError, frame: Frame) -> None:
+    """A JSONata expression that failed is recorded as AWS does, in an EvaluationFailed event
+    naming the state and the field, before the failure is handled or ends the execution."""
+    if err.location is None:
+        return
+    details = {"error": err.name, "state": state.name, "location": err.location}
+    if err.cause is not None:
+        details["cause"] = err.cause
+    err.location = None  # recorded once, however far the error travels
+    ex.history.add(frame.cursor, "EvaluationFailed", details)
 
 
 # -- simple states ---------------------------------------------------------------------------------
@@ -193,6 +209,7 @@ def with_retry(
         try:
             output = attempt(retry_count)
         except StatesError as err:
+            report_evaluation_failure(ex, state, err, frame)
             index = find_handler(state.retry, err.name)
             if index is not None and used[index] < state.retry[index].max_attempts:
                 delay = backoff_seconds(state.retry[index], used[index], ex.rng)

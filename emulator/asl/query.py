@@ -48,18 +48,22 @@ class Expression:
         """The plain-JSON value, or States.QueryEvaluationError naming the field ``what``."""
         try:
             raw = self.engine.evaluate(None, bindings)
-        except StatesError:
+        except StatesError as err:  # one of Step Functions' functions refused its arguments
+            if err.location is None:
+                err.location = what
             raise
         except Exception as exc:  # noqa: BLE001 - the engine raises JException and plain errors alike
             raise StatesError(
                 QUERY_EVALUATION_ERROR,
                 f"An error occurred while evaluating the JSONata expression '{self.text.strip()}' specified for "
                 f"the field '{what}': {_message(exc)}",
+                location=what,
             ) from None
         if raw is None:
             raise StatesError(
                 QUERY_EVALUATION_ERROR,
                 f"The JSONata expression '{self.text.strip()}' specified for the field '{what}' returned nothing (undefined).",
+                location=what,
             )
         try:
             return to_json(raw)
@@ -67,6 +71,7 @@ class Expression:
             raise StatesError(
                 QUERY_EVALUATION_ERROR,
                 f"The JSONata expression '{self.text.strip()}' specified for the field '{what}' returned an unsupported result type.",
+                location=what,
             ) from None
 
 

@@ -39,12 +39,13 @@ def check_name(name: str, pointer: str) -> None:
 class Scope:
     """The variables one thread of control (the top level, a branch, an iteration) can see."""
 
-    __slots__ = ("_sizes", "parent", "values")
+    __slots__ = ("_assigned", "_sizes", "parent", "values")
 
     def __init__(self, parent: Scope | None = None, values: dict[str, Any] | None = None):
         self.parent = parent
         self.values: dict[str, Any] = dict(values or {})
         self._sizes: dict[str, int] = {name: _size(value) for name, value in self.values.items()}
+        self._assigned: dict[str, Any] | None = None  # the last state's assignments, for its Exited event
 
     def child(self) -> Scope:
         return Scope(self)
@@ -120,6 +121,12 @@ class Scope:
             )
         self.values.update(bindings)
         self._sizes.update(sizes)
+        self._assigned = dict(bindings)
+
+    def take_assigned(self) -> dict[str, Any] | None:
+        """The variables the current state assigned (once: the history reports them on its exit)."""
+        assigned, self._assigned = self._assigned, None
+        return assigned
 
     def _total(self) -> int:
         total, scope = 0, self

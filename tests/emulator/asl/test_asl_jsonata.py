@@ -118,7 +118,7 @@ def test_jsonata_task_timeout_expression_is_recorded_in_the_history():
     integrations = registry({"lambda:invoke": Scripted({"ok": 1})})
     definition = {**chain(("T", {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "TimeoutSeconds": "{% $states.input.t * 2 %}"})), "QueryLanguage": "JSONata"}
     result = run(definition, {"t": 30}, integrations=integrations)
-    scheduled = [e for e in result.history if e["type"] == "TaskScheduled"][0]["taskScheduledEventDetails"]
+    scheduled = next(e for e in result.history if e["type"] == "TaskScheduled")["taskScheduledEventDetails"]
     assert result.status == "SUCCEEDED" and scheduled["timeoutInSeconds"] == 60
 
 

@@ -101,7 +101,7 @@ def test_every_state_class_has_a_handler():
         (machine(A={"Type": "Dance", "End": True}), "/States/A/Type", "unknown state Type"),
         (machine(A={"Type": "Choice", "Choices": []}), "/States/A/Choices", "non-empty"),
         (machine(A={"Type": "Choice", "Choices": [{"Variable": "$.x", "IsNull": True, "Next": "A"}], "End": True}), "/States/A/End", "cannot have End"),
-        (machine(A={"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}), "/States/A", "both Error and ErrorPath"),
+        (machine(A={"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}), "/States/A/ErrorPath", "both Error and ErrorPath"),
         (machine(A={"Type": "Succeed", "Next": "A"}), "/States/A/Next", "cannot have Next"),
         (machine(A={"Type": "Parallel", "Branches": [], "End": True}), "/States/A/Branches", "non-empty"),
         (

@@ -7,11 +7,10 @@ all the variables of one Assign, 10 MiB stored per execution.
 from __future__ import annotations
 
 import pytest
+from asl_testkit import Scripted, chain, registry, run
 
 from emulator.asl.errors import DATA_LIMIT_EXCEEDED, RUNTIME, StatesError
 from emulator.asl.variables import MAX_TOTAL_BYTES, MAX_VALUE_BYTES, Scope
-
-from asl_testkit import Scripted, chain, registry, run
 
 LAMBDA = "arn:aws:states:::lambda:invoke"
 
@@ -111,13 +110,27 @@ def test_jsonata_arguments_reach_the_integration_like_parameters():
     second = run(as_jsonata, {"id": 7}, integrations=integrations)
     assert first.status == second.status == "SUCCEEDED"
     assert [r.parameters for r in seen.requests] == [{"FunctionName": "f", "Payload": {"id": 7}}] * 2
-    scheduled = [[e for e in r.history if e["type"] == "TaskScheduled"][0]["taskScheduledEventDetails"] for r in (first, second)]
+    scheduled = [next(e for e in r.history if e["type"] == "TaskScheduled")["taskScheduledEventDetails"] for r in (first, second)]
     assert scheduled[0] == scheduled[1]
     # Output defaults differ by language: JSONPath merges at ResultPath '$' (the result), JSONata is $states.result.
     assert first.output == second.output == {"ok": True}
 
 
-def test_history_records_the_state_output_not_the_variables():
-    result = run(chain(("A", {"Type": "Pass", "Assign": {"secret": "kept out"}})), {"a": 1})
-    exited = [e for e in result.history if e["type"] == "PassStateExited"][0]
-    assert exited["stateExitedEventDetails"]["output"] == '{"a":1}'
+def test_exited_event_lists_the_assigned_variables():
+    """AWS's StateExited details carry assignedVariables (values as JSON text), output unchanged."""
+    result = run(chain(("A", {"Type": "Pass", "Assign": {"n": 1, "s.$": "$.a"}}), ("B", {"Type": "Pass"})), {"a": "x"})
+    exits = [e["stateExitedEventDetails"] for e in result.history if e["type"] == "PassStateExited"]
+    assert exits[0]["output"] == '{"a":"x"}'
+    assert exits[0]["assignedVariables"] == {"n": "1", "s": '"x"'}
+    assert exits[0]["assignedVariablesDetails"] == {"truncated": False}
+    assert "assignedVariables" not in exits[1]
+
+
+def test_failed_jsonata_expression_records_evaluation_failed():
+    """AWS records an EvaluationFailed event (state, field, error, cause) for a failing JSONata expression."""
+    result = run(jsonata(("A", {"Type": "Pass", "Output": {"v": "{% $states.input.nope %}"}})), {"a": 1})
+    failed = [e for e in result.history if e["type"] == "EvaluationFailed"]
+    assert len(failed) == 1
+    details = failed[0]["evaluationFailedEventDetails"]
+    assert details["state"] == "A" and details["location"] == "Output/v" and details["error"] == "States.QueryEvaluationError"
+    assert [e["type"] for e in result.history][-2:] == ["EvaluationFailed", "ExecutionFailed"]

@@ -133,6 +133,8 @@ def finish_simple(state: Any, effective: Any, output: Any, env: Env) -> Any:
     """The tail of Pass, Wait, Choice and Succeed: ``output`` is the JSONPath output already
     computed; JSONata's Output (default: the input) replaces it. ``effective`` is what ``$``
     means in a JSONPath Assign."""
+    if state.assign is None and state.output is None:
+        return output  # the common case: nothing to evaluate
     if state.jsonata:
         bindings = jsonata_bindings(env)
         assigned = evaluate_assign(state.assign, env, bindings)

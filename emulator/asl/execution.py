@@ -154,7 +154,6 @@ class Execution:
         return Env(data, lambda: self.context(state, entered, retry_count, token), self.rng, frame.scope)
 
     def enter(self, state: model.State, data: Any, frame: Frame) -> str:
-        frame.scope.take_assigned()  # what an earlier state assigned was reported when it exited
         event = self.history.add(
             frame.cursor,
             f"{state.type}StateEntered",

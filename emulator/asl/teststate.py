@@ -31,16 +31,18 @@ from emulator.asl.history import Cursor, History, format_timestamp
 from emulator.asl.interpret import HANDLERS, map_setting
 from emulator.asl.parse import parse_definition, parse_state
 from emulator.asl.paths import Env, apply_input_path, apply_result_path
+from emulator.asl.ports import Integration, Integrations, TaskOutcome, TaskRequest
 from emulator.asl.retry import backoff_seconds, find_handler
 from emulator.asl.tasks import task_attempt
 from emulator.asl.validate import ValidationException
 from emulator.asl.variables import Scope, check_name
-from emulator.integrations.base import Integration, Integrations, TaskOutcome, TaskRequest
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.aws.arns import execution_arn as make_execution_arn
+from emulator.aws.arns import state_machine_arn as make_state_machine_arn
 
 LEVELS = ("INFO", "DEBUG", "TRACE")
 MAX_SECONDS = 300  # AWS: TestState runs for up to five minutes, then fails with States.Timeout
 STATE_NAME = "TestState"  # the name a lone state runs under ($$.State.Name)
-REGION, ACCOUNT = "us-east-1", "123456789012"
 _MOCKABLE = (model.Task, model.Map, model.Parallel)
 
 
@@ -291,12 +293,12 @@ def _execution(state: model.State, name: str, data: Any, integrations: Integrati
         rng=rng or random.Random(),
         new_id=lambda: str(uuid.uuid4()),
         time_scale=0.0,  # a Wait state answers at once; its seconds are only computed
-        execution_arn=f"arn:aws:states:{REGION}:{ACCOUNT}:execution:TestStateMachine:{execution_name}",
+        execution_arn=make_execution_arn(make_state_machine_arn("TestStateMachine"), execution_name),
         execution_name=execution_name,
-        state_machine_arn=f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:TestStateMachine",
+        state_machine_arn=make_state_machine_arn("TestStateMachine"),
         state_machine_name="TestStateMachine",
         role_arn=f"arn:aws:iam::{ACCOUNT}:role/TestStateRole",
-        region=REGION,
+        region=DEFAULT_REGION,
         input=data,
         start=start,
         start_text=format_timestamp(start),

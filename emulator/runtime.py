@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from emulator.asl import ExecutionResult, run_definition
+from emulator.asl import ExecutionResult, run_definition, teststate
+from emulator.asl import validate as asl_validate
 from emulator.asl.ports import Integrations
+from emulator.asl.teststate import run_test_state
+from emulator.asl.validate import validate_definition
 from emulator.cloud.deployment import Deployment
 from emulator.integrations import lambda_, s3_sdk, sns
 from emulator.integrations import sagemaker as sagemaker_integration
@@ -31,6 +34,7 @@ from emulator.services.s3.store import LocalS3
 from emulator.services.sagemaker.exceptions import SageMakerError
 from emulator.services.sagemaker.serve import ensure_runtime_server
 from emulator.services.sns import SnsBackend
+from emulator.services.stepfunctions import exceptions as sfn_errors
 from emulator.services.stepfunctions.backend import StepFunctionsBackend
 from emulator.services.stepfunctions.exceptions import StepFunctionsError
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
@@ -40,6 +44,22 @@ log = logging.getLogger(__name__)
 
 # Resource types CloudFormation would have created that live in a service backend's records.
 PROVISIONED_IN_BACKENDS = {"AWS::SageMaker::ModelPackageGroup"}
+
+_API_ERRORS = ((teststate.InvalidDefinition, sfn_errors.InvalidDefinition),
+               (teststate.InvalidExecutionInput, sfn_errors.InvalidExecutionInput),
+               (asl_validate.ValidationException, sfn_errors.ValidationException))
+
+
+def _api_errors(function: Callable[..., dict]) -> Callable[..., dict]:
+    """The interpreter's request errors raised as the Step Functions API's error classes."""
+    def call(*args: Any, **kwargs: Any) -> dict:
+        try:
+            return function(*args, **kwargs)
+        except tuple(theirs for theirs, _ in _API_ERRORS) as error:
+            ours = next(ours for theirs, ours in _API_ERRORS if isinstance(error, theirs))
+            raise ours(str(error)) from None
+    return call
+
 
 Observer = Callable[[StateMachineSpec, str], Callable[[dict], None] | None]
 
@@ -86,8 +106,11 @@ class Runtime:
         self.sns = SnsBackend(self.layout, deployment.topics)
         self.events = EventBus(deployment.rules, deployment.buckets, region=self.region, account=self.account,
                                dead_letters_dir=self.layout.dead_letters_dir, start_execution=self._start_from_rule)
-        self.stepfunctions = StepFunctionsBackend(self.machines, self.layout, self._launch_for_api,
-                                                  created=deployment.deployed_at_epoch())
+        self.stepfunctions = StepFunctionsBackend(
+            self.machines, self.layout, self._launch_for_api, created=deployment.deployed_at_epoch(),
+            validate=_api_errors(validate_definition),
+            test_state=_api_errors(lambda definition, **request: run_test_state(
+                definition, integrations=self.integrations, **request)))
         self.integrations = Integrations()
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
@@ -148,7 +171,7 @@ class Runtime:
             machine.definition, input_value, integrations=self.integrations, execution_name=name,
             state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
             history_dir=self.layout.execution_dir(machine.name, name), on_event=on_event,
-            state_machine_arn=machine.arn, abort=abort)
+            state_machine_arn=machine.arn, abort=abort, virtual_clock=False)
 
     def _launch_for_api(self, machine: StateMachineSpec, input_value: Any, name: str,
                         on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:

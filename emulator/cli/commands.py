@@ -13,6 +13,7 @@ from emulator.app.own_data import OwnDataError, choose_target, pipeline_context
 from emulator.app.summary import print_pipeline_summary
 from emulator.asl import DefinitionError, run_definition
 from emulator.asl.ports import Integrations
+from emulator.asl.validate import ValidationException, format_diagnostics, validate_definition
 from emulator.cli import endpoints
 from emulator.cli.errors import CliError
 from emulator.cli.progress import Progress, summarize
@@ -209,3 +210,17 @@ def cmd_env(args: argparse.Namespace) -> int:
     for line in endpoints.env_lines(urls, region):
         print(line)
     return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """ValidateStateMachineDefinition on a file: AWS's diagnostics, exit 1 when the result is FAIL."""
+    try:
+        text = Path(args.definition).read_text()
+    except OSError as exc:
+        raise CliError(f"{args.definition}: not readable ({exc})") from exc
+    try:
+        response = validate_definition(text, type=args.type, severity=args.severity)
+    except ValidationException as exc:
+        raise CliError(str(exc)) from exc
+    print(format_diagnostics(response))
+    return 1 if response["result"] == "FAIL" else 0

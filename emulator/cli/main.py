@@ -10,6 +10,7 @@
   serve [--time-scale S] [--stepfunctions-port P] ...
                                              S3, Step Functions and the SageMaker runtime on localhost
   env                                        the AWS_ENDPOINT_URL_* lines for the running serve
+  validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_env, cmd_run, cmd_synth, cmd_watch
+from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_env, cmd_run, cmd_synth, cmd_validate, cmd_watch
 from emulator.cli.errors import CliError
 from emulator.cli.serve import serve
 from emulator.cloud.assembly import AssemblyError
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     wat.add_argument("dir")
     wat.add_argument("--time-scale", type=float, default=0.01)
     wat.set_defaults(func=cmd_watch)
+
+    val = sub.add_parser("validate", help="check a definition as ValidateStateMachineDefinition does")
+    val.add_argument("definition")
+    val.add_argument("--type", choices=("STANDARD", "EXPRESS"), default="STANDARD")
+    val.add_argument("--severity", choices=("ERROR", "WARNING"), default="ERROR")
+    val.set_defaults(func=cmd_validate)
 
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)

@@ -228,3 +228,13 @@ def test_sample_and_input_together_are_a_usage_error(tmp_path, capsys, mini_asse
                      "--input", "{}"])
     assert code == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_validate_prints_diagnostics_and_fails_on_an_error(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert cli.main(["validate", str(good)]) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"StartAt": "Missing", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert cli.main(["validate", str(bad)]) == 1
+    assert "Missing" in capsys.readouterr().out

@@ -20,7 +20,7 @@ def sfn(mini_runtime):
     server = StepFunctionsServer(mini_runtime.stepfunctions).start()
     yield boto3.client("stepfunctions", endpoint_url=server.url, region_name="us-east-1",
                        aws_access_key_id="local", aws_secret_access_key="local",
-                       config=Config(retries={"max_attempts": 1}))
+                       config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))  # TestState: sync-<host>
     server.stop()
 
 
@@ -139,3 +139,19 @@ def test_stop_execution_keeps_its_error_and_cause(sfn, mini_runtime):
     last = sfn.get_execution_history(executionArn=execution, reverseOrder=True)["events"][0]
     assert last["type"] == "ExecutionAborted"
     assert last["executionAbortedEventDetails"] == {"error": "Operator.Cancelled", "cause": "wrong table uploaded"}
+
+
+def test_validate_and_test_state_through_boto3(sfn):
+    ok = sfn.validate_state_machine_definition(definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert ok["result"] == "OK" and ok["diagnostics"] == []
+    bad = sfn.validate_state_machine_definition(definition=json.dumps(
+        {"StartAt": "Nope", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert bad["result"] == "FAIL" and bad["diagnostics"][0]["severity"] == "ERROR"
+    tested = sfn.test_state(definition=json.dumps({"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, 2)"},
+                                                   "Next": "After"}),
+                            roleArn="arn:aws:iam::000000000000:role/r", input='{"a": 40}')
+    assert tested["status"] == "SUCCEEDED" and json.loads(tested["output"]) == {"sum": 42}
+    assert tested["nextState"] == "After"
+    with pytest.raises(sfn.exceptions.InvalidDefinition):
+        sfn.test_state(definition='{"Type": "Nope"}', roleArn="arn:aws:iam::000000000000:role/r", input="{}")

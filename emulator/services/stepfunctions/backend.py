@@ -64,12 +64,17 @@ class _Running:
 
 class StepFunctionsBackend:
     OPERATIONS = ("ListStateMachines", "DescribeStateMachine", "StartExecution", "DescribeExecution",
-                  "ListExecutions", "GetExecutionHistory", "StopExecution")
+                  "ListExecutions", "GetExecutionHistory", "StopExecution", "ValidateStateMachineDefinition",
+                  "TestState")
 
-    def __init__(self, machines: StateMachines, layout: Layout, launch: Launch, *, created: float = 0.0):
+    def __init__(self, machines: StateMachines, layout: Layout, launch: Launch, *, created: float = 0.0,
+                 validate: Callable[..., dict] | None = None, test_state: Callable[..., dict] | None = None):
         self.machines = machines
         self.layout = layout
         self.launch = launch
+        # the interpreter's definition checks and single-state runs, injected (they are above this layer)
+        self._validate = validate
+        self._test_state = test_state
         self.created = created  # when the machines were deployed (epoch seconds)
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -95,6 +100,22 @@ class StepFunctionsBackend:
         return {"stateMachineArn": machine.arn, "name": machine.name, "status": "ACTIVE",
                 "definition": machine.definition, "roleArn": machine.role_arn, "type": machine.type,
                 "creationDate": self.created}
+
+    def validate_state_machine_definition(self, definition: Any = None, type: Any = "STANDARD",
+                                          severity: Any = "ERROR", maxResults: Any = 0, **_: Any) -> dict:
+        if not isinstance(definition, str) or not definition:
+            raise exc.ValidationException("definition is required")
+        return self._validate(definition, type=type, severity=severity, max_results=maxResults)
+
+    def test_state(self, definition: Any = None, roleArn: Any = None, input: Any = None,
+                   inspectionLevel: Any = "INFO", revealSecrets: Any = False, variables: Any = None,
+                   stateName: Any = None, mock: Any = None, context: Any = None,
+                   stateConfiguration: Any = None, **_: Any) -> dict:
+        if not isinstance(definition, str) or not definition:
+            raise exc.ValidationException("definition is required")
+        return self._test_state(definition, input=input, inspection_level=inspectionLevel,
+                                reveal_secrets=revealSecrets, variables=variables, state_name=stateName, mock=mock,
+                                context=context, state_configuration=stateConfiguration, role_arn=roleArn)
 
     # -- executions --------------------------------------------------------------------------
     def _execution(self, arn: Any) -> tuple[StateMachineSpec, str, dict]:

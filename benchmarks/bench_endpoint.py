@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.runtime import LocalRuntime
+from emulator.runtime import LocalRuntime, sagemaker_context
 from emulator.services.s3.store import LocalS3
-from emulator.services.sagemaker.hosting import HostingBackend, load_predictor
-from emulator.services.sagemaker.serve import stop_in_process_servers
+from emulator.services.sagemaker.facade import SageMakerBackend
+from emulator.services.sagemaker.invoke_server import stop_in_process_servers
+from emulator.services.sagemaker.serving import load_predictor
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         s3 = LocalS3(Path(tmp) / "s3")
         s3.create_bucket("bench")
         runtime = LocalRuntime(Path(tmp) / "state", ROOT, s3, None, None)
-        hosting = HostingBackend(runtime)
+        sagemaker = SageMakerBackend(sagemaker_context(runtime))
+        hosting = sagemaker.hosting
         s3.put_bytes("s3://bench/model.tar.gz", model_tar(booster))
         hosting.create_model(ModelName="bench", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://bench/model.tar.gz"},
                              ExecutionRoleArn="arn:aws:iam::000000000000:role/bench")
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         while hosting.describe_endpoint(EndpointName="bench")["EndpointStatus"] != "InService":
             time.sleep(0.01)
         base_url = hosting.endpoint_url("bench").split("/endpoints/")[0]
-        model_dir = hosting.store.read("endpoints", "bench")["_hosting"]["Variants"][0]["ModelDir"]
+        model_dir = hosting.records.read("endpoints", "bench")["_hosting"]["Variants"][0]["ModelDir"]
         predictor = load_predictor("xgboost", model_dir)
 
         def make_endpoint_call() -> Callable[[int], object]:
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             lat = latencies(call, args.requests)
             rate = throughput(make, args.clients, args.seconds)
             results[name] = (np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3, rate)
+        sagemaker.close()
         stop_in_process_servers()
 
     base_p50, base_p99, base_rate = results["in-process"]

@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.runtime import LocalRuntime
+from emulator.runtime import LocalRuntime, sagemaker_context
 from emulator.services.s3.store import LocalS3
-from emulator.services.sagemaker.hosting import load_predictor
-from emulator.services.sagemaker.transform import TransformBackend
+from emulator.services.sagemaker.facade import SageMakerBackend
+from emulator.services.sagemaker.serving import load_predictor, prepare_container
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
@@ -67,11 +67,12 @@ def main(argv: list[str] | None = None) -> int:
 
         out_dir = Path(tmp) / "inproc"
         out_dir.mkdir()
-        transform = TransformBackend(runtime)
+        sagemaker = SageMakerBackend(sagemaker_context(runtime))
+        transform = sagemaker.transform
         transform.hosting.create_model(ModelName="bench", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://bench/model.tar.gz"},
                                        ExecutionRoleArn="arn:aws:iam::000000000000:role/bench")
-        model_dir = transform.hosting._extract({"ModelDataUrl": "s3://bench/model.tar.gz"})
-        predictor = load_predictor("xgboost", model_dir, batch=True)
+        served = prepare_container(transform.hosting.model("bench").container, s3, transform.hosting.artifacts_root)
+        predictor = load_predictor(served.kind, served.model_dir, batch=True)
 
         def run_in_process() -> None:
             """The baseline: file bytes to written predictions, in this process."""

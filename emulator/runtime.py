@@ -2,12 +2,12 @@
 
 ``LocalRuntime.open`` loads a deployment from a state folder and starts the S3 REST server that
 Lambda handlers reach through ``AWS_ENDPOINT_URL_S3``; ``build_integrations`` registers every
-service integration the emulator has (the SageMaker ones when that package is importable).
+service integration the emulator has.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +15,16 @@ from typing import Self
 
 from emulator.asl.ports import Integrations
 from emulator.cloud.assembly import ACCOUNT, DEFAULT_REGION
-from emulator.cloud.deploy import Deployment
+from emulator.cloud.deploy import PROVISIONED_BY_INTEGRATIONS, Deployment
+from emulator.integrations import sagemaker as sagemaker_integrations
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3
+from emulator.services.sagemaker.context import SageMakerContext
+from emulator.services.sagemaker.exceptions import ModelPackageGroupExists
+from emulator.services.sagemaker.facade import SageMakerBackend
+from emulator.services.sagemaker.images import resolve_image
+from emulator.services.sagemaker.invoke_server import ensure_invoke_server
+from emulator.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -82,27 +89,34 @@ def build_integrations(runtime: LocalRuntime) -> Integrations:
     lambda_.register(integrations, runtime)
     sns.register(integrations, runtime)
     s3_sdk.register(integrations, runtime)
-    try:
-        sagemaker = importlib.import_module("emulator.integrations.sagemaker")
-    except ModuleNotFoundError as exc:
-        if exc.name != "emulator.integrations.sagemaker":
-            raise
-        log.debug("no SageMaker integrations installed")
-    else:
-        sagemaker.register(integrations, runtime)
-        provision_resources(runtime, sagemaker)
+    backend = SageMakerBackend(sagemaker_context(runtime))
+    sagemaker_integrations.register(integrations, backend)
+    sagemaker_integrations.attach(runtime, backend)
+    provision_resources(runtime, backend)
     return integrations
 
 
-def provision_resources(runtime: LocalRuntime, sagemaker) -> None:
+def sagemaker_context(runtime: LocalRuntime) -> SageMakerContext:
+    """What the SageMaker backends are given: the image resolver reads the deployment's cloud
+    assembly (CDK image assets), the invoke server is started on first use, per state folder."""
+    layout = Layout.at(runtime.state_dir)
+    assembly = runtime.deployment.assembly_dir if runtime.deployment is not None else None
+    endpoints = {**({"S3": runtime.s3_endpoint_url} if runtime.s3_endpoint_url else {}), **runtime.service_endpoints}
+    return SageMakerContext(
+        layout=layout, s3=runtime.s3, project_root=runtime.project_root,
+        resolve_image=functools.partial(resolve_image, project_root=runtime.project_root,
+                                        assembly_dirs=[Path(assembly)] if assembly else None),
+        invoke_server_url=functools.partial(ensure_invoke_server, layout, runtime.account),
+        region=runtime.region, account=runtime.account, time_scale=runtime.time_scale,
+        service_endpoints=endpoints,
+    )
+
+
+def provision_resources(runtime: LocalRuntime, backend: SageMakerBackend) -> None:
     """Create the SageMaker resources the template declares (model package groups) in the local
     SageMaker backend, once: CloudFormation would have created them at deploy time."""
-    from emulator.cloud.deploy import PROVISIONED_BY_INTEGRATIONS
-    from emulator.services.sagemaker.exceptions import SageMakerError
-
     if runtime.deployment is None:
         return
-    backend = sagemaker.backend_for(runtime)
     for record in runtime.deployment.resources:
         if record.type not in PROVISIONED_BY_INTEGRATIONS:
             continue
@@ -112,6 +126,5 @@ def provision_resources(runtime: LocalRuntime, sagemaker) -> None:
         try:
             backend.call("CreateModelPackageGroup", request)
             log.info("created model package group %s", request["ModelPackageGroupName"])
-        except SageMakerError as error:
-            if "already exists" not in str(error):
-                raise
+        except ModelPackageGroupExists:
+            pass

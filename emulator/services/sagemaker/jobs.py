@@ -202,7 +202,6 @@ def _channel_defaults(channel: dict) -> dict:
     return out
 
 
-
 # --------------------------------------------------------------------------------------------
 # The backend
 # --------------------------------------------------------------------------------------------
@@ -493,7 +492,6 @@ class JobsBackend:
             summaries.append({k: d.get(k) for k in ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime", "LastModifiedTime", "TrainingJobStatus") if d.get(k) is not None})
         rows = filter_sort(summaries, "TrainingJobStatus", "TrainingJobName", filters)
         return page(rows, filters.get("NextToken"), filters.get("MaxResults"), "TrainingJobSummaries")
-
 
     # -- helpers -----------------------------------------------------------------------------
     def _stop(self, job: Job) -> None:

@@ -7,10 +7,11 @@ Strategy -> optuna:
                boosting round, read from the trial's log as it trains
   TrainingJobEarlyStoppingType Auto (not Hyperband) -> MedianPruner on the same per-round values
 
-``TuningBackend`` is the API (Create/Describe/Stop/List*); trials are started, watched and stopped
-through the jobs backend's public API. One monitor thread asks optuna for trials, starts up to MaxParallelTrainingJobs of them at a time
-(never more than the machine's cores), reports each running job's per-round objective, stops the
-ones the pruner rejects and tells optuna every outcome. Trial jobs are named like AWS names them:
+``TuningBackend`` is the API (Create/Describe/Stop/List*). One monitor thread per tuning job asks
+optuna for trials, starts up to MaxParallelTrainingJobs of them at a time (never more than the
+machine's cores), reports each running job's per-round objective, stops the ones the pruner rejects
+and tells optuna every outcome; trials are started, watched and stopped through the jobs backend's
+public API. Trial jobs are named like AWS names them:
 ``<tuning job>-<NNN>-<8 hex>``.
 """
 

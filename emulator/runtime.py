@@ -11,20 +11,18 @@ import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from emulator.asl.ports import Integrations
 from emulator.cloud.assembly import ACCOUNT, DEFAULT_REGION
 from emulator.cloud.deploy import PROVISIONED_BY_INTEGRATIONS, Deployment
-from emulator.integrations import sagemaker as sagemaker_integrations
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3
-from emulator.services.sagemaker.context import SageMakerContext
-from emulator.services.sagemaker.exceptions import ModelPackageGroupExists
-from emulator.services.sagemaker.facade import SageMakerBackend
-from emulator.services.sagemaker.images import resolve_image
-from emulator.services.sagemaker.invoke_server import ensure_invoke_server
 from emulator.storage.layout import Layout
+
+if TYPE_CHECKING:
+    from emulator.services.sagemaker.context import SageMakerContext
+    from emulator.services.sagemaker.facade import SageMakerBackend
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +87,11 @@ def build_integrations(runtime: LocalRuntime) -> Integrations:
     lambda_.register(integrations, runtime)
     sns.register(integrations, runtime)
     s3_sdk.register(integrations, runtime)
+    # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
+    # optuna (~0.35 s), which commands that run no deployment (`asl`, `deploy`, `--help`) never need.
+    from emulator.integrations import sagemaker as sagemaker_integrations
+    from emulator.services.sagemaker.facade import SageMakerBackend
+
     backend = SageMakerBackend(sagemaker_context(runtime))
     sagemaker_integrations.register(integrations, backend)
     sagemaker_integrations.attach(runtime, backend)
@@ -99,6 +102,10 @@ def build_integrations(runtime: LocalRuntime) -> Integrations:
 def sagemaker_context(runtime: LocalRuntime) -> SageMakerContext:
     """What the SageMaker backends are given: the image resolver reads the deployment's cloud
     assembly (CDK image assets), the invoke server is started on first use, per state folder."""
+    from emulator.services.sagemaker.context import SageMakerContext
+    from emulator.services.sagemaker.images import resolve_image
+    from emulator.services.sagemaker.invoke_server import ensure_invoke_server
+
     layout = Layout.at(runtime.state_dir)
     assembly = runtime.deployment.assembly_dir if runtime.deployment is not None else None
     endpoints = {**({"S3": runtime.s3_endpoint_url} if runtime.s3_endpoint_url else {}), **runtime.service_endpoints}
@@ -115,6 +122,8 @@ def sagemaker_context(runtime: LocalRuntime) -> SageMakerContext:
 def provision_resources(runtime: LocalRuntime, backend: SageMakerBackend) -> None:
     """Create the SageMaker resources the template declares (model package groups) in the local
     SageMaker backend, once: CloudFormation would have created them at deploy time."""
+    from emulator.services.sagemaker.exceptions import ModelPackageGroupExists
+
     if runtime.deployment is None:
         return
     for record in runtime.deployment.resources:

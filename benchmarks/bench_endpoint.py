@@ -15,6 +15,7 @@ Usage: .venv/bin/python benchmarks/bench_endpoint.py [--requests N] [--clients C
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import sys
 import tempfile
@@ -33,11 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.runtime import LocalRuntime, sagemaker_context
 from emulator.services.s3.store import LocalS3
+from emulator.services.sagemaker.context import SageMakerContext
 from emulator.services.sagemaker.facade import SageMakerBackend
-from emulator.services.sagemaker.invoke_server import stop_in_process_servers
+from emulator.services.sagemaker.images import resolve_image
+from emulator.services.sagemaker.invoke_server import ensure_invoke_server, stop_in_process_servers
 from emulator.services.sagemaker.serving import load_predictor
+from emulator.storage.layout import Layout
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
@@ -93,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         s3 = LocalS3(Path(tmp) / "s3")
         s3.create_bucket("bench")
-        runtime = LocalRuntime(Path(tmp) / "state", ROOT, s3, None, None)
-        sagemaker = SageMakerBackend(sagemaker_context(runtime))
+        layout = Layout.at(Path(tmp) / "state")
+        context = SageMakerContext(layout=layout, s3=s3, project_root=ROOT,
+                                   resolve_image=functools.partial(resolve_image, project_root=ROOT),
+                                   invoke_server_url=functools.partial(ensure_invoke_server, layout))
+        sagemaker = SageMakerBackend(context)
         hosting = sagemaker.hosting
         s3.put_bytes("s3://bench/model.tar.gz", model_tar(booster))
         hosting.create_model(ModelName="bench", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://bench/model.tar.gz"},

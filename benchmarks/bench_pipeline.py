@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -115,11 +114,9 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=0.01, help="Wait/Retry scale (default 0.01)")
     args = parser.parse_args()
 
-    from emulator.asl import run_definition
-    from emulator.cli.main import synth
+    from emulator.cli.synth import synth
     from emulator.cloud.deploy import deploy
-    from emulator.runtime import LocalRuntime, build_integrations
-    from emulator.services.eventbridge import EventBus, trigger_location
+    from emulator.runtime import Runtime
 
     sleeps = record_wall_sleeps()
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,23 +125,12 @@ def main() -> int:
         # aws-cdk-lib's large jsii heap behind, and its garbage collections would land in the run.
         synth(ROOT, {}, outdir=str(outdir))
         deployment = deploy(outdir, Path(tmp) / "state")
-        with LocalRuntime.open(Path(tmp) / "state", ROOT, deployment=deployment, time_scale=args.time_scale) as runtime:
-            integrations = build_integrations(runtime)
-            results = []
-
-            def start(state_machine_arn, input_text, rule):
-                machine = deployment.state_machine(state_machine_arn)
-                name = "bench"
-                results.append(run_definition(
-                    machine.definition_json(), json.loads(input_text), integrations=integrations,
-                    execution_name=name, state_machine_name=machine.name, role_arn=machine.role_arn,
-                    time_scale=args.time_scale, history_dir=runtime.execution_dir(machine.name, name)))
-
-            bucket, prefix = trigger_location(deployment)
+        with Runtime.open(Path(tmp) / "state", ROOT, deployment=deployment, time_scale=args.time_scale) as runtime:
+            bucket, prefix = runtime.events.upload_trigger()
             uri = f"s3://{bucket}/{prefix}abalone.csv"
             runtime.s3.put_file(uri, ROOT / "data" / "abalone.csv")
             began = time.time()
-            EventBus(deployment, start_execution=start).object_created(runtime.s3, uri)
+            results = [d.result for d in runtime.events.object_created(runtime.s3, uri)]
             wall = time.time() - began
             result = results[0]
             if result.status != "SUCCEEDED":

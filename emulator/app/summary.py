@@ -9,14 +9,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from emulator.runtime import LocalRuntime
+from emulator.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def print_pipeline_summary(runtime: LocalRuntime, output: Any, write: Callable[[str], None] = print) -> None:
+def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str], None] = print) -> None:
     if not isinstance(output, dict) or "gate" not in output or "endpoint" not in output:
-        return  # not the training pipeline's output shape: the raw output was printed already
+        text = json.dumps(output, indent=2, default=str).splitlines()  # not the training pipeline's shape
+        write("output:")
+        for line in text[:40]:
+            write(line[:200])
+        if len(text) > 40:
+            write(f"... ({len(text) - 40} more lines in output.json)")
+        return
     gate = output["gate"]
     write("")
     write("summary")
@@ -30,11 +36,7 @@ def print_pipeline_summary(runtime: LocalRuntime, output: Any, write: Callable[[
     write(f"  batch predictions {output.get('batch_predictions')}")
     endpoint = output["endpoint"]
     name = endpoint.get("EndpointName")
-    try:
-        from emulator.services.sagemaker.serve import ensure_runtime_server
-    except ModuleNotFoundError:
-        return
-    base = ensure_runtime_server(runtime)
+    base = runtime.invoke_server_url()
     write(f"  endpoint          {name} ({endpoint.get('EndpointStatus')}) at {base}/endpoints/{name}/invocations")
     row = _first_batch_row(runtime, output.get("batch_input"))
     if row is None:
@@ -56,13 +58,13 @@ def invoke(base_url: str, endpoint_name: str, csv_row: str) -> str:
     return response["Body"].read().decode().strip()
 
 
-def _evaluation_metrics(runtime: LocalRuntime, uri: str | None) -> dict:
+def _evaluation_metrics(runtime: Runtime, uri: str | None) -> dict:
     if not uri or not runtime.s3.exists(uri):
         return {}
     return json.loads(runtime.s3.get_bytes(uri)).get("metrics", {})
 
 
-def _first_batch_row(runtime: LocalRuntime, prefix: str | None) -> str | None:
+def _first_batch_row(runtime: Runtime, prefix: str | None) -> str | None:
     if not prefix:
         return None
     for uri in runtime.s3.list(prefix):

@@ -26,11 +26,12 @@ from emulator.asl.history import (
 from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
 from emulator.asl.ports import Integrations
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.aws.arns import execution_arn as make_execution_arn
+from emulator.aws.arns import state_machine_arn as make_state_machine_arn
 
 log = logging.getLogger(__name__)
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def run_definition(
     ``id_generator`` (task tokens) make jitter, States.UUID/MathRandom and tokens deterministic.
     Setting ``abort`` (from another thread: StopExecution) stops running tasks and ends the run
     as ABORTED. ``state_machine_arn`` (a deployed machine's) sets the region and account of the
-    execution ARN; without it they are us-east-1 and 123456789012.
+    execution ARN; without it they are the local defaults (emulator.aws.arns).
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
@@ -80,14 +81,14 @@ def run_definition(
     new_id = id_generator or (lambda: str(uuid.uuid4()))
     data = _json_value({} if input is None else input)
     # A deployed state machine's ARN fixes the region and account its executions report.
-    region, account = REGION, ACCOUNT
+    region, account = DEFAULT_REGION, ACCOUNT
     if state_machine_arn:
         parts = state_machine_arn.split(":")
         if len(parts) < 7 or parts[5] != "stateMachine":
             raise ValueError(f"state_machine_arn {state_machine_arn!r} is not a state machine ARN")
         region, account, state_machine_name = parts[3], parts[4], parts[6]
-    state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{state_machine_name}"
-    execution_arn = f"arn:aws:states:{region}:{account}:execution:{state_machine_name}:{execution_name}"
+    state_machine_arn = make_state_machine_arn(state_machine_name, region=region, account=account)
+    execution_arn = make_execution_arn(state_machine_arn, execution_name)
     role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"
     history = History(clock, on_event)
     start = clock()

@@ -10,79 +10,32 @@ definition, an environment variable and an event pattern all agree on a bucket's
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.cloud.errors import (  # noqa: F401 - the assembly's errors, importable from here
+    AssemblyError,
+    AssemblyNotFound,
+    AssetNotFound,
+    ImportValueNotFound,
+    ManifestError,
+    ResolutionError,
+    StackNotFound,
+    UnsupportedIntrinsic,
+)
+from emulator.cloud.intrinsics import NO_VALUE, IntrinsicResolver
+from emulator.cloud.names import KINDS, extra_attributes, physical_name
+
 log = logging.getLogger(__name__)
 
-ACCOUNT = "000000000000"
-DEFAULT_REGION = "us-east-1"
 # SSM parameters CDK templates read through parameter defaults (the bootstrap version check).
 SSM_VALUES = {"/cdk-bootstrap/hnb659fds/version": "30"}
-
-
-class AssemblyError(Exception):
-    """Base of every error reading or resolving a cloud assembly."""
-
-
-class AssemblyNotFound(AssemblyError):
-    def __init__(self, path: Path):
-        super().__init__(
-            f"cdk.out not found at {path} (no manifest.json): run `make synth` "
-            f"(or `python -m emulator synth`) in the project first"
-        )
-
-
-class ManifestError(AssemblyError):
-    def __init__(self, path: Path, why: str):
-        super().__init__(f"{path}: {why}; re-run `make synth` with the pinned CDK CLI (package.json)")
-
-
-class StackNotFound(AssemblyError):
-    def __init__(self, name: str, known: list[str]):
-        super().__init__(f"no stack named {name!r} in the assembly; stacks: {', '.join(known) or 'none'}")
-
-
-class ResolutionError(AssemblyError):
-    """An intrinsic that cannot be resolved locally; ``where`` names the stack and property."""
-
-    def __init__(self, where: str, why: str):
-        super().__init__(f"{where}: {why}")
-        self.where = where
-
-
-class UnsupportedIntrinsic(ResolutionError):
-    pass
-
-
-class ImportValueNotFound(ResolutionError):
-    pass
-
-
-class AssetNotFound(AssemblyError):
-    def __init__(self, where: str, key: str, path: Path | None = None):
-        detail = f" (expected at {path})" if path else ""
-        super().__init__(
-            f"{where}: asset {key!r} is not in the assembly{detail}; "
-            f"cdk.out is incomplete or stale: run `make synth` again"
-        )
-
-
-class _NoValue:
-    """AWS::NoValue: removes the property (or list element) it stands for."""
-
-    def __repr__(self) -> str:
-        return "AWS::NoValue"
-
-
-NO_VALUE = _NoValue()
 
 
 @dataclass(frozen=True)
@@ -118,12 +71,6 @@ class Resource:
 
     def describe(self) -> str:
         return f"{self.logical_id} ({self.type})"
-
-
-def _sanitize(name: str, *, lower: bool, max_len: int, allowed: str = r"[^A-Za-z0-9-]") -> str:
-    cleaned = re.sub(allowed, "-", name)
-    cleaned = re.sub("-+", "-", cleaned).strip("-")
-    return (cleaned.lower() if lower else cleaned)[:max_len].strip("-")
 
 
 class Stack:
@@ -191,7 +138,7 @@ class Stack:
     # -- resolution ------------------------------------------------------------------------
     def resolve(self, value: Any, where: str = "") -> Any:
         """Resolve every intrinsic in ``value``; AWS::NoValue entries are removed."""
-        return _Resolver(self, where or self.name).resolve(value, where or self.name)
+        return IntrinsicResolver(self, where or self.name).resolve(value, where or self.name)
 
     def condition(self, name: str, where: str = "") -> bool:
         if name not in self._conditions:
@@ -236,7 +183,7 @@ class Stack:
             raise ResolutionError(where or self.name, f"circular reference through {logical_id}")
         self._resolving.add(logical_id)
         try:
-            name = _physical_name(self, resource)
+            name = physical_name(self, resource)
         finally:
             self._resolving.discard(logical_id)
         self._physical[logical_id] = name
@@ -248,7 +195,7 @@ class Stack:
         if logical_id not in self._resources:
             return self.parameter(logical_id, where)
         resource = self._resources[logical_id]
-        kind = _KINDS.get(resource.type)
+        kind = KINDS.get(resource.type)
         name = self.physical_name(logical_id, where)
         if kind and kind.ref == "arn":
             return self.arn(resource, name)
@@ -258,7 +205,7 @@ class Stack:
 
     def arn(self, resource: Resource, name: str | None = None) -> str:
         name = name if name is not None else self.physical_name(resource.logical_id)
-        kind = _KINDS.get(resource.type)
+        kind = KINDS.get(resource.type)
         region = self.assembly.region
         if kind is None:
             service = resource.type.split("::")[1].lower() if resource.type.startswith("AWS::") else "custom"
@@ -276,14 +223,14 @@ class Stack:
             "Arn": arn,
             "Name": name,
         }
-        attrs.update(_extra_attributes(resource.type, name, arn, region))
+        attrs.update(extra_attributes(resource.type, name, arn, region))
         if attribute in attrs:
             return attrs[attribute]
         if resource.type.startswith("Custom::") or resource.type == "AWS::CloudFormation::CustomResource":
             # A custom resource's attributes come from its handler, which does not run locally.
             return f"{name}.{attribute}"
         # Unknown attributes of types the emulator does not model still get a stable value.
-        if resource.type not in _KINDS:
+        if resource.type not in KINDS:
             return f"{name}.{attribute}"
         raise ResolutionError(where, f"Fn::GetAtt {logical_id}.{attribute}: {resource.type} has no "
                                      f"attribute {attribute!r} in the emulator")
@@ -303,301 +250,6 @@ class Stack:
         if name not in values:
             raise ResolutionError(where, f"unknown pseudo parameter {name!r}")
         return values[name]
-
-
-class _Resolver:
-    def __init__(self, stack: Stack, root: str):
-        self.stack = stack
-        self.root = root
-
-    def resolve(self, value: Any, where: str) -> Any:
-        if isinstance(value, list):
-            items = [self.resolve(item, f"{where}/{i}") for i, item in enumerate(value)]
-            return [item for item in items if item is not NO_VALUE]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            (key, arg), = value.items()
-            if key == "Ref":
-                return self.stack.ref(self._string(arg, f"{where}/Ref"), where)
-            # {"Condition": "Name"} inside Fn::And/Or/Not; an IAM-style {"Condition": {...}} is data.
-            if key.startswith("Fn::") or (key == "Condition" and isinstance(arg, str)):
-                handler = _INTRINSICS.get(key)
-                if handler is None:
-                    raise UnsupportedIntrinsic(where, f"{key} is not supported by the emulator")
-                return handler(self, arg, f"{where}/{key}")
-        out = {}
-        for key, item in value.items():
-            resolved = self.resolve(item, f"{where}/{key}")
-            if resolved is not NO_VALUE:
-                out[key] = resolved
-        return out
-
-    def _string(self, value: Any, where: str) -> str:
-        resolved = self.resolve(value, where)
-        if not isinstance(resolved, str):
-            raise ResolutionError(where, f"expected a string, got {resolved!r}")
-        return resolved
-
-    def _list(self, value: Any, where: str) -> list:
-        resolved = self.resolve(value, where)
-        if not isinstance(resolved, list):
-            raise ResolutionError(where, f"expected a list, got {resolved!r}")
-        return resolved
-
-    # -- intrinsic functions ---------------------------------------------------------------
-    def get_att(self, arg: Any, where: str) -> Any:
-        if isinstance(arg, str):
-            arg = arg.split(".", 1)
-        if not isinstance(arg, list) or len(arg) != 2:
-            raise ResolutionError(where, f"Fn::GetAtt takes [LogicalId, Attribute], got {arg!r}")
-        return self.stack.get_att(self._string(arg[0], where), self._string(arg[1], where), where)
-
-    def join(self, arg: Any, where: str) -> str:
-        if not isinstance(arg, list) or len(arg) != 2:
-            raise ResolutionError(where, "Fn::Join takes [delimiter, [values]]")
-        delimiter = self._string(arg[0], where)
-        parts = self._list(arg[1], where)
-        return delimiter.join(_scalar(part, where) for part in parts)
-
-    def sub(self, arg: Any, where: str) -> str:
-        if isinstance(arg, str):
-            template, variables = arg, {}
-        elif isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], dict):
-            template = self._string(arg[0], where)
-            variables = {k: self.resolve(v, f"{where}/{k}") for k, v in arg[1].items()}
-        else:
-            raise ResolutionError(where, "Fn::Sub takes a string or [string, {variables}]")
-
-        def substitute(match: re.Match) -> str:
-            body = match.group(1)
-            if body.startswith("!"):
-                return "${" + body[1:] + "}"
-            if body in variables:
-                return _scalar(variables[body], where)
-            if "." in body and not body.startswith("AWS::"):
-                logical_id, attribute = body.split(".", 1)
-                return _scalar(self.stack.get_att(logical_id, attribute, where), where)
-            return _scalar(self.stack.ref(body, where), where)
-
-        return re.sub(r"\$\{([^}]*)\}", substitute, template)
-
-    def select(self, arg: Any, where: str) -> Any:
-        if not isinstance(arg, list) or len(arg) != 2:
-            raise ResolutionError(where, "Fn::Select takes [index, list]")
-        index = int(self.resolve(arg[0], where))
-        items = self._list(arg[1], where)
-        if not 0 <= index < len(items):
-            raise ResolutionError(where, f"Fn::Select index {index} out of range for {len(items)} item(s)")
-        return items[index]
-
-    def split(self, arg: Any, where: str) -> list[str]:
-        if not isinstance(arg, list) or len(arg) != 2:
-            raise ResolutionError(where, "Fn::Split takes [delimiter, string]")
-        return self._string(arg[1], where).split(self._string(arg[0], where))
-
-    def if_(self, arg: Any, where: str) -> Any:
-        if not isinstance(arg, list) or len(arg) != 3:
-            raise ResolutionError(where, "Fn::If takes [condition, value_if_true, value_if_false]")
-        chosen = arg[1] if self.stack.condition(arg[0], where) else arg[2]
-        return self.resolve(chosen, where)
-
-    def equals(self, arg: Any, where: str) -> bool:
-        if not isinstance(arg, list) or len(arg) != 2:
-            raise ResolutionError(where, "Fn::Equals takes two values")
-        return self.resolve(arg[0], where) == self.resolve(arg[1], where)
-
-    def and_(self, arg: Any, where: str) -> bool:
-        return all(self._bool(item, where) for item in self._conditions_list(arg, where))
-
-    def or_(self, arg: Any, where: str) -> bool:
-        return any(self._bool(item, where) for item in self._conditions_list(arg, where))
-
-    def not_(self, arg: Any, where: str) -> bool:
-        items = self._conditions_list(arg, where)
-        if len(items) != 1:
-            raise ResolutionError(where, "Fn::Not takes one condition")
-        return not self._bool(items[0], where)
-
-    def condition_ref(self, arg: Any, where: str) -> bool:
-        return self.stack.condition(self._string(arg, where), where)
-
-    def _conditions_list(self, arg: Any, where: str) -> list:
-        if not isinstance(arg, list):
-            raise ResolutionError(where, "expected a list of conditions")
-        return arg
-
-    def _bool(self, item: Any, where: str) -> bool:
-        value = self.resolve(item, where)
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise ResolutionError(where, f"expected a condition, got {value!r}")
-        return value
-
-    def find_in_map(self, arg: Any, where: str) -> Any:
-        if not isinstance(arg, list) or len(arg) not in (3, 4):
-            raise ResolutionError(where, "Fn::FindInMap takes [map, top-level key, second-level key]")
-        names = [self._string(a, where) for a in arg[:3]]
-        mappings = self.stack.template.get("Mappings") or {}
-        try:
-            return mappings[names[0]][names[1]][names[2]]
-        except KeyError:
-            if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
-                return self.resolve(arg[3]["DefaultValue"], where)
-            raise ResolutionError(where, f"Fn::FindInMap: no entry {'/'.join(names)}") from None
-
-    def get_azs(self, arg: Any, where: str) -> list[str]:
-        region = self.resolve(arg, where) or self.stack.assembly.region
-        return [f"{region}{zone}" for zone in "abc"]
-
-    def base64(self, arg: Any, where: str) -> str:
-        return base64.b64encode(self._string(arg, where).encode()).decode()
-
-    def to_json_string(self, arg: Any, where: str) -> str:
-        return json.dumps(self.resolve(arg, where), separators=(",", ":"))
-
-    def length(self, arg: Any, where: str) -> int:
-        return len(self._list(arg, where))
-
-    def import_value(self, arg: Any, where: str) -> Any:
-        name = self._string(arg, where)
-        for stack in self.stack.assembly.stacks:
-            for output_id, output in (stack.template.get("Outputs") or {}).items():
-                export = output.get("Export") or {}
-                if "Name" in export and stack.resolve(export["Name"], f"{stack.name}/Outputs/{output_id}") == name:
-                    return stack.resolve(output["Value"], f"{stack.name}/Outputs/{output_id}/Value")
-        raise ImportValueNotFound(
-            where, f"Fn::ImportValue {name!r}: no stack in this assembly exports it; the emulator only "
-                   f"resolves exports of stacks synthesized together (deploy them in one app)"
-        )
-
-
-_INTRINSICS = {
-    "Fn::GetAtt": _Resolver.get_att,
-    "Fn::Join": _Resolver.join,
-    "Fn::Sub": _Resolver.sub,
-    "Fn::Select": _Resolver.select,
-    "Fn::Split": _Resolver.split,
-    "Fn::If": _Resolver.if_,
-    "Fn::Equals": _Resolver.equals,
-    "Fn::And": _Resolver.and_,
-    "Fn::Or": _Resolver.or_,
-    "Fn::Not": _Resolver.not_,
-    "Condition": _Resolver.condition_ref,
-    "Fn::FindInMap": _Resolver.find_in_map,
-    "Fn::GetAZs": _Resolver.get_azs,
-    "Fn::Base64": _Resolver.base64,
-    "Fn::ToJsonString": _Resolver.to_json_string,
-    "Fn::Length": _Resolver.length,
-    "Fn::ImportValue": _Resolver.import_value,
-}
-
-
-def _scalar(value: Any, where: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise ResolutionError(where, f"expected a string in a Join/Sub, got {value!r}")
-
-
-# -- physical names and ARNs per resource type ------------------------------------------------
-@dataclass(frozen=True)
-class _Kind:
-    name_property: str | None
-    arn: str
-    ref: str = "name"  # what Ref returns: "name", "arn" or "url"
-    lower: bool = False
-    max_len: int = 64
-
-
-_KINDS: dict[str, _Kind] = {
-    "AWS::S3::Bucket": _Kind("BucketName", "arn:aws:s3:::{name}", lower=True, max_len=63),
-    "AWS::Lambda::Function": _Kind("FunctionName", "arn:aws:lambda:{region}:{account}:function:{name}"),
-    "AWS::StepFunctions::StateMachine": _Kind(
-        "StateMachineName", "arn:aws:states:{region}:{account}:stateMachine:{name}", ref="arn", max_len=80),
-    "AWS::SNS::Topic": _Kind("TopicName", "arn:aws:sns:{region}:{account}:{name}", ref="arn", max_len=256),
-    "AWS::SQS::Queue": _Kind("QueueName", "arn:aws:sqs:{region}:{account}:{name}", ref="url", max_len=80),
-    "AWS::IAM::Role": _Kind("RoleName", "arn:aws:iam::{account}:role/{name}"),
-    "AWS::IAM::ManagedPolicy": _Kind("ManagedPolicyName", "arn:aws:iam::{account}:policy/{name}", ref="arn"),
-    "AWS::IAM::Policy": _Kind("PolicyName", "arn:aws:iam::{account}:policy/{name}"),
-    "AWS::IAM::InstanceProfile": _Kind("InstanceProfileName", "arn:aws:iam::{account}:instance-profile/{name}"),
-    "AWS::KMS::Key": _Kind(None, "arn:aws:kms:{region}:{account}:key/{name}"),
-    "AWS::KMS::Alias": _Kind("AliasName", "arn:aws:kms:{region}:{account}:{name}"),
-    "AWS::Logs::LogGroup": _Kind("LogGroupName", "arn:aws:logs:{region}:{account}:log-group:{name}:*", max_len=512),
-    "AWS::Events::Rule": _Kind("Name", "arn:aws:events:{region}:{account}:rule/{name}"),
-    "AWS::Events::EventBus": _Kind("Name", "arn:aws:events:{region}:{account}:event-bus/{name}"),
-    "AWS::CloudWatch::Alarm": _Kind("AlarmName", "arn:aws:cloudwatch:{region}:{account}:alarm:{name}", max_len=255),
-    "AWS::Lambda::LayerVersion": _Kind("LayerName", "arn:aws:lambda:{region}:{account}:layer:{name}:1", ref="arn"),
-    "AWS::Lambda::Alias": _Kind("Name", "arn:aws:lambda:{region}:{account}:function:{name}", ref="arn"),
-    "AWS::SageMaker::ModelPackageGroup": _Kind(
-        "ModelPackageGroupName", "arn:aws:sagemaker:{region}:{account}:model-package-group/{name}", ref="arn",
-        max_len=63),
-    "AWS::SageMaker::Model": _Kind("ModelName", "arn:aws:sagemaker:{region}:{account}:model/{name}", ref="arn",
-                                   max_len=63),
-    "AWS::SageMaker::EndpointConfig": _Kind(
-        "EndpointConfigName", "arn:aws:sagemaker:{region}:{account}:endpoint-config/{name}", ref="arn", max_len=63),
-    "AWS::SageMaker::Endpoint": _Kind("EndpointName", "arn:aws:sagemaker:{region}:{account}:endpoint/{name}",
-                                      ref="arn", max_len=63),
-    "AWS::ECR::Repository": _Kind("RepositoryName", "arn:aws:ecr:{region}:{account}:repository/{name}", lower=True),
-    "AWS::SSM::Parameter": _Kind("Name", "arn:aws:ssm:{region}:{account}:parameter/{name}"),
-}
-
-
-def _physical_name(stack: Stack, resource: Resource) -> str:
-    kind = _KINDS.get(resource.type)
-    where = f"{stack.name}/{resource.logical_id}"
-    if kind and kind.name_property and kind.name_property in resource.properties:
-        name = stack.resolve(resource.properties[kind.name_property], f"{where}/{kind.name_property}")
-        if not isinstance(name, str):
-            raise ResolutionError(where, f"{kind.name_property} is not a string: {name!r}")
-        if resource.type == "AWS::SNS::Topic" and resource.properties.get("FifoTopic") and not name.endswith(".fifo"):
-            name += ".fifo"
-        return name
-    if resource.type == "AWS::KMS::Key":
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"emulator:{stack.name}:{resource.logical_id}"))
-    lower = kind.lower if kind else False
-    max_len = kind.max_len if kind else 64
-    generated = _sanitize(f"{stack.name}-{resource.logical_id}", lower=lower, max_len=max_len)
-    if resource.type == "AWS::Logs::LogGroup":
-        return f"/aws/local/{generated}"
-    if resource.type == "AWS::SNS::Topic" and resource.properties.get("FifoTopic"):
-        generated = generated[: max_len - 5] + ".fifo"
-    return generated
-
-
-def _extra_attributes(resource_type: str, name: str, arn: str, region: str) -> dict[str, str]:
-    if resource_type == "AWS::S3::Bucket":
-        return {
-            "DomainName": f"{name}.s3.amazonaws.com",
-            "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
-            "DualStackDomainName": f"{name}.s3.dualstack.{region}.amazonaws.com",
-            "WebsiteURL": f"http://{name}.s3-website-{region}.amazonaws.com",
-        }
-    if resource_type == "AWS::StepFunctions::StateMachine":
-        return {"StateMachineRevisionId": arn}
-    if resource_type == "AWS::SNS::Topic":
-        return {"TopicArn": arn, "TopicName": name}
-    if resource_type == "AWS::SQS::Queue":
-        return {"QueueName": name, "QueueUrl": f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{name}"}
-    if resource_type == "AWS::IAM::Role":
-        return {"RoleId": "AROA" + uuid.uuid5(uuid.NAMESPACE_URL, arn).hex[:17].upper()}
-    if resource_type == "AWS::KMS::Key":
-        return {"KeyId": name}
-    if resource_type == "AWS::SageMaker::ModelPackageGroup":
-        return {"ModelPackageGroupArn": arn}
-    if resource_type == "AWS::SageMaker::Model":
-        return {"ModelName": name}
-    if resource_type in ("AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint"):
-        return {"EndpointConfigName": name, "EndpointName": name}
-    if resource_type == "AWS::Lambda::LayerVersion":
-        return {"LayerVersionArn": arn}
-    if resource_type == "AWS::ECR::Repository":
-        return {"RepositoryUri": f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{name}"}
-    if resource_type == "AWS::SSM::Parameter":
-        return {"Type": "String", "Value": name}
-    return {}
 
 
 # -- the assembly ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Deploy a cloud assembly locally: buckets as folders, assets staged, functions, state machines,
-rules and topics recorded in <state_dir>/deployment.json for any process (`run`, `serve`) to load.
+"""Deploy a cloud assembly locally, as CloudFormation would: buckets as folders, assets staged,
+functions, state machines, rules and topics recorded (cloud/deployment.py) for any process to load.
 
 Every resource the emulator cannot run is listed in ``Deployment.not_emulated`` with its type and
 why, never silently skipped.
@@ -14,24 +14,30 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
 from emulator.cloud.assembly import (
-    ACCOUNT,
-    DEFAULT_REGION,
     AssemblyError,
     CloudAssembly,
     Resource,
     Stack,
 )
-from emulator.services.s3.store import LocalS3
+from emulator.cloud.deployment import (
+    Deployment,
+    NotEmulated,
+    ResourceRecord,
+)
+from emulator.services.eventbridge import RuleSpec, RuleTargetSpec
+from emulator.services.lambda_.functions import FunctionSpec
+from emulator.services.s3.store import BucketSpec, LocalS3
+from emulator.services.sns import TopicSpec
+from emulator.services.stepfunctions.machines import StateMachineSpec
+from emulator.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 
-DEPLOYMENT_FILE = "deployment.json"
 ASSETS_BUCKET = "cdk-hnb659fds-assets-{account}-{region}"
 # CDK BucketDeployment markers (Source.data/jsonData with tokens) look like this in asset files.
 _MARKER = "<<marker:0xbaba:{}>>"
@@ -39,220 +45,6 @@ _MARKER = "<<marker:0xbaba:{}>>"
 
 class DeploymentError(AssemblyError):
     """A resource the emulator models but cannot deploy as written."""
-
-
-class DeploymentNotFound(DeploymentError):
-    def __init__(self, state_dir: Path):
-        super().__init__(f"no local deployment in {state_dir}: run `python -m emulator deploy` first")
-
-
-class UnknownResource(DeploymentError):
-    def __init__(self, kind: str, ident: str, known: list[str]):
-        super().__init__(f"no {kind} {ident!r} in the local deployment; deployed: {', '.join(known) or 'none'}")
-
-
-@dataclass
-class BucketSpec:
-    stack: str
-    logical_id: str
-    name: str
-    arn: str
-    eventbridge_enabled: bool = False
-
-
-@dataclass
-class FunctionSpec:
-    stack: str
-    logical_id: str
-    name: str
-    arn: str
-    handler: str
-    runtime: str
-    code_dir: str  # staged copy of the asset folder
-    environment: dict[str, str] = field(default_factory=dict)
-    timeout: int = 3
-    memory: int = 128
-    role_arn: str = ""
-    layer_dirs: list[str] = field(default_factory=list)
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.name}"
-
-
-@dataclass
-class StateMachineSpec:
-    stack: str
-    logical_id: str
-    name: str
-    arn: str
-    role_arn: str
-    definition: str  # the resolved definition string, exactly as Step Functions would receive it
-    definition_file: str
-    type: str = "STANDARD"
-    timeout_seconds: int | None = None
-
-    def definition_json(self) -> dict:
-        return json.loads(self.definition)
-
-
-@dataclass
-class RuleTargetSpec:
-    id: str
-    arn: str
-    role_arn: str | None = None
-    input: str | None = None
-    input_path: str | None = None
-    input_transformer: dict | None = None
-    retry_policy: dict | None = None
-    dead_letter_arn: str | None = None
-
-
-@dataclass
-class RuleSpec:
-    stack: str
-    logical_id: str
-    name: str
-    arn: str
-    event_pattern: dict | None
-    state: str = "ENABLED"
-    event_bus_name: str = "default"
-    schedule_expression: str | None = None
-    targets: list[RuleTargetSpec] = field(default_factory=list)
-
-
-@dataclass
-class TopicSpec:
-    stack: str
-    logical_id: str
-    name: str
-    arn: str
-    fifo: bool = False
-
-
-@dataclass
-class NotEmulated:
-    stack: str
-    logical_id: str
-    type: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.logical_id} ({self.type})"
-
-
-@dataclass
-class ResourceRecord:
-    """Any other resource, resolved, for integrations that read it (e.g. a model package group)."""
-
-    stack: str
-    logical_id: str
-    type: str
-    physical_id: str
-    arn: str
-    properties: dict
-
-
-@dataclass
-class Deployment:
-    assembly_dir: str
-    state_dir: str
-    region: str = DEFAULT_REGION
-    account: str = ACCOUNT
-    deployed_at: str = ""
-    stacks: list[str] = field(default_factory=list)
-    buckets: list[BucketSpec] = field(default_factory=list)
-    functions: list[FunctionSpec] = field(default_factory=list)
-    state_machines: list[StateMachineSpec] = field(default_factory=list)
-    rules: list[RuleSpec] = field(default_factory=list)
-    topics: list[TopicSpec] = field(default_factory=list)
-    images: dict[str, str] = field(default_factory=dict)  # image URI -> asset folder (Dockerfile)
-    resources: list[ResourceRecord] = field(default_factory=list)
-    not_emulated: list[NotEmulated] = field(default_factory=list)
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # stack -> output -> value
-
-    # -- persistence -----------------------------------------------------------------------
-    @property
-    def s3_root(self) -> Path:
-        return Path(self.state_dir) / "s3"
-
-    def save(self) -> Path:
-        target = Path(self.state_dir) / DEPLOYMENT_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".deployment-", dir=target.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle, indent=2, default=str)
-        os.replace(tmp, target)
-        return target
-
-    @classmethod
-    def load(cls, state_dir: Path) -> Deployment:
-        source = Path(state_dir) / DEPLOYMENT_FILE
-        if not source.is_file():
-            raise DeploymentNotFound(Path(state_dir))
-        raw = json.loads(source.read_text())
-        return cls(
-            **{k: v for k, v in raw.items() if k not in _NESTED},
-            **{k: [_NESTED[k](**item) for item in raw.get(k, [])] for k in _NESTED if k != "rules"},
-            rules=[RuleSpec(**{**r, "targets": [RuleTargetSpec(**t) for t in r["targets"]]}) for r in raw["rules"]],
-        )
-
-    # -- lookups ---------------------------------------------------------------------------
-    def function(self, name_or_arn: str) -> FunctionSpec:
-        """By name, full ARN or partial ARN (``123456789012:function:name``); a qualifier is ignored."""
-        name = function_name_of(name_or_arn)
-        for fn in self.functions:
-            if fn.name == name:
-                return fn
-        raise UnknownResource("Lambda function", name_or_arn, [f.name for f in self.functions])
-
-    def state_machine(self, name_or_arn: str | None = None) -> StateMachineSpec:
-        if name_or_arn is None:
-            if len(self.state_machines) == 1:
-                return self.state_machines[0]
-            raise UnknownResource("state machine", "(none given)", [s.name for s in self.state_machines])
-        for machine in self.state_machines:
-            if name_or_arn in (machine.name, machine.arn, machine.logical_id):
-                return machine
-        raise UnknownResource("state machine", name_or_arn, [s.name for s in self.state_machines])
-
-    def topic(self, arn: str) -> TopicSpec:
-        for topic in self.topics:
-            if arn in (topic.arn, topic.name):
-                return topic
-        raise UnknownResource("SNS topic", arn, [t.arn for t in self.topics])
-
-    def bucket(self, name: str) -> BucketSpec:
-        for bucket in self.buckets:
-            if name in (bucket.name, bucket.logical_id):
-                return bucket
-        raise UnknownResource("bucket", name, [b.name for b in self.buckets])
-
-    def not_emulated_line(self) -> str:
-        if not self.not_emulated:
-            return "not emulated: nothing"
-        return f"not emulated ({len(self.not_emulated)}): " + ", ".join(str(n) for n in self.not_emulated)
-
-
-_NESTED = {
-    "buckets": BucketSpec,
-    "functions": FunctionSpec,
-    "state_machines": StateMachineSpec,
-    "rules": RuleSpec,
-    "topics": TopicSpec,
-    "resources": ResourceRecord,
-    "not_emulated": NotEmulated,
-}
-
-
-def function_name_of(name_or_arn: str) -> str:
-    """The function name in a name, ``name:qualifier``, full ARN or partial ARN."""
-    parts = name_or_arn.split(":")
-    if name_or_arn.startswith("arn:"):
-        return parts[6]  # arn:aws:lambda:region:account:function:name[:qualifier]
-    if len(parts) >= 3 and parts[1] == "function":
-        return parts[2]  # account:function:name[:qualifier]
-    return parts[0]
 
 
 # Why each non-emulated type is not emulated (shown by `deploy --verbose` and kept in the JSON).
@@ -285,7 +77,8 @@ class _Deployer:
     def __init__(self, assembly: CloudAssembly, state_dir: Path):
         self.assembly = assembly
         self.state_dir = state_dir
-        self.s3 = LocalS3(state_dir / "s3", assembly.region)
+        self.layout = Layout.at(state_dir)
+        self.s3 = LocalS3(self.layout.s3_root, assembly.region)
         self.deployment = Deployment(
             assembly_dir=str(assembly.root), state_dir=str(state_dir), region=assembly.region,
             deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -401,7 +194,7 @@ class _Deployer:
                                                 f"functions run locally")
             return
         name = stack.physical_name(resource.logical_id)
-        dest = self.state_dir / "functions" / name
+        dest = self.layout.function_dir(name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         code = props.get("Code") or {}
         if "ZipFile" in code:
@@ -426,7 +219,7 @@ class _Deployer:
         for candidate in stack.of_type("AWS::Lambda::LayerVersion"):
             if stack.ref(candidate.logical_id, stack.name) == layer_arn:
                 content = stack.resolve(candidate.properties.get("Content") or {})
-                dest = self.state_dir / "layers" / candidate.logical_id
+                dest = self.layout.layer_dir(candidate.logical_id)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 self._asset_folder(stack, content, f"{stack.name}/{candidate.logical_id}", dest)
                 self.staged_layers.add(candidate.logical_id)
@@ -490,7 +283,7 @@ class _Deployer:
 
     def topic(self, stack: Stack, resource: Resource) -> None:
         name = stack.physical_name(resource.logical_id)
-        (self.state_dir / "outbox").mkdir(parents=True, exist_ok=True)
+        self.layout.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.deployment.topics.append(TopicSpec(
             stack.name, resource.logical_id, name, stack.arn(resource, name),
             fifo=bool(resource.properties.get("FifoTopic")),
@@ -608,7 +401,7 @@ def deploy(assembly_dir: Path, state_dir: Path, *, region: str = DEFAULT_REGION,
     """Deploy ``assembly_dir`` (cdk.out) into ``state_dir`` and save ``deployment.json`` there."""
     assembly = CloudAssembly.load(assembly_dir, region=region, parameters=parameters)
     state_dir = Path(state_dir).resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    Layout(state_dir).check()
     deployment = _Deployer(assembly, state_dir).run()
     deployment.save()
     log.debug("deployed %s: %d bucket(s), %d function(s), %d state machine(s), %d rule(s), %d topic(s)",

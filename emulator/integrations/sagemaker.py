@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import logging
 import uuid
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,26 +97,6 @@ def iso_timestamps(value: Any) -> Any:
     """Datetimes -> ISO-8601 UTC strings with milliseconds, as AWS SDK integrations return them."""
     return map_datetimes(
         value, lambda moment: moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
-
-
-_attached: dict[int, SageMakerBackend] = {}
-
-
-def attach(owner: object, backend: SageMakerBackend) -> None:
-    """Remember ``backend`` as the one ``owner``'s integrations share (the runtime does this), for
-    ``backend_for``; forgotten when the owner is collected."""
-    key = id(owner)
-    _attached[key] = backend
-    weakref.finalize(owner, _attached.pop, key, None)
-
-
-def backend_for(owner: object) -> SageMakerBackend:
-    """The backend attached to ``owner`` (tests use it to inject faults and wait for jobs)."""
-    try:
-        return _attached[id(owner)]
-    except KeyError:
-        raise LookupError("no SageMaker backend is attached to this runtime: build its integrations first "
-                          "(emulator.runtime.build_integrations)") from None
 
 
 def _parameters(request: TaskRequest) -> dict:

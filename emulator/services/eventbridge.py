@@ -1,5 +1,4 @@
-"""EventBridge, locally: S3 "Object Created" events, rule pattern matching, input transformers, and
-the watched drop folder that plays the S3 -> EventBridge -> Step Functions trigger.
+"""EventBridge, locally: S3 "Object Created" events, rule pattern matching, input transformers.
 
 ``object_created_event`` builds the event EventBridge receives from S3; ``matches`` implements the
 event pattern language (exact values, prefix, suffix, wildcard, anything-but, numeric, exists,
@@ -13,24 +12,51 @@ import ipaddress
 import json
 import logging
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from jsonpath_ng import parse as jsonpath_parse
 
-from emulator.cloud.deploy import Deployment, RuleSpec, RuleTargetSpec, UnknownResource
-from emulator.services.s3.store import LocalS3
+from emulator.services.s3.store import BucketSpec, LocalS3
 
 log = logging.getLogger(__name__)
 
 _MISSING = object()
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+
+
+@dataclass
+class RuleTargetSpec:
+    id: str
+    arn: str
+    role_arn: str | None = None
+    input: str | None = None
+    input_path: str | None = None
+    input_transformer: dict | None = None
+    retry_policy: dict | None = None
+    dead_letter_arn: str | None = None
+
+
+@dataclass
+class RuleSpec:
+    stack: str
+    logical_id: str
+    name: str
+    arn: str
+    event_pattern: dict | None
+    state: str = "ENABLED"
+    event_bus_name: str = "default"
+    schedule_expression: str | None = None
+    targets: list[RuleTargetSpec] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> RuleSpec:
+        return cls(**{**raw, "targets": [RuleTargetSpec(**t) for t in raw.get("targets", [])]})
 
 
 class EventsError(Exception):
@@ -266,12 +292,16 @@ StartExecution = Callable[[str, str, RuleSpec], Any]  # (state machine ARN, inpu
 
 
 class EventBus:
-    """The default event bus of a deployment. ``start_execution`` receives each state machine target."""
+    """The default event bus: ``rules`` from the deployment; ``start_execution`` receives each state
+    machine target (the runtime injects it: starting an execution is above this layer)."""
 
-    def __init__(self, deployment: Deployment, start_execution: StartExecution | None = None,
+    def __init__(self, rules: list[RuleSpec], buckets: list[BucketSpec], *, region: str, account: str,
+                 dead_letters_dir: Path | None = None, start_execution: StartExecution | None = None,
                  deliver: Callable[[RuleTargetSpec, str], Any] | None = None):
-        self.deployment = deployment
-        self.dead_letter_dir: Path | None = Path(deployment.state_dir) / "dead_letters"
+        self.rules = rules
+        self.buckets = {bucket.name: bucket for bucket in buckets}
+        self.region, self.account = region, account
+        self.dead_letter_dir = dead_letters_dir
         self.start_execution = start_execution
         self.deliver = deliver  # any other target type (Lambda, SNS...), when the caller supports it
 
@@ -290,7 +320,7 @@ class EventBus:
 
     def rules_for(self, event: dict, bus: str = "default") -> list[RuleSpec]:
         return [
-            rule for rule in self.deployment.rules
+            rule for rule in self.rules
             if rule.state == "ENABLED" and rule.event_bus_name == bus and matches(rule.event_pattern, event)
         ]
 
@@ -324,9 +354,8 @@ class EventBus:
         """Emit the S3 Object Created event for an object already in local S3 (if its bucket sends
         events to EventBridge, as S3 does only when EventBridge notifications are on)."""
         bucket, key = uri[len("s3://"):].split("/", 1)
-        try:
-            spec = self.deployment.bucket(bucket)
-        except UnknownResource:  # a bucket outside the deployment sends no events
+        spec = self.buckets.get(bucket)
+        if spec is None:  # a bucket outside the deployment sends no events
             return []
         if not spec.eventbridge_enabled:
             log.warning("bucket %s does not send events to EventBridge (EventBridgeEnabled is off); "
@@ -334,63 +363,27 @@ class EventBus:
             return []
         head = s3.head(uri)
         event = object_created_event(bucket, key, head["ContentLength"], head["ETag"],
-                                     region=self.deployment.region, account=self.deployment.account)
+                                     region=self.region, account=self.account)
         return self.put_event(event)
 
-
-def trigger_location(deployment: Deployment) -> tuple[str, str]:
-    """(bucket, key prefix) where an upload starts a state machine: read from the first enabled rule
-    whose pattern names a bucket and targets a state machine."""
-    for rule in deployment.rules:
-        pattern = rule.event_pattern or {}
-        detail = pattern.get("detail") or {}
-        names = (detail.get("bucket") or {}).get("name") or []
-        if rule.state != "ENABLED" or not names or not any(":stateMachine:" in t.arn for t in rule.targets):
-            continue
-        keys = (detail.get("object") or {}).get("key") or []
-        prefix = ""
-        for matcher in keys:
-            if isinstance(matcher, dict) and isinstance(matcher.get("prefix"), str):
-                prefix = matcher["prefix"]
-            elif isinstance(matcher, dict) and isinstance(matcher.get("wildcard"), str):
-                prefix = matcher["wildcard"].split("*", 1)[0]
-        name = names[0] if isinstance(names[0], str) else None
-        if name:
-            return name, prefix
-    raise EventsError("no enabled EventBridge rule starts a state machine on an S3 upload in this deployment; "
-                      "upload and start the execution yourself (`run --input`)")
-
-
-# -- the drop folder ------------------------------------------------------------------------
-def watch(folder: Path, s3: LocalS3, bus: EventBus, *, bucket: str, prefix: str, interval: float = 0.5,
-          stop: Callable[[], bool] | None = None, on_delivery: Callable[[Path, list[Delivery]], None] | None = None
-          ) -> None:
-    """Poll ``folder``; every file that stops growing is copied to s3://bucket/prefix<relative path>,
-    plays the Object Created event and is moved to ``folder/.done/`` (never deleted)."""
-    folder = Path(folder)
-    done = folder / ".done"
-    sizes: dict[Path, int] = {}
-    while not (stop and stop()):
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            rel = path.relative_to(folder)
-            if rel.parts[0].startswith("."):
+    def upload_trigger(self) -> tuple[str, str]:
+        """(bucket, key prefix) where an upload starts a state machine: read from the first enabled
+        rule whose pattern names a bucket and targets a state machine."""
+        for rule in self.rules:
+            pattern = rule.event_pattern or {}
+            detail = pattern.get("detail") or {}
+            names = (detail.get("bucket") or {}).get("name") or []
+            if rule.state != "ENABLED" or not names or not any(":stateMachine:" in t.arn for t in rule.targets):
                 continue
-            size = path.stat().st_size
-            if sizes.get(path) != size:  # still being written, or new: look again next round
-                sizes[path] = size
-                continue
-            del sizes[path]
-            uri = LocalS3.uri(bucket, prefix + rel.as_posix())
-            s3.put_file(uri, path)
-            target = done / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            copy = 1
-            while target.exists():  # a file dropped again under the same name keeps its earlier copy
-                target = done / rel.with_name(f"{rel.stem}.{copy}{rel.suffix}")
-                copy += 1
-            shutil.move(path, target)
-            log.info("dropped %s -> %s", rel, uri)
-            deliveries = bus.object_created(s3, uri)
-            if on_delivery:
-                on_delivery(path, deliveries)
-        time.sleep(interval)
+            keys = (detail.get("object") or {}).get("key") or []
+            prefix = ""
+            for matcher in keys:
+                if isinstance(matcher, dict) and isinstance(matcher.get("prefix"), str):
+                    prefix = matcher["prefix"]
+                elif isinstance(matcher, dict) and isinstance(matcher.get("wildcard"), str):
+                    prefix = matcher["wildcard"].split("*", 1)[0]
+            name = names[0] if isinstance(names[0], str) else None
+            if name:
+                return name, prefix
+        raise EventsError("no enabled EventBridge rule starts a state machine on an S3 upload in this deployment; "
+                          "upload and start the execution yourself (`run --input`)")

@@ -50,7 +50,8 @@ class Layout:
             if found != str(FORMAT_VERSION):
                 raise OldStateFolder(self.root, found)
             return
-        if self.root.is_dir() and any(p.name != FORMAT_FILE for p in self.root.iterdir()):
+        # every folder an older emulator wrote has its deployment or execution records
+        if (self.root / "deployment.json").is_file() or (self.root / "executions").is_dir():
             raise OldStateFolder(self.root, "1")
         self.root.mkdir(parents=True, exist_ok=True)
         stamp.write_text(f"{FORMAT_VERSION}\n")

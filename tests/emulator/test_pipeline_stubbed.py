@@ -20,9 +20,7 @@ from emulator.asl import run_definition
 from emulator.asl.errors import StatesError
 from emulator.asl.ports import Integration, TaskOutcome, TaskRequest
 from emulator.cloud.deploy import deploy
-from emulator.integrations.sns import read_outbox
-from emulator.runtime import LocalRuntime, build_integrations
-from emulator.services.eventbridge import EventBus, trigger_location
+from emulator.runtime import Runtime
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ABALONE = PROJECT_ROOT / "data" / "abalone.csv"
@@ -43,7 +41,7 @@ def pipeline_assembly(tmp_path_factory) -> Path:
 class FakeSageMaker(Integration):
     """Every SageMaker call of the pipeline; ``fail`` queues errors per resource key."""
 
-    def __init__(self, runtime: LocalRuntime, rmse: float = 2.0):
+    def __init__(self, runtime: Runtime, rmse: float = 2.0):
         self.runtime = runtime
         self.rmse = rmse
         self.fail: dict[str, list[StatesError]] = {}
@@ -129,14 +127,14 @@ SAGEMAKER_KEYS = (
 
 
 class Pipeline:
-    def __init__(self, runtime: LocalRuntime, rmse: float = 2.0):
+    def __init__(self, runtime: Runtime, rmse: float = 2.0):
         self.runtime = runtime
         self.machine = runtime.deployment.state_machines[0]
         self.sagemaker = FakeSageMaker(runtime, rmse)
-        self.integrations = build_integrations(runtime)
+        self.integrations = runtime.integrations
         for key in SAGEMAKER_KEYS:  # exact keys win over the real SageMaker integrations
             self.integrations.register(key, self.sagemaker)
-        self.bucket, self.prefix = trigger_location(runtime.deployment)
+        self.bucket, self.prefix = runtime.events.upload_trigger()
         self.results: list = []
 
     def run(self, value: Any, name: str):
@@ -154,13 +152,13 @@ class Pipeline:
         return uri
 
     def outbox(self) -> list[dict]:
-        return read_outbox(self.runtime.state_dir, self.runtime.deployment.topics[0].name)
+        return self.runtime.sns.read_outbox(self.runtime.deployment.topics[0].name)
 
 
 @pytest.fixture
 def pipeline(tmp_path, pipeline_assembly):
     deployment = deploy(pipeline_assembly, tmp_path / "state")
-    runtime = LocalRuntime.open(tmp_path / "state", PROJECT_ROOT, deployment=deployment, time_scale=0)
+    runtime = Runtime.open(tmp_path / "state", PROJECT_ROOT, deployment=deployment, time_scale=0)
     yield Pipeline(runtime)
     runtime.close()
 
@@ -171,8 +169,8 @@ def states_entered(result) -> list[str]:
 
 def test_success_through_the_s3_trigger(pipeline):
     uri = pipeline.upload_sample()
-    bus = EventBus(pipeline.runtime.deployment,
-                   start_execution=lambda arn, text, rule: pipeline.run(json.loads(text), "from-trigger"))
+    bus = pipeline.runtime.events
+    bus.start_execution = lambda arn, text, rule: pipeline.run(json.loads(text), "from-trigger")
     deliveries = bus.object_created(pipeline.runtime.s3, uri)
     assert len(deliveries) == 1
     result = deliveries[0].result

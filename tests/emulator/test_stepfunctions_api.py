@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from emulator.services.stepfunctions.api import StepFunctionsApi, StepFunctionsServer
+from emulator.services.stepfunctions.server import StepFunctionsServer
 
 BUCKET = "ministack-databuckete3889a50"
 
@@ -17,7 +17,7 @@ BUCKET = "ministack-databuckete3889a50"
 @pytest.fixture
 def sfn(mini_runtime):
     mini_runtime.time_scale = 0.0
-    server = StepFunctionsServer(StepFunctionsApi(mini_runtime)).start()
+    server = StepFunctionsServer(mini_runtime.stepfunctions).start()
     yield boto3.client("stepfunctions", endpoint_url=server.url, region_name="us-east-1",
                        aws_access_key_id="local", aws_secret_access_key="local",
                        config=Config(retries={"max_attempts": 1}))
@@ -109,7 +109,7 @@ def test_concurrent_starts_of_one_name_run_it_once(sfn):
 
 def test_shutdown_leaves_no_execution_running(mini_runtime):
     mini_runtime.time_scale = 0.0
-    api = StepFunctionsApi(mini_runtime)
+    api = mini_runtime.stepfunctions
     machine = mini_runtime.deployment.state_machines[0].arn
     arn = api.call("StartExecution", {"stateMachineArn": machine, "name": "left",
                                       "input": json.dumps({"action": "sleep", "seconds": 4})})["executionArn"]

@@ -106,7 +106,7 @@ def test_serve_process_outlives_the_creator_and_is_reused(endpoint, data, tmp_pa
     state_dir = layout.root
     stop_in_process_servers()
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "emulator.services.sagemaker.serve", "--state-dir", str(state_dir)],
+    process = subprocess.Popen([sys.executable, "-m", "emulator", "--state-dir", str(state_dir), "serve"],
                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 30

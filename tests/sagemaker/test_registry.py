@@ -42,26 +42,25 @@ def test_model_registry_versions_lists_and_approves(registry):
 
 
 def test_a_group_the_stack_declares_exists_without_a_create_call(tmp_path):
-    from emulator.cloud.deploy import Deployment, ResourceRecord
-    from emulator.integrations.sagemaker import backend_for
-    from emulator.runtime import LocalRuntime, build_integrations
-    from emulator.services.s3.store import LocalS3
+    from emulator.cloud.deployment import Deployment, ResourceRecord
+    from emulator.runtime import Runtime
 
     deployment = Deployment(assembly_dir=str(tmp_path / "cdk.out"), state_dir=str(tmp_path / "state"), resources=[ResourceRecord(
         stack="MlPipeline", logical_id="ModelPackageGroup", type="AWS::SageMaker::ModelPackageGroup",
         physical_id="arn:aws:sagemaker:us-east-1:000000000000:model-package-group/ml-pipeline-models",
         arn="arn:aws:sagemaker:us-east-1:000000000000:model-package-group/ml-pipeline-models",
         properties={"ModelPackageGroupName": "ml-pipeline-models", "ModelPackageGroupDescription": "gated models"})])
-    runtime = LocalRuntime(tmp_path / "state", PROJECT_ROOT, LocalS3(tmp_path / "s3"), None, deployment)
-    build_integrations(runtime)
-    backend = backend_for(runtime)
-    arn = backend.call("CreateModelPackage", {
-        "ModelPackageGroupName": "ml-pipeline-models", "ModelApprovalStatus": "Approved",
-        "InferenceSpecification": {"Containers": [{"Image": XGBOOST_IMAGE}], "SupportedContentTypes": ["text/csv"],
-                                   "SupportedResponseMIMETypes": ["text/csv"]}})["ModelPackageArn"]
-    assert arn.endswith(":model-package/ml-pipeline-models/1")
-    group = backend.call("DescribeModelPackageGroup", {"ModelPackageGroupName": "ml-pipeline-models"})
-    assert group["ModelPackageGroupDescription"] == "gated models"
-    build_integrations(runtime)  # a second assembly over the same folder finds the group there
-    assert backend_for(runtime).call("ListModelPackages", {"ModelPackageGroupName": "ml-pipeline-models"})[
-        "ModelPackageSummaryList"][0]["ModelPackageArn"] == arn
+    deployment.layout.check()  # as `deploy` leaves the folder: stamped, deployment recorded
+    deployment.save()
+    with Runtime.open(tmp_path / "state", PROJECT_ROOT, deployment=deployment, serve_s3=False) as runtime:
+        arn = runtime.sagemaker.call("CreateModelPackage", {
+            "ModelPackageGroupName": "ml-pipeline-models", "ModelApprovalStatus": "Approved",
+            "InferenceSpecification": {"Containers": [{"Image": XGBOOST_IMAGE}], "SupportedContentTypes": ["text/csv"],
+                                       "SupportedResponseMIMETypes": ["text/csv"]}})["ModelPackageArn"]
+        assert arn.endswith(":model-package/ml-pipeline-models/1")
+        group = runtime.sagemaker.call("DescribeModelPackageGroup", {"ModelPackageGroupName": "ml-pipeline-models"})
+        assert group["ModelPackageGroupDescription"] == "gated models"
+    # a second runtime over the same folder finds the group (and its package) there
+    with Runtime.open(tmp_path / "state", PROJECT_ROOT, deployment=deployment, serve_s3=False) as again:
+        listed = again.sagemaker.call("ListModelPackages", {"ModelPackageGroupName": "ml-pipeline-models"})
+        assert [p["ModelPackageArn"] for p in listed["ModelPackageSummaryList"]] == [arn]

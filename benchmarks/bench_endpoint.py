@@ -15,6 +15,7 @@ Usage: .venv/bin/python benchmarks/bench_endpoint.py [--requests N] [--clients C
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import sys
 import tempfile
@@ -33,10 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.runtime import LocalRuntime
 from emulator.services.s3.store import LocalS3
-from emulator.services.sagemaker.hosting import HostingBackend, load_predictor
-from emulator.services.sagemaker.serve import stop_in_process_servers
+from emulator.services.sagemaker.context import SageMakerContext
+from emulator.services.sagemaker.facade import SageMakerBackend
+from emulator.services.sagemaker.images import resolve_image
+from emulator.services.sagemaker.invoke_server import ensure_invoke_server, stop_in_process_servers
+from emulator.services.sagemaker.serving import load_predictor
+from emulator.storage.layout import Layout
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
@@ -92,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         s3 = LocalS3(Path(tmp) / "s3")
         s3.create_bucket("bench")
-        runtime = LocalRuntime(Path(tmp) / "state", ROOT, s3, None, None)
-        hosting = HostingBackend(runtime)
+        layout = Layout.at(Path(tmp) / "state")
+        context = SageMakerContext(layout=layout, s3=s3, project_root=ROOT,
+                                   resolve_image=functools.partial(resolve_image, project_root=ROOT),
+                                   invoke_server_url=functools.partial(ensure_invoke_server, layout))
+        sagemaker = SageMakerBackend(context)
+        hosting = sagemaker.hosting
         s3.put_bytes("s3://bench/model.tar.gz", model_tar(booster))
         hosting.create_model(ModelName="bench", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://bench/model.tar.gz"},
                              ExecutionRoleArn="arn:aws:iam::000000000000:role/bench")
@@ -103,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         while hosting.describe_endpoint(EndpointName="bench")["EndpointStatus"] != "InService":
             time.sleep(0.01)
         base_url = hosting.endpoint_url("bench").split("/endpoints/")[0]
-        model_dir = hosting.store.read("endpoints", "bench")["_hosting"]["Variants"][0]["ModelDir"]
+        model_dir = hosting.records.read("endpoints", "bench")["_hosting"]["Variants"][0]["ModelDir"]
         predictor = load_predictor("xgboost", model_dir)
 
         def make_endpoint_call() -> Callable[[int], object]:
@@ -144,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             lat = latencies(call, args.requests)
             rate = throughput(make, args.clients, args.seconds)
             results[name] = (np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3, rate)
+        sagemaker.close()
         stop_in_process_servers()
 
     base_p50, base_p99, base_rate = results["in-process"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -23,7 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _time(value) -> float:
-    """Epoch seconds from the forms the records use: ISO text, {"__datetime__": ISO}, or a number."""
+    """Epoch seconds from the forms the records use: a datetime, ISO text, {"__datetime__": ISO}, or a number."""
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
     if isinstance(value, dict) and "__datetime__" in value:
         value = value["__datetime__"]
     if isinstance(value, (int, float)):
@@ -36,14 +37,17 @@ def _time(value) -> float:
 
 def job_intervals(state_dir: Path) -> list[tuple[float, float, str]]:
     """(start, end, label) of every SageMaker job's working time, from its Describe record."""
+    from emulator.storage.layout import Layout
+    from emulator.storage.records import RecordStore
+
+    records = RecordStore(Layout.at(state_dir).sagemaker_records, casefold=True)
     found = []
     fields = {
         "processing-jobs": ("ProcessingStartTime", "ProcessingEndTime"),
         "transform-jobs": ("TransformStartTime", "TransformEndTime"),
     }
     for kind in ("training-jobs", "processing-jobs", "transform-jobs"):
-        for describe in (state_dir / "sagemaker" / kind).glob("*/describe.json"):
-            record = json.loads(describe.read_text())
+        for record in records.all(kind):
             if kind == "training-jobs":
                 for step in record.get("SecondaryStatusTransitions", []):
                     if step["Status"] in ("Downloading", "Training", "Uploading") and "EndTime" in step:

@@ -9,6 +9,7 @@ and the SageMaker invoke server an endpoint needs once it is InService.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from emulator.asl import ExecutionResult, run_definition, teststate
 from emulator.asl import validate as asl_validate
@@ -25,20 +26,21 @@ from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
 from emulator.cloud.deployment import Deployment
 from emulator.integrations import lambda_, s3_sdk, sns
-from emulator.integrations import sagemaker as sagemaker_integration
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec
 from emulator.services.lambda_.functions import Functions
 from emulator.services.lambda_.invoke import LambdaRunner
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3
-from emulator.services.sagemaker.exceptions import SageMakerError
-from emulator.services.sagemaker.serve import ensure_runtime_server
 from emulator.services.sns import SnsBackend
 from emulator.services.stepfunctions import exceptions as sfn_errors
 from emulator.services.stepfunctions.backend import StepFunctionsBackend
 from emulator.services.stepfunctions.exceptions import StepFunctionsError
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
 from emulator.storage.layout import Layout
+
+if TYPE_CHECKING:
+    from emulator.services.sagemaker.context import SageMakerContext
+    from emulator.services.sagemaker.facade import SageMakerBackend
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +117,36 @@ class Runtime:
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
         s3_sdk.register(self.integrations, self.s3)
-        self.sagemaker = sagemaker_integration.backend_for(self)
-        sagemaker_integration.register(self.integrations, self, self.sagemaker)
+        # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
+        # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
+        from emulator.integrations import sagemaker as sagemaker_integration
+        from emulator.services.sagemaker.facade import SageMakerBackend
+
+        self.sagemaker: SageMakerBackend = SageMakerBackend(self.sagemaker_context())
+        sagemaker_integration.register(self.integrations, self.sagemaker)
         self._provision()
+
+    def sagemaker_context(self) -> SageMakerContext:
+        """What the SageMaker backends are given: images resolve against the deployment's cloud
+        assembly (CDK image assets); the invoke server is started on first use, per state folder."""
+        from emulator.services.sagemaker.context import SageMakerContext
+        from emulator.services.sagemaker.images import resolve_image
+
+        assemblies = [Path(folder) for folder in self.deployment.assembly_dirs or [self.deployment.assembly_dir] if folder]
+        return SageMakerContext(
+            layout=self.layout, s3=self.s3, project_root=self.project_root,
+            resolve_image=functools.partial(resolve_image, project_root=self.project_root,
+                                            assembly_dirs=assemblies or None),
+            invoke_server_url=self.invoke_server_url, region=self.region, account=self.account,
+            # the runtime's own dict: the S3 server's URL is added to it once the server is up
+            time_scale=self.time_scale, service_endpoints=self.service_endpoints,
+        )
 
     def _provision(self) -> None:
         """Create the SageMaker resources the template declares (model package groups) in the
         local backend, once: CloudFormation would have created them at deploy time."""
+        from emulator.services.sagemaker.exceptions import ModelPackageGroupExists
+
         for record in self.deployment.resources:
             if record.type not in PROVISIONED_IN_BACKENDS:
                 continue
@@ -131,9 +156,8 @@ class Runtime:
             try:
                 self.sagemaker.call("CreateModelPackageGroup", request)
                 log.info("created model package group %s", request["ModelPackageGroupName"])
-            except SageMakerError as error:
-                if "already exists" not in str(error):
-                    raise
+            except ModelPackageGroupExists:
+                pass  # this state folder was provisioned by an earlier run
 
     # -- what several layers read --------------------------------------------------------------
     @property
@@ -158,7 +182,9 @@ class Runtime:
     def invoke_server_url(self) -> str:
         """The SageMaker runtime URL that serves this state folder's endpoints (a live `serve`, or a
         server thread started once in this process)."""
-        return ensure_runtime_server(self)
+        from emulator.services.sagemaker.invoke_server import ensure_invoke_server
+
+        return ensure_invoke_server(self.layout, self.account)
 
     # -- executions ----------------------------------------------------------------------------
     def launch(self, machine: StateMachineSpec, input_value: Any, name: str | None = None, *,
@@ -200,6 +226,7 @@ class Runtime:
     # -- life ----------------------------------------------------------------------------------
     def close(self) -> None:
         self.stepfunctions.stop_all()
+        self.sagemaker.close()  # stops its jobs and joins its worker threads
         if self._s3_server is not None:
             self._s3_server.stop()
             self._s3_server = None

@@ -13,8 +13,7 @@ from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
 from emulator.cli import endpoints
 from emulator.runtime import Runtime
 from emulator.services.eventbridge import EventsError
-from emulator.services.sagemaker.invoke_server import RuntimeServer
-from emulator.services.sagemaker.serve import advertise, live_serve_url, warm, withdraw
+from emulator.services.sagemaker.invoke_server import RuntimeServer, advertise, live_serve_url, warm, withdraw
 from emulator.services.stepfunctions.server import StepFunctionsServer
 from emulator.storage.layout import Layout
 
@@ -40,17 +39,17 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         log.error("no emulator state at %s: run `python -m emulator run` first, or pass the state folder it used "
                   "with `serve --state-dir DIR`", state_dir)
         return 2
-    Layout(state_dir).check()
-    existing = live_serve_url(state_dir)
+    layout = Layout(state_dir)
+    layout.check()
+    existing = live_serve_url(layout)
     if existing:
         log.error("a serve process already serves %s at %s; stop it first or use another --state-dir", state_dir, existing)
         return 1
-    layout = Layout(state_dir)
     runtime = (Runtime.open(state_dir, project, time_scale=args.time_scale, uploads_trigger=True, s3_port=args.s3_port)
                if layout.deployment_file.is_file() else None)
     # Serve first, then advertise, then warm: a `run` that finds the record can use the server at once.
-    server = RuntimeServer(state_dir, args.host, args.port, runtime.account if runtime else ACCOUNT).start()
-    info_path = advertise(state_dir, server)
+    server = RuntimeServer(layout, args.host, args.port, runtime.account if runtime else ACCOUNT).start()
+    advertise(layout, server)
     urls = {"SageMaker runtime": server.base_url}
     api = None
     if runtime is None:
@@ -72,7 +71,7 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         except EventsError:
             continue
         print(f"an upload to s3://{bucket}/{prefix} through the S3 API starts {stack}'s pipeline, as on AWS", flush=True)
-    if not warm(state_dir, server):
+    if not warm(layout, server):
         log.info("no endpoint is InService yet; endpoints created later are served as they appear")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -87,7 +86,7 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         if runtime is not None:
             runtime.close()  # each running execution ends ABORTED on disk, not RUNNING forever
         server.stop()
-        withdraw(info_path)
+        withdraw(layout)
         endpoints.withdraw(layout)
         log.info("stopped")
     return 0

@@ -136,12 +136,10 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="emulator/services/sagemaker is being split by concern (branch smlayers): its exceptions still build Step Functions errors and hosting/serve/invoke_server/jobs/tuning import each other")
 def test_every_import_goes_down_the_layers():
     assert forbidden_edges(graph()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="emulator/services/sagemaker is being split by concern (branch smlayers): its exceptions still build Step Functions errors and hosting/serve/invoke_server/jobs/tuning import each other")
 def test_there_is_no_import_cycle():
     assert cycles(graph()) == []
 

@@ -44,8 +44,8 @@ def tuning_request(name: str, channels: dict, *, strategy: str = "Bayesian", job
 
 
 @pytest.fixture
-def channels(runtime):
-    return abalone_channels(runtime.s3, rows=800)
+def channels(context):
+    return abalone_channels(context.s3, rows=800)
 
 
 def test_bayesian_tuning_runs_every_trial_and_reports_the_best(backend, channels):
@@ -69,7 +69,7 @@ def test_bayesian_tuning_runs_every_trial_and_reports_the_best(backend, channels
     assert set(best["TunedHyperParameters"]) == {"max_depth", "eta"}
     assert 2 <= int(best["TunedHyperParameters"]["max_depth"]) <= 6 and 0.05 <= float(best["TunedHyperParameters"]["eta"]) <= 0.5
 
-    trial = backend.describe_training_job(TrainingJobName=best["TrainingJobName"])
+    trial = backend.call("DescribeTrainingJob", {"TrainingJobName": best["TrainingJobName"]})
     assert trial["TuningJobArn"] == arn
     assert trial["HyperParameters"]["_tuning_objective_metric"] == "validation:rmse"
     assert trial["HyperParameters"]["num_round"] == "15"

@@ -1,26 +1,16 @@
-"""SageMaker API errors, one class per AWS error code (flat, as moto lays them out).
+"""SageMaker API errors: one flat class per AWS error code, built from domain values (moto's layout).
 
-Each error knows how Step Functions reports it. Both integration kinds keep the names of the
-exceptions the SageMaker model declares, with an ``Exception`` suffix
-(``SageMaker.ResourceNotFoundException``), and fold every other error code (ValidationException,
-ThrottlingException, ...) into the SDK's base exception, because the Java SDK Step Functions runs on
-has no class for them:
-
-- optimized (``arn:aws:states:::sagemaker:createTrainingJob``): ``SageMaker.AmazonSageMakerException``,
-  cause ``<message> (Service: AmazonSageMaker; Status Code: 400; Error Code: <code>; Request ID: <id>;
-  Proxy: null)`` (SDK v1's wording);
-- AWS SDK (``arn:aws:states:::aws-sdk:sagemaker:describeEndpoint``): ``SageMaker.SageMakerException``,
-  cause ``<message> (Service: SageMaker, Status Code: 400, Request ID: <id>)`` (SDK v2's). Workflows
-  catch a missing endpoint from describeEndpoint (SageMaker's ValidationException) by that name.
+Each class carries the wire ``code``, the HTTP ``status`` and whether the service model declares it
+(``modelled``: Step Functions keeps those by name). Subclasses such as ``EndpointNotFound(arn)`` only
+build SageMaker's exact wording; their code is their base class's. How a Task state reports these
+errors is not the service's business: emulator/integrations/sagemaker.py words it.
 """
 
 from __future__ import annotations
 
-import uuid
-
-from emulator.asl.errors import StatesError
-
-SERVICE = "SageMaker"
+# The state machine's 'Find endpoint' Choice matches this text in the cause of a failed
+# describeEndpoint (stacks/training_pipeline.py: "*Could not find endpoint*"); written here once.
+ENDPOINT_NOT_FOUND_TEXT = "Could not find endpoint"
 
 
 class SageMakerError(Exception):
@@ -33,25 +23,6 @@ class SageMakerError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-
-    @property
-    def sfn_name(self) -> str:
-        """ServiceName.ErrorName(Exception): the name a modelled exception has in Step Functions."""
-        code = self.code if self.code.endswith("Exception") else f"{self.code}Exception"
-        return f"{SERVICE}.{code}"
-
-    def states_error(self, sdk: bool = False) -> StatesError:
-        """This error as the Task state reports it (``sdk`` for aws-sdk:sagemaker:* resources)."""
-        request_id = uuid.uuid4()
-        if sdk:
-            cause = f"{self.message} (Service: {SERVICE}, Status Code: {self.status}, Request ID: {request_id})"
-            return StatesError(self.sfn_name if self.modelled else f"{SERVICE}.SageMakerException", cause)
-        cause = (
-            f"{self.message} (Service: AmazonSageMaker; Status Code: {self.status}; "
-            f"Error Code: {self.code}; Request ID: {request_id}; Proxy: null)"
-        )
-        name = self.sfn_name if self.modelled else f"{SERVICE}.AmazonSageMakerException"
-        return StatesError(name, cause)
 
     def response(self) -> dict:
         """The botocore-style error body (what a ClientError carries in ``response['Error']``)."""
@@ -83,10 +54,20 @@ class ResourceNotFound(SageMakerError):
     code = "ResourceNotFound"
     modelled = True
 
+    @classmethod
+    def for_resource(cls, kind: str, name: str) -> ResourceNotFound:
+        """SageMaker's wording for a missing job (``kind``: "Training job", "TransformJob", ...)."""
+        return cls(f"Requested resource not found: {kind} {name} does not exist")
+
 
 class ResourceInUse(SageMakerError):
     code = "ResourceInUse"
     modelled = True
+
+    @classmethod
+    def job_exists(cls, arn: str, noun: str = "Job name") -> ResourceInUse:
+        return cls(f"{noun} must be unique within an AWS account and region, and a job with this name "
+                   f"already exists ({arn})")
 
 
 class ResourceLimitExceeded(SageMakerError):
@@ -104,9 +85,51 @@ class ConflictException(SageMakerError):
     modelled = True
 
 
-def not_found(kind: str, name: str) -> ResourceNotFound:
-    """SageMaker's wording for a missing job; hosting resources say "Could not find ..." instead."""
-    return ResourceNotFound(f"Requested resource not found: {kind} {name} does not exist")
+# -- hosting and registry: SageMaker reports these as ValidationException with its own wording ---
+
+
+class ModelNotFound(ValidationException):
+    def __init__(self, arn: str):
+        super().__init__(f'Could not find model "{arn}".')
+
+
+class EndpointConfigNotFound(ValidationException):
+    def __init__(self, arn: str):
+        super().__init__(f'Could not find endpoint configuration "{arn}".')
+
+
+class EndpointNotFound(ValidationException):
+    def __init__(self, arn: str):
+        super().__init__(f'{ENDPOINT_NOT_FOUND_TEXT} "{arn}".')
+
+
+class AlreadyExisting(ValidationException):
+    """``Cannot create already existing <noun> "<arn>".`` (model, endpoint configuration, endpoint)."""
+
+    def __init__(self, noun: str, arn: str):
+        super().__init__(f'Cannot create already existing {noun} "{arn}".')
+
+
+class ModelPackageGroupNotFound(ValidationException):
+    def __init__(self, arn: str):
+        super().__init__(f"ModelPackageGroup {arn} does not exist.")
+
+
+class ModelPackageGroupExists(ValidationException):
+    def __init__(self, arn: str):
+        super().__init__(f"Model Package Group already exists: {arn}")
+
+
+class ModelPackageNotFound(ValidationException):
+    def __init__(self, arn: str):
+        super().__init__(f"ModelPackage {arn} does not exist.")
+
+
+class JobNotStoppable(ValidationException):
+    """StopXJob on a job that has ended."""
+
+    def __init__(self, name: str, status: str, noun: str = "job"):
+        super().__init__(f"The {noun} {name} has already reached a terminal state ({status}) and cannot be stopped")
 
 
 _BY_CODE = {cls.code: cls for cls in SageMakerError.__subclasses__()}

@@ -142,7 +142,7 @@ def _from_copies(arg: str, copies: list[tuple[str, Path]]) -> str:
     return arg
 
 
-def _asset_folder(ref: ImageRef, project_root: Path, assembly_dirs: list[Path]) -> Path:
+def _asset_folder(ref: ImageRef, assembly_dirs: list[Path]) -> Path:
     """The source folder of a CDK image asset, found by the tag (the asset hash) in the assembly."""
     tag = ref.tag or ""
     for assembly in assembly_dirs:
@@ -160,18 +160,26 @@ def _asset_folder(ref: ImageRef, project_root: Path, assembly_dirs: list[Path]) 
     raise UnsupportedImage(ref.uri, f"no CDK image asset with hash {tag!r} in {', '.join(map(str, assembly_dirs)) or 'the cloud assembly'}")
 
 
+def check_xgboost_version(ref: ImageRef) -> None:
+    """The XGBoost twin plays one version: any other tag is refused, for training and serving alike."""
+    if ref.tag and not ref.tag.startswith(XGBOOST_VERSION.split("-")[0]):
+        raise UnsupportedImage(ref.uri, f"the XGBoost twin plays version {XGBOOST_VERSION}, not {ref.tag}")
+
+
 def resolve_image(uri: str, project_root: Path, assembly_dirs: list[Path] | None = None) -> Launcher:
-    """The local launcher for ``uri``; UnsupportedImage (a ValidationException) if there is none."""
+    """The local launcher for ``uri``; UnsupportedImage (a ValidationException) if there is none.
+
+    ``assembly_dirs`` are the cloud assemblies whose image assets may be named (the runtime passes
+    the deployment's; without them, ``<project_root>/cdk.out``)."""
     ref = parse_image(uri)
     project_root = Path(project_root)
     if ref.name == "sagemaker-xgboost":
-        if ref.tag and not ref.tag.startswith(XGBOOST_VERSION.split("-")[0]):
-            raise UnsupportedImage(uri, f"the XGBoost twin plays version {XGBOOST_VERSION}, not {ref.tag}")
+        check_xgboost_version(ref)
         return Launcher(uri, "xgboost", project_root)
     if ref.name == "sagemaker-scikit-learn":
         return Launcher(uri, "sklearn", project_root)
     if re.match(r"^cdk-[a-z0-9]+-container-assets-", ref.name):
         dirs = list(assembly_dirs or []) or [project_root / "cdk.out"]
-        folder = _asset_folder(ref, project_root, dirs)
+        folder = _asset_folder(ref, dirs)
         return Launcher(uri, "asset", folder, _dockerfile_command(folder))
     raise UnsupportedImage(uri, f"repository {ref.name!r} has no local twin")

@@ -5,31 +5,40 @@ so ``boto3.client("sagemaker-runtime", endpoint_url=<base url>)`` works unchange
 answers 200. The server holds no endpoint state of its own: each request reads the endpoint's
 record from disk (cached until the file changes), so an update written by another process takes
 effect on the next request, while requests in flight finish on the predictor they started with.
+
+Discovery: a `serve` process advertises itself in ``layout.invoke_server_file``; ``live_serve_url``
+finds a live one, and ``ensure_invoke_server`` (what the runtime injects into the SageMaker context
+as ``invoke_server_url``) reuses it or starts one server thread per state folder in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import random
 import re
 import socket
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import unquote
 
-from emulator.services.sagemaker.hosting import (
-    DEFAULT_ACCOUNT,
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.services.sagemaker.serving import (
     forget_predictors,
     load_predictor,
     pick_variant,
     referenced_model_dirs,
     routable_variants,
+    serving_state,
 )
+from emulator.storage.layout import Layout
+from emulator.storage.records import RecordStore, pid_alive, read_json, write_json_atomic
 
 log = logging.getLogger("emulator.services.sagemaker.invoke_server")
 
@@ -53,15 +62,18 @@ class _Cached:
 
 @dataclass
 class EndpointDirectory:
-    """Endpoint records read from ``<state_dir>/sagemaker/endpoints``, re-read when they change."""
+    """Endpoint records read from the SageMaker record store, re-read when they change."""
 
-    state_dir: Path
-    account: str = DEFAULT_ACCOUNT
+    layout: Layout
+    account: str = ACCOUNT
     _cache: dict[str, _Cached] = field(default_factory=dict)
     _rng: random.Random = field(default_factory=random.Random)
 
+    def __post_init__(self) -> None:
+        self.records = RecordStore(self.layout.sagemaker_records, casefold=True)
+
     def record(self, name: str) -> dict | None:
-        path = Path(self.state_dir) / "sagemaker" / "endpoints" / f"{name.lower()}.json"
+        path = self.records.path("endpoints", name)
         try:
             mtime = path.stat().st_mtime_ns
         except FileNotFoundError:
@@ -71,8 +83,8 @@ class EndpointDirectory:
         if cached is None or cached.mtime_ns != mtime:
             previous = cached.record.get("EndpointConfigName") if cached else None
             try:
-                cached = _Cached(mtime, json.loads(path.read_text()))
-            except (FileNotFoundError, json.JSONDecodeError):
+                cached = _Cached(mtime, read_json(path) or {})
+            except json.JSONDecodeError:
                 return cached.record if cached else None
             self._cache[name] = cached
             if cached.record.get("EndpointConfigName") != previous:
@@ -85,7 +97,7 @@ class EndpointDirectory:
     def _release_retired_models(self) -> None:
         """After an update completes, drop real-time predictors no endpoint uses any more, so a
         long-lived serve process does not keep every model it ever served."""
-        referenced = referenced_model_dirs(self.state_dir)
+        referenced = referenced_model_dirs(self.records.all("endpoints"))
         dropped = forget_predictors(keep=lambda key: key[2] or key[1] in referenced)
         if dropped:
             log.info("released %d retired model(s)", dropped)
@@ -102,7 +114,7 @@ class EndpointDirectory:
                               f"Endpoint {name} of account {self.account} is not in service (status {status}); "
                               f"wait for DescribeEndpoint to report InService.")
         if target_variant:
-            everything = variants + ((record.get("_hosting") or {}).get("Variants") or [])
+            everything = variants + (serving_state(record).get("Variants") or [])
             chosen = pick_variant(everything, target_variant)
             if chosen is None:
                 raise InvokeError("ValidationError", 400,
@@ -186,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"See the emulator log (logger emulator.services.sagemaker.invoke_server; log group {log_group}) "
             f"in account {self.server.directory.account} for more information.",
             OriginalStatusCode=status, OriginalMessage=message,
-            LogStreamArn=f"arn:aws:logs:us-east-1:{self.server.directory.account}:log-group:{log_group}",
+            LogStreamArn=f"arn:aws:logs:{DEFAULT_REGION}:{self.server.directory.account}:log-group:{log_group}",
         )
 
     def _error(self, exc: InvokeError) -> None:
@@ -205,12 +217,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class RuntimeHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+    # Handler threads are joined on close: a keep-alive connection keeps its thread reading, so
+    # close_connections() ends them first (no request thread outlives the server).
+    daemon_threads = False
+    block_on_close = True
     allow_reuse_address = True
     request_queue_size = 128
 
     def __init__(self, directory: EndpointDirectory, host: str = "127.0.0.1", port: int = 0):
         self.directory = directory
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         super().__init__((host, port), _Handler)
 
     @property
@@ -218,12 +235,31 @@ class RuntimeHTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End every open client connection: its handler's next read returns at once."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 class RuntimeServer:
-    """A RuntimeHTTPServer on a background thread (``start``/``stop``) or the foreground (``serve``)."""
+    """A RuntimeHTTPServer on a background thread: ``start``, then ``stop`` (which joins it)."""
 
-    def __init__(self, state_dir: Path, host: str = "127.0.0.1", port: int = 0, account: str = DEFAULT_ACCOUNT):
-        self.httpd = RuntimeHTTPServer(EndpointDirectory(Path(state_dir), account), host, port)
+    def __init__(self, layout: Layout, host: str = "127.0.0.1", port: int = 0, account: str = ACCOUNT):
+        self.layout = layout
+        self.httpd = RuntimeHTTPServer(EndpointDirectory(layout, account), host, port)
         self._thread: threading.Thread | None = None
 
     @property
@@ -244,11 +280,88 @@ class RuntimeServer:
         log.info("SageMaker runtime API listening on %s", self.base_url)
         return self
 
-    def serve(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.2)
-
     def stop(self) -> None:
+        """Stop accepting, end open connections, then join the request threads and the server's."""
         self.httpd.shutdown()
+        self.httpd.close_connections()
         self.httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+
+
+def warm(layout: Layout, server: RuntimeServer) -> list[str]:
+    """Load every InService endpoint's predictors now, so the first request is not the slow one."""
+    names = []
+    for record in RecordStore(layout.sagemaker_records, casefold=True).all("endpoints"):
+        if record.get("EndpointStatus") not in ("InService", "Updating"):
+            continue
+        for variant in serving_state(record).get("Variants") or []:
+            try:
+                load_predictor(variant["Kind"], variant["ModelDir"])
+            except Exception as exc:  # noqa: BLE001 - report and keep serving the others
+                log.warning("endpoint %s variant %s cannot load: %s", record["EndpointName"], variant["VariantName"], exc)
+        names.append(record["EndpointName"])
+        log.info("endpoint %s: %s", record["EndpointName"], server.endpoint_url(record["EndpointName"]))
+    return names
+
+
+# -- discovery: the serve process's advertisement and the in-process servers -----------------
+
+
+def _ping(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def advertise(layout: Layout, server: RuntimeServer) -> None:
+    """Name this process's server in the layout, for `run` processes to reuse."""
+    write_json_atomic(layout.invoke_server_file, {"pid": os.getpid(), "port": server.port, "url": server.base_url})
+
+
+def withdraw(layout: Layout) -> None:
+    """Remove this process's advertisement (another process's is left alone)."""
+    with contextlib.suppress(json.JSONDecodeError):
+        if (read_json(layout.invoke_server_file) or {}).get("pid") == os.getpid():
+            layout.invoke_server_file.unlink(missing_ok=True)
+
+
+def live_serve_url(layout: Layout) -> str | None:
+    """The URL of a live `serve` process for this state folder, if there is one."""
+    try:
+        info = read_json(layout.invoke_server_file)
+    except json.JSONDecodeError:
+        return None
+    if not info or not pid_alive(info.get("pid")) or not _ping(info["url"]):
+        return None
+    return info["url"]
+
+
+_in_process: dict[str, RuntimeServer] = {}
+_in_process_lock = threading.Lock()
+
+
+def ensure_invoke_server(layout: Layout, account: str = ACCOUNT) -> str:
+    """The base URL that serves this layout's endpoints: a live serve process's, else an
+    in-process server thread's (started once per state folder)."""
+    url = live_serve_url(layout)
+    if url:
+        return url
+    key = str(layout.root)
+    with _in_process_lock:
+        server = _in_process.get(key)
+        if server is None:
+            server = RuntimeServer(layout, account=account).start()
+            _in_process[key] = server
+    return server.base_url
+
+
+def stop_in_process_servers() -> None:
+    """Stop the servers ensure_invoke_server started in this process (tests, shutdown)."""
+    with _in_process_lock:
+        servers = list(_in_process.values())
+        _in_process.clear()
+    for server in servers:
+        server.stop()

@@ -1,116 +1,43 @@
-"""The SageMaker job backend: processing and training jobs (tuning in tuning.py), moto style.
+"""SageMaker processing and training jobs, moto style: the resources and the runners that play them.
 
-``SageMakerBackend`` holds every job this process created and reads the ones other processes left
-on disk under ``<state_dir>/sagemaker/<kind>/<name>/``: ``describe.json`` (the Describe* answer),
-``ml/`` (the container's /opt/ml) and ``logs/`` (stdout.log, stderr.log). Methods are named after
-the API operations and take the request's PascalCase members as keyword arguments.
-
-``call(operation, request)`` is the API entry point the Step Functions integration uses: injected
-faults first, then validation against the service model, then dispatch (hosting and transform
-operations go to hosting.HostingBackend and transform.TransformBackend).
+A job runs as a local process (runner.py) in its work folder (``layout.sagemaker_work_dir``: ``ml/``
+is the container's /opt/ml, ``logs/`` its stdout and stderr), watched by one thread per job. Its
+Describe* answer is a record in the SageMaker record store, written owned by this process: a
+record left InProgress by a process that died reads as Failed (storage.records.owner_dead).
+Methods are named after the API operations and take the request's PascalCase members.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import importlib
 import json
 import logging
 import os
-import re
 import tarfile
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from emulator.aws.jsontree import map_datetimes
+from emulator.aws.clock import utcnow
 from emulator.services.sagemaker import exceptions as exc
-from emulator.services.sagemaker.images import Launcher, resolve_image
-from emulator.services.sagemaker.runner import JobProcess, launch, local_path, map_paths, pid_alive
-from emulator.services.sagemaker.validation import operation_name, validate
+from emulator.services.sagemaker.context import SageMakerContext
+from emulator.services.sagemaker.images import Launcher
+from emulator.services.sagemaker.listing import filter_sort, page
+from emulator.services.sagemaker.metrics import builtin_metric_definitions, final_metrics
+from emulator.services.sagemaker.runner import JobProcess, launch, local_path, map_paths
+from emulator.storage.records import owner_dead, without_owner
 
 log = logging.getLogger("emulator.services.sagemaker.jobs")
 
 TERMINAL = ("Completed", "Failed", "Stopped")
-OWNER_KEY = "__owner_pid__"  # in describe.json only: which process runs the job
+RUNNING = ("InProgress", "Stopping")
 FAILURE_REASON_MAX = 1024
-
-
-class Runtime(Protocol):
-    """The fields of emulator.runtime.LocalRuntime this backend reads."""
-
-    state_dir: Path
-    project_root: Path
-    s3: Any  # emulator.services.s3.store.LocalS3
-    region: str
-    account: str
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def snake(name: str) -> str:
-    """'CreateTrainingJob' or 'createTrainingJob' -> 'create_training_job'."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation_name(name)).lower()
-
-
-# --------------------------------------------------------------------------------------------
-# Resources on disk
-# --------------------------------------------------------------------------------------------
-def _encode(value: Any) -> Any:
-    return map_datetimes(value, lambda moment: {"__datetime__": moment.isoformat()})
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__datetime__"}:
-            return dt.datetime.fromisoformat(value["__datetime__"])
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-class ResourceStore:
-    def __init__(self, root: Path):
-        self.root = Path(root)
-
-    def folder(self, kind: str, name: str) -> Path:
-        return self.root / kind / name
-
-    def save(self, kind: str, name: str, data: Any, filename: str = "describe.json") -> None:
-        if filename == "describe.json":
-            data = {**data, OWNER_KEY: os.getpid()}
-        folder = self.folder(kind, name)
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{filename}-", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(_encode(data), handle, indent=1, default=str)
-            os.replace(tmp, folder / filename)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def load(self, kind: str, name: str) -> dict | None:
-        path = self.folder(kind, name) / "describe.json"
-        if not path.is_file():
-            return None
-        return _decode(json.loads(path.read_text()))
-
-    def exists(self, kind: str, name: str) -> bool:
-        return (self.folder(kind, name) / "describe.json").is_file()
-
-    def names(self, kind: str) -> list[str]:
-        base = self.root / kind
-        if not base.is_dir():
-            return []
-        return sorted(p.name for p in base.iterdir() if (p / "describe.json").is_file())
+PROCESSING, TRAINING = "processing-jobs", "training-jobs"  # record kinds
+_STATUS_KEYS = {PROCESSING: "ProcessingJobStatus", TRAINING: "TrainingJobStatus"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,181 +203,60 @@ def _channel_defaults(channel: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-# Metrics from the log
-# --------------------------------------------------------------------------------------------
-_NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-_LEADING = re.compile(r"\s*([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|inf|nan))", re.IGNORECASE)
-
-
-def builtin_metric_definitions(image_kind: str) -> list[dict]:
-    """The built-in algorithm's metric definitions (the XGBoost twin declares them)."""
-    if image_kind != "xgboost":
-        return []
-    try:
-        from containers.xgboost.metrics import METRIC_DEFINITIONS
-    except ImportError:  # the twin not there yet: the shape its log lines have
-        return [
-            {"Name": f"{channel}:{metric}", "Regex": rf".*\[[0-9]+\].*#011{channel}-{metric}:{_NUMBER}.*"}
-            for channel in ("train", "validation")
-            for metric in ("rmse", "mae", "logloss", "error", "auc", "aucpr", "mse", "merror", "mlogloss")
-        ]
-    return [dict(d) for d in METRIC_DEFINITIONS]
-
-
-def metric_series(log_text: str, definitions: list[dict]) -> dict[str, list[float]]:
-    """Every value each metric regex finds, line by line, with tabs shown as #011 (CloudWatch)."""
-    compiled = []
-    for definition in definitions:
-        try:
-            compiled.append((definition["Name"], re.compile(definition["Regex"])))
-        except re.error:
-            log.warning("metric %s: regex %r does not compile; skipped", definition.get("Name"), definition.get("Regex"))
-    series: dict[str, list[float]] = {}
-    for line in log_text.replace("\t", "#011").splitlines():
-        for name, regex in compiled:
-            match = regex.search(line)
-            if match:
-                value = _leading_number(match.group(1) if match.groups() else "")
-                if value is not None:
-                    series.setdefault(name, []).append(value)
-    return series
-
-
-def _leading_number(text: str) -> float | None:
-    """The number a capture starts with: a greedy ``(\\S+)`` also takes the ``#011`` that follows."""
-    match = _LEADING.match(text or "")
-    return float(match.group(1)) if match else None
-
-
-def final_metrics(log_text: str, definitions: list[dict], when: dt.datetime) -> list[dict]:
-    series = metric_series(log_text, definitions)
-    return [{"MetricName": name, "Value": values[-1], "Timestamp": when} for name, values in series.items()]
-
-
-# --------------------------------------------------------------------------------------------
 # The backend
 # --------------------------------------------------------------------------------------------
-class SageMakerBackend:
-    """Processing, training and tuning jobs; hosting and transform by delegation (see ``call``)."""
+class JobsBackend:
+    """Processing and training jobs of one local account."""
 
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
-        self.store = ResourceStore(Path(runtime.state_dir) / "sagemaker")
+    def __init__(self, context: SageMakerContext):
+        self.context = context
+        self.records = context.records()
         self._lock = threading.RLock()
-        self._processing: dict[str, ProcessingJob] = {}
+        self._processing: dict[str, ProcessingJob] = {}  # by lower-cased name, as SageMaker compares
         self._training: dict[str, TrainingJob] = {}
-        self._tuning: dict[str, Any] = {}  # tuning.TuningJob
-        self._faults: dict[str, list[str]] = {}
-        self._hosting = None
-        self._transform = None
-        self._tuner_loading = False
-
-    # -- API entry point ---------------------------------------------------------------------
-    def inject_fault(self, operation: str, error_code: str, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``operation`` fail with ``error_code`` (tests only)."""
-        with self._lock:
-            self._faults.setdefault(operation_name(operation), []).extend([error_code] * times)
-
-    def _take_fault(self, operation: str) -> str | None:
-        with self._lock:
-            queue = self._faults.get(operation_name(operation))
-            return queue.pop(0) if queue else None
-
-    def call(self, operation: str, request: dict | None = None) -> dict:
-        """One SageMaker API call: faults, validation, then the method named after the operation."""
-        request = dict(request or {})
-        code = self._take_fault(operation)
-        if code:
-            log.info("injected %s on %s", code, operation_name(operation))
-            raise exc.from_code(code)
-        validate(operation, request)
-        method = self._method(operation)
-        if not self._tuner_loading and operation_name(operation).startswith("Create"):
-            self._tuner_loading = True
-            # optuna takes ~0.15 s to import: load the tuner beside the first job rather than in
-            # front of the first tuning job, where it was the longest pause between two jobs
-            threading.Thread(target=importlib.import_module, args=("emulator.services.sagemaker.tuning",),
-                             name="load-tuner", daemon=True).start()
-        return method(**request)
-
-    def _method(self, operation: str):
-        name = snake(operation)
-        for target in (self, self.hosting, self.transform):
-            method = getattr(target, name, None) if target is not None else None
-            if callable(method) and not name.startswith("_"):
-                return method
-        raise exc.ValidationException(f"The local SageMaker emulator does not implement {operation_name(operation)}")
-
-    @property
-    def hosting(self):
-        """hosting.HostingBackend, created on first use (it is optional for job-only runs)."""
-        if self._hosting is None:
-            try:
-                from emulator.services.sagemaker.hosting import HostingBackend
-            except ImportError:
-                return None
-            self._hosting = HostingBackend(self.runtime)
-        return self._hosting
-
-    @property
-    def transform(self):
-        if self._transform is None:
-            try:
-                from emulator.services.sagemaker.transform import TransformBackend
-            except ImportError:
-                return None
-            self._transform = TransformBackend(self.runtime, hosting=self.hosting)  # one model registry
-        return self._transform
-
-    def arn(self, kind: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.runtime.region}:{self.runtime.account}:{kind}/{name.lower()}"
-
-    def _assembly_dirs(self) -> list[Path]:
-        deployment = getattr(self.runtime, "deployment", None)
-        for attr in ("assembly_dir", "cdk_out", "outdir"):
-            value = getattr(deployment, attr, None) if deployment is not None else None
-            if value:
-                return [Path(value)]
-        return [Path(self.runtime.project_root) / "cdk.out"]
-
-    def resolve_image(self, uri: str) -> Launcher:
-        return resolve_image(uri, Path(self.runtime.project_root), self._assembly_dirs())
+        self._threads: list[threading.Thread] = []
 
     def _pythonpath(self, launcher: Launcher) -> list[Path]:
-        root = Path(self.runtime.project_root)
+        root = Path(self.context.project_root)
         return [launcher.workdir] if launcher.workdir == root else [launcher.workdir, root]
 
     def _save(self, kind: str, job: Job) -> None:
-        self.store.save(kind, job.name, job.describe())
+        self.records.write(kind, job.name, job.describe(), owned=True)
 
     def _load(self, kind: str, name: str) -> dict | None:
-        """A job another process ran. One still InProgress whose process is gone is reported
-        Failed: that process exited (Ctrl-C, crash) before the job could finish."""
-        stored = self.store.load(kind, name)
+        """A job another process ran. One still running whose process is gone is reported Failed:
+        that process exited (Ctrl-C, crash) before the job could finish."""
+        stored = self.records.read(kind, name)
         if stored is None:
             return None
         status_key = _STATUS_KEYS[kind]
-        if stored.get(status_key) in ("InProgress", "Stopping") and not pid_alive(stored.get(OWNER_KEY)):
+        if stored.get(status_key) in RUNNING and owner_dead(stored):
             stored[status_key] = "Failed"
             stored["FailureReason"] = (
-                f"InternalServerError: the emulator process that ran this job (pid {stored.get(OWNER_KEY)}) "
-                "exited before the job finished; start the job again under a new name"
+                "InternalServerError: the emulator process that ran this job exited before the job "
+                "finished; start the job again under a new name"
             )
-        stored.pop(OWNER_KEY, None)
-        return stored
+        return without_owner(stored)
+
+    def _start(self, target: Any, job: Job, launcher: Launcher, kind: str) -> None:
+        thread = threading.Thread(target=target, args=(job, launcher), name=f"{kind}-{job.name}", daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
 
     # -- processing jobs ---------------------------------------------------------------------
     def create_processing_job(self, **request: Any) -> dict:
         name = request["ProcessingJobName"]
+        arn = self.context.arn("processing-job", name)
         with self._lock:
-            if name in self._processing or self.store.exists("processing-jobs", name):
-                raise exc.ResourceInUse(f"Job name must be unique within an AWS account and region, and a job with this name already exists ({self.arn('processing-job', name)})")
-            launcher = self.resolve_image(request["AppSpecification"]["ImageUri"])
-            job = ProcessingJob(name, self.arn("processing-job", name), request, self.store.folder("processing-jobs", name))
-            self._processing[name] = job
-            self._save("processing-jobs", job)
+            if name.lower() in self._processing or self.records.exists(PROCESSING, name):
+                raise exc.ResourceInUse.job_exists(arn)
+            launcher = self.context.resolve_image(request["AppSpecification"]["ImageUri"])
+            job = ProcessingJob(name, arn, request, self.context.work_dir(PROCESSING, name))
+            self._processing[name.lower()] = job
+            self._save(PROCESSING, job)
         log.info("processing job %s started (%s)", name, launcher.kind)
-        threading.Thread(target=self._run_processing, args=(job, launcher), name=f"processing-{name}", daemon=True).start()
+        self._start(self._run_processing, job, launcher, "processing")
         return {"ProcessingJobArn": job.arn}
 
     def _run_processing(self, job: ProcessingJob, launcher: Launcher) -> None:
@@ -462,12 +268,12 @@ class SageMakerBackend:
         finally:
             job.end_time = job.end_time or utcnow()
             job.touch()
-            self._save("processing-jobs", job)
+            self._save(PROCESSING, job)
             job.done.set()
             log.info("processing job %s %s%s", job.name, job.status, f": {job.failure_reason}" if job.failure_reason else "")
 
     def _processing_steps(self, job: ProcessingJob, launcher: Launcher) -> None:
-        s3 = self.runtime.s3
+        s3 = self.context.s3
         req = job.request
         ml = job.ml_root
         (ml / "config").mkdir(parents=True, exist_ok=True)
@@ -497,7 +303,7 @@ class SageMakerBackend:
             ml_root=ml,
             log_dir=job.log_dir,
             cwd=launcher.workdir,
-            env=dict(req.get("Environment", {})),
+            env={**self.context.endpoint_env(), **req.get("Environment", {})},
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
         )
@@ -524,51 +330,57 @@ class SageMakerBackend:
 
     def _processing_job(self, name: str) -> ProcessingJob | None:
         with self._lock:
-            return self._processing.get(name)
+            return self._processing.get(name.lower())
 
     def describe_processing_job(self, ProcessingJobName: str) -> dict:
         job = self._processing_job(ProcessingJobName)
         if job is not None:
             return job.describe()
-        stored = self._load("processing-jobs", ProcessingJobName)
+        stored = self._load(PROCESSING, ProcessingJobName)
         if stored is None:
-            raise exc.not_found("Processing job", ProcessingJobName)
+            raise exc.ResourceNotFound.for_resource("Processing job", ProcessingJobName)
         return stored
 
     def stop_processing_job(self, ProcessingJobName: str) -> dict:
         job = self._processing_job(ProcessingJobName)
         if job is None:
-            raise exc.not_found("Processing job", ProcessingJobName)
+            raise exc.ResourceNotFound.for_resource("Processing job", ProcessingJobName)
         self._stop(job)
         return {}
 
     def list_processing_jobs(self, **filters: Any) -> dict:
         summaries = []
-        for name in self._all_names("processing-jobs", self._processing):
+        for name in self._all_names(PROCESSING, self._processing):
             d = self.describe_processing_job(ProcessingJobName=name)
             summaries.append({k: d.get(k) for k in ("ProcessingJobName", "ProcessingJobArn", "CreationTime", "ProcessingEndTime", "LastModifiedTime", "ProcessingJobStatus", "FailureReason", "ExitMessage") if d.get(k) is not None})
-        return {"ProcessingJobSummaries": _filter_sort(summaries, "ProcessingJobStatus", "ProcessingJobName", filters)}
+        rows = filter_sort(summaries, "ProcessingJobStatus", "ProcessingJobName", filters)
+        return page(rows, filters.get("NextToken"), filters.get("MaxResults"), "ProcessingJobSummaries")
 
     # -- training jobs -----------------------------------------------------------------------
-    def create_training_job(self, *, _tuning_job_arn: str | None = None, _process_env: dict | None = None, **request: Any) -> dict:
+    def create_training_job(self, **request: Any) -> dict:
+        return self.start_training_job(request)
+
+    def start_training_job(self, request: dict, *, tuning_job_arn: str | None = None,
+                           process_env: dict | None = None) -> dict:
         """CreateTrainingJob; the tuner adds its ARN and process settings (threads per trial)."""
         name = request["TrainingJobName"]
         algorithm = request.get("AlgorithmSpecification") or {}
         if "TrainingImage" not in algorithm:
             raise exc.ValidationException("AlgorithmSpecification.TrainingImage is required locally (AlgorithmName/marketplace algorithms cannot run offline)")
+        arn = self.context.arn("training-job", name)
         with self._lock:
-            if name in self._training or self.store.exists("training-jobs", name):
-                raise exc.ResourceInUse(f"Training job names must be unique within an AWS account and region, and a training job with this name already exists ({self.arn('training-job', name)})")
-            launcher = self.resolve_image(algorithm["TrainingImage"])
-            job = TrainingJob(name, self.arn("training-job", name), request, self.store.folder("training-jobs", name))
-            job.tuning_job_arn = _tuning_job_arn
-            job.process_env = dict(_process_env or {})
+            if name.lower() in self._training or self.records.exists(TRAINING, name):
+                raise exc.ResourceInUse(f"Training job names must be unique within an AWS account and region, and a training job with this name already exists ({arn})")
+            launcher = self.context.resolve_image(algorithm["TrainingImage"])
+            job = TrainingJob(name, arn, request, self.context.work_dir(TRAINING, name))
+            job.tuning_job_arn = tuning_job_arn
+            job.process_env = dict(process_env or {})
             job.metric_definitions = list(algorithm.get("MetricDefinitions") or builtin_metric_definitions(launcher.kind))
             job.set_secondary("Starting", "Launching requested ML instances")
-            self._training[name] = job
-            self._save("training-jobs", job)
+            self._training[name.lower()] = job
+            self._save(TRAINING, job)
         log.info("training job %s started (%s)", name, launcher.kind)
-        threading.Thread(target=self._run_training, args=(job, launcher), name=f"training-{name}", daemon=True).start()
+        self._start(self._run_training, job, launcher, "training")
         return {"TrainingJobArn": job.arn}
 
     def _run_training(self, job: TrainingJob, launcher: Launcher) -> None:
@@ -581,13 +393,13 @@ class SageMakerBackend:
             job.end_transitions()
             job.end_time = job.end_time or utcnow()
             job.touch()
-            self._save("training-jobs", job)
+            self._save(TRAINING, job)
             job.done.set()
             metrics = ", ".join(f"{m['MetricName']}={m['Value']:g}" for m in job.metrics)
             log.info("training job %s %s%s%s", job.name, job.status, f" ({metrics})" if metrics else "", f": {job.failure_reason}" if job.failure_reason else "")
 
     def _training_steps(self, job: TrainingJob, launcher: Launcher) -> None:
-        s3 = self.runtime.s3
+        s3 = self.context.s3
         req = job.request
         ml = job.ml_root
         config = ml / "input" / "config"
@@ -615,13 +427,13 @@ class SageMakerBackend:
             job.finish("Stopped", "Stopped", "Training job stopped")
             return
         job.set_secondary("Training", "Training image download completed. Training in progress.")
-        self._save("training-jobs", job)
+        self._save(TRAINING, job)
         job.process = launch(
             launcher.training_command(),
             ml_root=ml,
             log_dir=job.log_dir,
             cwd=launcher.workdir,
-            env={**job.process_env, **req.get("Environment", {})},
+            env={**self.context.endpoint_env(), **job.process_env, **req.get("Environment", {})},
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
         )
@@ -647,13 +459,13 @@ class SageMakerBackend:
 
     def _training_job(self, name: str) -> TrainingJob | None:
         with self._lock:
-            return self._training.get(name)
+            return self._training.get(name.lower())
 
     def training_job(self, name: str) -> TrainingJob:
         """The live resource (for the tuner and tests); ResourceNotFound if this process has none."""
         job = self._training_job(name)
         if job is None:
-            raise exc.not_found("Training job", name)
+            raise exc.ResourceNotFound.for_resource("Training job", name)
         return job
 
     def describe_training_job(self, TrainingJobName: str) -> dict:
@@ -661,168 +473,80 @@ class SageMakerBackend:
         if job is not None:
             with self._lock:
                 return job.describe()
-        stored = self._load("training-jobs", TrainingJobName)
+        stored = self._load(TRAINING, TrainingJobName)
         if stored is None:
-            raise exc.not_found("Training job", TrainingJobName)
+            raise exc.ResourceNotFound.for_resource("Training job", TrainingJobName)
         return stored
 
     def stop_training_job(self, TrainingJobName: str) -> dict:
         job = self._training_job(TrainingJobName)
         if job is None:
-            raise exc.not_found("Training job", TrainingJobName)
+            raise exc.ResourceNotFound.for_resource("Training job", TrainingJobName)
         self._stop(job)
         return {}
 
     def list_training_jobs(self, **filters: Any) -> dict:
         summaries = []
-        for name in self._all_names("training-jobs", self._training):
+        for name in self._all_names(TRAINING, self._training):
             d = self.describe_training_job(TrainingJobName=name)
             summaries.append({k: d.get(k) for k in ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime", "LastModifiedTime", "TrainingJobStatus") if d.get(k) is not None})
-        return {"TrainingJobSummaries": _filter_sort(summaries, "TrainingJobStatus", "TrainingJobName", filters)}
-
-    # -- tuning jobs (the search itself is in tuning.py) -------------------------------------
-    def create_hyper_parameter_tuning_job(self, **request: Any) -> dict:
-        from emulator.services.sagemaker.tuning import TuningJob
-
-        name = request["HyperParameterTuningJobName"]
-        with self._lock:
-            if name in self._tuning or self.store.exists("hyper-parameter-tuning-jobs", name):
-                raise exc.ResourceInUse(f"Hyperparameter tuning job names must be unique within an AWS account and region, and a job with this name already exists ({self.arn('hyper-parameter-tuning-job', name)})")
-            job = TuningJob.create(self, request)
-            self._tuning[name] = job
-            self.store.save("hyper-parameter-tuning-jobs", name, job.describe())
-        job.start()
-        return {"HyperParameterTuningJobArn": job.arn}
-
-    def save_tuning_job(self, job: Any) -> None:
-        self.store.save("hyper-parameter-tuning-jobs", job.name, job.training_job_summaries(), "training-jobs.json")
-        self.store.save("hyper-parameter-tuning-jobs", job.name, job.describe())
-
-    def _tuning_job(self, name: str):
-        with self._lock:
-            job = self._tuning.get(name)
-        if job is None:
-            raise exc.not_found("Hyperparameter tuning job", name)
-        return job
-
-    def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict:
-        with self._lock:
-            job = self._tuning.get(HyperParameterTuningJobName)
-        if job is not None:
-            return job.describe()
-        stored = self._load("hyper-parameter-tuning-jobs", HyperParameterTuningJobName)
-        if stored is None:
-            raise exc.not_found("Hyperparameter tuning job", HyperParameterTuningJobName)
-        return stored
-
-    def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict:
-        self._tuning_job(HyperParameterTuningJobName).stop()
-        return {}
-
-    def list_training_jobs_for_hyper_parameter_tuning_job(
-        self,
-        HyperParameterTuningJobName: str,
-        StatusEquals: str | None = None,
-        SortBy: str = "Name",
-        SortOrder: str = "Ascending",
-        MaxResults: int = 10,
-        NextToken: str | None = None,
-    ) -> dict:
-        with self._lock:
-            job = self._tuning.get(HyperParameterTuningJobName)
-        if job is not None:
-            summaries = job.training_job_summaries()
-        else:
-            stored = self._load("hyper-parameter-tuning-jobs", HyperParameterTuningJobName)
-            if stored is None:
-                raise exc.not_found("Hyperparameter tuning job", HyperParameterTuningJobName)
-            summaries = _decoded_summaries(self.store, HyperParameterTuningJobName)
-        if StatusEquals:
-            summaries = [s for s in summaries if s["TrainingJobStatus"] == StatusEquals]
-        key = {
-            "Name": lambda s: s["TrainingJobName"],
-            "CreationTime": lambda s: s["CreationTime"],
-            "Status": lambda s: s["TrainingJobStatus"],
-            "FinalObjectiveMetricValue": lambda s: s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value", float("nan")),
-        }[SortBy]
-        if SortBy == "FinalObjectiveMetricValue":
-            summaries = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
-        summaries.sort(key=key, reverse=SortOrder == "Descending")
-        start = int(NextToken or 0)
-        page = summaries[start:start + MaxResults]
-        out: dict[str, Any] = {"TrainingJobSummaries": page}
-        if start + MaxResults < len(summaries):
-            out["NextToken"] = str(start + MaxResults)
-        return out
-
-    def list_hyper_parameter_tuning_jobs(self, **filters: Any) -> dict:
-        summaries = []
-        for name in self._all_names("hyper-parameter-tuning-jobs", self._tuning):
-            d = self.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-            summaries.append({k: d.get(k) for k in ("HyperParameterTuningJobName", "HyperParameterTuningJobArn", "HyperParameterTuningJobStatus", "CreationTime", "HyperParameterTuningEndTime", "LastModifiedTime", "TrainingJobStatusCounters", "ObjectiveStatusCounters") if d.get(k) is not None})
-            summaries[-1]["Strategy"] = d["HyperParameterTuningJobConfig"]["Strategy"]
-        return {"HyperParameterTuningJobSummaries": _filter_sort(summaries, "HyperParameterTuningJobStatus", "HyperParameterTuningJobName", filters)}
+        rows = filter_sort(summaries, "TrainingJobStatus", "TrainingJobName", filters)
+        return page(rows, filters.get("NextToken"), filters.get("MaxResults"), "TrainingJobSummaries")
 
     # -- helpers -----------------------------------------------------------------------------
     def _stop(self, job: Job) -> None:
-        if job.status in TERMINAL:
-            raise exc.ValidationException(f"The job {job.name} has already reached a terminal state ({job.status}) and cannot be stopped")
-        job.stop_requested = True
+        with job.lock:
+            if job.status in TERMINAL:
+                raise exc.JobNotStoppable(job.name, job.status)
+            job.stop_requested = True
         if job.process is not None:
             job.process.stop()
 
     def _all_names(self, kind: str, live: dict) -> list[str]:
         with self._lock:
-            return sorted(set(live) | set(self.store.names(kind)))
+            return sorted(set(live) | set(self.records.names(kind)))
 
     def ended_event(self, kind: str, name: str) -> threading.Event | None:
-        """The event set when a job of ``kind`` (processing, training, tuning, transform) running in
-        this process ends; None when it does not run here (callers then poll its Describe*)."""
-        if kind == "transform":
-            return self.transform.ended_event(name)
+        """The event set when a ``processing`` or ``training`` job running in this process ends;
+        None when it does not run here (callers then poll its Describe*)."""
         with self._lock:
-            job = {"processing": self._processing, "training": self._training, "tuning": self._tuning}[kind].get(name)
+            job = {"processing": self._processing, "training": self._training}[kind].get(name.lower())
         return job.done if job is not None else None
 
     def wait(self, kind: str, name: str, timeout: float = 600.0) -> dict:
-        """Block until a job is terminal and return its Describe* answer (tests, benchmarks)."""
-        describe = {
+        """Block until a ``processing`` or ``training`` job is terminal; its Describe* answer."""
+        describe, key, status = {
             "processing": (self.describe_processing_job, "ProcessingJobName", "ProcessingJobStatus"),
             "training": (self.describe_training_job, "TrainingJobName", "TrainingJobStatus"),
-            "tuning": (self.describe_hyper_parameter_tuning_job, "HyperParameterTuningJobName", "HyperParameterTuningJobStatus"),
         }[kind]
-        deadline = time.monotonic() + timeout
-        while True:
-            answer = describe[0](**{describe[1]: name})
-            if answer[describe[2]] in TERMINAL:
-                return answer
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{kind} job {name} still {answer[describe[2]]} after {timeout}s")
-            time.sleep(0.05)
+        return wait_for(lambda: describe(**{key: name}), status, f"{kind} job {name}", timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop every job still running here and wait for its thread (tests, shutdown)."""
+        with self._lock:
+            jobs = [*self._processing.values(), *self._training.values()]
+            threads = list(self._threads)
+        for job in jobs:
+            with job.lock:
+                if job.status in TERMINAL:
+                    continue
+                job.stop_requested = True
+            if job.process is not None:
+                job.process.stop()
+        for thread in threads:
+            thread.join(timeout)
 
 
-_STATUS_KEYS = {
-    "processing-jobs": "ProcessingJobStatus",
-    "training-jobs": "TrainingJobStatus",
-    "hyper-parameter-tuning-jobs": "HyperParameterTuningJobStatus",
-}
-
-
-
-def _decoded_summaries(store: ResourceStore, tuning_name: str) -> list[dict]:
-    path = store.folder("hyper-parameter-tuning-jobs", tuning_name) / "training-jobs.json"
-    return _decode(json.loads(path.read_text())) if path.is_file() else []
-
-
-def _filter_sort(summaries: list[dict], status_key: str, name_key: str, filters: dict) -> list[dict]:
-    if filters.get("StatusEquals"):
-        summaries = [s for s in summaries if s.get(status_key) == filters["StatusEquals"]]
-    if filters.get("NameContains"):
-        summaries = [s for s in summaries if filters["NameContains"] in s[name_key]]
-    by = filters.get("SortBy", "CreationTime")
-    key = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}.get(by, "CreationTime")
-    summaries.sort(key=lambda s: s.get(key) or "", reverse=filters.get("SortOrder", "Descending") == "Descending")
-    return summaries[: int(filters.get("MaxResults", 100))]
+def wait_for(describe: Any, status_key: str, what: str, timeout: float) -> dict:
+    """Poll ``describe()`` until its ``status_key`` is terminal (tests, benchmarks)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = describe()
+        if answer[status_key] in TERMINAL:
+            return answer
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} still {answer[status_key]} after {timeout}s")
+        time.sleep(0.05)
 
 
 def _channel_config(channel: dict) -> dict:

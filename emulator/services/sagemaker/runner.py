@@ -170,18 +170,3 @@ def launch(
 def _stop_all() -> None:
     for process in list(_LIVE):
         process.stop()
-
-
-def pid_alive(pid: object) -> bool:
-    """Whether a process with this id exists (state on disk names the process that owns a job)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by someone else
-    return True

@@ -1,7 +1,8 @@
 """Batch transform, locally: every object under the input prefix through the model's predictor.
 
-A job runs on a background thread of this process and writes its Describe record to
-``<state_dir>/sagemaker/transform-jobs/<name>/describe.json`` (and a log beside it). It follows the
+A job runs on a background thread of this process; its Describe answer is a record in the
+SageMaker record store (owned by this process: one left running by a dead process reads Failed) and
+its log is ``transform.log`` in its work folder. It follows the
 SageMaker contract: records split by SplitType; SingleRecord sends one record per request,
 MultiRecord packs records up to MaxPayloadInMB; DataProcessing's InputFilter, JoinSource and
 OutputFilter apply JSONPath to each record (a CSV row is the JSON array of its fields, so
@@ -11,43 +12,43 @@ each written atomically. The predictor is the same one an endpoint would use, lo
 
 from __future__ import annotations
 
+import copy
 import csv
+import datetime as dt
 import gzip
 import io
 import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from jsonpath_ng import parse as jsonpath_parse
 from jsonpath_ng.exceptions import JsonPathParserError
 
+from emulator.aws.clock import utcnow
+from emulator.services.sagemaker.context import SageMakerContext
 from emulator.services.sagemaker.exceptions import (
+    JobNotStoppable,
     ResourceInUse,
     ResourceNotFound,
     ValidationException,
 )
-from emulator.services.sagemaker.hosting import (
-    HostingBackend,
-    image_kind,
-    load_predictor,
-    to_datetimes,
-)
-from emulator.services.sagemaker.runner import pid_alive
+from emulator.services.sagemaker.hosting import HostingBackend
+from emulator.services.sagemaker.serving import container_kind
+from emulator.storage.records import owner_dead, without_owner
 
 log = logging.getLogger("emulator.services.sagemaker.transform")
 
 MB = 1024 * 1024
 TERMINAL = ("Completed", "Failed", "Stopped")
+TRANSFORM = "transform-jobs"  # record kind
 
 
 class TransformFailure(Exception):
@@ -163,22 +164,43 @@ def split_response(body: bytes, count: int, accept: str | None) -> list[bytes]:
 
 @dataclass
 class TransformJob:
+    """One TransformJob resource; ``spec`` is the request with SageMaker's defaults filled in."""
+
     name: str
-    request: dict
-    record: dict
+    arn: str
+    spec: dict
+    creation_time: dt.datetime = field(default_factory=utcnow)
+    status: str = "InProgress"
+    failure_reason: str | None = None
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)  # set once the record is terminal
     thread: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)  # status changes vs describe()
+
+    def describe(self) -> dict:
+        with self.lock:
+            out = {"TransformJobName": self.name, "TransformJobArn": self.arn, "TransformJobStatus": self.status,
+                   "CreationTime": self.creation_time, **copy.deepcopy(self.spec)}
+            if self.start_time:
+                out["TransformStartTime"] = self.start_time
+            if self.end_time:
+                out["TransformEndTime"] = self.end_time
+            if self.failure_reason:
+                out["FailureReason"] = self.failure_reason
+            return out
 
 
 class TransformBackend:
-    """CreateTransformJob / DescribeTransformJob / StopTransformJob of one local account."""
+    """CreateTransformJob / DescribeTransformJob / StopTransformJob of one local account; models
+    come from the hosting backend's public API (one model registry for endpoints and transforms)."""
 
-    def __init__(self, runtime: Any, hosting: HostingBackend | None = None):
-        self.runtime = runtime
-        self.hosting = hosting or HostingBackend(runtime)
-        self.root = Path(runtime.state_dir) / "sagemaker" / "transform-jobs"
-        self._jobs: dict[str, TransformJob] = {}
+    def __init__(self, context: SageMakerContext, hosting: HostingBackend):
+        self.context = context
+        self.hosting = hosting
+        self.records = context.records()
+        self._jobs: dict[str, TransformJob] = {}  # by lower-cased name
         self._lock = threading.Lock()
 
     # -- API --------------------------------------------------------------------------------
@@ -186,10 +208,8 @@ class TransformBackend:
     def create_transform_job(self, TransformJobName: str, ModelName: str, TransformInput: dict, TransformOutput: dict,
                              TransformResources: dict, **rest: Any) -> dict:
         name = TransformJobName
-        arn = self.hosting.arn("transform-job", name)
-        model = self.hosting._model(ModelName)
-        container = model.get("PrimaryContainer") or model["Containers"][0]
-        image_kind(container.get("Image", ""))
+        arn = self.context.arn("transform-job", name)
+        container_kind(self.hosting.model(ModelName).container)
         source = TransformInput["DataSource"]["S3DataSource"]
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise ValidationException(
@@ -205,100 +225,93 @@ class TransformBackend:
         if processing.get("JoinSource", "None") == "Input" and TransformOutput.get("AssembleWith", "None") != "Line" \
                 and split == "Line":
             raise ValidationException("JoinSource Input with SplitType Line requires AssembleWith Line.")
+        spec = {
+            "ModelName": ModelName, "TransformInput": TransformInput, "TransformOutput": TransformOutput,
+            "TransformResources": TransformResources,
+            "MaxConcurrentTransforms": int(rest.get("MaxConcurrentTransforms") or 1),
+            "MaxPayloadInMB": int(rest.get("MaxPayloadInMB", 6)),
+            "BatchStrategy": rest.get("BatchStrategy") or "MultiRecord",
+        }
+        for key in ("Environment", "DataProcessing", "ModelClientConfig", "DataCaptureConfig", "ExperimentConfig"):
+            if rest.get(key):
+                spec[key] = rest[key]
         with self._lock:
-            if name in self._jobs or self._path(name).is_file():
-                raise ResourceInUse(
-                    f"Job name must be unique within an AWS account and region, and a job with this name already exists ({arn})"
-                )
-            now = time.time()
-            record = {
-                "TransformJobName": name, "TransformJobArn": arn, "TransformJobStatus": "InProgress",
-                "ModelName": ModelName, "TransformInput": TransformInput, "TransformOutput": TransformOutput,
-                "TransformResources": TransformResources, "CreationTime": now,
-                "MaxConcurrentTransforms": int(rest.get("MaxConcurrentTransforms") or 1),
-                "MaxPayloadInMB": int(rest.get("MaxPayloadInMB", 6)),
-                "BatchStrategy": rest.get("BatchStrategy") or "MultiRecord",
-            }
-            for key in ("Environment", "DataProcessing", "ModelClientConfig", "DataCaptureConfig", "ExperimentConfig"):
-                if rest.get(key):
-                    record[key] = rest[key]
-            job = TransformJob(name, dict(rest, TransformJobName=name, ModelName=ModelName), record)
-            self._jobs[name] = job
+            if name.lower() in self._jobs or self.records.exists(TRANSFORM, name):
+                raise ResourceInUse.job_exists(arn)
+            job = TransformJob(name, arn, spec)
+            self._jobs[name.lower()] = job
             self._save(job)
         log.info("transform job %s started (model %s, input %s)", name, ModelName, source["S3Uri"])
         job.thread = threading.Thread(target=self._run, args=(job,), name=f"transform-{name}", daemon=True)
         job.thread.start()
         return {"TransformJobArn": arn}
 
+    def _live(self, name: str) -> TransformJob | None:
+        with self._lock:
+            return self._jobs.get(name.lower())
+
     def describe_transform_job(self, TransformJobName: str) -> dict:
-        job = self._jobs.get(TransformJobName)
+        job = self._live(TransformJobName)
         if job is not None:
-            return to_datetimes(job.record)
-        try:
-            record = json.loads(self._path(TransformJobName).read_text())
-        except FileNotFoundError:
-            raise ResourceNotFound(
-                f"Requested resource not found: TransformJob {TransformJobName} does not exist"
-            ) from None
-        if record["TransformJobStatus"] == "InProgress" and not pid_alive(record.get("_pid")):
+            return job.describe()
+        record = self.records.read(TRANSFORM, TransformJobName)
+        if record is None:
+            raise ResourceNotFound.for_resource("TransformJob", TransformJobName)
+        if record["TransformJobStatus"] in ("InProgress", "Stopping") and owner_dead(record):
             record["TransformJobStatus"] = "Failed"
             record["FailureReason"] = "InternalServerError: the emulator process running this job exited"
-        return to_datetimes(record)
+        return without_owner(record)
 
     def stop_transform_job(self, TransformJobName: str) -> dict:
-        job = self._jobs.get(TransformJobName)
+        job = self._live(TransformJobName)
         if job is None:
             self.describe_transform_job(TransformJobName)  # not found -> ResourceNotFound
             raise ValidationException(f"Transform job {TransformJobName} is not running in this emulator process.")
-        with self._lock:  # checked and changed at once: the job may be finishing right now
-            status = job.record["TransformJobStatus"]
-            if status in (*TERMINAL, "Stopping"):
-                raise ValidationException(
-                    f"The job {TransformJobName} has already reached a terminal state ({status}) and cannot be stopped"
-                )
-            job.record = {**job.record, "TransformJobStatus": "Stopping"}
-            self._save(job)
+        with job.lock:  # checked and changed at once: the job may be finishing right now
+            if job.status in (*TERMINAL, "Stopping"):
+                raise JobNotStoppable(TransformJobName, job.status)
+            job.status = "Stopping"
+        self._save(job)
         job.stop_requested.set()
         return {}
 
     def wait(self, TransformJobName: str, timeout: float | None = None) -> dict:
         """Block until the job is terminal (tests and benchmarks)."""
-        job = self._jobs[TransformJobName]
-        if job.thread:
+        job = self._live(TransformJobName)
+        if job is not None and job.thread:
             job.thread.join(timeout)
         return self.describe_transform_job(TransformJobName)
 
     def ended_event(self, name: str) -> threading.Event | None:
         """Set when the job, running in this process, has ended; None if it does not run here."""
-        job = self._jobs.get(name)
+        job = self._live(name)
         return job.done if job else None
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop every job still running here and wait for its thread (tests, shutdown)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.stop_requested.set()
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join(timeout)
 
     # -- storage ----------------------------------------------------------------------------
 
-    def _path(self, name: str) -> Path:
-        return self.root / name / "describe.json"
-
-    def _update(self, job: TransformJob, **changes: Any) -> None:
-        """Replace (never mutate) the record, so a describe on another thread reads a whole one."""
-        with self._lock:
-            job.record = {**job.record, **changes}
-            self._save(job)
-
     def _save(self, job: TransformJob) -> None:
-        target = self._path(job.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({**job.record, "_pid": os.getpid()}, handle, indent=1)
-        os.replace(tmp, target)
+        self.records.write(TRANSFORM, job.name, job.describe(), owned=True)
 
     # -- running ----------------------------------------------------------------------------
 
     def _run(self, job: TransformJob) -> None:
-        started = time.time()
-        self._update(job, TransformStartTime=started)
-        log_path = self.root / job.name / "transform.log"
-        handler = logging.FileHandler(log_path)
+        started = time.monotonic()
+        with job.lock:
+            job.start_time = utcnow()
+        self._save(job)
+        folder = self.context.work_dir(TRANSFORM, job.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(folder / "transform.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         job_log = logging.getLogger(f"emulator.services.sagemaker.transform.{job.name}")
         job_log.addHandler(handler)
@@ -315,21 +328,20 @@ class TransformBackend:
         finally:
             job_log.removeHandler(handler)
             handler.close()
-        ended = time.time()
-        self._update(job, TransformJobStatus=status, TransformEndTime=ended,
-                     **({"FailureReason": reason[:1024]} if reason else {}))
+        with job.lock:
+            job.status, job.end_time = status, utcnow()
+            if reason:
+                job.failure_reason = reason[:1024]
+        self._save(job)
         job.done.set()
-        elapsed = ended - started
-        log.info("transform job %s %s in %.2fs (%d records)%s", job.name, status, elapsed, rows,
+        log.info("transform job %s %s in %.2fs (%d records)%s", job.name, status, time.monotonic() - started, rows,
                  f": {reason}" if reason else "")
 
     def _transform(self, job: TransformJob, job_log: logging.Logger) -> int:
-        record = job.record
-        model = self.hosting._model(record["ModelName"])
-        container = model.get("PrimaryContainer") or model["Containers"][0]
-        predictor = load_predictor(image_kind(container.get("Image", "")), self.hosting._extract(container), batch=True)
+        record = job.spec
+        predictor = self.hosting.predictor(record["ModelName"], batch=True)
         source = record["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
-        s3 = self.runtime.s3
+        s3 = self.context.s3
         inputs = s3.list(source)
         if not inputs:
             raise TransformFailure(f"ClientError: no objects found under the input {source}")
@@ -351,7 +363,7 @@ class TransformBackend:
         return total
 
     def _transform_object(self, job: TransformJob, predictor: Any, data: bytes) -> tuple[bytes, int]:
-        record = job.record
+        record = job.spec
         content_type = record["TransformInput"].get("ContentType") or "text/csv"  # the XGBoost default
         accept = record["TransformOutput"].get("Accept")
         assemble_line = record["TransformOutput"].get("AssembleWith", "None") == "Line"

@@ -7,14 +7,17 @@ Strategy -> optuna:
                boosting round, read from the trial's log as it trains
   TrainingJobEarlyStoppingType Auto (not Hyperband) -> MedianPruner on the same per-round values
 
-One monitor thread asks optuna for trials, starts up to MaxParallelTrainingJobs of them at a time
-(never more than the machine's cores), reports each running job's per-round objective, stops the
-ones the pruner rejects and tells optuna every outcome. Trial jobs are named like AWS names them:
+``TuningBackend`` is the API (Create/Describe/Stop/List*). One monitor thread per tuning job asks
+optuna for trials, starts up to MaxParallelTrainingJobs of them at a time (never more than the
+machine's cores), reports each running job's per-round objective, stops the ones the pruner rejects
+and tells optuna every outcome; trials are started, watched and stopped through the jobs backend's
+public API. Trial jobs are named like AWS names them:
 ``<tuning job>-<NNN>-<8 hex>``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -23,18 +26,19 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
+from emulator.aws.clock import utcnow
 from emulator.services.sagemaker import exceptions as exc
-from emulator.services.sagemaker.jobs import (
-    TERMINAL,
-    builtin_metric_definitions,
-    metric_series,
-    utcnow,
-)
+from emulator.services.sagemaker.context import SageMakerContext
+from emulator.services.sagemaker.jobs import RUNNING, TERMINAL, JobsBackend, wait_for
+from emulator.services.sagemaker.listing import filter_sort, page
+from emulator.services.sagemaker.metrics import builtin_metric_definitions, metric_series
+from emulator.storage.records import owner_dead, without_owner
 
 log = logging.getLogger("emulator.services.sagemaker.tuning")
 
@@ -162,11 +166,13 @@ class Trial:
 class TuningJob:
     """One HyperParameterTuningJob resource; ``start`` runs the search in a background thread."""
 
-    def __init__(self, backend: Any, request: dict, ranges: list[ParameterRange], metric_definitions: list[dict]):
-        self.backend = backend
+    def __init__(self, context: SageMakerContext, jobs: JobsBackend, request: dict, ranges: list[ParameterRange],
+                 metric_definitions: list[dict], save: Callable[[TuningJob], None]):
+        self.jobs = jobs
+        self.save = save  # the backend's record writer, called whenever the answers change
         self.request = request
         self.name: str = request["HyperParameterTuningJobName"]
-        self.arn: str = backend.arn("hyper-parameter-tuning-job", self.name)
+        self.arn: str = context.arn("hyper-parameter-tuning-job", self.name)
         self.config: dict = request["HyperParameterTuningJobConfig"]
         self.definition: dict = request["TrainingJobDefinition"]
         self.ranges = ranges
@@ -186,10 +192,12 @@ class TuningJob:
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self.done = threading.Event()
+        self.thread: threading.Thread | None = None
 
     # -- creation ----------------------------------------------------------------------------
     @classmethod
-    def create(cls, backend: Any, request: dict) -> TuningJob:
+    def create(cls, context: SageMakerContext, jobs: JobsBackend, request: dict,
+               save: Callable[[TuningJob], None]) -> TuningJob:
         if "TrainingJobDefinition" not in request:
             raise exc.ValidationException("TrainingJobDefinition is required locally (TrainingJobDefinitions with several algorithms is not supported)")
         if "Autotune" in request:
@@ -206,7 +214,7 @@ class TuningJob:
         algorithm = definition["AlgorithmSpecification"]
         if "TrainingImage" not in algorithm:
             raise exc.ValidationException("AlgorithmSpecification.TrainingImage is required locally")
-        launcher = backend.resolve_image(algorithm["TrainingImage"])
+        launcher = context.resolve_image(algorithm["TrainingImage"])
         definitions = list(algorithm.get("MetricDefinitions") or builtin_metric_definitions(launcher.kind))
         metric = config["HyperParameterTuningJobObjective"]["MetricName"]
         if metric not in {d["Name"] for d in definitions}:
@@ -218,7 +226,7 @@ class TuningJob:
             size = math.prod(len(r.grid()) for r in ranges)
             if size > 10_000:
                 raise exc.ValidationException(f"The grid has {size} combinations; Grid search supports at most 10000")
-        return cls(backend, request, ranges, definitions)
+        return cls(context, jobs, request, ranges, definitions, save)
 
     @property
     def max_jobs(self) -> int:
@@ -236,12 +244,13 @@ class TuningJob:
     def start(self) -> None:
         log.info("tuning job %s started: %s, %d trial(s), %d at a time, objective %s %s",
                  self.name, self.config["Strategy"], self.max_jobs, self.max_parallel, self.objective_type, self.objective_name)
-        threading.Thread(target=self._run, name=f"tuning-{self.name}", daemon=True).start()
+        self.thread = threading.Thread(target=self._run, name=f"tuning-{self.name}", daemon=True)
+        self.thread.start()
 
     def stop(self) -> None:
         with self._lock:  # checked and set together: a search ending in between stays ended
             if self.status in TERMINAL:
-                raise exc.ValidationException(f"The hyperparameter tuning job {self.name} has already reached a terminal state ({self.status})")
+                raise exc.JobNotStoppable(self.name, self.status, "hyperparameter tuning job")
             self.status = "Stopping"
             self._touch()
         self._stop.set()
@@ -325,7 +334,7 @@ class TuningJob:
         trial = Trial(number, optuna_trial, job_name, tuned)
         # parallel trials share the cores instead of each starting one thread per core
         threads = str(max(1, (os.cpu_count() or 1) // self.max_parallel))
-        self.backend.create_training_job(_tuning_job_arn=self.arn, _process_env={"OMP_NUM_THREADS": threads}, **request)
+        self.jobs.start_training_job(request, tuning_job_arn=self.arn, process_env={"OMP_NUM_THREADS": threads})
         with self._lock:
             self.trials.append(trial)
             trial.summary = self._summary(trial)
@@ -335,7 +344,7 @@ class TuningJob:
 
     def _watch(self, study: optuna.Study, trial: Trial) -> bool:
         """Report new per-round values, prune if told to; True when the trial's job has ended."""
-        job = self.backend.training_job(trial.job_name)
+        job = self.jobs.training_job(trial.job_name)
         if job.process is not None and not trial.pruned:
             lines, trial.log_offset = job.process.read_new_lines(trial.log_offset)
             values = metric_series("\n".join(lines), self.objective_definition).get(self.objective_name, []) if lines else []
@@ -375,11 +384,10 @@ class TuningJob:
         return True
 
     def _stop_job(self, trial: Trial) -> None:
-        job = self.backend.training_job(trial.job_name)
-        if job.status not in TERMINAL:
-            job.stop_requested = True
-            if job.process is not None:
-                job.process.stop()
+        try:
+            self.jobs.stop_training_job(TrainingJobName=trial.job_name)
+        except exc.JobNotStoppable:
+            pass  # it ended on its own meanwhile
 
     def _criteria_met(self) -> bool:
         criteria = self.config.get("TuningJobCompletionCriteria") or {}
@@ -393,7 +401,7 @@ class TuningJob:
 
     # -- answers -----------------------------------------------------------------------------
     def _summary(self, trial: Trial) -> dict:
-        described = self.backend.describe_training_job(TrainingJobName=trial.job_name)
+        described = self.jobs.describe_training_job(TrainingJobName=trial.job_name)
         status = described["TrainingJobStatus"]
         out: dict[str, Any] = {
             "TrainingJobName": trial.job_name,
@@ -476,4 +484,116 @@ class TuningJob:
         self.last_modified_time = utcnow()
 
     def _save(self) -> None:
-        self.backend.save_tuning_job(self)
+        self.save(self)
+
+
+# --------------------------------------------------------------------------------------------
+# The API
+# --------------------------------------------------------------------------------------------
+TUNING, TRIALS = "hyper-parameter-tuning-jobs", "hyper-parameter-tuning-job-trials"  # record kinds
+_SORT_KEYS: dict[str, Callable[[dict], Any]] = {
+    "Name": lambda s: s["TrainingJobName"],
+    "CreationTime": lambda s: s["CreationTime"],
+    "Status": lambda s: s["TrainingJobStatus"],
+    "FinalObjectiveMetricValue": lambda s: s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value", float("nan")),
+}
+
+
+class TuningBackend:
+    """Hyperparameter tuning jobs of one local account; trials are the jobs backend's training jobs."""
+
+    def __init__(self, context: SageMakerContext, jobs: JobsBackend):
+        self.context = context
+        self.jobs = jobs
+        self.records = context.records()
+        self._lock = threading.RLock()
+        self._tuning: dict[str, TuningJob] = {}  # by lower-cased name
+
+    def _save(self, job: TuningJob) -> None:
+        self.records.write(TRIALS, job.name, {"TrainingJobSummaries": job.training_job_summaries()})
+        self.records.write(TUNING, job.name, job.describe(), owned=True)
+
+    def _live(self, name: str) -> TuningJob | None:
+        with self._lock:
+            return self._tuning.get(name.lower())
+
+    def _stored(self, name: str) -> dict:
+        stored = self.records.read(TUNING, name)
+        if stored is None:
+            raise exc.ResourceNotFound.for_resource("Hyperparameter tuning job", name)
+        if stored.get("HyperParameterTuningJobStatus") in RUNNING and owner_dead(stored):
+            stored["HyperParameterTuningJobStatus"] = "Failed"
+            stored["FailureReason"] = ("InternalServerError: the emulator process that ran this tuning job exited "
+                                       "before it finished; start it again under a new name")
+        return without_owner(stored)
+
+    def create_hyper_parameter_tuning_job(self, **request: Any) -> dict:
+        name = request["HyperParameterTuningJobName"]
+        with self._lock:
+            if name.lower() in self._tuning or self.records.exists(TUNING, name):
+                arn = self.context.arn("hyper-parameter-tuning-job", name)
+                raise exc.ResourceInUse.job_exists(arn, "Hyperparameter tuning job names")
+            job = TuningJob.create(self.context, self.jobs, request, self._save)
+            self._tuning[name.lower()] = job
+            self._save(job)
+        job.start()
+        return {"HyperParameterTuningJobArn": job.arn}
+
+    def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict:
+        job = self._live(HyperParameterTuningJobName)
+        return job.describe() if job is not None else self._stored(HyperParameterTuningJobName)
+
+    def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict:
+        job = self._live(HyperParameterTuningJobName)
+        if job is None:
+            raise exc.ResourceNotFound.for_resource("Hyperparameter tuning job", HyperParameterTuningJobName)
+        job.stop()
+        return {}
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(
+        self, HyperParameterTuningJobName: str, StatusEquals: str | None = None, SortBy: str = "Name",
+        SortOrder: str = "Ascending", MaxResults: int | None = None, NextToken: str | None = None,
+    ) -> dict:
+        job = self._live(HyperParameterTuningJobName)
+        if job is not None:
+            summaries = job.training_job_summaries()
+        else:
+            self._stored(HyperParameterTuningJobName)  # ResourceNotFound
+            summaries = (self.records.read(TRIALS, HyperParameterTuningJobName) or {}).get("TrainingJobSummaries", [])
+        if StatusEquals:
+            summaries = [s for s in summaries if s["TrainingJobStatus"] == StatusEquals]
+        if SortBy == "FinalObjectiveMetricValue":
+            summaries = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+        summaries.sort(key=_SORT_KEYS[SortBy], reverse=SortOrder == "Descending")
+        return page(summaries, NextToken, MaxResults, "TrainingJobSummaries", default_size=10)
+
+    def list_hyper_parameter_tuning_jobs(self, **filters: Any) -> dict:
+        with self._lock:
+            names = sorted(set(self._tuning) | set(self.records.names(TUNING)))
+        summaries = []
+        for name in names:
+            d = self.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+            summaries.append({k: d.get(k) for k in ("HyperParameterTuningJobName", "HyperParameterTuningJobArn", "HyperParameterTuningJobStatus", "CreationTime", "HyperParameterTuningEndTime", "LastModifiedTime", "TrainingJobStatusCounters", "ObjectiveStatusCounters") if d.get(k) is not None})
+            summaries[-1]["Strategy"] = d["HyperParameterTuningJobConfig"]["Strategy"]
+        rows = filter_sort(summaries, "HyperParameterTuningJobStatus", "HyperParameterTuningJobName", filters)
+        return page(rows, filters.get("NextToken"), filters.get("MaxResults"), "HyperParameterTuningJobSummaries")
+
+    def ended_event(self, name: str) -> threading.Event | None:
+        job = self._live(name)
+        return job.done if job is not None else None
+
+    def wait(self, name: str, timeout: float = 600.0) -> dict:
+        return wait_for(lambda: self.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+                        "HyperParameterTuningJobStatus", f"tuning job {name}", timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop every search still running here and wait for its thread (tests, shutdown)."""
+        with self._lock:
+            jobs = list(self._tuning.values())
+        for job in jobs:
+            if job.status not in TERMINAL:
+                with contextlib.suppress(exc.JobNotStoppable):
+                    job.stop()
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join(timeout)

@@ -41,6 +41,11 @@ def operation_name(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def method_name(name: str) -> str:
+    """'CreateTrainingJob' or 'createTrainingJob' -> 'create_training_job' (a backend's method)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation_name(name)).lower()
+
+
 def operation_model(name: str) -> OperationModel:
     model = service_model()
     op = operation_name(name)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import boto3
 import numpy as np
@@ -21,12 +20,7 @@ from botocore.exceptions import ClientError
 from sm_testkit import DATA, PROJECT_ROOT, ROLE, XGBOOST_IMAGE
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.services.sagemaker.hosting import HostingBackend
-from emulator.services.sagemaker.serve import (
-    ensure_runtime_server,
-    live_serve_url,
-    stop_in_process_servers,
-)
+from emulator.services.sagemaker.invoke_server import ensure_invoke_server, live_serve_url, stop_in_process_servers
 
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
 
@@ -42,11 +36,11 @@ def data() -> tuple[np.ndarray, xgb.Booster]:
 
 
 @pytest.fixture
-def endpoint(runtime, data):
+def endpoint(backend, data):
     """An InService endpoint 'abalone' serving the module's booster."""
     _, booster = data
-    hosting = HostingBackend(runtime)
-    runtime.s3.put_bytes("s3://bucket/model/model.tar.gz", model_tar(booster))
+    hosting = backend.hosting
+    hosting.context.s3.put_bytes("s3://bucket/model/model.tar.gz", model_tar(booster))
     hosting.create_model(ModelName="abalone", ExecutionRoleArn=ROLE,
                          PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/model/model.tar.gz"})
     hosting.create_endpoint_config(EndpointConfigName="abalone", ProductionVariants=[
@@ -55,13 +49,12 @@ def endpoint(runtime, data):
     deadline = time.time() + 20
     while hosting.describe_endpoint(EndpointName="abalone")["EndpointStatus"] != "InService" and time.time() < deadline:
         time.sleep(0.02)
-    yield hosting
-    stop_in_process_servers()
+    return hosting
 
 
 def test_boto3_sagemaker_runtime_invokes_the_endpoint_unchanged(endpoint, data):
     x, booster = data
-    port = ensure_runtime_server(endpoint.runtime).rsplit(":", 1)[1]
+    port = ensure_invoke_server(endpoint.context.layout).rsplit(":", 1)[1]
     client = boto3.client("sagemaker-runtime", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="x")
     body = "\n".join(",".join(str(v) for v in row) for row in x[:3])
@@ -80,7 +73,7 @@ def test_boto3_sagemaker_runtime_invokes_the_endpoint_unchanged(endpoint, data):
 
 
 def test_errors_have_the_runtime_api_shapes(endpoint):
-    client = boto3.client("sagemaker-runtime", endpoint_url=ensure_runtime_server(endpoint.runtime), region_name="us-east-1",
+    client = boto3.client("sagemaker-runtime", endpoint_url=ensure_invoke_server(endpoint.context.layout), region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="x")
     with pytest.raises(ClientError) as raised:
         client.invoke_endpoint(EndpointName="nope", ContentType="text/csv", Body="1,2")
@@ -103,26 +96,27 @@ def test_errors_have_the_runtime_api_shapes(endpoint):
 
 
 def test_ping_answers(endpoint):
-    with urllib.request.urlopen(f"{ensure_runtime_server(endpoint.runtime)}/ping", timeout=5) as response:
+    with urllib.request.urlopen(f"{ensure_invoke_server(endpoint.context.layout)}/ping", timeout=5) as response:
         assert response.status == 200
 
 
 def test_serve_process_outlives_the_creator_and_is_reused(endpoint, data, tmp_path):
     x, booster = data
-    state_dir = Path(endpoint.runtime.state_dir)
+    layout = endpoint.context.layout
+    state_dir = layout.root
     stop_in_process_servers()
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     process = subprocess.Popen([sys.executable, "-m", "emulator", "--state-dir", str(state_dir), "serve"],
                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 30
-        while live_serve_url(state_dir) is None and time.time() < deadline and process.poll() is None:
+        while live_serve_url(layout) is None and time.time() < deadline and process.poll() is None:
             time.sleep(0.05)
-        url = live_serve_url(state_dir)
+        url = live_serve_url(layout)
         assert url, process.stdout.read().decode() if process.poll() is not None else "serve did not start"
-        info = json.loads((state_dir / "sagemaker" / "runtime_server.json").read_text())
+        info = json.loads(layout.invoke_server_file.read_text())
         assert info["pid"] == process.pid
-        assert ensure_runtime_server(endpoint.runtime) == url  # run reuses the live serve process
+        assert ensure_invoke_server(endpoint.context.layout) == url  # run reuses the live serve process
         client = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
                               aws_access_key_id="x", aws_secret_access_key="x")
         body = client.invoke_endpoint(EndpointName="abalone", ContentType="text/csv", Body=",".join(map(str, x[5])))["Body"].read()
@@ -131,14 +125,14 @@ def test_serve_process_outlives_the_creator_and_is_reused(endpoint, data, tmp_pa
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=10)[0].decode()
     assert "endpoints/abalone/invocations" in output
-    assert not (state_dir / "sagemaker" / "runtime_server.json").exists()
+    assert not layout.invoke_server_file.exists()
 
 
 def test_a_chunked_request_body_is_read_whole(endpoint, data):
     import http.client
 
     x, booster = data
-    host, port = ensure_runtime_server(endpoint.runtime).removeprefix("http://").split(":")
+    host, port = ensure_invoke_server(endpoint.context.layout).removeprefix("http://").split(":")
     body = ",".join(map(str, x[2])).encode()
     connection = http.client.HTTPConnection(host, int(port))
     connection.request("POST", "/endpoints/abalone/invocations", body=iter([body[:10], body[10:]]),
@@ -146,3 +140,4 @@ def test_a_chunked_request_body_is_read_whole(endpoint, data):
     response = connection.getresponse()
     assert response.status == 200
     assert float(response.read()) == pytest.approx(float(booster.predict(xgb.DMatrix(x[2:3]))[0]), rel=1e-6)
+    connection.close()

@@ -257,9 +257,9 @@ class Metric:
         return self.low <= value <= self.high
 
     def range_text(self) -> str:
-        low = "-inf" if self.low == -math.inf else f"{self.low:g}"
-        high = "inf" if self.high == math.inf else f"{self.high:g}"
-        return f"[{low}, {high}]"
+        low = "(-inf" if self.low == -math.inf else f"[{self.low:g}"
+        high = "inf)" if self.high == math.inf else f"{self.high:g}]"
+        return f"{low}, {high}"
 
 
 _ERROR = Metric("lower", 0.0, math.inf)
@@ -290,9 +290,9 @@ def threshold_problem(metric: str, threshold: object) -> str | None:
         return f"quality_threshold must be a number or \"auto\", got {threshold!r}."
     if not spec.in_range(float(threshold)):
         better = "lower" if spec.direction == "lower" else "higher"
-        return (f"quality_threshold {threshold:g} is outside {metric}'s range {spec.range_text()} ({better} is better), "
-                f"so no model could {'meet' if spec.direction == 'higher' else 'miss'} it sensibly. Set a value in that "
-                f"range, or \"auto\" to require beating the naive baseline by {describe_margin(metric)}.")
+        return (f"quality_threshold {threshold:g} is outside {metric}'s range {spec.range_text()} ({better} is "
+                f"better): a model's {metric} is never there. Set a value in that range, or \"auto\" to require "
+                f"{describe_margin(metric)}.")
     return None
 
 
@@ -301,8 +301,8 @@ def describe_margin(metric: str) -> str:
     spec = ALL_METRICS[metric]
     margin = AUTO_MARGIN[spec.direction]
     if spec.direction == "lower":
-        return f"a {metric} at least {margin:.0%} lower"
-    return f"a {metric} at least {margin:.0%} of the way to a perfect {spec.high:g}"
+        return f"a {metric} at least {margin:.0%} lower than the naive baseline's"
+    return f"a {metric} at least {margin:.0%} of the way from the naive baseline's to a perfect {spec.high:g}"
 
 
 def auto_threshold(metric: str, baseline: float) -> float:

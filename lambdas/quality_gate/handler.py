@@ -104,7 +104,7 @@ def decide(
                 "(an evaluation written by an older evaluate.py?). Re-run the pipeline, or set quality_threshold."
             )
         bar = rules.auto_threshold(metric, baseline)
-        rule = f"auto: {rules.describe_margin(metric)} than the naive baseline's, {word} {bar:.6g}"
+        rule = f"auto: {rules.describe_margin(metric)}, {word} {bar:.6g}"
     else:
         bar = float(threshold)
         rule = f"{word} {bar:g}"

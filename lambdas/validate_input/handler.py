@@ -117,10 +117,12 @@ def check_settings(defaults: dict[str, Any], config: dict[str, Any]) -> None:
         )
     for key, default in defaults.items():
         value = config.get(key)
-        if key in AUTO_OR_NUMBER and (value == rules.AUTO or _json_type(value) == "number"):
-            continue
-        if not _same_json_type(value, default):
-            wanted = "a number or \"auto\"" if key in AUTO_OR_NUMBER else f"a {_json_type(default)} like the default"
+        if key in AUTO_OR_NUMBER:
+            fits = value == rules.AUTO or _json_type(value) == "number"
+        else:
+            fits = _same_json_type(value, default)
+        if not fits:
+            wanted = "a number or \"auto\", like the default" if key in AUTO_OR_NUMBER else f"a {_json_type(default)} like the default"
             raise InvalidPipelineSetting(
                 f"Setting {key!r} must be {wanted} {json.dumps(default)}, "
                 f"got {json.dumps(value)}. Fix it in the execution input."
@@ -254,7 +256,7 @@ def quality_plan(config: dict[str, Any], problem: str) -> dict[str, Any]:
         "metric": metric,
         "threshold": threshold,
         "direction": metrics[metric].direction,
-        "rule": (f"beat the naive baseline by {rules.describe_margin(metric)}" if threshold == rules.AUTO
+        "rule": (f"auto: {rules.describe_margin(metric)}" if threshold == rules.AUTO
                  else f"{'at most' if metrics[metric].direction == 'lower' else 'at least'} {threshold:g}"),
     }
 

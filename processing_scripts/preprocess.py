@@ -666,12 +666,13 @@ def run(options: Options) -> dict[str, Any]:
     decision = decide_target(raw[target], options.problem_type, target)  # refuses an empty target by name
     data = raw[~unlabelled]
     dropped_null = rows_in - len(data)
-    deduplicated = data.drop_duplicates()
-    dropped_dupes = len(data) - len(deduplicated)
-    data = deduplicated.reset_index(drop=True)
+    # duplicates by label identity: "15" and "15.0", "Yes" and "yes " are one target value
+    repeated = data.assign(**{target: data[target].map(rules.label_key)}).duplicated().to_numpy(dtype=bool)
+    dropped_dupes = int(repeated.sum())
+    data = data[~repeated].reset_index(drop=True)
     log.info("%d rows read; %d without a target and %d duplicates dropped", rows_in, dropped_null, dropped_dupes)
     try:
-        rules.check_labelled_rows(len(data), rows_in, target, "The input")
+        rules.check_labelled_rows(len(data), dropped_null, target, "The input")
     except rules.InsufficientData as err:
         raise InsufficientData(f"{err} ({dropped_dupes} duplicate row(s) were dropped too.)" if dropped_dupes
                                else str(err)) from None

@@ -234,13 +234,12 @@ def check_class_sizes(class_counts: dict[str, int], column: str) -> None:
         )
 
 
-def check_labelled_rows(labelled: int, total: int, column: str, where: str) -> None:
+def check_labelled_rows(labelled: int, without_target: int, column: str, where: str) -> None:
     if labelled < MIN_LABELLED_ROWS:
-        without = total - labelled
         raise InsufficientData(
-            f"{where} has {labelled} row(s) with a value in target {column!r} ({without} of {total} have none); the "
-            f"pipeline needs at least {MIN_LABELLED_ROWS} labelled rows to split train/validation/test. Fill in the "
-            "target, or upload more labelled rows."
+            f"{where} has {labelled} usable row(s) with a value in target {column!r} ({without_target} row(s) have "
+            f"none); the pipeline needs at least {MIN_LABELLED_ROWS} labelled rows to split train/validation/test. "
+            "Fill in the target, or upload more labelled rows."
         )
 
 

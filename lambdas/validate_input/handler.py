@@ -388,7 +388,7 @@ def build_plan(
         )
     if complete:
         try:
-            rules.check_labelled_rows(target.labelled, target.rows, config["target_column"], first)
+            rules.check_labelled_rows(target.labelled, target.missing, config["target_column"], first)
             if problem != "regression":
                 rules.check_class_sizes({label: sum(target.spellings[key].values())
                                          for key, label in zip(decision.keys, decision.labels)}, config["target_column"])

@@ -201,8 +201,8 @@ def test_too_few_labelled_rows_is_insufficient_data_before_any_job(s3, tmp_path)
     frame = user_tables.churn_frame(rows=300, unlabelled=260)
     frame.to_csv(tmp_path / "sparse.csv", index=False)
     s3.put_object(Bucket=BUCKET, Key="raw/sparse.csv", Body=(tmp_path / "sparse.csv").read_bytes())
-    with pytest.raises(validate.InsufficientData, match=r"has 40 row\(s\) with a value in target 'churn' "
-                                                        r"\(260 of 300 have none\); .* at least 50 labelled rows"):
+    with pytest.raises(validate.InsufficientData, match=r"has 40 usable row\(s\) with a value in target 'churn' "
+                                                        r"\(260 row\(s\) have none\); .* at least 50 labelled rows"):
         invoke("raw/sparse.csv", target_column="churn")
 
 

@@ -662,14 +662,8 @@ def run(options: Options) -> dict[str, Any]:
         raise MissingTargetColumnError(f"Target column {target!r} is not in the input columns "
                                        f"{list(raw.columns)}.{hint} Pass --target-column with one of them.")
     rows_in = len(raw)
-    unlabelled = raw[target].map(rules.is_missing).to_numpy(dtype=bool)
     decision = decide_target(raw[target], options.problem_type, target)  # refuses an empty target by name
-    data = raw[~unlabelled]
-    dropped_null = rows_in - len(data)
-    # duplicates by label identity: "15" and "15.0", "Yes" and "yes " are one target value
-    repeated = data.assign(**{target: data[target].map(rules.label_key)}).duplicated().to_numpy(dtype=bool)
-    dropped_dupes = int(repeated.sum())
-    data = data[~repeated].reset_index(drop=True)
+    data, dropped_null, dropped_dupes = labelled_rows(raw, target)
     log.info("%d rows read; %d without a target and %d duplicates dropped", rows_in, dropped_null, dropped_dupes)
     try:
         rules.check_labelled_rows(len(data), dropped_null, target, "The input")
@@ -754,6 +748,16 @@ def run(options: Options) -> dict[str, Any]:
     log.info("%s problem; %d features; train/validation/test = %d/%d/%d rows", problem_type,
              len(feature_names), len(train_idx), len(val_idx), len(test_idx))
     return schema
+
+
+def labelled_rows(raw: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int, int]:
+    """The rows that are trained on, in file order: those with a target, each once. Returns them
+    with the number of rows without a target and of duplicates dropped."""
+    data = raw[~raw[target].map(rules.is_missing).to_numpy(dtype=bool)]
+    dropped_null = len(raw) - len(data)
+    # duplicates by label identity: "15" and "15.0", "Yes" and "yes " are one target value
+    repeated = data.assign(**{target: data[target].map(rules.label_key)}).duplicated().to_numpy(dtype=bool)
+    return data[~repeated].reset_index(drop=True), dropped_null, int(repeated.sum())
 
 
 def naive_prediction(y_train: np.ndarray, problem_type: str, num_classes: int | None) -> dict[str, Any]:

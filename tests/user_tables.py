@@ -112,7 +112,7 @@ def _noise_features(rng: np.random.Generator, rows: int) -> pd.DataFrame:
     })
 
 
-def noise_regression(folder: Path, rows: int = 1000, seed: int = 11) -> Path:
+def noise_regression(folder: Path, rows: int = 2000, seed: int = 11) -> Path:
     """Features and a normal target drawn independently: nothing to learn."""
     rng = np.random.default_rng(seed)
     frame = _noise_features(rng, rows)
@@ -122,7 +122,7 @@ def noise_regression(folder: Path, rows: int = 1000, seed: int = 11) -> Path:
     return path
 
 
-def noise_binary(folder: Path, rows: int = 1000, seed: int = 12) -> Path:
+def noise_binary(folder: Path, rows: int = 2000, seed: int = 12) -> Path:
     """Features and a yes/no target drawn independently."""
     rng = np.random.default_rng(seed)
     frame = _noise_features(rng, rows)

@@ -300,8 +300,8 @@ def describe_margin(metric: str) -> str:
     spec = ALL_METRICS[metric]
     margin = AUTO_MARGIN[spec.direction]
     if spec.direction == "lower":
-        return f"a {metric} at least {margin:.0%} lower than the naive baseline's"
-    return f"a {metric} at least {margin:.0%} of the way from the naive baseline's to a perfect {spec.high:g}"
+        return f"{metric} at least {margin:.0%} lower than the naive baseline's"
+    return f"{metric} at least {margin:.0%} of the way from the naive baseline's to a perfect {spec.high:g}"
 
 
 def auto_threshold(metric: str, baseline: float) -> float:

@@ -113,7 +113,9 @@ def decide(
     beside = (f"; the naive baseline ({strategy}) scores {metric} {baseline:.6g} on the same test split"
               if baseline is not None else "")
     champion_value = None
-    if champion is not None:
+    # A model that misses the bar is refused for that, whatever the champion; only one that meets it
+    # is measured against the champion, which must then be of the same use case.
+    if champion is not None and meets:
         check_same_use_case(evaluation, champion, champion_uri)
         try:
             champion_value = metric_value(champion, metric, "the champion's evaluation")

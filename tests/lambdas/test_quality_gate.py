@@ -75,7 +75,7 @@ def test_auto_threshold_is_the_baseline_beaten_by_the_stated_margin(s3):
     result = gate.handler(event(uri, threshold="auto"), None)
     assert result["passed"] is True
     assert result["threshold"] == pytest.approx(3.2 * 0.9) and result["baseline_value"] == 3.2
-    assert result["reason"] == ("rmse 2.2 meets the threshold (auto: a rmse at least 10% lower than the naive "
+    assert result["reason"] == ("rmse 2.2 meets the threshold (auto: rmse at least 10% lower than the naive "
                                 "baseline's, at most 2.88); the naive baseline (the train mean for every row) "
                                 "scores rmse 3.2 on the same test split")
 
@@ -84,7 +84,7 @@ def test_auto_threshold_refuses_a_model_no_better_than_the_baseline_and_says_bot
     uri = put_report(s3, "runs/a/evaluation.json", report({"rmse": 3.0}, {"rmse": 3.2}))
     result = gate.handler(event(uri, threshold="auto"), None)
     assert result["passed"] is False
-    assert result["reason"].startswith("rmse 3 does not meet the threshold (auto: a rmse at least 10% lower")
+    assert result["reason"].startswith("rmse 3 does not meet the threshold (auto: rmse at least 10% lower")
     assert "at most 2.88" in result["reason"] and "scores rmse 3.2 on the same test split" in result["reason"]
 
 
@@ -138,3 +138,11 @@ def test_a_champion_of_the_same_use_case_is_compared(s3):
     result = gate.handler(event(uri, threshold="auto"), None)
     assert result["passed"] is False and "worse than the deployed champion's 2" in result["reason"]
     assert result["target_column"] == "rings" and result["problem_type"] == "regression"
+
+
+def test_a_model_below_the_bar_is_refused_for_that_even_beside_a_champion_of_another_use_case(s3):
+    put_report(s3, "champion/ep/evaluation.json", report({"auc": 0.99}, target="churn", problem_type="binary"))
+    uri = put_report(s3, "runs/a/evaluation.json", report({"rmse": 3.3}, {"rmse": 3.2}))
+    result = gate.handler(event(uri, threshold="auto"), None)
+    assert result["passed"] is False and result["champion_value"] is None
+    assert "does not meet the threshold" in result["reason"] and "scores rmse 3.2" in result["reason"]

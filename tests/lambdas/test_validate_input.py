@@ -36,7 +36,7 @@ def test_good_regression_file_yields_a_complete_plan(s3):
     assert plan["tuning_config"]["HyperParameterTuningJobObjective"] == {"MetricName": "validation:rmse", "Type": "Minimize"}
     assert set(plan["static_hyperparameters"]).isdisjoint({"max_depth", "eta", "min_child_weight", "subsample"})
     assert plan["quality"] == {"metric": "rmse", "threshold": "auto", "direction": "lower",
-                               "rule": "auto: a rmse at least 10% lower than the naive baseline's"}
+                               "rule": "auto: rmse at least 10% lower than the naive baseline's"}
     assert plan["target"] == {"column": "rings", "problem_type": "regression", "classes": None}
     assert plan["notes"] == []
     assert plan["tuning_config"]["RandomSeed"] == 42

@@ -7,14 +7,14 @@
 Runs as a Processing job in the XGBoost 3.0-5 image. Reads model.tar.gz (`xgboost-model` inside,
 read from the archive without extracting it), test.csv (label first, no header) and schema.json
 (problem type, classes, the naive baseline's prediction), and writes evaluation.json:
-  {"target_column", "problem_type", "labels", "metrics": {...},
+  {"target_column", "problem_type", "input_columns", "labels", "metrics": {...},
    "baseline": {"strategy", "metrics": {...}}, "row_counts": {"test": N}}
 with metrics rmse/mse/mae/r2 (regression); auc/accuracy/precision/recall/f1/logloss and the
 confusion matrix at threshold 0.5 (binary); accuracy/f1_weighted/confusion matrix (multiclass).
 "baseline" scores a naive model on the same test rows — the train mean (regression) or the train
 class prior (classification) for every row — so the quality gate can ask the model to beat it.
-The report is what the pipeline records as the champion, so it names the target column and the
-problem type the model was trained for.
+The report is what the pipeline records as the champion, so it names the use case the model was
+trained for: the target column, the problem type and the input columns.
 Errors end with `<ErrorClass>: <message>` on stderr (and in --failure-file) and exit code 1.
 """
 
@@ -196,6 +196,7 @@ def evaluate(booster, features: np.ndarray, labels: np.ndarray, schema: dict[str
         predicted = np.argmax(raw, axis=1) if raw.ndim == 2 else np.rint(raw).astype(int)
         metrics = multiclass_metrics(labels, predicted, num_classes)
     return {"target_column": schema.get("target_column"), "problem_type": problem_type,
+            "input_columns": schema.get("input_columns"),
             "labels": schema.get("labels"), "metrics": metrics, "baseline": baseline_metrics(labels, schema),
             "row_counts": {"test": len(labels)}}
 

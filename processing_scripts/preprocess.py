@@ -717,6 +717,8 @@ def run(options: Options) -> dict[str, Any]:
     schema = {
         "schema_version": SCHEMA_VERSION,
         "target_column": target,
+        # the columns a request carries, in file order (the endpoint's contract; part of the use case)
+        "input_columns": [c for c in raw.columns if c != target],
         "problem_type": problem_type,
         "num_classes": decision.num_classes,
         # encoded class (the model's output index, as text) -> the label as the input spelt it

@@ -7,9 +7,9 @@ evaluate.py scored on the same test split by the shared rules' margin), "directi
 "target_column", "problem_type", "reason"}; the state machine's Choice fails the execution with
 ModelQualityBelowThreshold when "passed" is false, so a rejection is a decision, not an error.
 
-One stack serves one use case: a champion trained for another target column or problem type is not
-a bar this model can be measured against, so that raises ChampionMismatch (a named error saying what
-to do) instead of comparing unrelated metrics.
+One stack serves one use case: a champion trained for another target column, problem type or set of
+input columns is not a bar this model can be measured against, so that raises ChampionMismatch (a
+named error saying what to do) instead of comparing unrelated metrics.
 """
 
 from __future__ import annotations
@@ -63,20 +63,32 @@ def not_worse(value: float, reference: float, direction: str) -> bool:
     return value <= reference if direction == "lower" else value >= reference
 
 
+def _shown(columns: list[str]) -> str:
+    return str(columns) if len(columns) <= 6 else f"{columns[:6]} and {len(columns) - 6} more"
+
+
 def check_same_use_case(evaluation: dict[str, Any], champion: dict[str, Any], champion_uri: str) -> None:
-    """Refuse to measure a model against a champion of another target or problem type."""
-    ours = (evaluation.get("target_column"), evaluation.get("problem_type"))
-    theirs = (champion.get("target_column"), champion.get("problem_type"))
-    # A record written before champions carried their target can only be checked on problem type.
-    differs = [what for what, mine, other in zip(("target column", "problem type"), ours, theirs)
-               if mine is not None and other is not None and mine != other]
+    """Refuse to measure a model against a champion of another use case: another target column,
+    problem type or set of input columns (the endpoint's request format)."""
+    differs = []
+    for key, what in (("target_column", "target column"), ("problem_type", "problem type"),
+                      ("input_columns", "input columns")):
+        mine, theirs = evaluation.get(key), champion.get(key)
+        # A record written before champions carried their use case can only be checked on what it has.
+        if mine is not None and theirs is not None and mine != theirs:
+            differs.append(what)
     if differs:
+        detail = ""
+        if "input columns" in differs:
+            detail = (f" This model's input columns are {_shown(evaluation['input_columns'])}; the champion's are "
+                      f"{_shown(champion['input_columns'])}.")
         raise ChampionMismatch(
-            f"This model predicts {ours[0]!r} ({ours[1]}), but the deployed champion ({champion_uri}) predicts "
-            f"{theirs[0]!r} ({theirs[1]}): another {' and '.join(differs)}. One stack serves one use case, so their "
-            "metrics cannot be compared. Train this table in its own stack (`cdk deploy -c stack_name=<Name>`, or "
-            "`python -m emulator run --stack <Name>`), or, to replace the use case on purpose, delete that champion "
-            "record (and stop sending the old kind of request to the endpoint) before running again."
+            f"This model predicts {evaluation.get('target_column')!r} ({evaluation.get('problem_type')}), but the "
+            f"deployed champion ({champion_uri}) predicts {champion.get('target_column')!r} "
+            f"({champion.get('problem_type')}): they differ in {' and '.join(differs)}.{detail} One stack serves one use "
+            "case, so their metrics cannot be compared. Train this table in its own stack (`cdk deploy -c "
+            "stack_name=<Name>`, or `python -m emulator run --stack <Name>`), or, to replace the use case on purpose, "
+            "delete that champion record (and stop sending the old kind of request to the endpoint) before running again."
         )
 
 

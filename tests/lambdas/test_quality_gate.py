@@ -118,13 +118,17 @@ def test_auto_without_a_baseline_in_the_report_is_a_named_error(s3):
 
 
 @pytest.mark.parametrize("champion, words", [
-    (report({"rmse": 2.0}, target="species", problem_type="multiclass"), "another target column and problem type"),
-    (report({"rmse": 2.0}, target="age"), "predicts 'age' (regression): another target column"),
-    ({"problem_type": "binary", "metrics": {"auc": 0.99}}, "another problem type"),  # an older record
+    (report({"rmse": 2.0}, target="species", problem_type="multiclass"), "they differ in target column and problem type"),
+    (report({"rmse": 2.0}, target="age"), "predicts 'age' (regression): they differ in target column"),
+    ({"problem_type": "binary", "metrics": {"auc": 0.99}}, "they differ in problem type"),  # an older record
+    ({**report({"rmse": 2.0}), "input_columns": ["sex", "length"]},
+     ("they differ in input columns. This model's input columns are ['sex', 'length', 'height']; the champion's "
+      "are ['sex', 'length']")),
 ])
 def test_a_champion_of_another_use_case_is_refused_by_name(s3, champion, words):
     put_report(s3, "champion/ep/evaluation.json", champion)
-    uri = put_report(s3, "runs/a/evaluation.json", report({"rmse": 2.2}, {"rmse": 3.2}))
+    uri = put_report(s3, "runs/a/evaluation.json",
+                     {**report({"rmse": 2.2}, {"rmse": 3.2}), "input_columns": ["sex", "length", "height"]})
     with pytest.raises(gate.ChampionMismatch) as raised:
         gate.handler(event(uri, threshold="auto"), None)
     message = str(raised.value)

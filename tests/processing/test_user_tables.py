@@ -267,5 +267,14 @@ def test_a_champion_of_another_table_is_refused_not_compared(runs):
     with pytest.raises(gate.ChampionMismatch, match="This model predicts 'churn' \\(binary\\), but the deployed "
                                                     "champion .* predicts 'diagnosis' \\(binary\\)"):
         gate_auto(runs["churn"]["evaluation"], champion=runs["breast_cancer"]["evaluation"])
-    with pytest.raises(gate.ChampionMismatch, match="another target column and problem type"):
+    with pytest.raises(gate.ChampionMismatch, match="they differ in target column and problem type"):
         gate_auto(runs["iris"]["evaluation"], champion=runs["diabetes"]["evaluation"])
+
+
+def test_two_tables_with_the_same_target_name_and_type_are_still_two_use_cases(runs):
+    # iris and wine both predict a multiclass 'target'; their input columns tell them apart
+    assert runs["wine"]["evaluation"]["input_columns"][0] == "alcohol"
+    with pytest.raises(gate.ChampionMismatch, match="they differ in input columns"):
+        gate_auto(runs["wine"]["evaluation"], champion=runs["iris"]["evaluation"])
+    # a retrain of the same table is compared with its champion as before
+    assert gate_auto(runs["iris"]["evaluation"], champion=runs["iris"]["evaluation"])["passed"] is True

@@ -655,6 +655,10 @@ class TrainingPipeline(Construct):
                 "batch_input.$": "$.plan.paths.batch",
                 "batch_predictions.$": "$.outcome.transform.S3OutputPath",
                 "evaluation_report.$": "$.plan.paths.evaluation_report",
+                # what was decided about the user's table: the plan's notes and schema.json's "report"
+                "target.$": "$.plan.target",
+                "notes.$": "$.plan.notes",
+                "schema.$": "$.plan.paths.schema_file",
             },
         )
         return notify.next(summary).next(sfn.Succeed(self, "Pipeline succeeded"))

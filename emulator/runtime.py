@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from emulator.asl import ExecutionResult, run_definition
+from emulator.asl import ExecutionResult, run_definition, teststate
+from emulator.asl import validate as asl_validate
 from emulator.asl.ports import Integrations
+from emulator.asl.teststate import run_test_state
+from emulator.asl.validate import validate_definition
 from emulator.cloud.deployment import Deployment
 from emulator.integrations import lambda_, s3_sdk, sns
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec
@@ -29,7 +32,9 @@ from emulator.services.lambda_.invoke import LambdaRunner
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3
 from emulator.services.sns import SnsBackend
+from emulator.services.stepfunctions import exceptions as sfn_errors
 from emulator.services.stepfunctions.backend import StepFunctionsBackend
+from emulator.services.stepfunctions.exceptions import StepFunctionsError
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
 from emulator.storage.layout import Layout
 
@@ -41,6 +46,22 @@ log = logging.getLogger(__name__)
 
 # Resource types CloudFormation would have created that live in a service backend's records.
 PROVISIONED_IN_BACKENDS = {"AWS::SageMaker::ModelPackageGroup"}
+
+_API_ERRORS = ((teststate.InvalidDefinition, sfn_errors.InvalidDefinition),
+               (teststate.InvalidExecutionInput, sfn_errors.InvalidExecutionInput),
+               (asl_validate.ValidationException, sfn_errors.ValidationException))
+
+
+def _api_errors(function: Callable[..., dict]) -> Callable[..., dict]:
+    """The interpreter's request errors raised as the Step Functions API's error classes."""
+    def call(*args: Any, **kwargs: Any) -> dict:
+        try:
+            return function(*args, **kwargs)
+        except tuple(theirs for theirs, _ in _API_ERRORS) as error:
+            ours = next(ours for theirs, ours in _API_ERRORS if isinstance(error, theirs))
+            raise ours(str(error)) from None
+    return call
+
 
 Observer = Callable[[StateMachineSpec, str], Callable[[dict], None] | None]
 
@@ -60,15 +81,22 @@ class Runtime:
 
     @classmethod
     def open(cls, state_dir: Path, project_root: Path, *, time_scale: float = 1.0,
-             deployment: Deployment | None = None, serve_s3: bool = True) -> Runtime:
+             deployment: Deployment | None = None, serve_s3: bool = True, uploads_trigger: bool = False,
+             s3_port: int = 0) -> Runtime:
+        """``uploads_trigger``: an object written through the S3 API sends its Object Created event to
+        EventBridge, whose state machine targets start in the background (what `serve` plays)."""
         layout = Layout.at(state_dir)
         layout.check()
         deployment = deployment or Deployment.load(layout.root)
         s3 = LocalS3(layout.s3_root, deployment.region)
-        server = S3Server(s3).start() if serve_s3 else None
-        runtime = cls(layout, Path(project_root).resolve(), deployment, s3, time_scale,
-                      service_endpoints={"S3": server.url} if server else {}, _s3_server=server)
+        runtime = cls(layout, Path(project_root).resolve(), deployment, s3, time_scale)
         runtime._assemble()
+        if uploads_trigger:
+            runtime.events.start_execution = runtime._start_in_background
+        if serve_s3:
+            runtime._s3_server = S3Server(s3, port=s3_port, on_object_created=(
+                runtime._uploaded if uploads_trigger else None)).start()
+            runtime.service_endpoints["S3"] = runtime._s3_server.url
         return runtime
 
     # -- assembly ------------------------------------------------------------------------------
@@ -80,8 +108,11 @@ class Runtime:
         self.sns = SnsBackend(self.layout, deployment.topics)
         self.events = EventBus(deployment.rules, deployment.buckets, region=self.region, account=self.account,
                                dead_letters_dir=self.layout.dead_letters_dir, start_execution=self._start_from_rule)
-        self.stepfunctions = StepFunctionsBackend(self.machines, self.layout, self._launch_for_api,
-                                                  created=deployment.deployed_at_epoch())
+        self.stepfunctions = StepFunctionsBackend(
+            self.machines, self.layout, self._launch_for_api, created=deployment.deployed_at_epoch(),
+            validate=_api_errors(validate_definition),
+            test_state=_api_errors(lambda definition, **request: run_test_state(
+                definition, integrations=self.integrations, **request)))
         self.integrations = Integrations()
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
@@ -96,16 +127,15 @@ class Runtime:
         self._provision()
 
     def sagemaker_context(self) -> SageMakerContext:
-        """What the SageMaker backends are given: images resolve against the deployment's cloud
-        assembly (CDK image assets); the invoke server is started on first use, per state folder."""
+        """What the SageMaker backends are given: images resolve against every cloud assembly deployed
+        here (CDK image assets); the invoke server is started on first use, per state folder."""
         from emulator.services.sagemaker.context import SageMakerContext
         from emulator.services.sagemaker.images import resolve_image
 
-        assembly = self.deployment.assembly_dir
+        assemblies = [Path(d) for d in (self.deployment.assembly_dirs or [self.deployment.assembly_dir]) if d]
         return SageMakerContext(
             layout=self.layout, s3=self.s3, project_root=self.project_root,
-            resolve_image=functools.partial(resolve_image, project_root=self.project_root,
-                                            assembly_dirs=[Path(assembly)] if assembly else None),
+            resolve_image=functools.partial(resolve_image, project_root=self.project_root, assembly_dirs=assemblies),
             invoke_server_url=self.invoke_server_url, region=self.region, account=self.account,
             time_scale=self.time_scale, service_endpoints=dict(self.service_endpoints),
         )
@@ -165,7 +195,7 @@ class Runtime:
             machine.definition, input_value, integrations=self.integrations, execution_name=name,
             state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
             history_dir=self.layout.execution_dir(machine.name, name), on_event=on_event,
-            state_machine_arn=machine.arn, abort=abort)
+            state_machine_arn=machine.arn, abort=abort, virtual_clock=False)
 
     def _launch_for_api(self, machine: StateMachineSpec, input_value: Any, name: str,
                         on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
@@ -180,6 +210,16 @@ class Runtime:
             raise EventsError(f"rule {rule.name}: the target input is not JSON ({exc}); Step Functions "
                               f"rejects it") from exc
         return self.launch(machine, value)
+
+    def _uploaded(self, uri: str) -> None:
+        self.events.object_created(self.s3, uri)
+
+    def _start_in_background(self, state_machine_arn: str, input_text: str, rule: RuleSpec) -> dict:
+        """EventBridge's target under `serve`: StartExecution, which runs it on a thread."""
+        try:
+            return self.stepfunctions.start_execution(stateMachineArn=state_machine_arn, input=input_text)
+        except StepFunctionsError as exc:
+            raise EventsError(f"rule {rule.name}: StartExecution refused the event: {exc}") from exc
 
     # -- life ----------------------------------------------------------------------------------
     def close(self) -> None:

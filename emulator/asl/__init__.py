@@ -1,4 +1,4 @@
-"""Amazon States Language: parse, check and interpret definitions.
+"""Amazon States Language (JSONPath and JSONata, with variables): parse, check and interpret definitions.
 
 ``from emulator.asl import run_definition`` is the entry point; ``emulator.asl.ports`` is the
 interface service integrations implement (the interpreter owns it, integrations import it).

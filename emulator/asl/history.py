@@ -71,15 +71,20 @@ class Cursor:
 
 
 class History:
-    def __init__(self, clock: Callable[[], datetime], on_event: Callable[[dict], None] | None = None):
+    def __init__(self, clock: Callable[[], datetime], on_event: Callable[[dict], None] | None = None,
+                 virtual_clock: bool = True):
         self._clock = clock
         self._on_event = on_event
+        # virtual: skipped Wait/Retry time advances the recorded times, so a history reads as it would
+        # on AWS (the conformance corpus checks backoff gaps this way); otherwise every time recorded
+        # is the wall clock's, so a local execution's record never claims a time that did not happen
+        self._virtual = virtual_clock
         self._lock = threading.Lock()
         self.events: list[dict] = []
 
     def now(self, cursor: Cursor) -> datetime:
         moment = self._clock()
-        return moment + timedelta(seconds=cursor.offset) if cursor.offset else moment
+        return moment + timedelta(seconds=cursor.offset) if cursor.offset and self._virtual else moment
 
     def add(self, cursor: Cursor, event_type: str, details: dict | None = None) -> dict:
         timestamp = format_timestamp(self.now(cursor))

@@ -61,6 +61,7 @@ def run_definition(
     id_generator: Callable[[], str] | None = None,
     abort: threading.Event | None = None,
     state_machine_arn: str | None = None,
+    virtual_clock: bool = True,
 ) -> ExecutionResult:
     """Run a definition to the end and return how it ended.
 
@@ -68,7 +69,8 @@ def run_definition(
     Wait and Retry intervals (0 = never sleep; Task timeouts then count in real time). ``rng`` and
     ``id_generator`` (task tokens) make jitter, States.UUID/MathRandom and tokens deterministic.
     Setting ``abort`` (from another thread: StopExecution) stops running tasks and ends the run
-    as ABORTED. ``state_machine_arn`` (a deployed machine's) sets the region and account of the
+    as ABORTED. ``virtual_clock=False`` records wall-clock times only (skipped Wait/Retry time is
+    not added). ``state_machine_arn`` (a deployed machine's) sets the region and account of the
     execution ARN; without it they are the local defaults (emulator.aws.arns).
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
@@ -90,7 +92,7 @@ def run_definition(
     state_machine_arn = make_state_machine_arn(state_machine_name, region=region, account=account)
     execution_arn = make_execution_arn(state_machine_arn, execution_name)
     role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"
-    history = History(clock, on_event)
+    history = History(clock, on_event, virtual_clock)
     start = clock()
     timeout = execution_timeout_seconds if execution_timeout_seconds is not None else machine.timeout_seconds
     ex = Execution(

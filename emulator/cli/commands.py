@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from emulator.app.datasets import DATASETS, sample_file
+from emulator.app.own_data import OwnDataError, choose_target, pipeline_context
 from emulator.app.summary import print_pipeline_summary
 from emulator.asl import DefinitionError, run_definition
 from emulator.asl.ports import Integrations
+from emulator.asl.validate import ValidationException, format_diagnostics, validate_definition
+from emulator.cli import endpoints
 from emulator.cli.errors import CliError
 from emulator.cli.progress import Progress, summarize
-from emulator.cli.synth import parse_context, prepare, synth
+from emulator.cli.synth import DEFAULT_STACK, parse_context, prepare, synth
 from emulator.cli.watch import watch
-from emulator.cloud.deployment import Deployment
 from emulator.runtime import Runtime
 from emulator.services.stepfunctions.machines import StateMachineSpec
 from emulator.storage.layout import Layout
@@ -66,7 +68,7 @@ def cmd_asl(args: argparse.Namespace) -> int:
     if args.history:
         out["history"] = [event["type"] for event in result.history]
     print(json.dumps(out, default=str))
-    return 0
+    return 0 if result.status == "SUCCEEDED" else 1
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -98,47 +100,71 @@ def _execution_input(args: argparse.Namespace) -> Any:
     return None
 
 
-def choose_state_machine(deployment: Deployment, runtime: Runtime, name: str | None) -> StateMachineSpec:
+def choose_state_machine(runtime: Runtime, name: str | None, stack: str | None) -> StateMachineSpec:
     if name:
         return runtime.machines.get(name)
-    if len(deployment.state_machines) == 1:
-        return deployment.state_machines[0]
-    for rule in deployment.rules:
+    machines = [m for m in runtime.deployment.state_machines if not stack or m.stack == stack]
+    if len(machines) == 1:
+        return machines[0]
+    for rule in runtime.deployment.rules:
         for target in rule.targets:
-            if ":stateMachine:" in target.arn:
+            if ":stateMachine:" in target.arn and (not stack or rule.stack == stack):
                 return runtime.machines.get(target.arn)
-    names = ", ".join(m.name for m in deployment.state_machines) or "none"
+    names = ", ".join(m.name for m in machines) or "none"
     raise CliError(f"the deployment has several state machines ({names}): choose one with --state-machine")
+
+
+def _run_context(args: argparse.Namespace, input_value: Any) -> tuple[dict[str, str], Path | None]:
+    """The synth context of this run and the file to upload (None when an input JSON is given)."""
+    chosen = [name for name, given in (("--sample", args.sample), ("--data", args.data),
+                                       ("--input/--input-file", input_value is not None)) if given]
+    if not chosen:
+        raise CliError("nothing to run: give --data YOUR.csv (your own table), --sample, or --input JSON")
+    if len(chosen) > 1:
+        raise CliError(f"give {' or '.join(chosen)}, not both: --data and --sample upload a file and let the S3 "
+                       "trigger start the execution, whose input is the object's URI; --input starts it directly")
+    if args.target and not args.data:
+        raise CliError("--target names a column of the file given with --data")
+    context = parse_context(args.context)
+    if args.stack:
+        context["stack_name"] = args.stack
+    try:
+        if args.data:
+            source = Path(args.data).expanduser().resolve()
+            target, why = choose_target(source, args.target)
+            print(f"data: {source}\ntarget: {target} ({why})")
+            return {**pipeline_context(target, args.set), **context}, source
+        settings = pipeline_context("", args.set)
+        settings.pop("pipeline.target_column")
+        if args.sample:
+            return {**DATASETS[args.dataset], **settings, **context}, sample_file(args.project, args.dataset)
+        return {**settings, **context}, None
+    except OwnDataError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     input_value = _execution_input(args)
-    if input_value is None and not args.sample:
-        raise CliError("nothing to run: give --input JSON, --input-file FILE or --sample")
-    if input_value is not None and args.sample:
-        raise CliError("--sample starts the execution through the S3 trigger, whose input is the uploaded "
-                       "object's URI: give either --sample or --input/--input-file, not both")
-    context = {**DATASETS[args.dataset], **parse_context(args.context)} if args.sample else parse_context(args.context)
+    context, source = _run_context(args, input_value)
     deployment = prepare(args, context)
+    stack = context.get("stack_name") or DEFAULT_STACK
     started = time.monotonic()
     with Runtime.open(args.state_dir, args.project, time_scale=args.time_scale, deployment=deployment) as runtime:
         watcher = _Watcher()
         runtime.observer = watcher
-        results = []
-        if args.sample:
-            bucket, prefix = runtime.events.upload_trigger()
-            source = sample_file(args.project, args.dataset)
+        if source is not None:
             if not source.is_file():
-                raise CliError(f"sample data {source} is missing: restore data/ from git")
+                raise CliError(f"{source} is missing" + (": restore data/ from git" if args.sample else ""))
+            bucket, prefix = runtime.events.upload_trigger(stack if stack in deployment.stacks else None)
             uri = f"s3://{bucket}/{prefix}{source.name}"
             runtime.s3.put_file(uri, source)
-            print(f"sample: uploaded {source.name} to {uri}; EventBridge delivers the Object Created event")
+            print(f"upload: {source.name} -> {uri}; EventBridge delivers the Object Created event")
             deliveries = runtime.events.object_created(runtime.s3, uri)
             if not deliveries:
                 raise CliError(f"no enabled rule matched the upload of {uri}: check the rule's EventPattern")
             results = [d.result for d in deliveries]
         else:
-            machine = choose_state_machine(deployment, runtime, args.state_machine)
+            machine = choose_state_machine(runtime, args.state_machine, stack if stack in deployment.stacks else None)
             results = [runtime.launch(machine, input_value, args.name)]
         status = 0
         for (machine, name, progress), result in zip(watcher.started, results, strict=True):
@@ -170,3 +196,31 @@ def cmd_watch(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("stopped")
     return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """The AWS_ENDPOINT_URL_* lines of the live `serve` process, for `eval "$(python -m emulator env)"`."""
+    live = endpoints.live_endpoints(Layout.at(args.state_dir))
+    if live is None:
+        raise CliError(f"no `serve` process answers for {args.state_dir}: start `python -m emulator serve` "
+                       f"(it prints these lines too), then run `python -m emulator env` again")
+    urls, region = live
+    for name, url in urls.items():
+        print(f"# {name:<18} {url}")
+    for line in endpoints.env_lines(urls, region):
+        print(line)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """ValidateStateMachineDefinition on a file: AWS's diagnostics, exit 1 when the result is FAIL."""
+    try:
+        text = Path(args.definition).read_text()
+    except OSError as exc:
+        raise CliError(f"{args.definition}: not readable ({exc})") from exc
+    try:
+        response = validate_definition(text, type=args.type, severity=args.severity)
+    except ValidationException as exc:
+        raise CliError(str(exc)) from exc
+    print(format_diagnostics(response))
+    return 1 if response["result"] == "FAIL" else 0

@@ -3,12 +3,14 @@
   asl DEFINITION.json [--input INPUT.json]   run a bare definition, print one JSON result
   synth [-c key=value ...]                   npx cdk synth --quiet with the venv on PATH
   deploy                                     synth if stale, deploy cdk.out into .emulator/
-  run [--input JSON | --input-file F | --sample [--dataset D]]
+  run --data FILE.csv [--target COL] [--set K=V] [--stack NAME] | --sample [--dataset D] | --input JSON
                                              synth if stale, deploy, run the training state machine
   watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ and play
                                              the EventBridge rule
   serve [--time-scale S] [--stepfunctions-port P] ...
-                                             the SageMaker runtime and Step Functions APIs on localhost
+                                             S3, Step Functions and the SageMaker runtime on localhost
+  env                                        the AWS_ENDPOINT_URL_* lines for the running serve
+  validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_run, cmd_synth, cmd_watch
+from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_env, cmd_run, cmd_synth, cmd_validate, cmd_watch
 from emulator.cli.errors import CliError
 from emulator.cli.serve import serve
 from emulator.cloud.assembly import AssemblyError
@@ -82,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     assembly_options(run)
     run.add_argument("--input", help="execution input as JSON text")
     run.add_argument("--input-file", help="execution input from a JSON file")
+    run.add_argument("--data", metavar="FILE.csv", help="your own table: synth with its target, upload it under "
+                                                         "raw/ and let the S3 trigger start the pipeline")
+    run.add_argument("--target", metavar="COLUMN", help="the column to predict (default: a column named target, "
+                                                        "label, y or class, else the last column)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="a pipeline setting for this use case (cdk.json's pipeline.<KEY>), e.g. --set quality_metric=auc")
+    run.add_argument("--stack", metavar="NAME", help="a use case of its own: its stack, cloud assembly (cdk.out.NAME), "
+                                                      "bucket, endpoint and model registry group")
     run.add_argument("--sample", action="store_true", help="upload data/<dataset>.csv under raw/ and start "
                                                            "through the EventBridge rule")
     run.add_argument("--dataset", choices=sorted(DATASETS), default="abalone")
@@ -96,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     wat.add_argument("dir")
     wat.add_argument("--time-scale", type=float, default=0.01)
     wat.set_defaults(func=cmd_watch)
+
+    val = sub.add_parser("validate", help="check a definition as ValidateStateMachineDefinition does")
+    val.add_argument("definition")
+    val.add_argument("--type", choices=("STANDARD", "EXPRESS"), default="STANDARD")
+    val.add_argument("--severity", choices=("ERROR", "WARNING"), default="ERROR")
+    val.set_defaults(func=cmd_validate)
+
+    env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
+    env.set_defaults(func=cmd_env)
 
     srv = sub.add_parser("serve", help="the SageMaker runtime and Step Functions APIs on localhost")
     srv.add_argument("serve_args", nargs=argparse.REMAINDER)

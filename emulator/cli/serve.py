@@ -9,8 +9,10 @@ import signal
 import threading
 from pathlib import Path
 
-from emulator.aws.arns import ACCOUNT
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.cli import endpoints
 from emulator.runtime import Runtime
+from emulator.services.eventbridge import EventsError
 from emulator.services.sagemaker.invoke_server import RuntimeServer, advertise, live_serve_url, warm, withdraw
 from emulator.services.stepfunctions.server import StepFunctionsServer
 from emulator.storage.layout import Layout
@@ -25,6 +27,7 @@ def parse_serve_args(argv: list[str], default_state_dir: Path) -> argparse.Names
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="the SageMaker runtime port (0 picks a free port)")
     parser.add_argument("--stepfunctions-port", type=int, default=0)
+    parser.add_argument("--s3-port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=0.01)
     return parser.parse_args(argv)
 
@@ -42,19 +45,32 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
     if existing:
         log.error("a serve process already serves %s at %s; stop it first or use another --state-dir", state_dir, existing)
         return 1
-    runtime = Runtime.open(state_dir, project, time_scale=args.time_scale) if layout.deployment_file.is_file() else None
+    runtime = (Runtime.open(state_dir, project, time_scale=args.time_scale, uploads_trigger=True, s3_port=args.s3_port)
+               if layout.deployment_file.is_file() else None)
     # Serve first, then advertise, then warm: a `run` that finds the record can use the server at once.
     server = RuntimeServer(layout, args.host, args.port, runtime.account if runtime else ACCOUNT).start()
     advertise(layout, server)
-    log.info("SageMaker runtime API on %s (state %s); Ctrl-C to stop", server.base_url, state_dir)
+    urls = {"SageMaker runtime": server.base_url}
     api = None
     if runtime is None:
         log.info("nothing deployed in %s yet: serving the SageMaker runtime API only "
-                 "(`python -m emulator deploy` adds the Step Functions API)", state_dir)
+                 "(`python -m emulator deploy` adds S3 and Step Functions)", state_dir)
     else:
         api = StepFunctionsServer(runtime.stepfunctions, args.host, args.stepfunctions_port).start()
-        log.info("Step Functions API on %s: boto3.client('stepfunctions', endpoint_url='%s') or "
-                 "`aws stepfunctions --endpoint-url %s ...`", api.url, api.url, api.url)
+        urls = {"S3": runtime.s3_endpoint_url, "Step Functions": api.url, **urls}
+    endpoints.advertise(layout, urls, runtime.region if runtime else DEFAULT_REGION)
+    print(f"serve: the local AWS APIs of {state_dir} (Ctrl-C to stop)")
+    for name, url in urls.items():
+        print(f"  {name:<18} {url}")
+    print("for the AWS CLI, boto3 and the SageMaker SDK, unchanged (also: `python -m emulator env`):")
+    for line in endpoints.env_lines(urls, runtime.region if runtime else DEFAULT_REGION):
+        print(f"  {line}")
+    for stack in runtime.deployment.stacks if runtime else []:
+        try:
+            bucket, prefix = runtime.events.upload_trigger(stack)
+        except EventsError:
+            continue
+        print(f"an upload to s3://{bucket}/{prefix} through the S3 API starts {stack}'s pipeline, as on AWS", flush=True)
     if not warm(layout, server):
         log.info("no endpoint is InService yet; endpoints created later are served as they appear")
     stop = threading.Event()
@@ -71,5 +87,6 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
             runtime.close()  # each running execution ends ABORTED on disk, not RUNNING forever
         server.stop()
         withdraw(layout)
+        endpoints.withdraw(layout)
         log.info("stopped")
     return 0

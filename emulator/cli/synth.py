@@ -23,6 +23,7 @@ log = logging.getLogger("emulator.cli")
 # Files and folders whose changes make cdk.out stale.
 SYNTH_SOURCES = ("app.py", "cdk.json", "stacks", "lambdas", "processing_scripts", "containers")
 SYNTH_STAMP = ".emulator-synth.json"
+DEFAULT_STACK = "MlPipeline"  # cdk.json's stack_name
 def parse_context(pairs: list[str] | None) -> dict[str, str]:
     context = {}
     for pair in pairs or []:
@@ -46,16 +47,37 @@ def _newest_source(project: Path) -> float:
     return newest
 
 
-def is_stale(project: Path, context: dict[str, str], outdir: str = "cdk.out") -> bool:
-    """cdk.out is stale when missing, synthesized with other -c context, or older than a source."""
+def outdir_for(context: dict[str, str]) -> str:
+    """Each use case (stack) has its own cloud assembly: cdk.out for the default stack, cdk.out.<name>
+    for one synthesized with ``-c stack_name=<name>``."""
+    stack = context.get("stack_name")
+    return f"cdk.out.{stack}" if stack and stack != DEFAULT_STACK else "cdk.out"
+
+
+def _fingerprint(manifest: Path) -> list[int]:
+    stat = manifest.stat()
+    return [stat.st_mtime_ns, stat.st_size]
+
+
+def staleness(project: Path, context: dict[str, str], outdir: str = "cdk.out") -> str | None:
+    """Why the cloud assembly must be synthesized again, or None when it is current: missing,
+    synthesized with other -c context (or by someone else, context unknown), older than a source."""
     manifest = project / outdir / "manifest.json"
     if not manifest.is_file():
-        return True
-    stamp = project / outdir / SYNTH_STAMP
-    recorded = json.loads(stamp.read_text()).get("context") if stamp.is_file() else {}
-    if recorded != context:
-        return True
-    return manifest.stat().st_mtime < _newest_source(project)
+        return f"no {outdir}/ yet"
+    stamp_file = project / outdir / SYNTH_STAMP
+    stamp = json.loads(stamp_file.read_text()) if stamp_file.is_file() else {}
+    if stamp.get("manifest") != _fingerprint(manifest):
+        return f"{outdir}/ was synthesized outside the emulator, with context it cannot know"
+    if stamp.get("context") != context:
+        return f"{outdir}/ was synthesized with other context ({stamp.get('context') or 'none'})"
+    if manifest.stat().st_mtime < _newest_source(project):
+        return "a source file changed since the last synth"
+    return None
+
+
+def is_stale(project: Path, context: dict[str, str], outdir: str = "cdk.out") -> bool:
+    return staleness(project, context, outdir) is not None
 
 
 def synth(project: Path, context: dict[str, str], *, outdir: str = "cdk.out") -> Path:
@@ -75,7 +97,8 @@ def synth(project: Path, context: dict[str, str], *, outdir: str = "cdk.out") ->
     completed = subprocess.run(command, cwd=project, env=env, check=False)
     if completed.returncode != 0:
         raise CliError(f"`cdk synth` failed (exit {completed.returncode}); its output is above")
-    (project / outdir / SYNTH_STAMP).write_text(json.dumps({"context": context}))
+    stamp = {"context": context, "manifest": _fingerprint(project / outdir / "manifest.json")}
+    (project / outdir / SYNTH_STAMP).write_text(json.dumps(stamp))
     print(f"synth: done in {time.monotonic() - started:.1f}s", flush=True)
     return project / outdir
 
@@ -97,9 +120,12 @@ def prepare(args: argparse.Namespace, context: dict[str, str]) -> Deployment:
     if args.assembly:
         assembly = Path(args.assembly).resolve()
     else:
-        assembly = project / "cdk.out"
-        if is_stale(project, context):
-            synth(project, context)
+        outdir = outdir_for(context)
+        assembly = project / outdir
+        why = staleness(project, context, outdir)
+        if why:
+            print(f"synth: {why}", flush=True)
+            synth(project, context, outdir=outdir)
     region = _region(project, context)
     deployment = deploy(assembly, args.state_dir, region=region)
     print(f"deploy: {len(deployment.buckets)} bucket(s), {len(deployment.functions)} function(s), "

@@ -26,6 +26,7 @@ from emulator.cloud.assembly import (
 )
 from emulator.cloud.deployment import (
     Deployment,
+    DeploymentNotFound,
     NotEmulated,
     ResourceRecord,
 )
@@ -80,7 +81,8 @@ class _Deployer:
         self.layout = Layout.at(state_dir)
         self.s3 = LocalS3(self.layout.s3_root, assembly.region)
         self.deployment = Deployment(
-            assembly_dir=str(assembly.root), state_dir=str(state_dir), region=assembly.region,
+            assembly_dir=str(assembly.root), assembly_dirs=[str(assembly.root)], state_dir=str(state_dir),
+            region=assembly.region,
             deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             stacks=[s.name for s in assembly.stacks],
         )
@@ -402,9 +404,27 @@ def deploy(assembly_dir: Path, state_dir: Path, *, region: str = DEFAULT_REGION,
     assembly = CloudAssembly.load(assembly_dir, region=region, parameters=parameters)
     state_dir = Path(state_dir).resolve()
     Layout(state_dir).check()
-    deployment = _Deployer(assembly, state_dir).run()
+    deployment = _merge(_Deployer(assembly, state_dir).run())
     deployment.save()
     log.debug("deployed %s: %d bucket(s), %d function(s), %d state machine(s), %d rule(s), %d topic(s)",
              ", ".join(deployment.stacks), len(deployment.buckets), len(deployment.functions),
              len(deployment.state_machines), len(deployment.rules), len(deployment.topics))
+    return deployment
+
+
+def _merge(deployment: Deployment) -> Deployment:
+    """Keep what an earlier deploy made of other stacks (a second use case beside the first, as
+    CloudFormation keeps one account's stacks apart); this deploy's stacks replace their own."""
+    try:
+        earlier = Deployment.load(Path(deployment.state_dir))
+    except (DeploymentNotFound, TypeError, KeyError, ValueError):
+        return deployment
+    mine = set(deployment.stacks)
+    for name in ("buckets", "functions", "state_machines", "rules", "topics", "resources", "not_emulated"):
+        kept = [item for item in getattr(earlier, name) if item.stack not in mine]
+        setattr(deployment, name, kept + getattr(deployment, name))
+    deployment.stacks = [s for s in earlier.stacks if s not in mine] + deployment.stacks
+    deployment.outputs = {**{k: v for k, v in earlier.outputs.items() if k not in mine}, **deployment.outputs}
+    deployment.images = {**earlier.images, **deployment.images}
+    deployment.assembly_dirs = sorted({*earlier.assembly_dirs, *deployment.assembly_dirs})
     return deployment

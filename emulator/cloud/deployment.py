@@ -57,7 +57,7 @@ class ResourceRecord:
 
 @dataclass
 class Deployment:
-    assembly_dir: str
+    assembly_dir: str  # the cloud assembly deployed last
     state_dir: str
     region: str = DEFAULT_REGION
     account: str = ACCOUNT
@@ -69,6 +69,7 @@ class Deployment:
     rules: list[RuleSpec] = field(default_factory=list)
     topics: list[TopicSpec] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # image URI -> asset folder (Dockerfile)
+    assembly_dirs: list[str] = field(default_factory=list)  # every cloud assembly deployed here (one per use case)
     resources: list[ResourceRecord] = field(default_factory=list)
     not_emulated: list[NotEmulated] = field(default_factory=list)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # stack -> output -> value

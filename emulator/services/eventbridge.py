@@ -366,10 +366,12 @@ class EventBus:
                                      region=self.region, account=self.account)
         return self.put_event(event)
 
-    def upload_trigger(self) -> tuple[str, str]:
+    def upload_trigger(self, stack: str | None = None) -> tuple[str, str]:
         """(bucket, key prefix) where an upload starts a state machine: read from the first enabled
-        rule whose pattern names a bucket and targets a state machine."""
+        rule (of ``stack``, when given) whose pattern names a bucket and targets a state machine."""
         for rule in self.rules:
+            if stack and rule.stack != stack:
+                continue
             pattern = rule.event_pattern or {}
             detail = pattern.get("detail") or {}
             names = (detail.get("bucket") or {}).get("name") or []
@@ -385,5 +387,6 @@ class EventBus:
             name = names[0] if isinstance(names[0], str) else None
             if name:
                 return name, prefix
-        raise EventsError("no enabled EventBridge rule starts a state machine on an S3 upload in this deployment; "
+        where = f"stack {stack}" if stack else "this deployment"
+        raise EventsError(f"no enabled EventBridge rule starts a state machine on an S3 upload in {where}; "
                           "upload and start the execution yourself (`run --input`)")

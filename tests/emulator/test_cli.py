@@ -33,7 +33,7 @@ def test_asl_prints_one_json_object_and_exits_0_on_failure(tmp_path, capsys):
     definition = write(tmp_path / "d.json", FAIL_DEFINITION)
     data = write(tmp_path / "i.json", {"a": 1})
     code = cli.main(["--state-dir", str(tmp_path / "none"), "asl", definition, "--input", data, "--history"])
-    assert code == 0
+    assert code == 1  # a failed execution is a failed command
     out = json.loads(capsys.readouterr().out)
     assert out == {"status": "FAILED", "output": None, "error": "Bad", "cause": "because",
                    "history": ["ExecutionStarted", "PassStateEntered", "PassStateExited", "FailStateEntered",
@@ -57,7 +57,7 @@ def test_run_sample_goes_through_the_eventbridge_rule(tmp_path, capsys, mini_ass
                      "--assembly", str(mini_assembly), "--sample"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "sample: uploaded abalone.csv to s3://ministack-databuckete3889a50/raw/abalone.csv" in out
+    assert "upload: abalone.csv -> s3://ministack-databuckete3889a50/raw/abalone.csv" in out
     assert re.search(r"s  Read +\d+\.\d\ds\n", out), out  # one line per state that did something
     assert "status: SUCCEEDED" in out
     assert '"input_s3_uri": "s3://ministack-databuckete3889a50/raw/abalone.csv"' in out
@@ -90,7 +90,9 @@ def test_staleness(tmp_path):
     assert synth.is_stale(project, {})  # no cdk.out yet
     (project / "cdk.out").mkdir()
     (project / "cdk.out" / "manifest.json").write_text("{}")
-    (project / "cdk.out" / synth.SYNTH_STAMP).write_text(json.dumps({"context": {}}))
+    manifest = project / "cdk.out" / "manifest.json"
+    stamp = {"context": {}, "manifest": [manifest.stat().st_mtime_ns, manifest.stat().st_size]}
+    (project / "cdk.out" / synth.SYNTH_STAMP).write_text(json.dumps(stamp))
     old = time.time() - 100
     for path in (project / "app.py", project / "stacks" / "s.py"):
         os.utime(path, (old, old))
@@ -98,7 +100,21 @@ def test_staleness(tmp_path):
     assert synth.is_stale(project, {"pipeline.target_column": "deposit"})  # other -c context
     (project / "stacks" / "s.py").write_text("changed")
     os.utime(project / "stacks" / "s.py", (time.time() + 10, time.time() + 10))
-    assert synth.is_stale(project, {})
+    assert synth.staleness(project, {}) == "a source file changed since the last synth"
+
+
+def test_a_cdk_out_synthesized_outside_the_emulator_is_never_reused(tmp_path):
+    project = tmp_path / "proj"
+    (project / "cdk.out").mkdir(parents=True)
+    manifest = project / "cdk.out" / "manifest.json"
+    manifest.write_text("{}")
+    stamp = {"context": {}, "manifest": [manifest.stat().st_mtime_ns, manifest.stat().st_size]}
+    (project / "cdk.out" / synth.SYNTH_STAMP).write_text(json.dumps(stamp))
+    assert not synth.is_stale(project, {})
+    manifest.write_text('{"version": "x"}')  # `npx cdk synth -c pipeline.target_column=deposit` by hand
+    assert "synthesized outside the emulator" in synth.staleness(project, {})
+    assert synth.outdir_for({"stack_name": "Churn"}) == "cdk.out.Churn"
+    assert synth.outdir_for({"stack_name": "MlPipeline"}) == synth.outdir_for({}) == "cdk.out"
 
 
 def test_parse_context():
@@ -212,3 +228,13 @@ def test_sample_and_input_together_are_a_usage_error(tmp_path, capsys, mini_asse
                      "--input", "{}"])
     assert code == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_validate_prints_diagnostics_and_fails_on_an_error(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert cli.main(["validate", str(good)]) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"StartAt": "Missing", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert cli.main(["validate", str(bad)]) == 1
+    assert "Missing" in capsys.readouterr().out

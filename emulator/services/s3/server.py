@@ -18,6 +18,7 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,8 +74,12 @@ def decode_aws_chunked(data: bytes) -> bytes:
 class S3Server:
     """Run with ``start()``/``stop()`` or as a context manager; ``url`` is the endpoint URL."""
 
-    def __init__(self, s3: LocalS3, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, s3: LocalS3, host: str = "127.0.0.1", port: int = 0,
+                 on_object_created: Callable[[str], None] | None = None):
         self.s3 = s3
+        # S3 sends an "Object Created" event for every object written through its API; whoever
+        # routes it (EventBridge, injected by the runtime) receives the object's URI here
+        self.on_object_created = on_object_created
         self.uploads = s3.root / ".uploads"
         handler = type("BoundS3Handler", (_Handler,), {"store": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
@@ -305,16 +310,25 @@ class _Handler(BaseHTTPRequestHandler):
             source = unquote(self.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/")
             src_bucket, _, src_key = source.partition("/")
             s3.copy(LocalS3.uri(src_bucket, src_key), uri)
+            self._created(uri)
             path = s3.path(uri)
             return self._send(200, _xml("CopyObjectResult", [
                 ("LastModified", _iso(path.stat().st_mtime)), ("ETag", _etag(path))]))
         if method == "PUT":
             s3.put_bytes(uri, body)
+            self._created(uri)
             return self._send(200, headers={"ETag": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'})
         if method == "DELETE":
             s3.delete(uri)
             return self._send(204)
         raise _S3Fault(501, "NotImplemented", f"{method} on an object is not supported by the local S3 server")
+
+    def _created(self, uri: str) -> None:
+        if self.store.on_object_created is not None:
+            try:
+                self.store.on_object_created(uri)
+            except Exception:
+                log.exception("Object Created notification for %s failed", uri)
 
     def _get_object(self, uri: str, *, head: bool) -> None:
         s3 = self.store.s3
@@ -376,6 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
                     out.write(part.read_bytes())
             s3.put_file(LocalS3.uri(bucket, key), assembled)
             shutil.rmtree(folder, ignore_errors=True)
+            self._created(LocalS3.uri(bucket, key))
             etag = _etag(s3.path(LocalS3.uri(bucket, key)))
             return self._send(200, _xml("CompleteMultipartUploadResult", [
                 ("Location", f"/{bucket}/{key}"), ("Bucket", bucket), ("Key", key), ("ETag", etag)]))

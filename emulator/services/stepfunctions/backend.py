@@ -21,7 +21,7 @@ from typing import Any
 from emulator.aws.arns import execution_arn, parse_execution_arn
 from emulator.services.stepfunctions import exceptions as exc
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
-from emulator.storage.executions import read_execution
+from emulator.storage.executions import read_execution, write_history
 from emulator.storage.layout import Layout
 from emulator.storage.pages import InvalidNextToken, paginate
 
@@ -64,12 +64,17 @@ class _Running:
 
 class StepFunctionsBackend:
     OPERATIONS = ("ListStateMachines", "DescribeStateMachine", "StartExecution", "DescribeExecution",
-                  "ListExecutions", "GetExecutionHistory", "StopExecution")
+                  "ListExecutions", "GetExecutionHistory", "StopExecution", "ValidateStateMachineDefinition",
+                  "TestState")
 
-    def __init__(self, machines: StateMachines, layout: Layout, launch: Launch, *, created: float = 0.0):
+    def __init__(self, machines: StateMachines, layout: Layout, launch: Launch, *, created: float = 0.0,
+                 validate: Callable[..., dict] | None = None, test_state: Callable[..., dict] | None = None):
         self.machines = machines
         self.layout = layout
         self.launch = launch
+        # the interpreter's definition checks and single-state runs, injected (they are above this layer)
+        self._validate = validate
+        self._test_state = test_state
         self.created = created  # when the machines were deployed (epoch seconds)
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -95,6 +100,22 @@ class StepFunctionsBackend:
         return {"stateMachineArn": machine.arn, "name": machine.name, "status": "ACTIVE",
                 "definition": machine.definition, "roleArn": machine.role_arn, "type": machine.type,
                 "creationDate": self.created}
+
+    def validate_state_machine_definition(self, definition: Any = None, type: Any = "STANDARD",
+                                          severity: Any = "ERROR", maxResults: Any = 0, **_: Any) -> dict:
+        if not isinstance(definition, str) or not definition:
+            raise exc.ValidationException("definition is required")
+        return self._validate(definition, type=type, severity=severity, max_results=maxResults)
+
+    def test_state(self, definition: Any = None, roleArn: Any = None, input: Any = None,
+                   inspectionLevel: Any = "INFO", revealSecrets: Any = False, variables: Any = None,
+                   stateName: Any = None, mock: Any = None, context: Any = None,
+                   stateConfiguration: Any = None, **_: Any) -> dict:
+        if not isinstance(definition, str) or not definition:
+            raise exc.ValidationException("definition is required")
+        return self._test_state(definition, input=input, inspection_level=inspectionLevel,
+                                reveal_secrets=revealSecrets, variables=variables, state_name=stateName, mock=mock,
+                                context=context, state_configuration=stateConfiguration, role_arn=roleArn)
 
     # -- executions --------------------------------------------------------------------------
     def _execution(self, arn: Any) -> tuple[StateMachineSpec, str, dict]:
@@ -199,7 +220,7 @@ class StepFunctionsBackend:
             events.reverse()
         return _page(events, "events", maxResults, nextToken)
 
-    def stop_execution(self, executionArn: Any = None, **_: Any) -> dict:
+    def stop_execution(self, executionArn: Any = None, error: Any = None, cause: Any = None, **_: Any) -> dict:
         machine, name, record = self._execution(executionArn)
         running = self._running.get(executionArn)
         if running is None:
@@ -210,7 +231,17 @@ class StepFunctionsBackend:
         running.abort.set()
         if running.thread:
             running.thread.join(30)
-        stopped = read_execution(self.layout.execution_dir(machine.name, name))["status"].get("stopDate")
+        folder = self.layout.execution_dir(machine.name, name)
+        record = read_execution(folder)
+        status = record["status"]
+        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
+            # StopExecution's error and cause are what DescribeExecution and the history report, as on AWS
+            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
+            history = record["history"]
+            if history and history[-1].get("type") == "ExecutionAborted":
+                history[-1]["executionAbortedEventDetails"] = details
+            write_history(folder, history, {**status, **details}, record["output"])
+        stopped = status.get("stopDate")
         return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
 
 

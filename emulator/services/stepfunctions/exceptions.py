@@ -71,3 +71,7 @@ class UnknownOperation(StepFunctionsError):
 
 class SerializationException(StepFunctionsError):
     code = "SerializationException"
+
+
+class InvalidDefinition(StepFunctionsError):
+    code = "InvalidDefinition"

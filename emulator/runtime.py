@@ -132,12 +132,14 @@ class Runtime:
         from emulator.services.sagemaker.context import SageMakerContext
         from emulator.services.sagemaker.images import resolve_image
 
-        assemblies = [Path(d) for d in (self.deployment.assembly_dirs or [self.deployment.assembly_dir]) if d]
+        assemblies = [Path(folder) for folder in self.deployment.assembly_dirs or [self.deployment.assembly_dir] if folder]
         return SageMakerContext(
             layout=self.layout, s3=self.s3, project_root=self.project_root,
-            resolve_image=functools.partial(resolve_image, project_root=self.project_root, assembly_dirs=assemblies),
+            resolve_image=functools.partial(resolve_image, project_root=self.project_root,
+                                            assembly_dirs=assemblies or None),
             invoke_server_url=self.invoke_server_url, region=self.region, account=self.account,
-            time_scale=self.time_scale, service_endpoints=dict(self.service_endpoints),
+            # the runtime's own dict: the S3 server's URL is added to it once the server is up
+            time_scale=self.time_scale, service_endpoints=self.service_endpoints,
         )
 
     def _provision(self) -> None:

@@ -84,6 +84,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"function: {fn.name}  {fn.handler}  ({fn.runtime}, {fn.timeout}s)")
     for rule in deployment.rules:
         print(f"rule: {rule.name} -> {', '.join(t.arn.rsplit(':', 1)[-1] for t in rule.targets)}")
+    for item in deployment.not_emulated:
+        print(f"not emulated: {item}  ({item.reason})")
     return 0
 
 

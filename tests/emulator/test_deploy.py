@@ -65,7 +65,7 @@ def test_every_resource_is_emulated_or_listed(mini_deployment, mini_assembly):
     assert "AWS::IAM::Role" in listed.values() and "AWS::SQS::Queue" in listed.values()
     assert "Custom::S3AutoDeleteObjects" in listed.values()
     line = mini_deployment.not_emulated_line()
-    assert "\n" not in line and "TriggerDlq5D6571E3 (AWS::SQS::Queue)" in line
+    assert "\n" not in line and "1 SQS::Queue" in line and len(line) < 300  # by type; `deploy` lists each one
     # CDK's own custom-resource handlers are not staged as runnable functions.
     assert [f.name for f in mini_deployment.functions] == ["MiniStack-ReaderF7BF189D", "mini-sleeper"]
 

@@ -42,6 +42,9 @@ ENDPOINT_POLL_SECONDS = 30
 ENDPOINT_MAX_POLLS = 60  # 30 minutes of Creating/Updating before the deploy is declared failed
 
 
+# The cause of DescribeEndpoint's ValidationException for an endpoint that does not exist yet.
+ENDPOINT_MISSING_PATTERN = '*Could not find endpoint "*'
+
 @dataclass(frozen=True)
 class TrainingPipelineProps:
     config: PipelineConfig
@@ -538,7 +541,8 @@ class TrainingPipeline(Construct):
                        max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL)
         missing = (
             sfn.Choice(self, "Endpoint missing?")
-            .when(sfn.Condition.string_matches("$.existing.Cause", "*Could not find endpoint*"), create)
+            # SageMaker's words for a missing endpoint (not "...endpoint configuration"), matched only here
+            .when(sfn.Condition.string_matches("$.existing.Cause", ENDPOINT_MISSING_PATTERN), create)
             .otherwise(sfn.Pass(self, "Lookup failed", parameters={"Error.$": "$.existing.Error", "Cause.$": "$.existing.Cause"},
                                 result_path="$.error").next(deploy_failed))
         )

@@ -9,7 +9,7 @@ import pytest
 from sm_testkit import ROLE, XGBOOST_IMAGE, abalone_channels, channel
 
 from emulator.services.sagemaker import exceptions as exc
-from emulator.services.sagemaker.tuning import (
+from emulator.services.sagemaker.search import (
     MedianRule,
     ParameterRange,
     make_pruner,

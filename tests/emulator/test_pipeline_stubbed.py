@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from emulator.asl import run_definition
 from emulator.asl.errors import StatesError
 from emulator.asl.ports import Integration, TaskOutcome, TaskRequest
 from emulator.cloud.deploy import deploy
@@ -141,11 +140,7 @@ class Pipeline:
         self.results: list = []
 
     def run(self, value: Any, name: str):
-        result = run_definition(
-            self.machine.definition, value, integrations=self.integrations, execution_name=name,
-            state_machine_name=self.machine.name, time_scale=0,
-            history_dir=self.runtime.execution_dir(self.machine.name, name),
-        )
+        result = self.runtime.launch(self.machine, value, name)
         self.results.append(result)
         return result
 

@@ -238,3 +238,43 @@ def test_validate_prints_diagnostics_and_fails_on_an_error(tmp_path, capsys):
     bad.write_text(json.dumps({"StartAt": "Missing", "States": {"P": {"Type": "Pass", "End": True}}}))
     assert cli.main(["validate", str(bad)]) == 1
     assert "Missing" in capsys.readouterr().out
+
+
+def test_run_data_uploads_the_users_file_and_says_which_target(tmp_path, capsys, mini_assembly):
+    table = tmp_path / "my table.csv"
+    table.write_text("customer_id,plan,Label\nC1,pro,yes\nC2,basic,no\n")
+    code = cli.main(["--project", str(PROJECT_ROOT), "--state-dir", str(tmp_path / "state"), "run",
+                     "--assembly", str(mini_assembly), "--data", str(table)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "target: Label (the column named 'Label'; pass --target to choose another)" in out
+    assert "upload: my table.csv -> s3://ministack-databuckete3889a50/raw/my table.csv" in out
+    assert (tmp_path / "state" / "s3" / "ministack-databuckete3889a50" / "raw" / "my table.csv").read_bytes() == table.read_bytes()
+
+
+def test_run_data_refuses_what_it_cannot_run_with_what_to_do(tmp_path, capsys):
+    base = ["--project", str(PROJECT_ROOT), "--state-dir", str(tmp_path / "state"), "run"]
+    assert cli.main([*base, "--data", str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    utf16 = tmp_path / "excel.csv"
+    utf16.write_bytes("a,b\n1,2\n".encode("utf-16"))
+    assert cli.main([*base, "--data", str(utf16)]) == 2
+    assert "UTF-16" in capsys.readouterr().err
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,c\n1,2,3\n")
+    assert cli.main([*base, "--data", str(table), "--target", "B"]) == 2
+    assert "did you mean 'b'" in capsys.readouterr().err
+    assert cli.main([*base, "--data", str(table), "--set", "tuning"]) == 2
+    assert "expected key=value" in capsys.readouterr().err
+
+
+def test_the_target_is_a_named_column_or_the_last_one(tmp_path):
+    from emulator.app.own_data import choose_target
+
+    last = tmp_path / "last.csv"
+    last.write_text("x,y_value,price\n1,2,3\n")
+    assert choose_target(last, None) == ("price", "the last column; pass --target to choose another")
+    named = tmp_path / "named.csv"
+    named.write_text("\ufeffClass,x,z\n1,2,3\n")  # a BOM, as Excel writes
+    assert choose_target(named, None)[0] == "Class"
+    assert choose_target(named, "x") == ("x", "given with --target")

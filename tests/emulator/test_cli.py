@@ -278,3 +278,37 @@ def test_the_target_is_a_named_column_or_the_last_one(tmp_path):
     named.write_text("\ufeffClass,x,z\n1,2,3\n")  # a BOM, as Excel writes
     assert choose_target(named, None)[0] == "Class"
     assert choose_target(named, "x") == ("x", "given with --target")
+
+
+def test_serve_prints_every_url_and_env_repeats_them(tmp_path, capsys, mini_assembly):
+    import boto3
+
+    state = tmp_path / "state"
+    assert cli.main(["--state-dir", str(state), "deploy", "--assembly", str(mini_assembly)]) == 0
+    capsys.readouterr()
+    assert cli.main(["--state-dir", str(state), "env"]) == 2  # nothing serves yet: says how to start it
+    assert "python -m emulator serve" in capsys.readouterr().err
+    serve = subprocess.Popen([sys.executable, "-m", "emulator", "--project", str(PROJECT_ROOT), "--state-dir", str(state),
+                              "serve"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = []
+        while not any("an upload to s3://" in line for line in printed):
+            line = serve.stdout.readline()
+            assert line, "serve ended early:\n" + "".join(printed)
+            printed.append(line)
+        text = "".join(printed)
+        for name in ("S3", "Step Functions", "SageMaker runtime", "export AWS_ENDPOINT_URL_S3=",
+                     "export AWS_ENDPOINT_URL_SFN=", "export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME="):
+            assert name in text, text
+        assert cli.main(["--state-dir", str(state), "env"]) == 0
+        lines = dict(line.removeprefix("export ").split("=", 1) for line in capsys.readouterr().out.splitlines()
+                     if line.startswith("export AWS_ENDPOINT_URL_"))
+        s3 = boto3.client("s3", endpoint_url=lines["AWS_ENDPOINT_URL_S3"], region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        assert "ministack-databuckete3889a50" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        sfn = boto3.client("stepfunctions", endpoint_url=lines["AWS_ENDPOINT_URL_SFN"], region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")
+        assert [m["name"] for m in sfn.list_state_machines()["stateMachines"]] == ["mini-training"]
+    finally:
+        serve.terminate()
+        serve.wait(30)

@@ -20,6 +20,7 @@ from typing import Any
 
 from emulator.aws.arns import execution_arn, parse_execution_arn
 from emulator.services.stepfunctions import exceptions as exc
+from emulator.services.stepfunctions import validation
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
 from emulator.storage.executions import read_execution, write_history
 from emulator.storage.layout import Layout
@@ -83,6 +84,7 @@ class StepFunctionsBackend:
         if operation not in self.OPERATIONS:
             raise exc.UnknownOperation(f"{operation} is not served locally; the emulator serves: "
                                        f"{', '.join(sorted(self.OPERATIONS))}")
+        validation.validate(operation, request)  # as AWS's front end: before any operation runs
         return getattr(self, _snake(operation))(**request)
 
     # -- state machines ----------------------------------------------------------------------

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "emulator" / "hardening"))
-from rawhttp import raw_request  # noqa: E402
+from rawhttp import raw_request
 
-from emulator.services.sagemaker.invoke_server import MAX_PAYLOAD_BYTES, RuntimeServer  # noqa: E402
-from emulator.storage.layout import Layout  # noqa: E402
+from emulator.services.sagemaker.invoke_server import MAX_PAYLOAD_BYTES, RuntimeServer
+from emulator.storage.layout import Layout
 
 INVOKE = "POST /endpoints/abalone/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
 

@@ -90,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = 200, self.api.call(target.removeprefix(TARGET_PREFIX), request)
         except StepFunctionsError as err:
             status, answer = 400, {"__type": err.code, "message": err.message}
-        except Exception as exc:
+        except Exception:
             log.exception("Step Functions API %s failed", target)
             # the details go to the log, not to the client
             status, answer = 500, {"__type": "InternalServerError",

@@ -6,10 +6,10 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from rawhttp import raw_request
 
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3
-from rawhttp import raw_request
 
 
 @pytest.fixture
@@ -86,9 +86,8 @@ def test_conditional_put_object(client):
 
 def test_a_concurrent_conditional_write_is_409_conditional_request_conflict(server, client):
     s3 = server.s3
-    with s3.write_condition("s3://data-bucket/champion/e.json", if_none_match="*"):
-        with pytest.raises(ClientError) as caught:
-            client.put_object(Bucket="data-bucket", Key="champion/e.json", Body=b"2", IfNoneMatch="*")
+    with s3.write_condition("s3://data-bucket/champion/e.json", if_none_match="*"), pytest.raises(ClientError) as caught:
+        client.put_object(Bucket="data-bucket", Key="champion/e.json", Body=b"2", IfNoneMatch="*")
     assert caught.value.response["Error"]["Code"] == "ConditionalRequestConflict"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
 

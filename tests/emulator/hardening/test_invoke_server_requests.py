@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "emulator" / "hardening"))
 from rawhttp import raw_request
 
 from emulator.services.sagemaker.invoke_server import MAX_PAYLOAD_BYTES, RuntimeServer

@@ -22,7 +22,7 @@ from emulator.aws.arns import execution_arn, parse_execution_arn
 from emulator.services.stepfunctions import exceptions as exc
 from emulator.services.stepfunctions import validation
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
-from emulator.storage.executions import read_execution, write_history
+from emulator.storage.executions import ExecutionExists, owner_gone, read_execution, settle_orphan, write_history
 from emulator.storage.layout import Layout
 from emulator.storage.pages import InvalidNextToken, paginate
 
@@ -77,6 +77,9 @@ class StepFunctionsBackend:
         self._validate = validate
         self._test_state = test_state
         self.created = created  # when the machines were deployed (epoch seconds)
+        # settles an execution whose owner process died (the runtime injects one that also rolls
+        # back what it changed); by default only the record is settled
+        self.settle: Callable[[Any], Any] = lambda folder: settle_orphan(folder, "it was killed or crashed")
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
@@ -127,10 +130,18 @@ class StepFunctionsBackend:
             raise exc.InvalidArn(arn)
         try:
             machine = self.machines.get(parts.state_machine_arn)
-            record = read_execution(self.layout.execution_dir(machine.name, check_name(parts.execution_name)))
+            record = self._read(self.layout.execution_dir(machine.name, check_name(parts.execution_name)))
         except (exc.StateMachineDoesNotExist, exc.InvalidName, FileNotFoundError):
             raise exc.ExecutionDoesNotExist(arn) from None
         return machine, parts.execution_name, record
+
+    def _read(self, folder: Any) -> dict:
+        """An execution's record; one whose owner process died is settled first (it never ends else)."""
+        record = read_execution(folder)
+        if owner_gone(record["status"]):
+            self.settle(folder)
+            record = read_execution(folder)
+        return record
 
     def start_execution(self, stateMachineArn: Any = None, name: Any = None, input: Any = None,
                         **_: Any) -> dict:
@@ -146,16 +157,29 @@ class StepFunctionsBackend:
             running = self._running.get(arn)
             # a running execution with the same name and input is answered again, as AWS does
             if running is None or running.input_value != input_value:
-                if running is not None or (folder / "status.json").is_file():
+                if running is not None:
+                    raise exc.ExecutionAlreadyExists(arn)
+                existing = self._existing(folder)
+                if existing is not None:  # another process's: the same answer if it runs with this input
+                    if existing.get("status") == "RUNNING" and _same_input(existing.get("input"), input_value):
+                        return {"executionArn": arn, "startDate": _epoch(existing["startDate"])}
                     raise exc.ExecutionAlreadyExists(arn)
                 running = self._running[arn] = _Running(input_value)
                 running.thread = threading.Thread(target=self._execute, args=(machine, name, arn, running),
                                                   name=f"execution-{name}", daemon=True)
                 running.thread.start()
         running.started.wait(10)  # the status record exists once ExecutionStarted is recorded
+        if isinstance(running.failure, exc.ExecutionAlreadyExists | ExecutionExists):
+            raise exc.ExecutionAlreadyExists(arn)  # another process claimed the name meanwhile
         if running.failure is not None:
             raise exc.ValidationException(f"The execution could not start: {running.failure}")
         return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
+
+    def _existing(self, folder: Any) -> dict | None:
+        try:
+            return self._read(folder)["status"]
+        except FileNotFoundError:
+            return None
 
     def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running) -> None:
         def on_event(event: dict) -> None:
@@ -203,7 +227,7 @@ class StepFunctionsBackend:
         rows = []
         for execution in sorted(folder.iterdir()) if folder.is_dir() else []:
             try:
-                status = read_execution(execution)["status"]
+                status = self._read(execution)["status"]
             except FileNotFoundError:
                 continue
             if statusFilter and status.get("status") != statusFilter:
@@ -245,6 +269,13 @@ class StepFunctionsBackend:
             write_history(folder, history, {**status, **details}, record["output"])
         stopped = status.get("stopDate")
         return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
+
+
+def _same_input(recorded: Any, input_value: Any) -> bool:
+    try:
+        return json.loads(recorded or "{}") == input_value
+    except (TypeError, ValueError):
+        return False
 
 
 def _summary(status: dict) -> dict:

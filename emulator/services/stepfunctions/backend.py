@@ -8,6 +8,7 @@ listed too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -198,15 +199,35 @@ class StepFunctionsBackend:
                 if self._running.get(arn) is running:
                     del self._running[arn]
 
-    def stop_all(self, timeout: float = 30.0) -> None:
-        """Abort every execution this backend runs and wait for their ABORTED records (shutdown)."""
+    def stop_all(self, timeout: float = 30.0, error: str | None = None, cause: str | None = None) -> None:
+        """Abort every execution this backend runs and wait for their ABORTED records (shutdown);
+        ``error`` and ``cause`` say why, as StopExecution's do."""
         with self._lock:
-            running = list(self._running.values())
-        for execution in running:
+            running = dict(self._running)
+        for execution in running.values():
             execution.abort.set()
-        for execution in running:
+        for arn, execution in running.items():
             if execution.thread:
                 execution.thread.join(timeout)
+            parts = parse_execution_arn(arn)
+            if parts is not None and (error is not None or cause is not None):
+                with contextlib.suppress(exc.StepFunctionsError, FileNotFoundError):
+                    machine = self.machines.get(parts.state_machine_arn)
+                    self._note_stop(self.layout.execution_dir(machine.name, parts.execution_name), error, cause)
+
+    @staticmethod
+    def _note_stop(folder: Any, error: Any, cause: Any) -> dict:
+        """StopExecution's error and cause are what DescribeExecution and the history report, as on AWS."""
+        record = read_execution(folder)
+        status = record["status"]
+        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
+            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
+            history = record["history"]
+            if history and history[-1].get("type") == "ExecutionAborted":
+                history[-1]["executionAbortedEventDetails"] = details
+            write_history(folder, history, {**status, **details}, record["output"])
+            status = {**status, **details}
+        return status
 
     def describe_execution(self, executionArn: Any = None, **_: Any) -> dict:
         _, _, record = self._execution(executionArn)
@@ -257,16 +278,7 @@ class StepFunctionsBackend:
         running.abort.set()
         if running.thread:
             running.thread.join(30)
-        folder = self.layout.execution_dir(machine.name, name)
-        record = read_execution(folder)
-        status = record["status"]
-        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
-            # StopExecution's error and cause are what DescribeExecution and the history report, as on AWS
-            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
-            history = record["history"]
-            if history and history[-1].get("type") == "ExecutionAborted":
-                history[-1]["executionAbortedEventDetails"] = details
-            write_history(folder, history, {**status, **details}, record["output"])
+        status = self._note_stop(self.layout.execution_dir(machine.name, name), error, cause)
         stopped = status.get("stopDate")
         return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
 

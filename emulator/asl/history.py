@@ -72,9 +72,10 @@ class Cursor:
 
 class History:
     def __init__(self, clock: Callable[[], datetime], on_event: Callable[[dict], None] | None = None,
-                 virtual_clock: bool = True):
+                 virtual_clock: bool = True, journal: Callable[[dict], None] | None = None):
         self._clock = clock
         self._on_event = on_event
+        self._journal = journal  # where each event is made durable before the execution goes on
         # virtual: skipped Wait/Retry time advances the recorded times, so a history reads as it would
         # on AWS (the conformance corpus checks backoff gaps this way); otherwise every time recorded
         # is the wall clock's, so a local execution's record never claims a time that did not happen
@@ -101,6 +102,11 @@ class History:
                 event[key] = details or {}
             self.events.append(event)
             cursor.last_id = event_id
+            if self._journal is not None:
+                try:
+                    self._journal(event)
+                except OSError:  # a full disk must not break the execution; the end writes it all
+                    log.exception("could not journal event %s", event_type)
             if self._on_event is not None:  # under the lock: callers see events in id order
                 try:
                     self._on_event(event)

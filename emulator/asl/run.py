@@ -20,8 +20,6 @@ from emulator.asl.history import (
     History,
     format_timestamp,
     to_json,
-    write_history,
-    write_status,
 )
 from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
@@ -29,6 +27,7 @@ from emulator.asl.ports import Integrations
 from emulator.aws.arns import ACCOUNT, DEFAULT_REGION, parse_state_machine_arn
 from emulator.aws.arns import execution_arn as make_execution_arn
 from emulator.aws.arns import state_machine_arn as make_state_machine_arn
+from emulator.storage.executions import Journal, claim, finish
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +71,9 @@ def run_definition(
     as ABORTED. ``virtual_clock=False`` records wall-clock times only (skipped Wait/Retry time is
     not added). ``state_machine_arn`` (a deployed machine's) sets the region and account of the
     execution ARN; without it they are the local defaults (emulator.aws.arns).
+    With ``history_dir`` the execution is recorded there as it runs (storage.executions: claimed,
+    each event journaled, finished); a folder that already holds an execution raises
+    ExecutionExists before anything runs.
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
@@ -92,9 +94,22 @@ def run_definition(
     state_machine_arn = make_state_machine_arn(state_machine_name, region=region, account=account)
     execution_arn = make_execution_arn(state_machine_arn, execution_name)
     role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"
-    history = History(clock, on_event, virtual_clock)
     start = clock()
     timeout = execution_timeout_seconds if execution_timeout_seconds is not None else machine.timeout_seconds
+    status_record = {
+        "executionArn": execution_arn,
+        "stateMachineArn": state_machine_arn,
+        "name": execution_name,
+        "status": "RUNNING",
+        "startDate": format_timestamp(start),
+        "input": to_json(data),
+    }
+    journal = None
+    if history_dir is not None:
+        # the record exists before the first event, and a second execution of the name is refused here
+        claim(Path(history_dir), status_record, definition if isinstance(definition, str | dict) else None)
+        journal = Journal(Path(history_dir))
+    history = History(clock, on_event, virtual_clock, journal=journal.append if journal else None)
     ex = Execution(
         machine=machine,
         integrations=integrations,
@@ -115,16 +130,6 @@ def run_definition(
         stop=abort if abort is not None else threading.Event(),
     )
     frame = Frame(Cursor(), (ex.stop,))
-    status_record = {
-        "executionArn": execution_arn,
-        "stateMachineArn": state_machine_arn,
-        "name": execution_name,
-        "status": "RUNNING",
-        "startDate": ex.start_text,
-        "input": to_json(data),
-    }
-    if history_dir is not None:
-        write_status(Path(history_dir), status_record)
     history.add(
         frame.cursor,
         "ExecutionStarted",
@@ -147,12 +152,15 @@ def run_definition(
     except Cancelled:
         status, error, cause = "ABORTED", None, "The execution was stopped"
         history.add(frame.cursor, "ExecutionAborted", {"cause": cause})
-    except KeyboardInterrupt:  # leave a record of the interrupted run, then let the caller stop
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: leave a record of the stopped run, then stop
         ex.stop.set()
-        history.add(frame.cursor, "ExecutionAborted", {"error": "KeyboardInterrupt", "cause": "interrupted by the user"})
+        cause = str(interrupt) or "interrupted by the user (Ctrl-C)"
+        history.add(frame.cursor, "ExecutionAborted", {"error": "KeyboardInterrupt", "cause": cause})
         if history_dir is not None:
-            aborted = ExecutionResult("ABORTED", None, "KeyboardInterrupt", "interrupted by the user", list(history.events), execution_arn)
+            aborted = ExecutionResult("ABORTED", None, "KeyboardInterrupt", cause, list(history.events), execution_arn)
             _record(Path(history_dir), status_record, aborted, format_timestamp(history.now(frame.cursor)))
+        if journal is not None:
+            journal.close()
         raise
     except Exception as exc:  # an emulator bug: still a result, with the reason, never a traceback
         log.exception("execution %s crashed", execution_arn)
@@ -168,6 +176,8 @@ def run_definition(
     )
     if history_dir is not None:
         _record(Path(history_dir), status_record, result, format_timestamp(history.now(frame.cursor)))
+    if journal is not None:
+        journal.close()
     return result
 
 
@@ -197,6 +207,6 @@ def _record(folder: Path, status_record: dict, result: ExecutionResult, stop_dat
     if result.cause is not None:
         status["cause"] = result.cause
     try:
-        write_history(folder, result.history, status, result.output)
+        finish(folder, result.history, status, result.output)
     except OSError:
         log.exception("could not write the history of %s to %s", result.execution_arn, folder)

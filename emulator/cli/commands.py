@@ -17,9 +17,11 @@ from emulator.asl.validate import ValidationException, format_diagnostics, valid
 from emulator.cli import endpoints
 from emulator.cli.errors import CliError
 from emulator.cli.progress import Progress, summarize
+from emulator.cli.signals import stop_on_signals
 from emulator.cli.synth import DEFAULT_STACK, parse_context, prepare, synth
 from emulator.cli.watch import watch
 from emulator.runtime import Runtime
+from emulator.services.stepfunctions.exceptions import ExecutionAlreadyExists
 from emulator.services.stepfunctions.machines import StateMachineSpec
 from emulator.storage.layout import Layout
 
@@ -151,7 +153,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     deployment = prepare(args, context)
     stack = context.get("stack_name") or DEFAULT_STACK
     started = time.monotonic()
-    with Runtime.open(args.state_dir, args.project, time_scale=args.time_scale, deployment=deployment) as runtime:
+    # SIGTERM as Ctrl-C: the execution is recorded ABORTED and its jobs stopped before the process ends
+    with stop_on_signals(), Runtime.open(args.state_dir, args.project, time_scale=args.time_scale,
+                                         deployment=deployment) as runtime:
         watcher = _Watcher()
         runtime.observer = watcher
         if source is not None:
@@ -167,7 +171,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             results = [d.result for d in deliveries]
         else:
             machine = choose_state_machine(runtime, args.state_machine, stack if stack in deployment.stacks else None)
-            results = [runtime.launch(machine, input_value, args.name)]
+            try:
+                results = [runtime.launch(machine, input_value, args.name)]
+            except ExecutionAlreadyExists:
+                folder = runtime.execution_dir(machine.name, args.name)
+                raise CliError(f"an execution named {args.name!r} of {machine.name} already exists "
+                               f"({folder}): a run never overwrites an execution's record; choose another "
+                               f"--name, or leave --name out for a new one") from None
         status = 0
         for (machine, name, progress), result in zip(watcher.started, results, strict=True):
             status = max(status, summarize(runtime, machine, name, result, progress, time.monotonic() - started))

@@ -24,6 +24,7 @@ from emulator.app.datasets import DATASETS
 from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_env, cmd_run, cmd_synth, cmd_validate, cmd_watch
 from emulator.cli.errors import CliError
 from emulator.cli.serve import serve
+from emulator.cli.signals import Stopped
 from emulator.cloud.assembly import AssemblyError
 from emulator.cloud.deployment import DeploymentNotFound
 from emulator.services.eventbridge import EventsError
@@ -147,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         return args.func(args)
+    except Stopped as stopped:
+        print(f"stopped: {stopped}; the running execution is recorded ABORTED and its jobs were stopped",
+              file=sys.stderr)
+        return stopped.exit_status
     except (CliError, AssemblyError, EventsError, OldStateFolder, StepFunctionsError, DeploymentNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@
     dead_letters/                   events EventBridge could not deliver
     sagemaker/<kind>/<name>.json    SageMaker resource records; sagemaker/work/<kind>/<name>/ job folders
     sagemaker/invoke_server.json    the live `serve` process that answers InvokeEndpoint
+    processes/groups/<pid>.json     the job, Lambda and trial process groups an emulator process runs
 """
 
 from __future__ import annotations
@@ -109,3 +110,7 @@ class Layout:
     @property
     def invoke_server_file(self) -> Path:
         return self.root / "sagemaker" / "invoke_server.json"
+
+    @property
+    def process_groups_dir(self) -> Path:
+        return self.root / "processes"

@@ -29,6 +29,7 @@ from emulator.services.sagemaker.images import Launcher
 from emulator.services.sagemaker.listing import filter_sort, page
 from emulator.services.sagemaker.metrics import builtin_metric_definitions, final_metrics
 from emulator.services.sagemaker.runner import JobProcess, launch, local_path, map_paths
+from emulator.storage.processes import ProcessGroups
 from emulator.storage.records import owner_dead, without_owner
 
 log = logging.getLogger("emulator.services.sagemaker.jobs")
@@ -215,6 +216,8 @@ class JobsBackend:
         self._processing: dict[str, ProcessingJob] = {}  # by lower-cased name, as SageMaker compares
         self._training: dict[str, TrainingJob] = {}
         self._threads: list[threading.Thread] = []
+        # every job process's group, recorded so a later emulator process can end it if this one dies
+        self.groups = ProcessGroups(context.layout.process_groups_dir)
 
     def _pythonpath(self, launcher: Launcher) -> list[Path]:
         root = Path(self.context.project_root)
@@ -306,6 +309,7 @@ class JobsBackend:
             env={**self.context.endpoint_env(), **req.get("Environment", {})},
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
+            groups=self.groups,
         )
         result = job.process.wait()
         job.end_time = utcnow()
@@ -436,6 +440,7 @@ class JobsBackend:
             env={**self.context.endpoint_env(), **job.process_env, **req.get("Environment", {})},
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
+            groups=self.groups,
         )
         result = job.process.wait()
         job.metrics = final_metrics(job.process.log_text(), job.metric_definitions, utcnow())

@@ -8,6 +8,7 @@ listed too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -20,8 +21,9 @@ from typing import Any
 
 from emulator.aws.arns import execution_arn, parse_execution_arn
 from emulator.services.stepfunctions import exceptions as exc
+from emulator.services.stepfunctions import validation
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
-from emulator.storage.executions import read_execution, write_history
+from emulator.storage.executions import ExecutionExists, owner_gone, read_execution, settle_orphan, write_history
 from emulator.storage.layout import Layout
 from emulator.storage.pages import InvalidNextToken, paginate
 
@@ -76,6 +78,9 @@ class StepFunctionsBackend:
         self._validate = validate
         self._test_state = test_state
         self.created = created  # when the machines were deployed (epoch seconds)
+        # settles an execution whose owner process died (the runtime injects one that also rolls
+        # back what it changed); by default only the record is settled
+        self.settle: Callable[[Any], Any] = lambda folder: settle_orphan(folder, "it was killed or crashed")
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
@@ -83,6 +88,7 @@ class StepFunctionsBackend:
         if operation not in self.OPERATIONS:
             raise exc.UnknownOperation(f"{operation} is not served locally; the emulator serves: "
                                        f"{', '.join(sorted(self.OPERATIONS))}")
+        validation.validate(operation, request)  # as AWS's front end: before any operation runs
         return getattr(self, _snake(operation))(**request)
 
     # -- state machines ----------------------------------------------------------------------
@@ -125,10 +131,18 @@ class StepFunctionsBackend:
             raise exc.InvalidArn(arn)
         try:
             machine = self.machines.get(parts.state_machine_arn)
-            record = read_execution(self.layout.execution_dir(machine.name, check_name(parts.execution_name)))
+            record = self._read(self.layout.execution_dir(machine.name, check_name(parts.execution_name)))
         except (exc.StateMachineDoesNotExist, exc.InvalidName, FileNotFoundError):
             raise exc.ExecutionDoesNotExist(arn) from None
         return machine, parts.execution_name, record
+
+    def _read(self, folder: Any) -> dict:
+        """An execution's record; one whose owner process died is settled first (it never ends else)."""
+        record = read_execution(folder)
+        if owner_gone(record["status"]):
+            self.settle(folder)
+            record = read_execution(folder)
+        return record
 
     def start_execution(self, stateMachineArn: Any = None, name: Any = None, input: Any = None,
                         **_: Any) -> dict:
@@ -144,16 +158,29 @@ class StepFunctionsBackend:
             running = self._running.get(arn)
             # a running execution with the same name and input is answered again, as AWS does
             if running is None or running.input_value != input_value:
-                if running is not None or (folder / "status.json").is_file():
+                if running is not None:
+                    raise exc.ExecutionAlreadyExists(arn)
+                existing = self._existing(folder)
+                if existing is not None:  # another process's: the same answer if it runs with this input
+                    if existing.get("status") == "RUNNING" and _same_input(existing.get("input"), input_value):
+                        return {"executionArn": arn, "startDate": _epoch(existing["startDate"])}
                     raise exc.ExecutionAlreadyExists(arn)
                 running = self._running[arn] = _Running(input_value)
                 running.thread = threading.Thread(target=self._execute, args=(machine, name, arn, running),
                                                   name=f"execution-{name}", daemon=True)
                 running.thread.start()
         running.started.wait(10)  # the status record exists once ExecutionStarted is recorded
+        if isinstance(running.failure, exc.ExecutionAlreadyExists | ExecutionExists):
+            raise exc.ExecutionAlreadyExists(arn)  # another process claimed the name meanwhile
         if running.failure is not None:
             raise exc.ValidationException(f"The execution could not start: {running.failure}")
         return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
+
+    def _existing(self, folder: Any) -> dict | None:
+        try:
+            return self._read(folder)["status"]
+        except FileNotFoundError:
+            return None
 
     def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running) -> None:
         def on_event(event: dict) -> None:
@@ -172,15 +199,35 @@ class StepFunctionsBackend:
                 if self._running.get(arn) is running:
                     del self._running[arn]
 
-    def stop_all(self, timeout: float = 30.0) -> None:
-        """Abort every execution this backend runs and wait for their ABORTED records (shutdown)."""
+    def stop_all(self, timeout: float = 30.0, error: str | None = None, cause: str | None = None) -> None:
+        """Abort every execution this backend runs and wait for their ABORTED records (shutdown);
+        ``error`` and ``cause`` say why, as StopExecution's do."""
         with self._lock:
-            running = list(self._running.values())
-        for execution in running:
+            running = dict(self._running)
+        for execution in running.values():
             execution.abort.set()
-        for execution in running:
+        for arn, execution in running.items():
             if execution.thread:
                 execution.thread.join(timeout)
+            parts = parse_execution_arn(arn)
+            if parts is not None and (error is not None or cause is not None):
+                with contextlib.suppress(exc.StepFunctionsError, FileNotFoundError):
+                    machine = self.machines.get(parts.state_machine_arn)
+                    self._note_stop(self.layout.execution_dir(machine.name, parts.execution_name), error, cause)
+
+    @staticmethod
+    def _note_stop(folder: Any, error: Any, cause: Any) -> dict:
+        """StopExecution's error and cause are what DescribeExecution and the history report, as on AWS."""
+        record = read_execution(folder)
+        status = record["status"]
+        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
+            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
+            history = record["history"]
+            if history and history[-1].get("type") == "ExecutionAborted":
+                history[-1]["executionAbortedEventDetails"] = details
+            write_history(folder, history, {**status, **details}, record["output"])
+            status = {**status, **details}
+        return status
 
     def describe_execution(self, executionArn: Any = None, **_: Any) -> dict:
         _, _, record = self._execution(executionArn)
@@ -201,7 +248,7 @@ class StepFunctionsBackend:
         rows = []
         for execution in sorted(folder.iterdir()) if folder.is_dir() else []:
             try:
-                status = read_execution(execution)["status"]
+                status = self._read(execution)["status"]
             except FileNotFoundError:
                 continue
             if statusFilter and status.get("status") != statusFilter:
@@ -231,18 +278,16 @@ class StepFunctionsBackend:
         running.abort.set()
         if running.thread:
             running.thread.join(30)
-        folder = self.layout.execution_dir(machine.name, name)
-        record = read_execution(folder)
-        status = record["status"]
-        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
-            # StopExecution's error and cause are what DescribeExecution and the history report, as on AWS
-            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
-            history = record["history"]
-            if history and history[-1].get("type") == "ExecutionAborted":
-                history[-1]["executionAbortedEventDetails"] = details
-            write_history(folder, history, {**status, **details}, record["output"])
+        status = self._note_stop(self.layout.execution_dir(machine.name, name), error, cause)
         stopped = status.get("stopDate")
         return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
+
+
+def _same_input(recorded: Any, input_value: Any) -> bool:
+    try:
+        return json.loads(recorded or "{}") == input_value
+    except (TypeError, ValueError):
+        return False
 
 
 def _summary(status: dict) -> dict:

@@ -1,4 +1,5 @@
-"""An execution's record on disk: status.json (always), history.json and output.json (once ended).
+"""An execution's record on disk: status.json (always), history.json and output.json (once ended),
+redrive.json (once it failed, timed out or was aborted: where a redrive picks up).
 
 The interpreter writes it; the Step Functions API and the CLI read it. A running (or killed)
 execution has a status.json only.
@@ -24,14 +25,25 @@ def write_status(folder: Path, status: dict) -> None:
     write_json_atomic(Path(folder) / "status.json", status, indent=2)
 
 
+def write_redrive(folder: Path, point: dict | None) -> None:
+    """What RedriveExecution needs (the definition run, the failed state, its input and variables,
+    the finished branches and iterations), or None once the execution succeeded."""
+    path = Path(folder) / "redrive.json"
+    if point is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_json_atomic(path, point)
+
+
 def read_execution(folder: Path) -> dict:
     """{"status": {...}, "history": [...], "output": ...} from ``folder``; history [] while running."""
     folder = Path(folder)
     status_path = folder / "status.json"
     if not status_path.is_file():
         raise FileNotFoundError(f"{folder} holds no execution record (no status.json); run the execution with history_dir")
-    record: dict[str, Any] = {"status": json.loads(status_path.read_text(encoding="utf-8")), "history": [], "output": None}
-    for key, name in (("history", "history.json"), ("output", "output.json")):
+    record: dict[str, Any] = {"status": json.loads(status_path.read_text(encoding="utf-8")), "history": [], "output": None,
+                              "redrive": None}
+    for key, name in (("history", "history.json"), ("output", "output.json"), ("redrive", "redrive.json")):
         path = folder / name
         if path.is_file():
             record[key] = json.loads(path.read_text(encoding="utf-8"))

@@ -117,6 +117,7 @@ class Runtime:
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
         s3_sdk.register(self.integrations, self.s3)
+        s3_sdk.register_map_run(self.integrations, self.s3)  # Distributed Map: ItemReader, ResultWriter
         # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
         # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
         from emulator.integrations import sagemaker as sagemaker_integration

@@ -114,13 +114,13 @@ def run_distributed(ex: Execution, state: model.Map, env: Env, items: list | Non
     else:
         groups = [(index, 1, value) for index, value in enumerate(inputs)]
     before = (prior or {}).get("mapRun")  # redriven: the run that failed, picked up
-    run_id = before["runId"] if before else str(uuid.uuid4())
+    run_id = before["runId"] if before else _uuid(ex)
     label = dist.label or state.name
     run = MapRun(state=state, run_id=run_id, arn=map_run_arn(ex.state_machine_arn, label, run_id), label=label,
                  state_machine_arn=map_run_state_machine_arn(ex.state_machine_arn, label),
                  express=dist.execution_type == "EXPRESS", folder=ex.record_dir, total_items=len(inputs),
                  limit=min(limit or MAX_THREADS, MAX_THREADS), tolerated_count=tolerated_count, tolerated_pct=tolerated_pct)
-    children = [Child(i, first, count, value, str(uuid.uuid4())) for i, (first, count, value) in enumerate(groups)]
+    children = [Child(i, first, count, value, _uuid(ex)) for i, (first, count, value) in enumerate(groups)]
     redrive_count = 0
     if before:
         redrive_count = int(before.get("redriveCount", 0)) + 1
@@ -170,6 +170,11 @@ def run_distributed(ex: Execution, state: model.Map, env: Env, items: list | Non
     if crash:
         raise crash[0]
     return _conclude(ex, run, children, record, frame, stop)
+
+
+def _uuid(ex: Execution) -> str:
+    """A version-4 UUID from the execution's randomness (a seeded run names its Map Runs the same)."""
+    return str(uuid.UUID(int=ex.rng.getrandbits(128), version=4))
 
 
 def _selected(ex: Execution, state: model.Map, env: Env, items: list, frame: Frame, retry_count: int, entered: str) -> list:

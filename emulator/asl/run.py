@@ -26,6 +26,8 @@ from emulator.asl.history import (
 from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
 from emulator.asl.ports import Integrations
+from emulator.asl.redrive import Redrive, resume_of
+from emulator.asl.redrive import save as save_redrive
 from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
 from emulator.aws.arns import execution_arn as make_execution_arn
 from emulator.aws.arns import state_machine_arn as make_state_machine_arn
@@ -62,6 +64,7 @@ def run_definition(
     abort: threading.Event | None = None,
     state_machine_arn: str | None = None,
     virtual_clock: bool = True,
+    redrive: Redrive | None = None,
 ) -> ExecutionResult:
     """Run a definition to the end and return how it ended.
 
@@ -72,9 +75,14 @@ def run_definition(
     as ABORTED. ``virtual_clock=False`` records wall-clock times only (skipped Wait/Retry time is
     not added). ``state_machine_arn`` (a deployed machine's) sets the region and account of the
     execution ARN; without it they are the local defaults (emulator.aws.arns).
+    ``redrive`` (``Redrive.load(history_dir)``) continues that failed execution instead: its recorded
+    definition and input, from the state that failed, appending to its history (asl/redrive.py).
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
+    if redrive is not None:
+        definition, input = redrive.definition, redrive.input
+    definition_text = definition if isinstance(definition, str) else None
     machine = definition if isinstance(definition, StateMachine) else parse_definition(definition)
     if time_scale < 0:
         raise ValueError("time_scale must be >= 0")
@@ -93,6 +101,8 @@ def run_definition(
     execution_arn = make_execution_arn(state_machine_arn, execution_name)
     role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"
     history = History(clock, on_event, virtual_clock)
+    if redrive is not None:
+        history.events.extend(redrive.history)
     start = clock()
     timeout = execution_timeout_seconds if execution_timeout_seconds is not None else machine.timeout_seconds
     ex = Execution(
@@ -113,8 +123,10 @@ def run_definition(
         start_text=format_timestamp(start),
         timeout_seconds=timeout,
         stop=abort if abort is not None else threading.Event(),
+        record_dir=Path(history_dir) if history_dir is not None else None,
+        redrive_count=redrive.count if redrive is not None else 0,
     )
-    frame = Frame(Cursor(), (ex.stop,))
+    frame = Frame(Cursor(history.events[-1]["id"] if history.events else 0), (ex.stop,))
     status_record = {
         "executionArn": execution_arn,
         "stateMachineArn": state_machine_arn,
@@ -123,29 +135,36 @@ def run_definition(
         "startDate": ex.start_text,
         "input": to_json(data),
     }
+    if redrive is not None:  # the same execution again: its start date, a redrive count and date
+        status_record.update(startDate=redrive.status["startDate"], redriveCount=redrive.count, redriveDate=ex.start_text)
+        ex.execution_context["StartTime"] = redrive.status["startDate"]
     if history_dir is not None:
         write_status(Path(history_dir), status_record)
-    history.add(
-        frame.cursor,
-        "ExecutionStarted",
-        {"input": to_json(data), "inputDetails": {"truncated": False}, "roleArn": role},
-    )
+    if redrive is not None:
+        history.add(frame.cursor, "ExecutionRedriven", {"redriveCount": redrive.count})
+    else:
+        history.add(
+            frame.cursor,
+            "ExecutionStarted",
+            {"input": to_json(data), "inputDetails": {"truncated": False}, "roleArn": role},
+        )
     output: Any = None
     error: str | None = None
     cause: str | None = None
+    failure: BaseException | None = None  # where a redrive would pick up
     try:
-        output = run_block(ex, machine, data, frame)
+        output = run_block(ex, machine, data, frame, redrive.resume if redrive is not None else None)
         status = "SUCCEEDED"
         history.add(frame.cursor, "ExecutionSucceeded", {"output": to_json(output), "outputDetails": {"truncated": False}})
     except StatesError as err:
-        status, error, cause = "FAILED", err.name or None, err.cause
+        status, error, cause, failure = "FAILED", err.name or None, err.cause, err
         history.add(frame.cursor, "ExecutionFailed", _error_details(error, cause))
     except ExecutionTimedOut as exc:
         ex.stop.set()
-        status, error, cause = "TIMED_OUT", TIMEOUT, exc.cause
+        status, error, cause, failure = "TIMED_OUT", TIMEOUT, exc.cause, exc
         history.add(frame.cursor, "ExecutionTimedOut", _error_details(error, cause))
-    except Cancelled:
-        status, error, cause = "ABORTED", None, "The execution was stopped"
+    except Cancelled as exc:
+        status, error, cause, failure = "ABORTED", None, "The execution was stopped", exc
         history.add(frame.cursor, "ExecutionAborted", {"cause": cause})
     except KeyboardInterrupt:  # leave a record of the interrupted run, then let the caller stop
         ex.stop.set()
@@ -168,6 +187,9 @@ def run_definition(
     )
     if history_dir is not None:
         _record(Path(history_dir), status_record, result, format_timestamp(history.now(frame.cursor)))
+        if definition_text is not None or isinstance(definition, dict):
+            text = definition_text if definition_text is not None else json.dumps(definition)
+            save_redrive(Path(history_dir), text, data, resume_of(failure) if failure is not None else None)
     return result
 
 

@@ -130,8 +130,8 @@ def _run_with_records(case: Case, tmp_path: Path) -> None:
     integrations, fake = scripted_integrations(case.tasks)
     s3 = _local_s3(case, tmp_path / "s3", integrations)
     record = tmp_path / "record"
-    options = dict(integrations=integrations, execution_name=case.execution_name, state_machine_name=case.state_machine_name,
-                   time_scale=0.0, history_dir=record, rng=random.Random(7))
+    options = {"integrations": integrations, "execution_name": case.execution_name, "state_machine_name": case.state_machine_name,
+                   "time_scale": 0.0, "history_dir": record, "rng": random.Random(7)}
     expected = case.expected
     if "definition_error" in expected:
         with pytest.raises(DefinitionError) as raised:

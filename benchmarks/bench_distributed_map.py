@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator.asl import run_definition  # noqa: E402
-from emulator.asl.ports import Integrations  # noqa: E402
-from emulator.integrations.s3_sdk import register_map_run  # noqa: E402
-from emulator.services.s3.store import LocalS3  # noqa: E402
+from emulator.asl import run_definition
+from emulator.asl.ports import Integrations
+from emulator.integrations.s3_sdk import register_map_run
+from emulator.services.s3.store import LocalS3
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 BATCH = 1_000

@@ -85,7 +85,8 @@ class MapRun:
     express: bool
     folder: Path | None  # the parent's record folder
     total_items: int
-    limit: int
+    limit: int  # threads: MaxConcurrency, 0 (unbounded) and anything above capped at MAX_THREADS
+    max_concurrency: int  # as the state asked for it (DescribeMapRun reports it)
     tolerated_count: int | None
     tolerated_pct: float | None
 
@@ -119,7 +120,7 @@ def run_distributed(ex: Execution, state: model.Map, env: Env, items: list | Non
     run = MapRun(state=state, run_id=run_id, arn=map_run_arn(ex.state_machine_arn, label, run_id), label=label,
                  state_machine_arn=map_run_state_machine_arn(ex.state_machine_arn, label),
                  express=dist.execution_type == "EXPRESS", folder=ex.record_dir, total_items=len(inputs),
-                 limit=min(limit or MAX_THREADS, MAX_THREADS), tolerated_count=tolerated_count, tolerated_pct=tolerated_pct)
+                 limit=min(limit or MAX_THREADS, MAX_THREADS), max_concurrency=limit or 0, tolerated_count=tolerated_count, tolerated_pct=tolerated_pct)
     children = [Child(i, first, count, value, _uuid(ex)) for i, (first, count, value) in enumerate(groups)]
     redrive_count = 0
     if before:
@@ -131,8 +132,7 @@ def run_distributed(ex: Execution, state: model.Map, env: Env, items: list | Non
             elif old["status"] != "PENDING":
                 child.resume, child.start = old.get("resume"), old.get("start")
                 child.redrive_count += 1
-    record = _Record(ex, run, children, frame, {"settings": (limit, tolerated_count, tolerated_pct)},
-                     redrive_count, before.get("startDate") if before else None)
+    record = _Record(ex, run, children, frame, redrive_count, before.get("startDate") if before else None)
     if before:
         ex.history.add(frame.cursor, "MapRunRedriven", {"mapRunArn": run.arn, "redriveCount": redrive_count})
     else:
@@ -294,8 +294,8 @@ def _details(error: str | None, cause: str | None) -> dict:
 class _Record:
     """DescribeMapRun's answer, rewritten (at most every _RECORD_EVERY seconds) as children end."""
 
-    def __init__(self, ex: Execution, run: MapRun, children: list[Child], frame: Frame, extra: dict,
-                 redrive_count: int, start: str | None):
+    def __init__(self, ex: Execution, run: MapRun, children: list[Child], frame: Frame, redrive_count: int,
+                 start: str | None):
         self.ex, self.run, self.children, self.frame = ex, run, children, frame
         self.redrive_count = redrive_count
         self.start = start or format_timestamp(ex.history.now(frame.cursor))
@@ -324,7 +324,7 @@ class _Record:
             record = {
                 "mapRunArn": self.run.arn, "executionArn": self.ex.execution_arn, "stateMachineArn": self.run.state_machine_arn,
                 "label": self.run.label, "status": status, "startDate": self.start,
-                "maxConcurrency": self.run.state.max_concurrency,
+                "maxConcurrency": self.run.max_concurrency,
                 "toleratedFailurePercentage": float(self.run.tolerated_pct or 0.0),
                 "toleratedFailureCount": int(self.run.tolerated_count or 0),
                 "itemCounts": self.counts(lambda c: c.count), "executionCounts": self.counts(lambda c: 1),

@@ -121,11 +121,9 @@ def test_redrive_through_boto3_reruns_only_the_failed_step(runtime, sfn):
 
     # the operator fixes what the deploy step needs, then redrives the same execution
     runtime.s3.put_bytes(f"s3://{_bucket(runtime)}/flags/endpoint-ready", b"ok")
-    started = time.monotonic()
     redriven = sfn.redrive_execution(executionArn=arn)
     assert isinstance(redriven["redriveDate"], datetime)
     done = _wait(sfn, arn)
-    elapsed = time.monotonic() - started
 
     assert done["status"] == "SUCCEEDED" and done["executionArn"] == arn
     assert done["redriveCount"] == 1 and "redriveDate" in done and done["startDate"] == failed["startDate"]
@@ -139,9 +137,9 @@ def test_redrive_through_boto3_reruns_only_the_failed_step(runtime, sfn):
     assert redrive_event["type"] == "ExecutionRedriven" and redrive_event["executionRedrivenEventDetails"] == {"redriveCount": 1}
     entered = [e["stateEnteredEventDetails"]["name"] for e in history[len(first_history):] if e["type"] == "TaskStateEntered"]
     assert entered == ["Deploy"]
-    # and the side effects prove it: each long step ran once, and the redrive took less than one of them
-    assert len(_effects(runtime, "deploy-1", "tune")) == 1 and len(_effects(runtime, "deploy-1", "train")) == 1
-    assert elapsed < 2.0, f"the redrive took {elapsed:.1f}s: the two 1-second steps ran again"
+    # and the side effects prove it: each long step left one trace, from the first attempt
+    assert _effects(runtime, "deploy-1", "tune") == [output["tune"]["trace"]]
+    assert _effects(runtime, "deploy-1", "train") == [output["train"]["trace"]]
     assert sfn.list_executions(stateMachineArn=machine.arn, redriveFilter="REDRIVEN")["executions"][0]["redriveCount"] == 1
 
     with pytest.raises(sfn.exceptions.ExecutionNotRedrivable, match="SUCCEEDED"):

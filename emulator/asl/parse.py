@@ -472,6 +472,10 @@ def _distributed(raw: dict, pointer: str, common: dict, mode: str, execution_typ
                                       "ItemProcessor.ProcessorConfig to {\"Mode\": \"DISTRIBUTED\", \"ExecutionType\": \"STANDARD\"}")
         return None
     jsonata = common["query_language"] == JSONATA
+    for key in ("ItemsPath", "Items"):
+        if "ItemReader" in raw and key in raw:
+            raise DefinitionError(f"{pointer}/{key}", f"a Distributed Map reads its items with ItemReader or takes them "
+                                  f"from {key}, not both")
     label = raw.get("Label")
     if label is not None and (not isinstance(label, str) or not 1 <= len(label) <= 40 or _LABEL_BAD & set(label)
                               or any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in label)):

@@ -130,8 +130,8 @@ class Runtime:
         self._provision()
 
     def sagemaker_context(self) -> SageMakerContext:
-        """What the SageMaker backends are given: images resolve against the deployment's cloud
-        assembly (CDK image assets); the invoke server is started on first use, per state folder."""
+        """What the SageMaker backends are given: images resolve against every cloud assembly deployed
+        here (CDK image assets); the invoke server is started on first use, per state folder."""
         from emulator.services.sagemaker.context import SageMakerContext
         from emulator.services.sagemaker.images import resolve_image
 

@@ -28,7 +28,7 @@ from emulator.asl.parse import StateMachine, parse_definition
 from emulator.asl.ports import Integrations
 from emulator.asl.redrive import Redrive, resume_of
 from emulator.asl.redrive import save as save_redrive
-from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION, parse_state_machine_arn
 from emulator.aws.arns import execution_arn as make_execution_arn
 from emulator.aws.arns import state_machine_arn as make_state_machine_arn
 
@@ -93,10 +93,10 @@ def run_definition(
     # A deployed state machine's ARN fixes the region and account its executions report.
     region, account = DEFAULT_REGION, ACCOUNT
     if state_machine_arn:
-        parts = state_machine_arn.split(":")
-        if len(parts) < 7 or parts[5] != "stateMachine":
+        parsed = parse_state_machine_arn(state_machine_arn)
+        if parsed is None:
             raise ValueError(f"state_machine_arn {state_machine_arn!r} is not a state machine ARN")
-        region, account, state_machine_name = parts[3], parts[4], parts[6]
+        region, account, state_machine_name = parsed
     state_machine_arn = make_state_machine_arn(state_machine_name, region=region, account=account)
     execution_arn = make_execution_arn(state_machine_arn, execution_name)
     role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"

@@ -20,6 +20,14 @@ def state_machine_arn(name: str, *, region: str = DEFAULT_REGION, account: str =
     return arn("states", f"stateMachine:{name}", region=region, account=account)
 
 
+def parse_state_machine_arn(text: str) -> tuple[str, str, str] | None:
+    """(region, account, name) of ``arn:aws:states:<r>:<a>:stateMachine:<name>``, or None."""
+    parts = text.split(":") if isinstance(text, str) else []
+    if len(parts) != 7 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "stateMachine" or not parts[6]:
+        return None
+    return parts[3], parts[4], parts[6]
+
+
 def execution_arn(state_machine: str, execution_name: str) -> str:
     """The ARN of an execution of ``state_machine`` (its ARN), as Step Functions forms it."""
     return state_machine.replace(":stateMachine:", ":execution:", 1) + f":{execution_name}"

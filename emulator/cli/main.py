@@ -48,9 +48,22 @@ class _ShortFormatter(logging.Formatter):
         return f"  [{name}] {level}{record.getMessage()}"
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted: a worker thread logging after a
+    caller replaced or closed the stream it started with (tests capture it) still finds one."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_logging(verbose: bool = False) -> None:
     """INFO lines from loggers under "emulator", one concise line each, on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(_ShortFormatter())
     logger = logging.getLogger("emulator")
     logger.handlers[:] = [handler]

@@ -187,7 +187,7 @@ class Endpoint:
         self.production_variants = [_variant_summary(v, _moment(pending["ShiftStart"])) for v in pending["Variants"]]
         self.status = "InService"
         self.last_modified_time = _moment(now)
-        log.info("endpoint %s InService with config %s", self.name, pending["EndpointConfigName"])
+        log.debug("endpoint %s InService with config %s", self.name, pending["EndpointConfigName"])
         return True
 
 
@@ -238,7 +238,7 @@ class HostingBackend:
             if self.records.exists(MODELS, ModelName):
                 raise AlreadyExisting("model", arn)
             self.records.write(MODELS, ModelName, Model(ModelName, arn, dt.datetime.now(dt.UTC), spec).describe())
-        log.info("model %s created (image %s)", ModelName, container.get("Image"))
+        log.debug("model %s created (image %s)", ModelName, container.get("Image"))
         return {"ModelArn": arn}
 
     def _check_model_data(self, container: dict) -> None:
@@ -296,7 +296,7 @@ class HostingBackend:
             if self.records.exists(CONFIGS, EndpointConfigName):
                 raise AlreadyExisting("endpoint configuration", arn)
             self.records.write(CONFIGS, EndpointConfigName, config.describe())
-        log.info("endpoint config %s created (%s)", EndpointConfigName,
+        log.debug("endpoint config %s created (%s)", EndpointConfigName,
                  ", ".join(f"{v['VariantName']}->{v['ModelName']}" for v in ProductionVariants))
         return {"EndpointConfigArn": arn}
 
@@ -344,7 +344,7 @@ class HostingBackend:
                                 data_capture=_capture_summary(capture) if capture else None,
                                 pending=self._pending(config, None, now), deployment_config=DeploymentConfig)
             self._write_endpoint(endpoint, owned=True)
-        log.info("endpoint %s creating with config %s", EndpointName, EndpointConfigName)
+        log.debug("endpoint %s creating with config %s", EndpointName, EndpointConfigName)
         self._start_worker(EndpointName)
         return {"EndpointArn": arn}
 
@@ -369,7 +369,7 @@ class HostingBackend:
             if DeploymentConfig:
                 endpoint.last_deployment_config = _recorded_deployment(DeploymentConfig)
             self._write_endpoint(endpoint, owned=True)
-        log.info("endpoint %s updating to config %s", EndpointName, EndpointConfigName)
+        log.debug("endpoint %s updating to config %s", EndpointName, EndpointConfigName)
         self._start_worker(EndpointName)
         return {"EndpointArn": arn}
 

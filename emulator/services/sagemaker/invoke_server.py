@@ -88,7 +88,7 @@ class EndpointDirectory:
                 return cached.record if cached else None
             self._cache[name] = cached
             if cached.record.get("EndpointConfigName") != previous:
-                log.info("serving endpoint %s (config %s, %s)", name, cached.record.get("EndpointConfigName"),
+                log.debug("serving endpoint %s (config %s, %s)", name, cached.record.get("EndpointConfigName"),
                          cached.record.get("EndpointStatus"))
                 if previous is not None:
                     self._release_retired_models()
@@ -100,7 +100,7 @@ class EndpointDirectory:
         referenced = referenced_model_dirs(self.records.all("endpoints"))
         dropped = forget_predictors(keep=lambda key: key[2] or key[1] in referenced)
         if dropped:
-            log.info("released %d retired model(s)", dropped)
+            log.debug("released %d retired model(s)", dropped)
 
     def route(self, name: str, target_variant: str | None = None) -> dict:
         """The variant (with its model folder) that serves this request, or an InvokeError."""
@@ -277,7 +277,7 @@ class RuntimeServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="sagemaker-runtime", daemon=True)
         self._thread.start()
-        log.info("SageMaker runtime API listening on %s", self.base_url)
+        log.debug("SageMaker runtime API listening on %s", self.base_url)
         return self
 
     def stop(self) -> None:

@@ -255,7 +255,7 @@ class JobsBackend:
             job = ProcessingJob(name, arn, request, self.context.work_dir(PROCESSING, name))
             self._processing[name.lower()] = job
             self._save(PROCESSING, job)
-        log.info("processing job %s started (%s)", name, launcher.kind)
+        log.debug("processing job %s started (%s)", name, launcher.kind)
         self._start(self._run_processing, job, launcher, "processing")
         return {"ProcessingJobArn": job.arn}
 
@@ -270,7 +270,7 @@ class JobsBackend:
             job.touch()
             self._save(PROCESSING, job)
             job.done.set()
-            log.info("processing job %s %s%s", job.name, job.status, f": {job.failure_reason}" if job.failure_reason else "")
+            log.log(logging.INFO if job.status == "Failed" else logging.DEBUG, "processing job %s %s%s", job.name, job.status, f": {job.failure_reason}" if job.failure_reason else "")
 
     def _processing_steps(self, job: ProcessingJob, launcher: Launcher) -> None:
         s3 = self.context.s3
@@ -379,7 +379,7 @@ class JobsBackend:
             job.set_secondary("Starting", "Launching requested ML instances")
             self._training[name.lower()] = job
             self._save(TRAINING, job)
-        log.info("training job %s started (%s)", name, launcher.kind)
+        log.debug("training job %s started (%s)", name, launcher.kind)
         self._start(self._run_training, job, launcher, "training")
         return {"TrainingJobArn": job.arn}
 
@@ -396,7 +396,7 @@ class JobsBackend:
             self._save(TRAINING, job)
             job.done.set()
             metrics = ", ".join(f"{m['MetricName']}={m['Value']:g}" for m in job.metrics)
-            log.info("training job %s %s%s%s", job.name, job.status, f" ({metrics})" if metrics else "", f": {job.failure_reason}" if job.failure_reason else "")
+            log.log(logging.INFO if job.status == "Failed" else logging.DEBUG, "training job %s %s%s%s", job.name, job.status, f" ({metrics})" if metrics else "", f": {job.failure_reason}" if job.failure_reason else "")
 
     def _training_steps(self, job: TrainingJob, launcher: Launcher) -> None:
         s3 = self.context.s3

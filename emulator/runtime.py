@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 from emulator.asl import ExecutionResult, run_definition, teststate
 from emulator.asl import validate as asl_validate
 from emulator.asl.ports import Integrations
+from emulator.asl.redrive import Redrive
 from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
 from emulator.aws.arns import execution_arn
@@ -121,12 +122,14 @@ class Runtime:
             self.machines, self.layout, self._launch_for_api, created=deployment.deployed_at_epoch(),
             validate=_api_errors(validate_definition),
             test_state=_api_errors(lambda definition, **request: run_test_state(
-                definition, integrations=self.integrations, **request)))
+                definition, integrations=self.integrations, **request)),
+            redrive=self._redrive_for_api)
         self.stepfunctions.settle = self.settle_execution
         self.integrations = Integrations()
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
         s3_sdk.register(self.integrations, self.s3)
+        s3_sdk.register_map_run(self.integrations, self.s3)  # Distributed Map: ItemReader, ResultWriter
         # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
         # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
         from emulator.integrations import sagemaker as sagemaker_integration
@@ -227,11 +230,14 @@ class Runtime:
 
     # -- executions ----------------------------------------------------------------------------
     def launch(self, machine: StateMachineSpec, input_value: Any, name: str | None = None, *,
-               on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None) -> ExecutionResult:
-        """Run one execution of a deployed state machine to its end, recorded under the layout."""
+               on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None,
+               redrive: bool = False) -> ExecutionResult:
+        """Run one execution of a deployed state machine to its end, recorded under the layout.
+        ``redrive``: continue the failed execution ``name`` from its record instead (same ARN, the
+        definition and input it ran with; ``input_value`` is ignored)."""
         name = name or str(uuid.uuid4())
         folder = self.layout.execution_dir(machine.name, name)
-        if (folder / execution_records.STATUS).is_file():
+        if not redrive and (folder / execution_records.STATUS).is_file():
             raise sfn_errors.ExecutionAlreadyExists(execution_arn(machine.arn, name))
         if on_event is None and self.observer is not None:
             on_event = self.observer(machine, name)
@@ -239,13 +245,18 @@ class Runtime:
             return run_definition(
                 machine.definition, input_value, integrations=self.integrations, execution_name=name,
                 state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
-                history_dir=folder, on_event=on_event, state_machine_arn=machine.arn, abort=abort, virtual_clock=False)
+                history_dir=folder, on_event=on_event, state_machine_arn=machine.arn, abort=abort, virtual_clock=False,
+                redrive=Redrive.load(folder) if redrive else None)
         except execution_records.ExecutionExists:  # claimed by another process between the check and the run
             raise sfn_errors.ExecutionAlreadyExists(execution_arn(machine.arn, name)) from None
 
     def _launch_for_api(self, machine: StateMachineSpec, input_value: Any, name: str,
                         on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
         return self.launch(machine, input_value, name, on_event=on_event, abort=abort)
+
+    def _redrive_for_api(self, machine: StateMachineSpec, name: str, on_event: Callable[[dict], None],
+                         abort: threading.Event) -> ExecutionResult:
+        return self.launch(machine, None, name, on_event=on_event, abort=abort, redrive=True)
 
     def _start_from_rule(self, state_machine_arn: str, input_text: str, rule: RuleSpec) -> ExecutionResult:
         """EventBridge's state machine target: the rule's input must be JSON, as Step Functions requires."""

@@ -30,6 +30,8 @@ _NO_DETAILS = frozenset(
         "MapStateSucceeded",
         "MapStateFailed",
         "MapStateAborted",
+        "MapRunSucceeded",
+        "MapRunAborted",
         "LambdaFunctionStarted",
         "TaskStateAborted",
         "WaitStateAborted",
@@ -82,6 +84,10 @@ class History:
         self._virtual = virtual_clock
         self._lock = threading.Lock()
         self.events: list[dict] = []
+
+    def fresh(self) -> History:
+        """An empty history on the same clock (a Distributed Map's child execution has its own)."""
+        return History(self._clock, None, self._virtual)
 
     def now(self, cursor: Cursor) -> datetime:
         moment = self._clock()

@@ -24,10 +24,12 @@ from emulator.asl.history import (
 from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
 from emulator.asl.ports import Integrations
+from emulator.asl.redrive import Redrive, resume_of
+from emulator.asl.redrive import save as save_redrive
 from emulator.aws.arns import ACCOUNT, DEFAULT_REGION, parse_state_machine_arn
 from emulator.aws.arns import execution_arn as make_execution_arn
 from emulator.aws.arns import state_machine_arn as make_state_machine_arn
-from emulator.storage.executions import Journal, claim, finish
+from emulator.storage.executions import Journal, claim, finish, reclaim
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ def run_definition(
     abort: threading.Event | None = None,
     state_machine_arn: str | None = None,
     virtual_clock: bool = True,
+    redrive: Redrive | None = None,
 ) -> ExecutionResult:
     """Run a definition to the end and return how it ended.
 
@@ -74,9 +77,14 @@ def run_definition(
     With ``history_dir`` the execution is recorded there as it runs (storage.executions: claimed,
     each event journaled, finished); a folder that already holds an execution raises
     ExecutionExists before anything runs.
+    ``redrive`` (``Redrive.load(history_dir)``) continues that failed execution instead: its recorded
+    definition and input, from the state that failed, appending to its history (asl/redrive.py).
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
+    if redrive is not None:
+        definition, input = redrive.definition, redrive.input
+    definition_text = definition if isinstance(definition, str) else None
     machine = definition if isinstance(definition, StateMachine) else parse_definition(definition)
     if time_scale < 0:
         raise ValueError("time_scale must be >= 0")
@@ -104,12 +112,19 @@ def run_definition(
         "startDate": format_timestamp(start),
         "input": to_json(data),
     }
+    if redrive is not None:  # the same execution again: its start date, a redrive count and date
+        status_record.update(startDate=redrive.status["startDate"], redriveCount=redrive.count,
+                             redriveDate=format_timestamp(start))
     journal = None
     if history_dir is not None:
-        # the record exists before the first event, and a second execution of the name is refused here
-        claim(Path(history_dir), status_record, definition if isinstance(definition, str | dict) else None)
+        if redrive is not None:  # its record exists: this process owns it again, its journal goes on
+            reclaim(Path(history_dir), status_record)
+        else:  # the record exists before the first event, and a second execution of the name is refused here
+            claim(Path(history_dir), status_record, definition if isinstance(definition, str | dict) else None)
         journal = Journal(Path(history_dir))
     history = History(clock, on_event, virtual_clock, journal=journal.append if journal else None)
+    if redrive is not None:
+        history.events.extend(redrive.history)  # recorded already: not journaled again
     ex = Execution(
         machine=machine,
         integrations=integrations,
@@ -128,29 +143,36 @@ def run_definition(
         start_text=format_timestamp(start),
         timeout_seconds=timeout,
         stop=abort if abort is not None else threading.Event(),
+        record_dir=Path(history_dir) if history_dir is not None else None,
+        redrive_count=redrive.count if redrive is not None else 0,
     )
-    frame = Frame(Cursor(), (ex.stop,))
-    history.add(
-        frame.cursor,
-        "ExecutionStarted",
-        {"input": to_json(data), "inputDetails": {"truncated": False}, "roleArn": role},
-    )
+    frame = Frame(Cursor(history.events[-1]["id"] if history.events else 0), (ex.stop,))
+    if redrive is not None:
+        ex.execution_context["StartTime"] = redrive.status["startDate"]
+        history.add(frame.cursor, "ExecutionRedriven", {"redriveCount": redrive.count})
+    else:
+        history.add(
+            frame.cursor,
+            "ExecutionStarted",
+            {"input": to_json(data), "inputDetails": {"truncated": False}, "roleArn": role},
+        )
     output: Any = None
     error: str | None = None
     cause: str | None = None
+    failure: BaseException | None = None  # where a redrive would pick up
     try:
-        output = run_block(ex, machine, data, frame)
+        output = run_block(ex, machine, data, frame, redrive.resume if redrive is not None else None)
         status = "SUCCEEDED"
         history.add(frame.cursor, "ExecutionSucceeded", {"output": to_json(output), "outputDetails": {"truncated": False}})
     except StatesError as err:
-        status, error, cause = "FAILED", err.name or None, err.cause
+        status, error, cause, failure = "FAILED", err.name or None, err.cause, err
         history.add(frame.cursor, "ExecutionFailed", _error_details(error, cause))
     except ExecutionTimedOut as exc:
         ex.stop.set()
-        status, error, cause = "TIMED_OUT", TIMEOUT, exc.cause
+        status, error, cause, failure = "TIMED_OUT", TIMEOUT, exc.cause, exc
         history.add(frame.cursor, "ExecutionTimedOut", _error_details(error, cause))
-    except Cancelled:
-        status, error, cause = "ABORTED", None, "The execution was stopped"
+    except Cancelled as exc:
+        status, error, cause, failure = "ABORTED", None, "The execution was stopped", exc
         history.add(frame.cursor, "ExecutionAborted", {"cause": cause})
     except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: leave a record of the stopped run, then stop
         ex.stop.set()
@@ -176,6 +198,9 @@ def run_definition(
     )
     if history_dir is not None:
         _record(Path(history_dir), status_record, result, format_timestamp(history.now(frame.cursor)))
+        if definition_text is not None or isinstance(definition, dict):
+            text = definition_text if definition_text is not None else json.dumps(definition)
+            save_redrive(Path(history_dir), text, data, resume_of(failure) if failure is not None else None)
     if journal is not None:
         journal.close()
     return result

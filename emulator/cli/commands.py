@@ -14,6 +14,7 @@ from emulator.app.summary import print_pipeline_summary
 from emulator.asl import DefinitionError, run_definition
 from emulator.asl.ports import Integrations
 from emulator.asl.validate import ValidationException, format_diagnostics, validate_definition
+from emulator.aws.arns import execution_arn
 from emulator.cli import endpoints
 from emulator.cli.errors import CliError
 from emulator.cli.progress import Progress, summarize
@@ -236,3 +237,37 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     print(format_diagnostics(response))
     return 1 if response["result"] == "FAIL" else 0
+
+
+def _find_execution(runtime: Runtime, target: str, machine_name: str | None) -> str:
+    """The ARN of an execution given by ARN, or by name (searched in every deployed machine's records)."""
+    if target.startswith("arn:"):
+        return target
+    machines = [runtime.machines.get(machine_name)] if machine_name else list(runtime.machines)
+    found = [execution_arn(m.arn, target) for m in machines if runtime.layout.execution_dir(m.name, target).is_dir()]
+    if not found:
+        raise CliError(f"no execution named {target!r} is recorded in {runtime.layout.executions_root} "
+                       f"(machines: {', '.join(m.name for m in machines) or 'none'}); give its ARN")
+    if len(found) > 1:
+        raise CliError(f"several machines have an execution named {target!r}: choose one with --state-machine "
+                       f"({', '.join(found)})")
+    return found[0]
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """RedriveExecution from the command line: the failed execution continues from the state that
+    failed (same ARN), with the progress printer; exit 0 when it then succeeds."""
+    started = time.monotonic()
+    with Runtime.open(args.state_dir, args.project, time_scale=args.time_scale) as runtime:
+        arn = _find_execution(runtime, args.execution, args.state_machine)
+        described = runtime.stepfunctions.describe_execution(executionArn=arn)
+        if described["redriveStatus"] != "REDRIVABLE":
+            raise CliError(f"{arn} cannot be redriven: {described.get('redriveStatusReason')}")
+        machine = runtime.machines.get(described["stateMachineArn"])
+        watcher = _Watcher()
+        runtime.observer = watcher
+        print(f"redrive {described['name']} (redrive {described.get('redriveCount', 0) + 1}): it failed with "
+              f"{described.get('error') or described['status']}")
+        result = runtime.launch(machine, None, described["name"], redrive=True)
+        (_, name, progress), = watcher.started
+        return summarize(runtime, machine, name, result, progress, time.monotonic() - started)

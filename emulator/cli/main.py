@@ -21,7 +21,16 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_env, cmd_run, cmd_synth, cmd_validate, cmd_watch
+from emulator.cli.commands import (
+    cmd_asl,
+    cmd_deploy,
+    cmd_env,
+    cmd_redrive,
+    cmd_run,
+    cmd_synth,
+    cmd_validate,
+    cmd_watch,
+)
 from emulator.cli.errors import CliError
 from emulator.cli.serve import serve
 from emulator.cli.signals import Stopped
@@ -126,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--type", choices=("STANDARD", "EXPRESS"), default="STANDARD")
     val.add_argument("--severity", choices=("ERROR", "WARNING"), default="ERROR")
     val.set_defaults(func=cmd_validate)
+
+    red = sub.add_parser("redrive", help="continue a failed execution from the state that failed (RedriveExecution)")
+    red.add_argument("execution", metavar="EXECUTION_ARN_OR_NAME")
+    red.add_argument("--state-machine", help="the machine (name or ARN) when several have an execution of that name")
+    red.add_argument("--time-scale", type=float, default=0.01, help="multiplies Wait/Retry intervals (default 0.01)")
+    red.set_defaults(func=cmd_redrive)
 
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)

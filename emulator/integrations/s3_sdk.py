@@ -1,4 +1,6 @@
-"""S3 through the AWS SDK integration: "aws-sdk:s3:<action>" over LocalS3.
+"""S3 through the AWS SDK integration: "aws-sdk:s3:<action>" over LocalS3; and the S3 calls of a
+Distributed Map ("s3:getObject", "s3:listObjectsV2" for its ItemReader, "s3:putObject" for its
+ResultWriter), which the interpreter makes through the same registry.
 
 Supported actions: getObject, putObject, copyObject, headObject, deleteObject, listObjectsV2.
 putObject and copyObject take S3's write conditions (``IfMatch``, ``IfNoneMatch: "*"``): a condition
@@ -156,3 +158,23 @@ ACTIONS = ("getObject", "putObject", "copyObject", "headObject", "deleteObject",
 def register(integrations: Integrations, s3: LocalS3) -> None:
     for action in ACTIONS:
         integrations.register(f"aws-sdk:s3:{action}", S3Sdk(s3, action))
+
+
+class MapRunS3(S3Sdk):
+    """A Distributed Map's ItemReader/ResultWriter calls: the same actions, but getObject's Body is
+    the object's bytes (an inventory's CSV files are gzipped) and never lands in a history."""
+
+    def _getObject(self, params: dict) -> dict:
+        _need(params, "Bucket", "Key")
+        uri = LocalS3.uri(params["Bucket"], params["Key"])
+        return {**self._head(uri), "Body": self.s3.get_bytes(uri)}
+
+
+MAP_RUN_ACTIONS = ("getObject", "listObjectsV2", "putObject")
+
+
+def register_map_run(integrations: Integrations, s3: LocalS3) -> None:
+    """The resource keys of ItemReader (arn:aws:states:::s3:getObject / s3:listObjectsV2) and
+    ResultWriter (arn:aws:states:::s3:putObject)."""
+    for action in MAP_RUN_ACTIONS:
+        integrations.register(f"s3:{action}", MapRunS3(s3, action))

@@ -6,6 +6,7 @@
                       so a killed run leaves every event it recorded
     history.json      the whole history once it ended (the journal's events as one document)
     output.json       its output once it ended
+    redrive.json      once it failed, timed out or was aborted: where a redrive picks up
 
 The interpreter writes it (claim, Journal, finish); the Step Functions API and the CLI read it. A
 RUNNING record names its owner (pid and start time): when that process is gone, the execution can
@@ -27,6 +28,7 @@ from emulator.storage import processes
 from emulator.storage.records import write_json_atomic
 
 STATUS, DEFINITION, JOURNAL, HISTORY, OUTPUT = "status.json", "definition.json", "journal.jsonl", "history.json", "output.json"
+REDRIVE = "redrive.json"
 OWNER = "owner"  # the status key naming the process that runs the execution (RUNNING only)
 ORPHANED = "Emulator.ExecutionOrphaned"  # the error of an execution whose process died
 
@@ -61,6 +63,11 @@ def claim(folder: Path, status: dict, definition: Any = None) -> None:
     if definition is not None:
         text = definition if isinstance(definition, str) else json.dumps(definition)
         write_json_atomic(folder / DEFINITION, {"definition": text}, indent=None)
+
+
+def reclaim(folder: Path, status: dict) -> None:
+    """Own an ended execution's record again (a redrive): RUNNING, with this process as its owner."""
+    write_status(folder, {**status, OWNER: processes.identity()})
 
 
 class Journal:
@@ -115,6 +122,16 @@ def read_definition(folder: Path) -> str | None:
     return document.get("definition") if isinstance(document, dict) else None
 
 
+def write_redrive(folder: Path, point: dict | None) -> None:
+    """What RedriveExecution needs (the definition run, the failed state, its input and variables,
+    the finished branches and iterations), or None once the execution succeeded."""
+    path = Path(folder) / REDRIVE
+    if point is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_json_atomic(path, point)
+
+
 def read_execution(folder: Path) -> dict:
     """{"status": {...}, "history": [...], "output": ...} from ``folder``: while it runs, the history
     is what the journal holds."""
@@ -124,7 +141,7 @@ def read_execution(folder: Path) -> dict:
         raise FileNotFoundError(f"{folder} holds no execution record (no status.json); run the execution with history_dir")
     history = _read(folder / HISTORY)
     return {"status": status, "history": history if history is not None else read_journal(folder),
-            "output": _read(folder / OUTPUT)}
+            "output": _read(folder / OUTPUT), "redrive": _read(folder / REDRIVE)}
 
 
 def owner_gone(status: dict) -> bool:

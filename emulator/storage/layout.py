@@ -6,7 +6,8 @@
     functions/<name>/, layers/<id>/ staged Lambda code
     lambda/invocations/<id>/        one Lambda invocation's event, response and log
     logs/                           Lambda logs of invocations outside an execution
-    executions/<machine>/<name>/    an execution's status, history, output and Lambda logs
+    executions/<machine>/<name>/    an execution's status, history, output, redrive point and Lambda logs;
+                                    its Map Runs under mapRuns/<run id>/ (storage/mapruns.py)
     outbox/<topic>.jsonl            messages published to SNS topics
     dead_letters/                   events EventBridge could not deliver
     sagemaker/<kind>/<name>.json    SageMaker resource records; sagemaker/work/<kind>/<name>/ job folders

@@ -49,7 +49,7 @@ def build_requests(host: str, port: int, path: str, bodies: list[bytes], content
 
 
 class _Conn:
-    __slots__ = ("sock", "buffer", "started", "index", "need")
+    __slots__ = ("buffer", "index", "need", "sock", "started")
 
     def __init__(self, sock: socket.socket, index: int) -> None:
         self.sock, self.buffer, self.started, self.index, self.need = sock, bytearray(), 0, index, -1

@@ -10,7 +10,8 @@ The contract kept from the container:
 - Content-Type defaults to application/json; an Accept that is missing or ``*/*`` becomes
   SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT (default application/json). The header is passed on as sent.
 - Bodies of type text/csv and application/json reach the functions as str, others as bytes.
-- Defaults: input_fn decodes csv/json/npy to a numpy array (float32 for csv and json), predict_fn
+- Defaults: input_fn decodes csv/json/npy to a 2-D numpy array (float32 for csv and json; one
+  row is one row, not a column), predict_fn
   calls ``model.predict``, output_fn encodes csv/json/npy (codecs.py).
 - transform_fn (or output_fn) returns the body, or ``(body, content_type)``; a bare body is sent as
   the accept type.
@@ -43,6 +44,8 @@ _HANDLERS = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn")
 
 def default_input_fn(input_data: str | bytes, content_type: str) -> np.ndarray:
     array = codecs.decode(input_data, content_type)
+    if array.ndim == 1:  # one row, squeezed by the decoder (the inference toolkit reshapes it back)
+        array = array.reshape(1, -1)
     return array.astype(np.float32) if content_type in codecs.UTF8_TYPES else array
 
 

@@ -128,7 +128,13 @@ class InvocationsApp:
             if body is None:
                 raise HTTPError(413, json.dumps({"Message": f"Request payload exceeds {self.max_payload} bytes."}).encode(),
                                 headers={"x-amzn-ErrorType": "ValidationError"})
-            route = self.resolver.resolve(endpoint, headers)
+            try:
+                route = self.resolver.resolve(endpoint, headers)
+            except HTTPError:
+                raise
+            except Exception as err:  # e.g. a model that fails to load: a 500 that says why
+                log.exception("resolving %s failed", endpoint or "/invocations")
+                raise HTTPError(500, f"{type(err).__name__}: {err}".encode(), "text/plain") from err
             try:
                 response = route.predictor.invoke(body, headers.get("content-type"), headers.get("accept"))
             except Exception as err:  # a twin's bug: the caller gets a 500 that says so, the worker lives

@@ -66,6 +66,11 @@ class ServerProcess:
         command = [sys.executable, "-m", "containers.serving", app, "--port", "0"]
         if workers:
             command += ["--workers", str(workers)]
+        return cls.launch(command, env, timeout)
+
+    @classmethod
+    def launch(cls, command: list[str], env: dict[str, str] | None = None, timeout: float = 60.0) -> ServerProcess:
+        """Any command that serves and prints ``Listening on http://HOST:PORT`` (a container's serve)."""
         environment = {**os.environ, **(env or {})}
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment, start_new_session=True)

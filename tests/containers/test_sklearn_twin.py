@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import sys
 import tarfile
 import textwrap
 import urllib.error
@@ -15,13 +16,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from containers.pipeline import ContainerSpec
-from containers.serving.factories import model_environment
 from containers.serving.workers import ServerProcess
 from containers.sklearn.transformer import load_predictor
 from containers.sklearn.user_module import ModelLoadError
 
-SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 DEFAULT_SCRIPT = """
 import os, pickle
 def model_fn(model_dir):
@@ -157,9 +155,10 @@ def test_each_model_imports_its_own_sibling_modules(tmp_path):
 
 
 def test_serves_ping_and_invocations_over_http(tmp_path):
-    folder = make_model(tmp_path / "m")
-    spec = ContainerSpec("model", SKLEARN_IMAGE, folder, ENV)
-    server = ServerProcess.start("containers.serving.factories:model_app", env=model_environment([spec]), workers=2)
+    """``python -m containers.sklearn.serve``: the container's own command, /opt/ml moved to tmp_path."""
+    make_model(tmp_path / "model")
+    server = ServerProcess.launch([sys.executable, "-m", "containers.sklearn.serve", "--workers", "2"],
+                                  env={**ENV, "SM_ML_ROOT": str(tmp_path), "SAGEMAKER_BIND_TO_PORT": "0"})
     try:
         with urllib.request.urlopen(server.base_url + "/ping") as answer:
             assert answer.status == 200

@@ -16,6 +16,7 @@ a request.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -181,6 +182,9 @@ class InvocationsApp:
                 except Exception as err:  # noqa: BLE001 - any failure to load fails the start, with its reason
                     await send({"type": "lifespan.startup.failed", "message": f"{type(err).__name__}: {err}"})
                     return
+                # the loaded models are long-lived: keep them out of every later collection's scan,
+                # which otherwise lands in some request's latency
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})

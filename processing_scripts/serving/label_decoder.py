@@ -4,7 +4,8 @@ The last container of the serial inference pipeline (SageMaker scikit-learn imag
 holds ``labels.json`` ({"problem_type", "labels": the classes in the model's index order, as the
 uploaded file spelt them}) and ``code/`` (this file, errors.py). It reads what the XGBoost container
 answers: application/json ``{"predictions": [{"score": 0.8}, ...]}`` (a list of class probabilities
-per row for multiclass), or text/csv scores (one row per line, or comma-joined single scores).
+per row for multiclass), or text/csv scores (one row per line, or comma-joined single scores, or
+comma-joined ``[p0, p1, ...]`` lists).
 
 Answers, one per row:
   regression   text/csv: the value             application/json: {"predictions": [{"score": 7.2}]}
@@ -98,7 +99,9 @@ def read_scores(body: str, content_type: str) -> list:
     if media_type == CSV:
         lines = [line for line in body.strip().splitlines() if line.strip()]
         try:
-            if len(lines) == 1 and "[" not in lines[0]:
+            if "[" in body:  # the XGBoost container's CSV of probability lists: "[0.1, 0.9],[0.8, 0.2]"
+                return json.loads("[" + ",".join(lines) + "]")
+            if len(lines) == 1:
                 return [float(v) for v in lines[0].split(",")]
             return [float(line) if "," not in line else [float(v) for v in line.split(",")] for line in lines]
         except ValueError as err:

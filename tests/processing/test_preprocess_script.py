@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 SCRIPT = ROOT / "processing_scripts" / "preprocess.py"
 OUTPUT_FILES = ["train/train.csv", "validation/validation.csv", "test/test.csv", "batch/batch.csv",
-                "schema/schema.json", "schema/baseline.json"]
+                "schema/schema.json", "schema/baseline.json", "featurizer/model.tar.gz", "decoder/model.tar.gz"]
 
 
 def run(input_path: Path, output_dir: Path, target: str, *extra: str) -> int:
@@ -55,7 +55,7 @@ def schema_of(out: Path) -> dict:
 class TestAbaloneRegression:
     def test_writes_exactly_the_contract_files(self, abalone):
         assert files_under(abalone) == sorted(
-            [*OUTPUT_FILES, "train", "validation", "test", "batch", "schema"])
+            [*OUTPUT_FILES, "train", "validation", "test", "batch", "schema", "featurizer", "decoder"])
 
     def test_split_sizes_follow_the_fractions(self, abalone):
         counts = {name: len(read_csv(abalone / name / f"{name}.csv")) for name in ("train", "validation", "test")}

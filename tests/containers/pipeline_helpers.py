@@ -3,6 +3,7 @@ and the three containers of its serial inference pipeline (featurizer -> model -
 
 from __future__ import annotations
 
+import csv
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,15 @@ class PipelineModel:
     booster: xgb.Booster
     raw: pd.DataFrame  # the uploaded table as preprocess read it
     containers: list[ContainerSpec]
+    source: Path  # the uploaded file
+
+    def file_lines(self) -> list[str]:
+        """The uploaded file's own data lines, the target's cell cut out (the text a user would send)."""
+        with open(self.source, newline="") as handle:
+            header, *rows = list(csv.reader(handle))
+        at = header.index(self.schema["target_column"])
+        assert not any('"' in cell or "," in cell for row in rows for cell in row), "quoted cells: re-join with csv"
+        return [",".join(cell for i, cell in enumerate(row) if i != at) for row in rows]
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         data = np.loadtxt(self.folder / "out" / name / f"{name}.csv", delimiter=",", ndmin=2)
@@ -83,7 +93,7 @@ def build(dataset: str, folder: Path, rounds: int = 20, max_depth: int = 4) -> P
                       CONTAINER_ENVIRONMENT["decoder"]),
     ]
     raw = preprocess.read_csv_file(source, source.name)
-    return PipelineModel(folder, schema, booster, raw, containers)
+    return PipelineModel(folder, schema, booster, raw, containers, source)
 
 
 def csv_lines(frame: pd.DataFrame) -> list[str]:

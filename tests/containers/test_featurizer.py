@@ -30,10 +30,10 @@ def featurize(model, body: bytes, content_type: str = "text/csv"):
 
 
 def test_featurizer_on_the_raw_table_gives_the_test_split_exactly(model):
-    """Every row of preprocess's test split is, exactly, the featurizer's answer for a raw row of the
-    uploaded table (the split is a sample of those rows), and the featurizer agrees with
-    transform_with_schema on every raw row."""
-    features = featurize(model, "\n".join(csv_lines(model.feature_rows())).encode())
+    """Every row of preprocess's test split is, exactly, the featurizer's answer for a line of the
+    uploaded file (the split is a sample of those rows), and the featurizer agrees with
+    transform_with_schema on every row."""
+    features = featurize(model, "\n".join(model.file_lines()).encode())
     np.testing.assert_array_equal(features, preprocess.transform_with_schema(model.schema, model.feature_rows()))
     x_test, _ = model.split("test")
     known = {row.tobytes() for row in features}

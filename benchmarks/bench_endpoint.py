@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         shown = f"{ratio:7.2f}x" if ratio is not None else f"{'':8}"
         print(f"{label:34}{a:12.3f}{b:12.3f}{shown}   {goal}" if a < 100 else f"{label:34}{a:12.0f}{b:12.0f}{shown}   {goal}")
     print(f"{'in-process featurize+predict: rows/s':34}{'':12}{in_process:12.0f}")
-    print(f"reload of every worker under 8 connections: {during_reload.requests} requests, {during_reload.failed} failed")
+    print(f"reload of every worker under 8 connections: {during_reload.requests} requests, {during_reload.failed} failed "
+          f"({during_reload.reconnects} keep-alive connections closed by a retiring worker, reopened by the client)")
     print("(ratio: ours / reference, except 1,000-row requests: ours / in-process)")
     return 0
 

@@ -21,10 +21,11 @@ import numpy as np
 @dataclass(frozen=True)
 class LoadResult:
     requests: int
-    failed: int  # non-2xx answers and broken connections
+    failed: int  # non-2xx answers and connections broken in the middle of an answer
     seconds: float
     latencies_ns: np.ndarray
     statuses: dict[int, int]
+    reconnects: int = 0  # keep-alive connections the server closed before answering: reopened, resent
 
     @property
     def rate(self) -> float:
@@ -49,10 +50,11 @@ def build_requests(host: str, port: int, path: str, bodies: list[bytes], content
 
 
 class _Conn:
-    __slots__ = ("buffer", "index", "need", "sock", "started")
+    __slots__ = ("buffer", "index", "need", "request", "sock", "started")
 
     def __init__(self, sock: socket.socket, index: int) -> None:
         self.sock, self.buffer, self.started, self.index, self.need = sock, bytearray(), 0, index, -1
+        self.request = b""
 
 
 def _response_size(buffer: bytearray) -> tuple[int, int]:
@@ -67,38 +69,78 @@ def _response_size(buffer: bytearray) -> tuple[int, int]:
     return end + 4 + length, status
 
 
+def _connect(host: str, port: int) -> socket.socket:
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def run_load(host: str, port: int, requests: list[bytes], connections: int, seconds: float,
              max_requests: int | None = None) -> LoadResult:
-    """Drive ``connections`` keep-alive connections for ``seconds`` (or ``max_requests``)."""
+    """Drive ``connections`` keep-alive connections for ``seconds`` (or ``max_requests``).
+
+    A server may close an idle keep-alive connection (a worker retiring) just as a request is sent on
+    it; as HTTP clients do (botocore among them), the request is then sent again on a new connection
+    and counted in ``reconnects``, not as a failure. A connection lost in the middle of an answer is
+    a failure."""
     poller = select.epoll()
     conns: dict[int, _Conn] = {}
     latencies: list[int] = []
     statuses: dict[int, int] = {}
-    failed = 0
-    sent = 0
+    failed = reconnects = sent = 0
     limit = max_requests or 1 << 62
-    for k in range(connections):
-        sock = socket.create_connection((host, port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Conn(sock, k)
-        conns[sock.fileno()] = conn
-        poller.register(sock.fileno(), select.EPOLLIN)
     n_requests = len(requests)
+
+    def send(conn: _Conn, request: bytes) -> None:
+        nonlocal reconnects
+        conn.request = request
+        for _ in range(3):
+            try:
+                conn.sock.sendall(request)
+                return
+            except (BrokenPipeError, ConnectionResetError):
+                reopen(conn)
+                reconnects += 1
+        raise ConnectionError("the server keeps closing new connections")
+
+    def reopen(conn: _Conn) -> None:
+        poller.unregister(conn.sock.fileno())
+        del conns[conn.sock.fileno()]
+        conn.sock.close()
+        conn.sock, conn.buffer, conn.need = _connect(host, port), bytearray(), -1
+        conns[conn.sock.fileno()] = conn
+        poller.register(conn.sock.fileno(), select.EPOLLIN)
+
+    for k in range(connections):
+        sock = _connect(host, port)
+        conns[sock.fileno()] = _Conn(sock, k)
+        poller.register(sock.fileno(), select.EPOLLIN)
     start = time.perf_counter()
     deadline = start + seconds
-    for conn in conns.values():
+    for conn in list(conns.values()):
         conn.started = time.perf_counter_ns()
-        conn.sock.sendall(requests[sent % n_requests])
+        send(conn, requests[sent % n_requests])
         sent += 1
     active = len(conns)
     while active:
         for fd, _ in poller.poll(1.0):
-            conn = conns[fd]
-            chunk = conn.sock.recv(262144)  # readable, so this does not block
+            conn = conns.get(fd)
+            if conn is None:  # reopened earlier in this batch of events
+                continue
+            try:
+                # non-blocking: an event of a socket closed in this batch may name its successor's fd
+                chunk = conn.sock.recv(262144, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:  # the server closed the connection
-                failed += 1
-                poller.unregister(fd)
-                active -= 1
+                if conn.buffer:
+                    failed += 1  # in the middle of an answer
+                else:
+                    reconnects += 1
+                reopen(conn)
+                send(conn, conn.request)
                 continue
             conn.buffer += chunk
             if conn.need < 0:
@@ -119,7 +161,7 @@ def run_load(host: str, port: int, requests: list[bytes], connections: int, seco
                 active -= 1
                 continue
             conn.started = now
-            conn.sock.sendall(requests[sent % n_requests])
+            send(conn, requests[sent % n_requests])
             sent += 1
         if time.perf_counter() > deadline + 30:
             break  # a server that stopped answering: count what is outstanding as failed
@@ -128,4 +170,4 @@ def run_load(host: str, port: int, requests: list[bytes], connections: int, seco
     for conn in conns.values():
         conn.sock.close()
     poller.close()
-    return LoadResult(len(latencies), failed, elapsed, np.asarray(latencies, dtype=np.int64), statuses)
+    return LoadResult(len(latencies), failed, elapsed, np.asarray(latencies, dtype=np.int64), statuses, reconnects)

@@ -8,7 +8,8 @@ stack (gunicorn + gevent + Flask) before choosing; benchmarks/bench_endpoint.py 
 app is named by an import string (``module:factory``), because each worker is a fresh process that
 builds its own app: configuration travels in environment variables, and each worker loads its own
 models. SIGHUP to the parent replaces the workers one at a time, each new one serving before the old
-one stops (uvicorn's supervisor), so a reload never refuses a request; a worker that dies is replaced.
+one stops (uvicorn's supervisor): requests in flight finish, and the retiring worker closes its idle
+keep-alive connections, which clients reopen (botocore does); a worker that dies is replaced.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def serve(app: str, host: str = "127.0.0.1", port: int = 0, workers: int | None 
     workers = workers or default_workers()
     config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers, http="httptools",
                             loop="uvloop", lifespan="on", access_log=False, log_level="warning",
-                            timeout_keep_alive=60, backlog=2048)
+                            timeout_keep_alive=60, backlog=2048,
+                            # a new worker imports the libraries and loads its models before it serves:
+                            # seconds on a busy machine, and a reload gives up on a worker not ready in time
+                            timeout_worker_healthcheck=60)
     sock = config.bind_socket()
     print(f"{LISTENING}{host}:{sock.getsockname()[1]}", flush=True)
     if workers == 1:
@@ -104,7 +108,7 @@ class ServerProcess:
             time.sleep(0.05)
 
     def reload(self) -> None:
-        """Replace the workers one by one (they load the models again); no request is refused."""
+        """Replace the workers one by one (they load the models again); see the module docstring."""
         self.process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:

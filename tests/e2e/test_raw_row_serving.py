@@ -32,7 +32,7 @@ from processing_scripts import preprocess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
-import user_tables  # noqa: E402  (tests/user_tables.py: tables nobody here wrote)
+import user_tables
 
 ENDPOINT = "ml-pipeline-endpoint"
 SMALL = {"hyperparameters": {"num_round": "20", "max_depth": "4", "eta": "0.3"}, "tuning_enabled": False,

@@ -6,7 +6,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test synth lint bench clean
+.PHONY: setup run test synth lint bench clean deploy bootstrap
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -22,8 +22,17 @@ node_modules/.installed: package.json
 synth: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" npx cdk synth --quiet
 
+# make run                       the bundled sample (data/abalone.csv)
+# make run DATA=my.csv [TARGET=column] [STACK=Name]   your own table, offline
 run: setup
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m emulator run --sample
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m emulator run $(if $(DATA),--data "$(DATA)" $(if $(TARGET),--target "$(TARGET)") $(if $(STACK),--stack "$(STACK)"),--sample)
+
+# The CDK CLI runs `python3 app.py`: the venv's python must come first on PATH.
+bootstrap: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" npx cdk bootstrap
+
+deploy: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" npx cdk deploy $(CDK_ARGS)
 
 test: setup
 	$(PY) -m pytest -q
@@ -35,4 +44,4 @@ bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf cdk.out .emulator .pytest_cache
+	rm -rf cdk.out cdk.out.* .emulator .pytest_cache

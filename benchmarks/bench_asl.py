@@ -1,6 +1,8 @@
 """Interpreter throughput: state transitions per second for a 1,000-state Pass chain and a
 1,000-item Map of Pass states, against a plain-Python baseline doing the same JSON path work
-(InputPath/Parameters/ResultPath/OutputPath by hand, no events) in the same run.
+(InputPath/Parameters/ResultPath/OutputPath by hand, no events) in the same run; and the same
+chain written in JSONata (Output merging a computed object into $states.input, evaluated by
+jsonata-python) next to its JSONPath figure.
 
 Run: .venv/bin/python benchmarks/bench_asl.py
 """
@@ -31,6 +33,20 @@ def pass_chain(n: int) -> dict:
         state.update({"Next": f"S{i + 1}"} if i < n - 1 else {"End": True})
         states[f"S{i}"] = state
     return {"StartAt": "S0", "States": states}
+
+
+def jsonata_chain(n: int) -> dict:
+    """The Pass chain of pass_chain in JSONata: same values, same output shape."""
+    states = {}
+    for i in range(n):
+        state = {
+            "Type": "Pass",
+            "Output": "{% $merge([$states.input, {'last': {'step': " + str(i) + ", 'value': $states.input.value, "
+            "'tag': $states.context.State.Name}}]) %}",
+        }
+        state.update({"Next": f"S{i + 1}"} if i < n - 1 else {"End": True})
+        states[f"S{i}"] = state
+    return {"QueryLanguage": "JSONata", "StartAt": "S0", "States": states}
 
 
 def pass_map(n: int) -> tuple[dict, dict]:
@@ -87,6 +103,10 @@ def moto_chain_rate(n: int) -> float | None:
         return n / (time.perf_counter() - begin)
 
 
+def result_chain_output(machine) -> dict:
+    return run_definition(machine, {"value": 42}).output
+
+
 def timed(fn, repeat: int = 3):
     """(value, best wall seconds of ``repeat`` runs): the best run is the least disturbed by other load."""
     best = float("inf")
@@ -111,6 +131,12 @@ def main() -> int:
     assert result.status == "SUCCEEDED" and len(result.output) == N, result.status
     map_rate = (N + 1) / map_time  # every iteration's Pass plus the Map state itself
 
+    jsonata_machine = parse_definition(jsonata_chain(N))
+    jsonata_result, jsonata_time = timed(lambda: run_definition(jsonata_machine, {"value": 42}))
+    assert jsonata_result.status == "SUCCEEDED", jsonata_result
+    assert jsonata_result.output == result_chain_output(machine), "the JSONata chain must compute what the JSONPath one does"
+    jsonata_rate = N / jsonata_time
+
     _, base_time = timed(lambda: baseline_chain(N, {"value": 42}))
     base_rate = N / base_time
 
@@ -121,6 +147,7 @@ def main() -> int:
     print(f"parse 1,000-state chain:      {parse_time * 1000:8.1f} ms")
     print(f"1,000-state Pass chain:       {chain_rate:10.0f} transitions/s")
     print(f"1,000-item Map of Pass:       {map_rate:10.0f} transitions/s")
+    print(f"1,000-state JSONata chain:    {jsonata_rate:10.0f} transitions/s (= {jsonata_rate / chain_rate:.2f}x the JSONPath chain)")
     print(f"plain-Python baseline:        {base_rate:10.0f} transitions/s (same JSON work, no interpreter)")
     print(f"interpreter / baseline:       chain {chain_rate / base_rate:.2f}x, map {map_rate / base_rate:.2f}x")
     if moto_rate is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -23,7 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _time(value) -> float:
-    """Epoch seconds from the forms the records use: ISO text, {"__datetime__": ISO}, or a number."""
+    """Epoch seconds from the forms the records use: a datetime, ISO text, {"__datetime__": ISO}, or a number."""
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
     if isinstance(value, dict) and "__datetime__" in value:
         value = value["__datetime__"]
     if isinstance(value, (int, float)):
@@ -36,14 +37,17 @@ def _time(value) -> float:
 
 def job_intervals(state_dir: Path) -> list[tuple[float, float, str]]:
     """(start, end, label) of every SageMaker job's working time, from its Describe record."""
+    from emulator.storage.layout import Layout
+    from emulator.storage.records import RecordStore
+
+    records = RecordStore(Layout.at(state_dir).sagemaker_records, casefold=True)
     found = []
     fields = {
         "processing-jobs": ("ProcessingStartTime", "ProcessingEndTime"),
         "transform-jobs": ("TransformStartTime", "TransformEndTime"),
     }
     for kind in ("training-jobs", "processing-jobs", "transform-jobs"):
-        for describe in (state_dir / "sagemaker" / kind).glob("*/describe.json"):
-            record = json.loads(describe.read_text())
+        for record in records.all(kind):
             if kind == "training-jobs":
                 for step in record.get("SecondaryStatusTransitions", []):
                     if step["Status"] in ("Downloading", "Training", "Uploading") and "EndTime" in step:
@@ -110,11 +114,9 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=0.01, help="Wait/Retry scale (default 0.01)")
     args = parser.parse_args()
 
-    from emulator.asl import run_definition
-    from emulator.cli import synth
-    from emulator.deploy import deploy
-    from emulator.events import EventBus, trigger_location
-    from emulator.runtime import LocalRuntime, build_integrations
+    from emulator.cli.synth import synth
+    from emulator.cloud.deploy import deploy
+    from emulator.runtime import Runtime
 
     sleeps = record_wall_sleeps()
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,23 +125,12 @@ def main() -> int:
         # aws-cdk-lib's large jsii heap behind, and its garbage collections would land in the run.
         synth(ROOT, {}, outdir=str(outdir))
         deployment = deploy(outdir, Path(tmp) / "state")
-        with LocalRuntime.open(Path(tmp) / "state", ROOT, deployment=deployment, time_scale=args.time_scale) as runtime:
-            integrations = build_integrations(runtime)
-            results = []
-
-            def start(state_machine_arn, input_text, rule):
-                machine = deployment.state_machine(state_machine_arn)
-                name = "bench"
-                results.append(run_definition(
-                    machine.definition_json(), json.loads(input_text), integrations=integrations,
-                    execution_name=name, state_machine_name=machine.name, role_arn=machine.role_arn,
-                    time_scale=args.time_scale, history_dir=runtime.execution_dir(machine.name, name)))
-
-            bucket, prefix = trigger_location(deployment)
+        with Runtime.open(Path(tmp) / "state", ROOT, deployment=deployment, time_scale=args.time_scale) as runtime:
+            bucket, prefix = runtime.events.upload_trigger()
             uri = f"s3://{bucket}/{prefix}abalone.csv"
             runtime.s3.put_file(uri, ROOT / "data" / "abalone.csv")
             began = time.time()
-            EventBus(deployment, start_execution=start).object_created(runtime.s3, uri)
+            results = [d.result for d in runtime.events.object_created(runtime.s3, uri)]
             wall = time.time() - began
             result = results[0]
             if result.status != "SUCCEEDED":

@@ -17,6 +17,7 @@ Usage: .venv/bin/python benchmarks/bench_transform.py [--rows N] [--files F]
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import sys
 import tempfile
@@ -31,10 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.runtime import LocalRuntime
-from emulator.s3 import LocalS3
-from emulator.sagemaker.hosting import load_predictor
-from emulator.sagemaker.transform import TransformBackend
+from emulator.services.s3.store import LocalS3
+from emulator.services.sagemaker.context import SageMakerContext
+from emulator.services.sagemaker.facade import SageMakerBackend
+from emulator.services.sagemaker.images import resolve_image
+from emulator.services.sagemaker.invoke_server import ensure_invoke_server
+from emulator.services.sagemaker.serving import load_predictor, prepare_container
+from emulator.storage.layout import Layout
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
@@ -58,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         s3 = LocalS3(Path(tmp) / "s3")
         s3.create_bucket("bench")
-        runtime = LocalRuntime(Path(tmp) / "state", ROOT, s3, None, None)
+        layout = Layout.at(Path(tmp) / "state")
+        context = SageMakerContext(layout=layout, s3=s3, project_root=ROOT,
+                                   resolve_image=functools.partial(resolve_image, project_root=ROOT),
+                                   invoke_server_url=functools.partial(ensure_invoke_server, layout))
         for k, part in enumerate(parts):
             s3.put_bytes(f"s3://bench/batch/part-{k:03d}.csv", "".join(",".join(map(repr, r)) + "\n" for r in part.tolist()).encode())
         s3.put_bytes("s3://bench/model.tar.gz", model_tar(booster))
@@ -67,11 +74,12 @@ def main(argv: list[str] | None = None) -> int:
 
         out_dir = Path(tmp) / "inproc"
         out_dir.mkdir()
-        transform = TransformBackend(runtime)
+        sagemaker = SageMakerBackend(context)
+        transform = sagemaker.transform
         transform.hosting.create_model(ModelName="bench", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://bench/model.tar.gz"},
                                        ExecutionRoleArn="arn:aws:iam::000000000000:role/bench")
-        model_dir = transform.hosting._extract({"ModelDataUrl": "s3://bench/model.tar.gz"})
-        predictor = load_predictor("xgboost", model_dir, batch=True)
+        served = prepare_container(transform.hosting.model("bench").container, s3, transform.hosting.artifacts_root)
+        predictor = load_predictor(served.kind, served.model_dir, batch=True)
 
         def run_in_process() -> None:
             """The baseline: file bytes to written predictions, in this process."""
@@ -124,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             local = min(local, best(run_transform, 1))
         for name in names:
             check(name)
+        sagemaker.close()
 
     n = len(rows)
     print(f"batch scoring of {n} rows in {len(inputs)} CSV objects ({megabytes:.1f} MB), model: 100 trees, depth 6, "

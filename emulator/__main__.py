@@ -1,7 +1,7 @@
-"""`python -m emulator ...`: see emulator/cli.py."""
+"""`python -m emulator ...`: see emulator/cli/main.py."""
 
 import sys
 
-from emulator.cli import main
+from emulator.cli.main import main
 
 sys.exit(main())

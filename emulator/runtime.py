@@ -1,56 +1,232 @@
-"""LocalRuntime: what every integration receives — folders, local S3, the deployment, the clock scale.
+"""The composition root: the one place that assembles the emulator from a deployment.
 
-``LocalRuntime.open`` loads a deployment from a state folder and starts the S3 REST server that
-Lambda handlers reach through ``AWS_ENDPOINT_URL_S3``; ``build_integrations`` registers every
-service integration the emulator has (the SageMaker ones when that package is importable).
+``Runtime.open`` loads what `deploy` recorded, starts the local S3 server handlers reach through
+``AWS_ENDPOINT_URL_S3``, builds every service backend with exactly what it needs, registers the
+Step Functions integrations over them, and injects the calls that go upward: the one execution
+launcher (used by the CLI, `serve`'s Step Functions API, EventBridge targets, tests and benchmarks)
+and the SageMaker invoke server an endpoint needs once it is InService.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
+import json
 import logging
+import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
-from emulator.assembly import ACCOUNT, DEFAULT_REGION
-from emulator.deploy import Deployment
-from emulator.integrations.base import Integrations
-from emulator.s3 import LocalS3
-from emulator.s3_server import S3Server
+from emulator.asl import ExecutionResult, run_definition, teststate
+from emulator.asl import validate as asl_validate
+from emulator.asl.ports import Integrations
+from emulator.asl.teststate import run_test_state
+from emulator.asl.validate import validate_definition
+from emulator.cloud.deployment import Deployment
+from emulator.integrations import lambda_, s3_sdk, sns
+from emulator.services.eventbridge import EventBus, EventsError, RuleSpec
+from emulator.services.lambda_.functions import Functions
+from emulator.services.lambda_.invoke import LambdaRunner
+from emulator.services.s3.server import S3Server
+from emulator.services.s3.store import LocalS3
+from emulator.services.sns import SnsBackend
+from emulator.services.stepfunctions import exceptions as sfn_errors
+from emulator.services.stepfunctions.backend import StepFunctionsBackend
+from emulator.services.stepfunctions.exceptions import StepFunctionsError
+from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
+from emulator.storage.layout import Layout
+
+if TYPE_CHECKING:
+    from emulator.services.sagemaker.context import SageMakerContext
+    from emulator.services.sagemaker.facade import SageMakerBackend
 
 log = logging.getLogger(__name__)
 
+# Resource types CloudFormation would have created that live in a service backend's records.
+PROVISIONED_IN_BACKENDS = {"AWS::SageMaker::ModelPackageGroup"}
+
+_API_ERRORS = ((teststate.InvalidDefinition, sfn_errors.InvalidDefinition),
+               (teststate.InvalidExecutionInput, sfn_errors.InvalidExecutionInput),
+               (asl_validate.ValidationException, sfn_errors.ValidationException))
+
+
+def _api_errors(function: Callable[..., dict]) -> Callable[..., dict]:
+    """The interpreter's request errors raised as the Step Functions API's error classes."""
+    def call(*args: Any, **kwargs: Any) -> dict:
+        try:
+            return function(*args, **kwargs)
+        except tuple(theirs for theirs, _ in _API_ERRORS) as error:
+            ours = next(ours for theirs, ours in _API_ERRORS if isinstance(error, theirs))
+            raise ours(str(error)) from None
+    return call
+
+
+Observer = Callable[[StateMachineSpec, str], Callable[[dict], None] | None]
+
 
 @dataclass
-class LocalRuntime:
-    state_dir: Path
+class Runtime:
+    layout: Layout
     project_root: Path
+    deployment: Deployment
     s3: LocalS3
-    s3_endpoint_url: str | None
-    deployment: Deployment | None
-    region: str = DEFAULT_REGION
-    account: str = ACCOUNT
     time_scale: float = 1.0
-    # Other local service endpoints handlers may call, by botocore's AWS_ENDPOINT_URL_<SERVICE> suffix
-    # (e.g. {"SAGEMAKER": "http://127.0.0.1:8123"}); everything else fails fast, never reaching AWS.
+    # local endpoints handlers and jobs may call, by botocore's AWS_ENDPOINT_URL_<SERVICE> suffix
     service_endpoints: dict[str, str] = field(default_factory=dict)
+    # who watches each execution's history events (the CLI's progress printer); None: nobody
+    observer: Observer | None = None
     _s3_server: S3Server | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, state_dir: Path, project_root: Path, *, time_scale: float = 1.0,
-             deployment: Deployment | None = None, serve_s3: bool = True) -> LocalRuntime:
-        """A runtime over ``state_dir``'s deployment (loaded unless given), S3 server started."""
-        state_dir = Path(state_dir).resolve()
-        if deployment is None:
-            deployment = Deployment.load(state_dir)
-        s3 = LocalS3(state_dir / "s3", deployment.region)
-        server = S3Server(s3).start() if serve_s3 else None
-        return cls(state_dir, Path(project_root).resolve(), s3, server.url if server else None, deployment,
-                   region=deployment.region, account=deployment.account, time_scale=time_scale,
-                   _s3_server=server)
+             deployment: Deployment | None = None, serve_s3: bool = True, uploads_trigger: bool = False,
+             s3_port: int = 0) -> Runtime:
+        """``uploads_trigger``: an object written through the S3 API sends its Object Created event to
+        EventBridge, whose state machine targets start in the background (what `serve` plays)."""
+        layout = Layout.at(state_dir)
+        layout.check()
+        deployment = deployment or Deployment.load(layout.root)
+        s3 = LocalS3(layout.s3_root, deployment.region)
+        runtime = cls(layout, Path(project_root).resolve(), deployment, s3, time_scale)
+        runtime._assemble()
+        if uploads_trigger:
+            runtime.events.start_execution = runtime._start_in_background
+        if serve_s3:
+            runtime._s3_server = S3Server(s3, port=s3_port, on_object_created=(
+                runtime._uploaded if uploads_trigger else None)).start()
+            runtime.service_endpoints["S3"] = runtime._s3_server.url
+        return runtime
 
+    # -- assembly ------------------------------------------------------------------------------
+    def _assemble(self) -> None:
+        deployment = self.deployment
+        self.functions: Functions = deployment.function_registry()
+        self.machines: StateMachines = deployment.machine_registry()
+        self.lambda_runner = LambdaRunner(self.layout, region=self.region, service_endpoints=self.service_endpoints)
+        self.sns = SnsBackend(self.layout, deployment.topics)
+        self.events = EventBus(deployment.rules, deployment.buckets, region=self.region, account=self.account,
+                               dead_letters_dir=self.layout.dead_letters_dir, start_execution=self._start_from_rule)
+        self.stepfunctions = StepFunctionsBackend(
+            self.machines, self.layout, self._launch_for_api, created=deployment.deployed_at_epoch(),
+            validate=_api_errors(validate_definition),
+            test_state=_api_errors(lambda definition, **request: run_test_state(
+                definition, integrations=self.integrations, **request)))
+        self.integrations = Integrations()
+        lambda_.register(self.integrations, self.functions, self.lambda_runner)
+        sns.register(self.integrations, self.sns)
+        s3_sdk.register(self.integrations, self.s3)
+        # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
+        # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
+        from emulator.integrations import sagemaker as sagemaker_integration
+        from emulator.services.sagemaker.facade import SageMakerBackend
+
+        self.sagemaker: SageMakerBackend = SageMakerBackend(self.sagemaker_context())
+        sagemaker_integration.register(self.integrations, self.sagemaker)
+        self._provision()
+
+    def sagemaker_context(self) -> SageMakerContext:
+        """What the SageMaker backends are given: images resolve against every cloud assembly deployed
+        here (CDK image assets); the invoke server is started on first use, per state folder."""
+        from emulator.services.sagemaker.context import SageMakerContext
+        from emulator.services.sagemaker.images import resolve_image
+
+        assemblies = [Path(folder) for folder in self.deployment.assembly_dirs or [self.deployment.assembly_dir] if folder]
+        return SageMakerContext(
+            layout=self.layout, s3=self.s3, project_root=self.project_root,
+            resolve_image=functools.partial(resolve_image, project_root=self.project_root,
+                                            assembly_dirs=assemblies or None),
+            invoke_server_url=self.invoke_server_url, region=self.region, account=self.account,
+            # the runtime's own dict: the S3 server's URL is added to it once the server is up
+            time_scale=self.time_scale, service_endpoints=self.service_endpoints,
+        )
+
+    def _provision(self) -> None:
+        """Create the SageMaker resources the template declares (model package groups) in the
+        local backend, once: CloudFormation would have created them at deploy time."""
+        from emulator.services.sagemaker.exceptions import ModelPackageGroupExists
+
+        for record in self.deployment.resources:
+            if record.type not in PROVISIONED_IN_BACKENDS:
+                continue
+            request = {key: record.properties[key] for key in ("ModelPackageGroupName", "ModelPackageGroupDescription")
+                       if key in record.properties}
+            request.setdefault("ModelPackageGroupName", record.arn.rsplit("/", 1)[-1])
+            try:
+                self.sagemaker.call("CreateModelPackageGroup", request)
+                log.info("created model package group %s", request["ModelPackageGroupName"])
+            except ModelPackageGroupExists:
+                pass  # this state folder was provisioned by an earlier run
+
+    # -- what several layers read --------------------------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        return self.layout.root
+
+    @property
+    def region(self) -> str:
+        return self.deployment.region
+
+    @property
+    def account(self) -> str:
+        return self.deployment.account
+
+    @property
+    def s3_endpoint_url(self) -> str | None:
+        return self.service_endpoints.get("S3")
+
+    def execution_dir(self, state_machine_name: str, execution_name: str) -> Path:
+        return self.layout.execution_dir(state_machine_name, execution_name)
+
+    def invoke_server_url(self) -> str:
+        """The SageMaker runtime URL that serves this state folder's endpoints (a live `serve`, or a
+        server thread started once in this process)."""
+        from emulator.services.sagemaker.invoke_server import ensure_invoke_server
+
+        return ensure_invoke_server(self.layout, self.account)
+
+    # -- executions ----------------------------------------------------------------------------
+    def launch(self, machine: StateMachineSpec, input_value: Any, name: str | None = None, *,
+               on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None) -> ExecutionResult:
+        """Run one execution of a deployed state machine to its end, recorded under the layout."""
+        name = name or str(uuid.uuid4())
+        if on_event is None and self.observer is not None:
+            on_event = self.observer(machine, name)
+        return run_definition(
+            machine.definition, input_value, integrations=self.integrations, execution_name=name,
+            state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
+            history_dir=self.layout.execution_dir(machine.name, name), on_event=on_event,
+            state_machine_arn=machine.arn, abort=abort, virtual_clock=False)
+
+    def _launch_for_api(self, machine: StateMachineSpec, input_value: Any, name: str,
+                        on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
+        return self.launch(machine, input_value, name, on_event=on_event, abort=abort)
+
+    def _start_from_rule(self, state_machine_arn: str, input_text: str, rule: RuleSpec) -> ExecutionResult:
+        """EventBridge's state machine target: the rule's input must be JSON, as Step Functions requires."""
+        machine = self.machines.get(state_machine_arn)
+        try:
+            value = json.loads(input_text)
+        except json.JSONDecodeError as exc:
+            raise EventsError(f"rule {rule.name}: the target input is not JSON ({exc}); Step Functions "
+                              f"rejects it") from exc
+        return self.launch(machine, value)
+
+    def _uploaded(self, uri: str) -> None:
+        self.events.object_created(self.s3, uri)
+
+    def _start_in_background(self, state_machine_arn: str, input_text: str, rule: RuleSpec) -> dict:
+        """EventBridge's target under `serve`: StartExecution, which runs it on a thread."""
+        try:
+            return self.stepfunctions.start_execution(stateMachineArn=state_machine_arn, input=input_text)
+        except StepFunctionsError as exc:
+            raise EventsError(f"rule {rule.name}: StartExecution refused the event: {exc}") from exc
+
+    # -- life ----------------------------------------------------------------------------------
     def close(self) -> None:
+        self.stepfunctions.stop_all()
+        self.sagemaker.close()  # stops its jobs and joins its worker threads
         if self._s3_server is not None:
             self._s3_server.stop()
             self._s3_server = None
@@ -60,58 +236,3 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def execution_dir(self, state_machine_name: str, execution_name: str) -> Path:
-        """Where an execution's history and logs live."""
-        return self.state_dir / "executions" / state_machine_name / execution_name
-
-
-def execution_names(execution_arn: str) -> tuple[str, str] | None:
-    """(state machine name, execution name) of an execution ARN, or None for anything else."""
-    parts = execution_arn.split(":")
-    if len(parts) >= 8 and parts[5] == "execution":
-        return parts[6], parts[7]
-    return None
-
-
-def build_integrations(runtime: LocalRuntime) -> Integrations:
-    """Every integration the emulator has, registered under its resource keys."""
-    from emulator.integrations import lambda_, s3_sdk, sns  # they import this module
-
-    integrations = Integrations()
-    lambda_.register(integrations, runtime)
-    sns.register(integrations, runtime)
-    s3_sdk.register(integrations, runtime)
-    try:
-        sagemaker = importlib.import_module("emulator.integrations.sagemaker")
-    except ModuleNotFoundError as exc:
-        if exc.name != "emulator.integrations.sagemaker":
-            raise
-        log.debug("no SageMaker integrations installed")
-    else:
-        sagemaker.register(integrations, runtime)
-        provision_resources(runtime, sagemaker)
-    return integrations
-
-
-def provision_resources(runtime: LocalRuntime, sagemaker) -> None:
-    """Create the SageMaker resources the template declares (model package groups) in the local
-    SageMaker backend, once: CloudFormation would have created them at deploy time."""
-    from emulator.deploy import PROVISIONED_BY_INTEGRATIONS
-    from emulator.sagemaker.exceptions import SageMakerError
-
-    if runtime.deployment is None:
-        return
-    backend = sagemaker.backend_for(runtime)
-    for record in runtime.deployment.resources:
-        if record.type not in PROVISIONED_BY_INTEGRATIONS:
-            continue
-        request = {key: record.properties[key] for key in ("ModelPackageGroupName", "ModelPackageGroupDescription")
-                   if key in record.properties}
-        request.setdefault("ModelPackageGroupName", record.arn.rsplit("/", 1)[-1])
-        try:
-            backend.call("CreateModelPackageGroup", request)
-            log.info("created model package group %s", request["ModelPackageGroupName"])
-        except SageMakerError as error:
-            if "already exists" not in str(error):
-                raise

@@ -1,31 +1,13 @@
-"""Amazon States Language (JSONPath query language): parse, check and interpret definitions.
+"""Amazon States Language (JSONPath and JSONata, with variables): parse, check and interpret definitions.
 
-``from emulator.asl import run_definition`` is the entry point. The names are loaded lazily so
-that ``emulator.asl.errors`` (which ``emulator.integrations.base`` imports) never drags in the
-interpreter, which itself imports ``emulator.integrations.base``: no import cycle either way.
+``from emulator.asl import run_definition`` is the entry point; ``emulator.asl.ports`` is the
+interface service integrations implement (the interpreter owns it, integrations import it).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from emulator.asl.errors import DefinitionError, StatesError
-
-_LAZY = {
-    "run_definition": "emulator.asl.run",
-    "ExecutionResult": "emulator.asl.run",
-    "parse_definition": "emulator.asl.parse",
-    "StateMachine": "emulator.asl.parse",
-}
+from emulator.asl.parse import StateMachine, parse_definition
+from emulator.asl.run import ExecutionResult, run_definition
 
 __all__ = ["DefinitionError", "ExecutionResult", "StateMachine", "StatesError", "parse_definition", "run_definition"]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'emulator.asl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value

@@ -1,6 +1,7 @@
 """Choice rules: compiled at parse time into small frozen dataclasses that evaluate against the
 effective input. Type mismatches make a comparison false (as AWS does); a Variable that is not in
-the input is a States.Runtime error, except for IsPresent.
+the input is a States.Runtime error, except for IsPresent. In JSONata states a rule is a
+``Condition`` expression instead; a top-level rule of either language may carry an ``Assign``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 from emulator.asl.errors import DefinitionError
 from emulator.asl.jsonpath import JsonPath, PathSyntaxError, compile_path
-from emulator.asl.paths import Env, read_path
+from emulator.asl.paths import Env, path_exists, read_path
+from emulator.asl.query import Expression, compile_expression, is_expression
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -141,7 +143,7 @@ class TypeTest(Rule):
 
     def evaluate(self, env: Env) -> bool:
         if self.operator == "IsPresent":
-            return self.variable.exists(env.context if self.variable.context else env.data) == self.expected
+            return path_exists(self.variable, env) == self.expected
         value = read_path(self.variable, env, "Variable")
         return TYPE_TESTS[self.operator](value) == self.expected
 
@@ -172,22 +174,51 @@ class Not(Rule):
 
 @dataclass(frozen=True)
 class TopLevelRule:
-    """A top-level rule with the state to go to when it matches."""
+    """A top-level rule with the state to go to when it matches (and the variables it assigns then).
 
-    rule: Rule
+    JSONPath rules have ``rule``; JSONata rules have ``condition``. ``assign`` is a
+    dataflow.Assign, set by parse.py.
+    """
+
+    rule: Rule | None
     next: str
     pointer: str
+    condition: Expression | None = None
+    assign: Any = None
 
 
-def compile_choice(raw: Any, pointer: str) -> TopLevelRule:
+def compile_choice(raw: Any, pointer: str, jsonata: bool = False) -> TopLevelRule:
     if not isinstance(raw, dict):
         raise DefinitionError(pointer, "a choice rule must be a JSON object")
     if "Next" not in raw:
         raise DefinitionError(pointer, "a top-level choice rule needs 'Next'")
     if not isinstance(raw["Next"], str):
         raise DefinitionError(f"{pointer}/Next", "must be a state name string")
-    body = {k: v for k, v in raw.items() if k != "Next"}
+    if jsonata:
+        return _compile_condition(raw, pointer)
+    if "Condition" in raw:
+        raise DefinitionError(
+            f"{pointer}/Condition", "Condition is a JSONata field; set QueryLanguage JSONata on the state or use Variable and a comparison"
+        )
+    body = {k: v for k, v in raw.items() if k not in ("Next", "Assign")}
     return TopLevelRule(rule=compile_rule(body, pointer), next=raw["Next"], pointer=pointer)
+
+
+def _compile_condition(raw: dict, pointer: str) -> TopLevelRule:
+    for key in raw:
+        if key not in ("Condition", "Next", "Assign", "Comment"):
+            hint = " (a JSONPath field: write the test as a Condition expression)" if key in OPERATORS | {"Variable", "And", "Or", "Not"} else ""
+            raise DefinitionError(
+                f"{pointer}/{key}", f"{key!r} is not a field of a JSONata choice rule{hint}; allowed: Condition, Next, Assign, Comment"
+            )
+    condition = raw.get("Condition")
+    if condition is None:
+        raise DefinitionError(pointer, "a JSONata choice rule needs a Condition: '{% <boolean expression> %}'")
+    if isinstance(condition, bool):  # a literal true/false is allowed as well
+        condition = "{% " + ("true" if condition else "false") + " %}"
+    if not is_expression(condition):
+        raise DefinitionError(f"{pointer}/Condition", "must be a JSONata expression '{% ... %}' (or true/false)")
+    return TopLevelRule(rule=None, next=raw["Next"], pointer=pointer, condition=compile_expression(condition, f"{pointer}/Condition"))
 
 
 def compile_rule(raw: Any, pointer: str, nested: bool = False) -> Rule:
@@ -196,7 +227,7 @@ def compile_rule(raw: Any, pointer: str, nested: bool = False) -> Rule:
     if nested and "Next" in raw:
         raise DefinitionError(f"{pointer}/Next", "only top-level choice rules may have 'Next'")
     if "Assign" in raw:
-        raise DefinitionError(f"{pointer}/Assign", "variables (Assign) are not supported by the emulator")
+        raise DefinitionError(f"{pointer}/Assign", "only top-level choice rules (the ones with Next) may have Assign")
     known = OPERATORS | {"And", "Or", "Not", "Variable", "Comment"}
     unknown = sorted(set(raw) - known)
     if unknown:

@@ -14,14 +14,16 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from emulator.asl import model
 from emulator.asl.errors import DATA_LIMIT_EXCEEDED, StatesError
 from emulator.asl.history import Cursor, History
-from emulator.integrations.base import Integrations
+from emulator.asl.paths import Env
+from emulator.asl.ports import Integrations
+from emulator.asl.variables import Scope
 
 PAYLOAD_LIMIT = 262_144  # bytes: AWS's quota for a state's input, output and task results
 _POLL_SLICE = 0.05  # wall seconds between cancellation checks while sleeping
@@ -41,13 +43,15 @@ class ExecutionTimedOut(Exception):
 
 @dataclass
 class Frame:
-    """One thread of control: its history cursor and the cancellation signals that concern it."""
+    """One thread of control: its history cursor, the cancellation signals that concern it and its
+    variable scope (a Parallel branch or Map iteration reads its parent's variables, assigns its own)."""
 
     cursor: Cursor
     cancels: tuple[threading.Event, ...]
+    scope: Scope = field(default_factory=Scope)
 
     def child(self, group: threading.Event | None = None) -> Frame:
-        return Frame(self.cursor.child(), self.cancels + ((group,) if group is not None else ()))
+        return Frame(self.cursor.child(), self.cancels + ((group,) if group is not None else ()), self.scope.child())
 
     def cancelled(self) -> bool:
         return any(event.is_set() for event in self.cancels)
@@ -144,6 +148,11 @@ class Execution:
             ctx["Map"] = {"Item": {"Index": item[0], "Value": item[1]}}
         return ctx
 
+    def env(self, state: model.State, data: Any, frame: Frame, entered: str, retry_count: int = 0,
+            token: str | None = None) -> Env:
+        """What the state's paths and expressions read: its input, $$ (built on demand), its variables."""
+        return Env(data, lambda: self.context(state, entered, retry_count, token), self.rng, frame.scope)
+
     def enter(self, state: model.State, data: Any, frame: Frame) -> str:
         event = self.history.add(
             frame.cursor,
@@ -153,11 +162,12 @@ class Execution:
         return event["timestamp"]
 
     def exit(self, state: model.State, output: Any, frame: Frame) -> None:
-        self.history.add(
-            frame.cursor,
-            f"{state.type}StateExited",
-            {"name": state.name, "output": payload_json(output, f"The output of state {state.name!r}"), "outputDetails": {"truncated": False}},
-        )
+        details = {"name": state.name, "output": payload_json(output, f"The output of state {state.name!r}"), "outputDetails": {"truncated": False}}
+        assigned = frame.scope.take_assigned()
+        if assigned:  # AWS lists the state's assignments on its Exited event, values as JSON text
+            details["assignedVariables"] = {name: json.dumps(value, separators=(",", ":"), ensure_ascii=False) for name, value in assigned.items()}
+            details["assignedVariablesDetails"] = {"truncated": False}
+        self.history.add(frame.cursor, f"{state.type}StateExited", details)
 
 
 def json_default(value: Any) -> Any:

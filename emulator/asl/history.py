@@ -1,4 +1,4 @@
-"""The execution history: AWS's HistoryEvent shape, event ids, and writing it to disk.
+"""The execution history: AWS's HistoryEvent shape and event ids (the record on disk: storage.executions).
 
 Each event is ``{"id", "previousEventId", "timestamp", "type", "<detailsKey>": {...}}`` with the
 details key AWS's GetExecutionHistory uses for that type (``stateEnteredEventDetails`` for every
@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+
+from emulator.storage.executions import read_execution, write_history, write_status  # noqa: F401 - the record format
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,20 @@ class Cursor:
 
 
 class History:
-    def __init__(self, clock: Callable[[], datetime], on_event: Callable[[dict], None] | None = None):
+    def __init__(self, clock: Callable[[], datetime], on_event: Callable[[dict], None] | None = None,
+                 virtual_clock: bool = True):
         self._clock = clock
         self._on_event = on_event
+        # virtual: skipped Wait/Retry time advances the recorded times, so a history reads as it would
+        # on AWS (the conformance corpus checks backoff gaps this way); otherwise every time recorded
+        # is the wall clock's, so a local execution's record never claims a time that did not happen
+        self._virtual = virtual_clock
         self._lock = threading.Lock()
         self.events: list[dict] = []
 
     def now(self, cursor: Cursor) -> datetime:
         moment = self._clock()
-        return moment + timedelta(seconds=cursor.offset) if cursor.offset else moment
+        return moment + timedelta(seconds=cursor.offset) if cursor.offset and self._virtual else moment
 
     def add(self, cursor: Cursor, event_type: str, details: dict | None = None) -> dict:
         timestamp = format_timestamp(self.now(cursor))
@@ -104,39 +109,3 @@ class History:
         return event
 
 
-def write_history(folder: Path, history: list[dict], status: dict, output: Any) -> None:
-    """history.json, status.json and output.json in ``folder``, each written atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
-    _write(folder / "history.json", history)
-    _write(folder / "status.json", status)
-    _write(folder / "output.json", output)
-
-
-def write_status(folder: Path, status: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    _write(folder / "status.json", status)
-
-
-def _write(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2, ensure_ascii=False, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
-
-
-def read_execution(folder: Path) -> dict:
-    """What write_history left in ``folder``: {"status": {...}, "history": [...], "output": ...}.
-
-    An execution still running (or killed) has a status.json only; its history is then [].
-    """
-    folder = Path(folder)
-    status_path = folder / "status.json"
-    if not status_path.is_file():
-        raise FileNotFoundError(f"{folder} holds no execution record (no status.json); run the execution with history_dir")
-    record: dict[str, Any] = {"status": json.loads(status_path.read_text(encoding="utf-8")), "history": [], "output": None}
-    for key, name in (("history", "history.json"), ("output", "output.json")):
-        path = folder / name
-        if path.is_file():
-            record[key] = json.loads(path.read_text(encoding="utf-8"))
-    return record

@@ -221,6 +221,7 @@ class IntrinsicEnv:
     data: Any
     context: dict
     rng: random.Random
+    variables: Any = None  # a variables.Scope: $name arguments read workflow variables
 
 
 def evaluate(call: Call, env: IntrinsicEnv) -> Any:
@@ -239,8 +240,14 @@ def _arg(arg: Any, env: IntrinsicEnv) -> Any:
     if isinstance(arg, Literal):
         return arg.value
     if isinstance(arg, PathArg):
+        if arg.path.variable is not None:
+            if env.variables is None:
+                raise StatesError(RUNTIME, f"The variable '${arg.path.variable}' is not defined: no earlier state assigned it")
+            root = env.variables.get(arg.path.variable, "intrinsic function argument")
+        else:
+            root = env.context if arg.path.context else env.data
         try:
-            return arg.path.find(env.context if arg.path.context else env.data)
+            return arg.path.find(root)
         except PathError as exc:
             raise StatesError(RUNTIME, str(exc)) from None
     return evaluate(arg, env)

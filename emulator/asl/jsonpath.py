@@ -3,7 +3,8 @@
 A *definite* path (only field names and single indexes: ``$.a.b[0]['c d']``) is compiled to a
 tuple of steps and returns a single value; anything else (wildcards, slices, filters, ``..``)
 is evaluated by jsonpath-ng and returns the list of matches. A *reference path* (ResultPath) must
-be definite. Paths starting with ``$$`` read the context object.
+be definite. Paths starting with ``$$`` read the context object; ``$name`` and ``$name.field...``
+read the workflow variable ``name`` (variables.py) and go on from its value.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class JsonPath:
     context: bool  # starts with $$: evaluated against the context object
     steps: tuple[str | int, ...] | None  # None when the path is not definite
     expr: Any = field(default=None, compare=False, repr=False)  # jsonpath-ng AST
+    variable: str | None = None  # $name...: evaluated against the value of that variable
 
     @property
     def definite(self) -> bool:
@@ -94,6 +96,11 @@ def compile_path(text: str) -> JsonPath:
     """Parse ``$...`` or ``$$...``; raises PathSyntaxError."""
     if not isinstance(text, str) or not text.startswith("$"):
         raise PathSyntaxError(f"{text!r} is not a JSONPath: it must start with '$'")
+    variable = _VARIABLE.match(text)
+    if variable is not None:
+        # $name.rest is the path $.rest applied to the variable's value.
+        inner = compile_path("$" + text[variable.end() :])
+        return JsonPath(text=text, context=False, steps=inner.steps, expr=inner.expr, variable=variable.group(1))
     context = text.startswith("$$")
     body = text[1:] if context else text
     try:
@@ -111,6 +118,7 @@ def compile_path(text: str) -> JsonPath:
     return JsonPath(text=text, context=context, steps=tuple(steps) if steps is not None else None, expr=expr)
 
 
+_VARIABLE = re.compile(r"\$([^\W\d]\w*)")  # $name: a workflow variable (not $, $$, $. or $[)
 _SIMPLE_STEP = re.compile(r"""\.([^.\[\]\s'"*@?()$]+)|\['((?:[^'\\]|\\.)*)'\]|\["((?:[^"\\]|\\.)*)"\]|\[(-?\d+)\]""")
 
 
@@ -142,6 +150,8 @@ def _rooted(node: Any) -> bool:
 def compile_reference_path(text: str) -> JsonPath:
     """A path that names one location (ResultPath): no wildcards, filters or context."""
     path = compile_path(text)
+    if path.variable is not None:
+        raise PathSyntaxError(f"{text!r} is not a valid reference path: it cannot name a variable; use Assign to set one")
     if path.context or not path.definite:
         raise PathSyntaxError(
             f"{text!r} is not a valid reference path: it must name a single location "

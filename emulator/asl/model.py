@@ -1,7 +1,11 @@
 """The typed model of a definition: one frozen dataclass per ASL state Type.
 
-Each state keeps its name and JSON pointer; every path, payload template, intrinsic call and
-choice rule is already compiled. parse.py builds these; the interpreter only reads them.
+Each state keeps its name and JSON pointer; every path, payload template, intrinsic call, JSONata
+expression and choice rule is already compiled. parse.py builds these; the interpreter only reads
+them. A state's ``query_language`` says which of its fields are in use: the JSONPath ones
+(InputPath, Parameters, ResultSelector, ResultPath, OutputPath, *Path) or the JSONata ones
+(``parameters`` then holds Arguments, ``output`` holds Output, and the ``*_path`` fields hold
+``{% %}`` expressions of TimeoutSeconds, Seconds, MaxConcurrency...).
 """
 
 from __future__ import annotations
@@ -10,10 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.asl import choice as rules
+from emulator.asl.dataflow import Assign
 from emulator.asl.jsonpath import JsonPath
 from emulator.asl.paths import ROOT, Template
+from emulator.asl.query import Expression, QueryTemplate
 
 MISSING: Any = object()  # Pass.result when the state has no Result field
+JSONPATH = "JSONPath"
+JSONATA = "JSONata"
+
+Payload = Template | QueryTemplate  # Parameters (JSONPath) or Arguments/ItemSelector (JSONata)
+Dynamic = JsonPath | Expression  # a *Path field (JSONPath) or a {% %} value (JSONata)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,8 @@ class Catcher:
     next: str
     result_path: JsonPath | None = ROOT
     pointer: str = ""
+    assign: Assign | None = None
+    output: QueryTemplate | None = None  # JSONata: the state output when this catcher handles the error
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,15 +57,22 @@ class State:
     end: bool = False
     input_path: JsonPath | None = ROOT
     output_path: JsonPath | None = ROOT
+    query_language: str = JSONPATH
+    assign: Assign | None = None
+    output: QueryTemplate | None = None  # JSONata Output; None means the default output
 
     @property
     def type(self) -> str:
         return type(self).__name__
 
+    @property
+    def jsonata(self) -> bool:
+        return self.query_language == JSONATA
+
 
 @dataclass(frozen=True, kw_only=True)
 class Pass(State):
-    parameters: Template | None = None
+    parameters: Payload | None = None
     result: Any = MISSING
     result_path: JsonPath | None = ROOT
 
@@ -64,15 +84,15 @@ class Pass(State):
 @dataclass(frozen=True, kw_only=True)
 class Task(State):
     resource: str
-    parameters: Template | None = None
+    parameters: Payload | None = None
     result_selector: Template | None = None
     result_path: JsonPath | None = ROOT
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
     timeout_seconds: float | None = None
-    timeout_seconds_path: JsonPath | None = None
+    timeout_seconds_path: Dynamic | None = None
     heartbeat_seconds: float | None = None
-    heartbeat_seconds_path: JsonPath | None = None
+    heartbeat_seconds_path: Dynamic | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,8 +105,8 @@ class Choice(State):
 class Wait(State):
     seconds: float | None = None
     timestamp: str | None = None
-    seconds_path: JsonPath | None = None
-    timestamp_path: JsonPath | None = None
+    seconds_path: Dynamic | None = None
+    timestamp_path: Dynamic | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,14 +118,14 @@ class Succeed(State):
 class Fail(State):
     error: str | None = None
     cause: str | None = None
-    error_path: Any = None  # JsonPath or intrinsic Template-like renderer
+    error_path: Any = None  # JsonPath, an intrinsic Template, or a JSONata Expression
     cause_path: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Parallel(State):
     branches: tuple[StateMachine, ...]
-    parameters: Template | None = None
+    parameters: Payload | None = None
     result_selector: Template | None = None
     result_path: JsonPath | None = ROOT
     retry: tuple[Retrier, ...] = ()
@@ -116,13 +136,14 @@ class Parallel(State):
 class Map(State):
     processor: StateMachine
     items_path: JsonPath | None = ROOT
-    item_selector: Template | None = None  # ItemSelector, or the legacy Parameters
+    items: QueryTemplate | None = None  # JSONata Items: an array or an expression (None: the input)
+    item_selector: Payload | None = None  # ItemSelector, or the legacy Parameters
     max_concurrency: int = 0
-    max_concurrency_path: JsonPath | None = None
+    max_concurrency_path: Dynamic | None = None
     tolerated_failure_percentage: float | None = None
-    tolerated_failure_percentage_path: JsonPath | None = None
+    tolerated_failure_percentage_path: Dynamic | None = None
     tolerated_failure_count: int | None = None
-    tolerated_failure_count_path: JsonPath | None = None
+    tolerated_failure_count_path: Dynamic | None = None
     result_selector: Template | None = None
     result_path: JsonPath | None = ROOT
     retry: tuple[Retrier, ...] = ()

@@ -9,13 +9,18 @@ as DefinitionError(pointer, message).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from emulator.asl import choice as rules
-from emulator.asl.errors import ALL, DefinitionError
+from emulator.asl import query
+from emulator.asl.dataflow import compile_assign
+from emulator.asl.errors import ALL, UNSUPPORTED_FEATURE, DefinitionError
 from emulator.asl.jsonpath import JsonPath
 from emulator.asl.model import (
+    JSONATA,
+    JSONPATH,
     MISSING,
     STATE_CLASSES,
     Catcher,
@@ -59,20 +64,24 @@ _COMMON = {"Type", "Comment", "QueryLanguage"}
 _FLOW = {"Next", "End"}
 _IO = {"InputPath", "OutputPath"}
 _FIELDS: dict[str, set[str]] = {
-    "Pass": _COMMON | _FLOW | _IO | {"Parameters", "Result", "ResultPath"},
+    "Pass": _COMMON | _FLOW | _IO | {"Parameters", "Result", "ResultPath", "Assign", "Output"},
     "Task": _COMMON | _FLOW | _IO | {
         "Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch",
         "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath",
+        "Assign", "Arguments", "Output",
     },
-    "Choice": _COMMON | _IO | {"Choices", "Default"},
-    "Wait": _COMMON | _FLOW | _IO | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
-    "Succeed": _COMMON | _IO,
+    "Choice": _COMMON | _IO | {"Choices", "Default", "Assign", "Output"},
+    "Wait": _COMMON | _FLOW | _IO | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath", "Assign", "Output"},
+    "Succeed": _COMMON | _IO | {"Output"},
     "Fail": _COMMON | {"Error", "Cause", "ErrorPath", "CausePath"},
-    "Parallel": _COMMON | _FLOW | _IO | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
+    "Parallel": _COMMON | _FLOW | _IO | {
+        "Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch", "Assign", "Arguments", "Output",
+    },
     "Map": _COMMON | _FLOW | _IO | {
         "ItemsPath", "ItemSelector", "Parameters", "Iterator", "ItemProcessor", "MaxConcurrency",
         "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath",
         "ToleratedFailureCount", "ToleratedFailureCountPath", "ResultSelector", "ResultPath", "Retry", "Catch",
+        "Assign", "Items", "Output",
     },
 }
 # Fields that exist in AWS but that the emulator does not run: say so instead of ignoring them.
@@ -81,11 +90,29 @@ _UNSUPPORTED = {
     "ResultWriter": "ResultWriter (distributed Map writing results to S3)",
     "ItemBatcher": "ItemBatcher (distributed Map batching)",
     "Label": "Label (distributed Map)",
-    "Assign": "variables (Assign)",
-    "Arguments": "Arguments (JSONata query language)",
-    "Output": "Output (JSONata query language)",
     "Credentials": "Credentials (cross-account task credentials)",
 }
+# JSONPath-only fields and what a JSONata state uses instead (AWS: "Transforming data with JSONata").
+_JSONPATH_ONLY = {
+    "InputPath": "Arguments with $states.input",
+    "Parameters": "Arguments (ItemSelector in a Map)",
+    "ResultSelector": "Output with $states.result",
+    "ResultPath": "Assign or Output",
+    "OutputPath": "Output",
+    "Result": "Output",
+    "ItemsPath": "Items",
+    "TimeoutSecondsPath": "TimeoutSeconds with a {% %} expression",
+    "HeartbeatSecondsPath": "HeartbeatSeconds with a {% %} expression",
+    "SecondsPath": "Seconds with a {% %} expression",
+    "TimestampPath": "Timestamp with a {% %} expression",
+    "ErrorPath": "Error with a {% %} expression",
+    "CausePath": "Cause with a {% %} expression",
+    "MaxConcurrencyPath": "MaxConcurrency with a {% %} expression",
+    "ToleratedFailureCountPath": "ToleratedFailureCount with a {% %} expression",
+    "ToleratedFailurePercentagePath": "ToleratedFailurePercentage with a {% %} expression",
+    "Iterator": "ItemProcessor",
+}
+_JSONATA_ONLY = {"Arguments", "Output", "Items"}
 _TOP_LEVEL = {"StartAt", "States", "Comment", "Version", "TimeoutSeconds", "QueryLanguage"}
 _BRANCH = {"StartAt", "States", "Comment"}
 
@@ -96,18 +123,23 @@ def parse_definition(definition: dict | str) -> StateMachine:
         try:
             definition = json.loads(definition)
         except json.JSONDecodeError as exc:
-            raise DefinitionError("", f"the definition is not valid JSON: {exc}") from None
+            raise DefinitionError("", f"the definition is not valid JSON: {exc}", code="INVALID_JSON_DESCRIPTION") from None
     if not isinstance(definition, dict):
         raise DefinitionError("", "the definition must be a JSON object with StartAt and States")
-    _check_query_language(definition, "", "the state machine")
+    language = _query_language(definition, "", JSONPATH, "the state machine")
     if "Version" in definition and definition["Version"] != "1.0":
         raise DefinitionError("/Version", f"only version '1.0' exists, got {definition['Version']!r}")
-    machine = _parse_machine(definition, "", _TOP_LEVEL)
+    machine = _parse_machine(definition, "", _TOP_LEVEL, language)
     _check_unique_names(machine)
     return machine
 
 
-def _parse_machine(raw: dict, pointer: str, allowed: set[str]) -> StateMachine:
+def parse_state(name: str, body: Any, language: str = JSONPATH) -> State:
+    """One state on its own (TestState without stateName): its transitions are not checked."""
+    return _parse_state(name, body, f"/States/{_escape(name)}", language)
+
+
+def _parse_machine(raw: dict, pointer: str, allowed: set[str], language: str) -> StateMachine:
     _reject_unknown(raw, allowed, pointer, "a state machine" if not pointer else "a branch")
     if "StartAt" not in raw:
         raise DefinitionError(pointer or "/", "StartAt is missing: name the first state to run")
@@ -122,9 +154,9 @@ def _parse_machine(raw: dict, pointer: str, allowed: set[str]) -> StateMachine:
         state_pointer = f"{pointer}/States/{_escape(name)}"
         if not name or len(name) > MAX_STATE_NAME:
             raise DefinitionError(state_pointer, f"state names must be 1 to {MAX_STATE_NAME} characters")
-        states[name] = _parse_state(name, body, state_pointer)
+        states[name] = _parse_state(name, body, state_pointer, language)
     if start_at not in states:
-        raise DefinitionError(f"{pointer}/StartAt", f"StartAt names {start_at!r}, which is not in States")
+        raise DefinitionError(f"{pointer}/StartAt", f"StartAt names {start_at!r}, which is not in States", code="MISSING_TRANSITION_TARGET")
     _check_transitions(states, pointer)
     _check_reachable(start_at, states, pointer)
     timeout = None
@@ -153,17 +185,20 @@ def _has(state: State, kind: type) -> bool:
     return False
 
 
-def _parse_state(name: str, raw: Any, pointer: str) -> State:
+def _parse_state(name: str, raw: Any, pointer: str, machine_language: str) -> State:
     if not isinstance(raw, dict):
         raise DefinitionError(pointer, "a state must be a JSON object with a Type")
     kind = raw.get("Type")
     if kind not in _FIELDS:
         raise DefinitionError(f"{pointer}/Type", f"unknown state Type {kind!r}; expected one of {sorted(_FIELDS)}")
-    _check_query_language(raw, pointer, f"state {name!r}")
+    language = _query_language(raw, pointer, machine_language, f"state {name!r}")
+    jsonata = language == JSONATA
     for key in raw:
         if key in _UNSUPPORTED:
             raise DefinitionError(
-                f"{pointer}/{key}", f"state {name!r} uses {_UNSUPPORTED[key]}, which the emulator does not support"
+                f"{pointer}/{key}",
+                f"state {name!r} uses {_UNSUPPORTED[key]}, which the emulator does not support",
+                code=UNSUPPORTED_FEATURE,
             )
         if key in ("Next", "End") and kind in ("Choice", "Succeed", "Fail"):
             hint = "use Choices and Default" if kind == "Choice" else "it ends the execution or branch"
@@ -172,17 +207,34 @@ def _parse_state(name: str, raw: Any, pointer: str) -> State:
             raise DefinitionError(
                 f"{pointer}/{key}", f"a {kind} state cannot have {key}; only Task, Parallel and Map states can"
             )
+        if jsonata and key in _JSONPATH_ONLY and key in _FIELDS[kind]:
+            raise DefinitionError(
+                f"{pointer}/{key}",
+                f"state {name!r} uses QueryLanguage JSONata, where the JSONPath field {key} is not allowed; "
+                f"use {_JSONPATH_ONLY[key]}",
+            )
+        if not jsonata and key in _JSONATA_ONLY and key in _FIELDS[kind]:
+            raise DefinitionError(
+                f"{pointer}/{key}",
+                f"{key} is a JSONata field but state {name!r} uses QueryLanguage JSONPath; "
+                "set \"QueryLanguage\": \"JSONata\" on the state or the state machine",
+            )
     _reject_unknown(raw, _FIELDS[kind], pointer, f"a {kind} state")
     common: dict[str, Any] = {
         "name": name,
         "pointer": pointer,
         "comment": raw.get("Comment"),
-        "input_path": _opt_path(raw, "InputPath", pointer),
-        "output_path": _opt_path(raw, "OutputPath", pointer),
+        "input_path": ROOT if jsonata else _opt_path(raw, "InputPath", pointer),
+        "output_path": ROOT if jsonata else _opt_path(raw, "OutputPath", pointer),
+        "query_language": language,
     }
+    if "Assign" in raw:
+        common["assign"] = compile_assign(raw["Assign"], f"{pointer}/Assign", jsonata)
+    if "Output" in raw:
+        common["output"] = query.compile_template(raw["Output"], f"{pointer}/Output")
     if "Next" in _FIELDS[kind]:
         common.update(_flow(raw, pointer, kind))
-    return _BUILDERS[kind](raw, pointer, common)
+    return _BUILDERS[kind](raw, pointer, common, machine_language)
 
 
 def _flow(raw: dict, pointer: str, kind: str) -> dict:
@@ -198,16 +250,16 @@ def _flow(raw: dict, pointer: str, kind: str) -> dict:
     return {"next": raw.get("Next"), "end": bool(end)}
 
 
-def _build_pass(raw: dict, pointer: str, common: dict) -> Pass:
+def _build_pass(raw: dict, pointer: str, common: dict, machine: str) -> Pass:
     return Pass(
         **common,
-        parameters=_opt_template(raw, "Parameters", pointer),
+        parameters=None if common["query_language"] == JSONATA else _opt_template(raw, "Parameters", pointer),
         result=raw.get("Result", MISSING),
         result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
     )
 
 
-def _build_task(raw: dict, pointer: str, common: dict) -> Task:
+def _build_task(raw: dict, pointer: str, common: dict, machine: str) -> Task:
     resource = raw.get("Resource")
     if not isinstance(resource, str) or not resource.startswith("arn:"):
         raise DefinitionError(f"{pointer}/Resource", f"a Task state needs a Resource ARN string, got {resource!r}")
@@ -218,11 +270,11 @@ def _build_task(raw: dict, pointer: str, common: dict) -> Task:
     return Task(
         **common,
         resource=resource,
-        parameters=_opt_template(raw, "Parameters", pointer),
+        parameters=_payload(raw, pointer, common),
         result_selector=_opt_template(raw, "ResultSelector", pointer),
         result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
         retry=_retriers(raw, pointer),
-        catch=_catchers(raw, pointer),
+        catch=_catchers(raw, pointer, common["query_language"]),
         timeout_seconds=timeout[0],
         timeout_seconds_path=timeout[1],
         heartbeat_seconds=heartbeat[0],
@@ -230,10 +282,12 @@ def _build_task(raw: dict, pointer: str, common: dict) -> Task:
     )
 
 
-def _exclusive(raw: dict, key: str, pointer: str) -> tuple[float | None, JsonPath | None]:
+def _exclusive(raw: dict, key: str, pointer: str) -> tuple[float | None, Any]:
     path_key = key + "Path"
     if key in raw and path_key in raw:
         raise DefinitionError(pointer, f"a state cannot have both {key} and {path_key}")
+    if key in raw and query.is_expression(raw[key]):
+        return None, query.compile_expression(raw[key], f"{pointer}/{key}")
     if key in raw:
         return _positive_int(raw[key], f"{pointer}/{key}"), None
     if path_key in raw:
@@ -241,18 +295,25 @@ def _exclusive(raw: dict, key: str, pointer: str) -> tuple[float | None, JsonPat
     return None, None
 
 
-def _build_choice(raw: dict, pointer: str, common: dict) -> Choice:
+def _build_choice(raw: dict, pointer: str, common: dict, machine: str) -> Choice:
     items = raw.get("Choices")
     if not isinstance(items, list) or not items:
         raise DefinitionError(f"{pointer}/Choices", "a Choice state needs a non-empty Choices array")
     default = raw.get("Default")
     if default is not None and not isinstance(default, str):
         raise DefinitionError(f"{pointer}/Default", "must be a state name string")
-    choices = tuple(rules.compile_choice(item, f"{pointer}/Choices/{i}") for i, item in enumerate(items))
-    return Choice(**common, choices=choices, default=default)
+    jsonata = common["query_language"] == JSONATA
+    choices = []
+    for i, item in enumerate(items):
+        where = f"{pointer}/Choices/{i}"
+        choice = rules.compile_choice(item, where, jsonata)
+        if isinstance(item, dict) and "Assign" in item:
+            choice = dataclasses.replace(choice, assign=compile_assign(item["Assign"], f"{where}/Assign", jsonata))
+        choices.append(choice)
+    return Choice(**common, choices=tuple(choices), default=default)
 
 
-def _build_wait(raw: dict, pointer: str, common: dict) -> Wait:
+def _build_wait(raw: dict, pointer: str, common: dict, machine: str) -> Wait:
     given = [k for k in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if k in raw]
     if len(given) != 1:
         raise DefinitionError(
@@ -260,6 +321,9 @@ def _build_wait(raw: dict, pointer: str, common: dict) -> Wait:
         )
     key = given[0]
     where = f"{pointer}/{key}"
+    if query.is_expression(raw[key]):  # JSONata: Seconds or Timestamp computed per execution
+        expression = query.compile_expression(raw[key], where)
+        return Wait(**common, **{"seconds_path" if key == "Seconds" else "timestamp_path": expression})
     if key == "Seconds":
         seconds = raw[key]
         if not _is_int(seconds) or seconds < 0:
@@ -273,16 +337,18 @@ def _build_wait(raw: dict, pointer: str, common: dict) -> Wait:
     return Wait(**common, **{"seconds_path" if key == "SecondsPath" else "timestamp_path": path})
 
 
-def _build_succeed(raw: dict, pointer: str, common: dict) -> Succeed:
+def _build_succeed(raw: dict, pointer: str, common: dict, machine: str) -> Succeed:
     return Succeed(**common)
 
 
-def _build_fail(raw: dict, pointer: str, common: dict) -> Fail:
+def _build_fail(raw: dict, pointer: str, common: dict, machine: str) -> Fail:
     values: dict[str, Any] = {}
     for key in ("Error", "Cause"):
         if key in raw and key + "Path" in raw:
-            raise DefinitionError(pointer, f"a Fail state cannot have both {key} and {key}Path")
-        if key in raw:
+            raise DefinitionError(f"{pointer}/{key}Path", f"a Fail state cannot have both {key} and {key}Path")
+        if key in raw and query.is_expression(raw[key]):
+            values[key.lower() + "_path"] = query.compile_expression(raw[key], f"{pointer}/{key}")
+        elif key in raw:
             if not isinstance(raw[key], str):
                 raise DefinitionError(f"{pointer}/{key}", "must be a string")
             values[key.lower()] = raw[key]
@@ -299,7 +365,7 @@ def _fail_path(value: Any, pointer: str) -> Any:
     return _req_path(value, pointer)
 
 
-def _build_parallel(raw: dict, pointer: str, common: dict) -> Parallel:
+def _build_parallel(raw: dict, pointer: str, common: dict, machine: str) -> Parallel:
     branches = raw.get("Branches")
     if not isinstance(branches, list) or not branches:
         raise DefinitionError(f"{pointer}/Branches", "a Parallel state needs a non-empty Branches array")
@@ -307,19 +373,19 @@ def _build_parallel(raw: dict, pointer: str, common: dict) -> Parallel:
     for i, branch in enumerate(branches):
         if not isinstance(branch, dict):
             raise DefinitionError(f"{pointer}/Branches/{i}", "a branch must be a JSON object with StartAt and States")
-        parsed.append(_parse_machine(branch, f"{pointer}/Branches/{i}", _BRANCH))
+        parsed.append(_parse_machine(branch, f"{pointer}/Branches/{i}", _BRANCH, machine))
     return Parallel(
         **common,
         branches=tuple(parsed),
-        parameters=_opt_template(raw, "Parameters", pointer),
+        parameters=_payload(raw, pointer, common),
         result_selector=_opt_template(raw, "ResultSelector", pointer),
         result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
         retry=_retriers(raw, pointer),
-        catch=_catchers(raw, pointer),
+        catch=_catchers(raw, pointer, common["query_language"]),
     )
 
 
-def _build_map(raw: dict, pointer: str, common: dict) -> Map:
+def _build_map(raw: dict, pointer: str, common: dict, machine: str) -> Map:
     if ("Iterator" in raw) == ("ItemProcessor" in raw):
         raise DefinitionError(pointer, "a Map state needs exactly one of ItemProcessor or (legacy) Iterator")
     if "ItemSelector" in raw and "Parameters" in raw:
@@ -332,16 +398,27 @@ def _build_map(raw: dict, pointer: str, common: dict) -> Map:
         raise DefinitionError(f"{pointer}/{key}", "must be a JSON object with StartAt and States")
     if "ProcessorConfig" in body:
         _check_processor_config(body["ProcessorConfig"], f"{pointer}/{key}/ProcessorConfig", common["name"])
-    processor = _parse_machine(body, f"{pointer}/{key}", allowed)
+    processor = _parse_machine(body, f"{pointer}/{key}", allowed, machine)
     selector_key = "ItemSelector" if "ItemSelector" in raw else "Parameters"
+    jsonata = common["query_language"] == JSONATA
+    item_selector = (
+        query.compile_template(raw["ItemSelector"], f"{pointer}/ItemSelector") if jsonata and "ItemSelector" in raw
+        else None if jsonata else _opt_template(raw, selector_key, pointer)
+    )
+    items = None
+    if "Items" in raw:
+        if not (isinstance(raw["Items"], list) or query.is_expression(raw["Items"])):
+            raise DefinitionError(f"{pointer}/Items", "must be a JSON array or a JSONata expression '{% ... %}'")
+        items = query.compile_template(raw["Items"], f"{pointer}/Items")
     concurrency = _exclusive_number(raw, "MaxConcurrency", pointer, integer=True, low=0, high=None)
     percentage = _exclusive_number(raw, "ToleratedFailurePercentage", pointer, integer=False, low=0, high=100)
     count = _exclusive_number(raw, "ToleratedFailureCount", pointer, integer=True, low=0, high=None)
     return Map(
         **common,
         processor=processor,
-        items_path=_opt_path(raw, "ItemsPath", pointer),
-        item_selector=_opt_template(raw, selector_key, pointer),
+        items_path=ROOT if jsonata else _opt_path(raw, "ItemsPath", pointer),
+        items=items,
+        item_selector=item_selector,
         max_concurrency=concurrency[0] or 0,
         max_concurrency_path=concurrency[1],
         tolerated_failure_percentage=percentage[0],
@@ -351,7 +428,7 @@ def _build_map(raw: dict, pointer: str, common: dict) -> Map:
         result_selector=_opt_template(raw, "ResultSelector", pointer),
         result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
         retry=_retriers(raw, pointer),
-        catch=_catchers(raw, pointer),
+        catch=_catchers(raw, pointer, common["query_language"]),
     )
 
 
@@ -364,6 +441,7 @@ def _check_processor_config(config: Any, pointer: str, name: str) -> None:
         raise DefinitionError(
             f"{pointer}/Mode",
             f"Map state {name!r} uses Mode DISTRIBUTED, which the emulator does not support; use INLINE",
+            code=UNSUPPORTED_FEATURE,
         )
     if mode != "INLINE":
         raise DefinitionError(f"{pointer}/Mode", f"Mode must be INLINE or DISTRIBUTED, got {mode!r}")
@@ -382,6 +460,8 @@ def _exclusive_number(
     if key not in raw:
         return None, None
     value = raw[key]
+    if query.is_expression(value):
+        return None, query.compile_expression(value, f"{pointer}/{key}")
     ok = _is_int(value) if integer else _is_number(value)
     if not ok or value < low or (high is not None and value > high):
         span = f"between {low} and {high}" if high is not None else f">= {low}"
@@ -465,20 +545,25 @@ def _retriers(raw: dict, pointer: str) -> tuple[Retrier, ...]:
     return tuple(out)
 
 
-def _catchers(raw: dict, pointer: str) -> tuple[Catcher, ...]:
+def _catchers(raw: dict, pointer: str, language: str) -> tuple[Catcher, ...]:
     if "Catch" not in raw:
         return ()
     items = raw["Catch"]
     if not isinstance(items, list):
         raise DefinitionError(f"{pointer}/Catch", "Catch must be an array of catchers")
     out = []
+    jsonata = language == JSONATA
     for i, item in enumerate(items):
         where = f"{pointer}/Catch/{i}"
         if not isinstance(item, dict):
             raise DefinitionError(where, "a catcher must be a JSON object")
-        _reject_unknown(item, {"ErrorEquals", "Next", "ResultPath", "Comment"}, where, "a catcher")
-        if "Assign" in item or "Output" in item:
-            raise DefinitionError(where, "Assign/Output in catchers are not supported by the emulator")
+        if jsonata and "ResultPath" in item:
+            raise DefinitionError(
+                f"{where}/ResultPath", "ResultPath is a JSONPath field; a JSONata catcher uses Output with $states.errorOutput, or Assign"
+            )
+        if not jsonata and "Output" in item:
+            raise DefinitionError(f"{where}/Output", "Output is a JSONata field; a JSONPath catcher uses ResultPath")
+        _reject_unknown(item, {"ErrorEquals", "Next", "ResultPath", "Comment", "Assign", "Output"}, where, "a catcher")
         names = _error_equals(item, where, i == len(items) - 1, "catcher")
         if not isinstance(item.get("Next"), str):
             raise DefinitionError(f"{where}/Next", "a catcher needs Next: the state to go to")
@@ -486,8 +571,10 @@ def _catchers(raw: dict, pointer: str) -> tuple[Catcher, ...]:
             Catcher(
                 error_equals=names,
                 next=item["Next"],
-                result_path=_opt_path(item, "ResultPath", where, reference=True),
+                result_path=ROOT if jsonata else _opt_path(item, "ResultPath", where, reference=True),
                 pointer=where,
+                assign=compile_assign(item["Assign"], f"{where}/Assign", jsonata) if "Assign" in item else None,
+                output=query.compile_template(item["Output"], f"{where}/Output") if "Output" in item else None,
             )
         )
     return tuple(out)
@@ -515,7 +602,9 @@ def _check_transitions(states: dict[str, State], pointer: str) -> None:
         for target, where in _targets(state):
             if target not in states:
                 scope = "this branch" if pointer else "the state machine"
-                raise DefinitionError(where, f"{target!r} is not a state in {scope} (states: {sorted(states)})")
+                raise DefinitionError(
+                    where, f"{target!r} is not a state in {scope} (states: {sorted(states)})", code="MISSING_TRANSITION_TARGET"
+                )
 
 
 def _check_reachable(start_at: str, states: dict[str, State], pointer: str) -> None:
@@ -527,7 +616,7 @@ def _check_reachable(start_at: str, states: dict[str, State], pointer: str) -> N
                 todo.append(target)
     for name, state in states.items():
         if name not in seen:
-            raise DefinitionError(state.pointer, f"state {name!r} is unreachable from StartAt {start_at!r}")
+            raise DefinitionError(state.pointer, f"state {name!r} is unreachable from StartAt {start_at!r}", code="UNREACHABLE_STATE")
 
 
 # -- small helpers -------------------------------------------------------------------------------------
@@ -540,7 +629,11 @@ def _check_unique_names(machine: StateMachine) -> None:
     def visit(block: StateMachine) -> None:
         for name, state in block.states.items():
             if name in seen:
-                raise DefinitionError(state.pointer, f"state name {name!r} is already used at {seen[name]}; names must be unique in the whole state machine")
+                raise DefinitionError(
+                    state.pointer,
+                    f"state name {name!r} is already used at {seen[name]}; names must be unique in the whole state machine",
+                    code="DUPLICATE_STATE_NAME",
+                )
             seen[name] = state.pointer
             for child in getattr(state, "branches", ()):
                 visit(child)
@@ -550,14 +643,19 @@ def _check_unique_names(machine: StateMachine) -> None:
     visit(machine)
 
 
-def _check_query_language(raw: dict, pointer: str, what: str) -> None:
-    language = raw.get("QueryLanguage", "JSONPath")
-    if language == "JSONata":
-        raise DefinitionError(
-            f"{pointer}/QueryLanguage", f"{what} uses QueryLanguage JSONata, which the emulator does not support; use JSONPath"
-        )
-    if language != "JSONPath":
+def _query_language(raw: dict, pointer: str, inherited: str, what: str) -> str:
+    """The QueryLanguage of a machine or state: its own, else the machine's. AWS lets JSONata
+    states into a JSONPath machine (to convert it a state at a time) but not the reverse."""
+    language = raw.get("QueryLanguage", inherited)
+    if language not in (JSONPATH, JSONATA):
         raise DefinitionError(f"{pointer}/QueryLanguage", f"QueryLanguage must be JSONPath or JSONata, got {language!r}")
+    if inherited == JSONATA and language == JSONPATH:
+        raise DefinitionError(
+            f"{pointer}/QueryLanguage",
+            f"{what} sets QueryLanguage JSONPath inside a state machine whose QueryLanguage is JSONata; "
+            "a JSONata state machine cannot contain JSONPath states (set JSONPath at the top and JSONata per state instead)",
+        )
+    return language
 
 
 def _reject_unknown(raw: dict, allowed: set[str], pointer: str, what: str) -> None:
@@ -578,6 +676,15 @@ def _req_path(value: Any, pointer: str, reference: bool = False) -> JsonPath:
     path = compile_optional_path(value, pointer, reference=reference and not str(value).startswith("$$"))
     assert path is not None
     return path
+
+
+def _payload(raw: dict, pointer: str, common: dict) -> Any:
+    """Parameters (a JSONPath payload template) or Arguments (a JSONata template)."""
+    if common["query_language"] == JSONATA:
+        if "Arguments" not in raw:
+            return None
+        return query.compile_template(raw["Arguments"], f"{pointer}/Arguments")
+    return _opt_template(raw, "Parameters", pointer)
 
 
 def _opt_template(raw: dict, key: str, pointer: str) -> Template | None:

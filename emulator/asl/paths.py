@@ -35,20 +35,23 @@ from emulator.asl.jsonpath import (
     set_path,
     short_json,
 )
+from emulator.asl.variables import Scope
 
 ROOT = compile_path("$")
 
 
 class Env:
-    """What a payload template or path can read: the data, the context object ($$) and randomness."""
+    """What a payload template or path can read: the data, the context object ($$), the workflow
+    variables ($name) and randomness."""
 
-    __slots__ = ("_context", "_context_fn", "data", "rng")
+    __slots__ = ("_context", "_context_fn", "data", "rng", "scope")
 
-    def __init__(self, data: Any, context: Callable[[], dict] | dict, rng: random.Random):
+    def __init__(self, data: Any, context: Callable[[], dict] | dict, rng: random.Random, scope: Scope | None = None):
         self.data = data
         self._context = context if isinstance(context, dict) else None
         self._context_fn = None if isinstance(context, dict) else context
         self.rng = rng
+        self.scope = scope
 
     @property
     def context(self) -> dict:
@@ -57,13 +60,20 @@ class Env:
         return self._context
 
     def with_data(self, data: Any) -> Env:
-        env = Env(data, self._context if self._context is not None else self._context_fn, self.rng)
-        return env
+        return Env(data, self._context if self._context is not None else self._context_fn, self.rng, self.scope)
+
+    def variable(self, name: str, what: str) -> Any:
+        if self.scope is None:
+            raise StatesError(RUNTIME, f"The variable '${name}' used in '{what}' is not defined: no earlier state assigned it")
+        return self.scope.get(name, what)
 
 
 def read_path(path: JsonPath, env: Env, field: str) -> Any:
     """The value at a path, or States.Runtime in AWS's words, naming the field that asked for it."""
-    data = env.context if path.context else env.data
+    if path.variable is not None:
+        data = env.variable(path.variable, field)
+    else:
+        data = env.context if path.context else env.data
     try:
         return path.find(data)
     except PathError:
@@ -71,6 +81,15 @@ def read_path(path: JsonPath, env: Env, field: str) -> Any:
             RUNTIME,
             f"The JSONPath '{path.text}' specified for the field '{field}' could not be found in the input '{short_json(data)}'",
         ) from None
+
+
+def path_exists(path: JsonPath, env: Env) -> bool:
+    """Whether a path selects something (Choice IsPresent); an undefined variable is not present."""
+    if path.variable is not None:
+        if env.scope is None or not env.scope.defined(path.variable):
+            return False
+        return path.exists(env.scope.lookup(path.variable))
+    return path.exists(env.context if path.context else env.data)
 
 
 # -- path fields ---------------------------------------------------------------------------------
@@ -183,15 +202,8 @@ def _compile_dynamic(key: str, value: Any, pointer: str) -> Render:
 
 
 def _run_intrinsic(call: Call, env: Env) -> Any:
-    return evaluate(call, IntrinsicEnv(env.data, env.context, env.rng))
+    return evaluate(call, IntrinsicEnv(env.data, env.context, env.rng, env.scope))
 
 
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
-
-
-def finish(state: Any, raw_input: Any, result: Any, env: Env) -> Any:
-    """ResultSelector, ResultPath and OutputPath: the tail every Task, Parallel and Map shares."""
-    if state.result_selector is not None:
-        result = state.result_selector.render(env.with_data(result))
-    return apply_output_path(state.output_path, apply_result_path(state.result_path, raw_input, result), env)

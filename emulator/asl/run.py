@@ -25,12 +25,13 @@ from emulator.asl.history import (
 )
 from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
-from emulator.integrations.base import Integrations
+from emulator.asl.ports import Integrations
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION, parse_state_machine_arn
+from emulator.aws.arns import execution_arn as make_execution_arn
+from emulator.aws.arns import state_machine_arn as make_state_machine_arn
 
 log = logging.getLogger(__name__)
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def run_definition(
     id_generator: Callable[[], str] | None = None,
     abort: threading.Event | None = None,
     state_machine_arn: str | None = None,
+    virtual_clock: bool = True,
 ) -> ExecutionResult:
     """Run a definition to the end and return how it ended.
 
@@ -67,8 +69,9 @@ def run_definition(
     Wait and Retry intervals (0 = never sleep; Task timeouts then count in real time). ``rng`` and
     ``id_generator`` (task tokens) make jitter, States.UUID/MathRandom and tokens deterministic.
     Setting ``abort`` (from another thread: StopExecution) stops running tasks and ends the run
-    as ABORTED. ``state_machine_arn`` (a deployed machine's) sets the region and account of the
-    execution ARN; without it they are us-east-1 and 123456789012.
+    as ABORTED. ``virtual_clock=False`` records wall-clock times only (skipped Wait/Retry time is
+    not added). ``state_machine_arn`` (a deployed machine's) sets the region and account of the
+    execution ARN; without it they are the local defaults (emulator.aws.arns).
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
@@ -80,16 +83,16 @@ def run_definition(
     new_id = id_generator or (lambda: str(uuid.uuid4()))
     data = _json_value({} if input is None else input)
     # A deployed state machine's ARN fixes the region and account its executions report.
-    region, account = REGION, ACCOUNT
+    region, account = DEFAULT_REGION, ACCOUNT
     if state_machine_arn:
-        parts = state_machine_arn.split(":")
-        if len(parts) < 7 or parts[5] != "stateMachine":
+        parsed = parse_state_machine_arn(state_machine_arn)
+        if parsed is None:
             raise ValueError(f"state_machine_arn {state_machine_arn!r} is not a state machine ARN")
-        region, account, state_machine_name = parts[3], parts[4], parts[6]
-    state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{state_machine_name}"
-    execution_arn = f"arn:aws:states:{region}:{account}:execution:{state_machine_name}:{execution_name}"
+        region, account, state_machine_name = parsed
+    state_machine_arn = make_state_machine_arn(state_machine_name, region=region, account=account)
+    execution_arn = make_execution_arn(state_machine_arn, execution_name)
     role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"
-    history = History(clock, on_event)
+    history = History(clock, on_event, virtual_clock)
     start = clock()
     timeout = execution_timeout_seconds if execution_timeout_seconds is not None else machine.timeout_seconds
     ex = Execution(

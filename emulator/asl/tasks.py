@@ -13,12 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.asl import model
-from emulator.asl.errors import HEARTBEAT_TIMEOUT, RUNTIME, TASK_FAILED, TIMEOUT, StatesError
+from emulator.asl.dataflow import finish, read_value, render_payload
+from emulator.asl.errors import HEARTBEAT_TIMEOUT, QUERY_EVALUATION_ERROR, RUNTIME, TASK_FAILED, TIMEOUT, StatesError
 from emulator.asl.execution import Cancelled, Execution, ExecutionTimedOut, Frame, json_default, payload_json
 from emulator.asl.history import to_json
 from emulator.asl.jsonpath import JsonPath
-from emulator.asl.paths import Env, apply_input_path, finish, read_path
-from emulator.integrations.base import TaskOutcome, TaskRequest, integration_pattern
+from emulator.asl.paths import Env, apply_input_path
+from emulator.asl.ports import TaskOutcome, TaskRequest, integration_pattern
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,15 @@ def task_attempt(ex: Execution, state: model.Task, data: Any, frame: Frame, ente
     key, integration = ex.integrations.lookup(state.resource)
     pattern = integration_pattern(key)
     token = ex.new_id() if pattern == "waitForTaskToken" else None
-    env = Env(data, lambda: ex.context(state, entered, retry_count, token), ex.rng)
+    env = ex.env(state, data, frame, entered, retry_count, token)
     effective = apply_input_path(state.input_path, env)
-    parameters = state.parameters.render(env.with_data(effective)) if state.parameters is not None else effective
-    timeout = _dynamic_seconds(state.timeout_seconds, state.timeout_seconds_path, env.with_data(effective), "TimeoutSecondsPath")
-    heartbeat = _dynamic_seconds(state.heartbeat_seconds, state.heartbeat_seconds_path, env.with_data(effective), "HeartbeatSecondsPath")
+    # Parameters (JSONPath) and Arguments (JSONata) both become the payload the integration gets;
+    # without either the effective input is sent.
+    field = "Arguments" if state.jsonata else "Parameters"
+    parameters = render_payload(state.parameters, env.with_data(effective), field) if state.parameters is not None else effective
+    suffix = "" if state.jsonata else "Path"
+    timeout = _dynamic_seconds(state.timeout_seconds, state.timeout_seconds_path, env.with_data(effective), "TimeoutSeconds" + suffix)
+    heartbeat = _dynamic_seconds(state.heartbeat_seconds, state.heartbeat_seconds_path, env.with_data(effective), "HeartbeatSeconds" + suffix)
     parameters_json = payload_json(parameters, f"The parameters of state {state.name!r}")
     parameters = json.loads(parameters_json)  # the integration gets its own copy to keep or change
     lambda_arn = key == "lambda:function"
@@ -156,12 +161,13 @@ def _stop(integration: Any, handle: Any, state: model.Task) -> None:
         log.exception("stopping the task of state %s failed", state.name)
 
 
-def _dynamic_seconds(static: float | None, path: JsonPath | None, env: Env, what: str) -> float | None:
+def _dynamic_seconds(static: float | None, path: Any, env: Env, what: str) -> float | None:
     if path is None:
         return static
-    value = read_path(path, env, what)
+    value = read_value(path, env, what)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise StatesError(RUNTIME, f"{what} {path.text!r} must select a positive integer, got {to_json(value)}")
+        error = RUNTIME if isinstance(path, JsonPath) else QUERY_EVALUATION_ERROR
+        raise StatesError(error, f"{what} {path.text!r} must select a positive integer, got {to_json(value)}")
     return float(value)
 
 

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import (
+from emulator.asl.ports import (
     Integration,
     Integrations,
     TaskOutcome,
     TaskRequest,
 )
-from emulator.s3 import (
+from emulator.services.s3.store import (
     LocalS3,
     NoSuchBucket,
     NoSuchKey,
@@ -52,13 +52,9 @@ def _need(params: Any, *names: str) -> None:
 
 
 class S3Sdk(Integration):
-    def __init__(self, runtime: Any, action: str):
-        self.runtime = runtime
+    def __init__(self, s3: LocalS3, action: str):
+        self.s3 = s3
         self.action = action
-
-    @property
-    def s3(self) -> LocalS3:
-        return self.runtime.s3
 
     def start(self, request: TaskRequest) -> Any:
         handler = getattr(self, f"_{self.action}")
@@ -147,6 +143,6 @@ class S3Sdk(Integration):
 ACTIONS = ("getObject", "putObject", "copyObject", "headObject", "deleteObject", "listObjectsV2")
 
 
-def register(integrations: Integrations, runtime: Any) -> None:
+def register(integrations: Integrations, s3: LocalS3) -> None:
     for action in ACTIONS:
-        integrations.register(f"aws-sdk:s3:{action}", S3Sdk(runtime, action))
+        integrations.register(f"aws-sdk:s3:{action}", S3Sdk(s3, action))

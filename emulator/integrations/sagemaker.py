@@ -8,9 +8,17 @@ model, then the backend method named after the operation). What Step Functions s
   Completed -> the Describe* response is the output; Failed/Stopped -> ``States.TaskFailed`` with
   the Describe* response (FailureReason included) as the JSON cause. A state timeout stops the job.
 - optimized integrations give timestamps as epoch milliseconds; AWS SDK integrations as ISO-8601.
-- API errors (see emulator.sagemaker.exceptions): modelled exceptions by name
-  (``SageMaker.ResourceNotFoundException``); validation, throttling and the rest as
-  ``SageMaker.AmazonSageMakerException`` (optimized) or ``SageMaker.SageMakerException`` (aws-sdk).
+- API errors (emulator.services.sagemaker.exceptions) become a ``StatesError`` here (``states_error``).
+  Both integration kinds keep the names of the exceptions the SageMaker model declares, with an
+  ``Exception`` suffix (``SageMaker.ResourceNotFoundException``), and fold every other error code
+  (ValidationException, ThrottlingException, ...) into the SDK's base exception, because the Java SDK
+  Step Functions runs on has no class for them:
+
+  - optimized: ``SageMaker.AmazonSageMakerException``, cause ``<message> (Service: AmazonSageMaker;
+    Status Code: 400; Error Code: <code>; Request ID: <id>; Proxy: null)`` (SDK v1's wording);
+  - AWS SDK: ``SageMaker.SageMakerException``, cause ``<message> (Service: SageMaker, Status Code: 400,
+    Request ID: <id>)`` (SDK v2's). Workflows catch a missing endpoint from describeEndpoint
+    (SageMaker's ValidationException) by that name.
 """
 
 from __future__ import annotations
@@ -18,23 +26,43 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import weakref
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import (
+from emulator.asl.ports import (
     Integration,
     Integrations,
     TaskOutcome,
     TaskRequest,
 )
-from emulator.jsontree import map_datetimes
-from emulator.sagemaker.exceptions import SageMakerError
-from emulator.sagemaker.jobs import SageMakerBackend, snake
-from emulator.sagemaker.validation import operation_name, service_model
+from emulator.aws.jsontree import map_datetimes
+from emulator.services.sagemaker.exceptions import SageMakerError
+from emulator.services.sagemaker.facade import SageMakerBackend
+from emulator.services.sagemaker.validation import method_name, operation_name, service_model
 
-log = logging.getLogger("emulator.sagemaker.integration")
+log = logging.getLogger("emulator.integrations.sagemaker")
+
+SERVICE = "SageMaker"
+
+
+def error_name(error: SageMakerError, sdk: bool) -> str:
+    """The error name a Task state sees: ServiceName.ErrorName(Exception) for modelled errors."""
+    if error.modelled:
+        return f"{SERVICE}.{error.code if error.code.endswith('Exception') else error.code + 'Exception'}"
+    return f"{SERVICE}.SageMakerException" if sdk else f"{SERVICE}.AmazonSageMakerException"
+
+
+def states_error(error: SageMakerError, sdk: bool = False) -> StatesError:
+    """A SageMaker API error as the Task state reports it (``sdk`` for aws-sdk:sagemaker:* resources)."""
+    request_id = uuid.uuid4()
+    if sdk:
+        cause = f"{error.message} (Service: {SERVICE}, Status Code: {error.status}, Request ID: {request_id})"
+    else:
+        cause = (f"{error.message} (Service: AmazonSageMaker; Status Code: {error.status}; "
+                 f"Error Code: {error.code}; Request ID: {request_id}; Proxy: null)")
+    return StatesError(error_name(error, sdk), cause)
 
 
 @dataclass(frozen=True)
@@ -71,21 +99,6 @@ def iso_timestamps(value: Any) -> Any:
         value, lambda moment: moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
-_backends: dict[int, SageMakerBackend] = {}
-
-
-def backend_for(runtime: Any) -> SageMakerBackend:
-    """The one backend a runtime's integrations share (tests use it to inject faults)."""
-    key = id(runtime)
-    if key not in _backends:
-        _backends[key] = SageMakerBackend(runtime)
-        try:
-            weakref.finalize(runtime, _backends.pop, key, None)
-        except TypeError:  # not weak-referenceable: kept for the process's life
-            pass
-    return _backends[key]
-
-
 def _parameters(request: TaskRequest) -> dict:
     if not isinstance(request.parameters, dict):
         raise StatesError("States.Runtime", f"State {request.state_name!r}: the parameters of {request.resource} must be a JSON object")
@@ -115,7 +128,7 @@ class OptimizedSageMaker(Integration):
         try:
             return self.backend.call(operation, parameters)
         except SageMakerError as error:
-            raise error.states_error(sdk=False) from error
+            raise states_error(error, sdk=False) from error
 
     def start(self, request: TaskRequest) -> Any:
         parameters = _parameters(request)
@@ -172,7 +185,7 @@ class SdkSageMaker(Integration):
         try:
             response = self.backend.call(operation, parameters)
         except SageMakerError as error:
-            raise error.states_error(sdk=True) from error
+            raise states_error(error, sdk=True) from error
         return _Done(iso_timestamps(response))
 
     def poll(self, handle: Any) -> TaskOutcome | None:
@@ -182,13 +195,12 @@ class SdkSageMaker(Integration):
         return 0.0
 
 
-def register(integrations: Integrations, runtime: Any, backend: SageMakerBackend | None = None) -> None:
+def register(integrations: Integrations, backend: SageMakerBackend) -> None:
     """Register every SageMaker resource key the emulator serves, sharing one backend."""
-    backend = backend or backend_for(runtime)
     for operation in SYNC_JOBS:
         integrations.register(f"sagemaker:{operation}", OptimizedSageMaker(backend, operation, sync=False))
         integrations.register(f"sagemaker:{operation}.sync", OptimizedSageMaker(backend, operation, sync=True))
     for operation in REQUEST_RESPONSE:
         integrations.register(f"sagemaker:{operation}", OptimizedSageMaker(backend, operation, sync=False))
     integrations.register("aws-sdk:sagemaker:*", SdkSageMaker(backend))
-    log.debug("SageMaker integrations registered (%s)", ", ".join(snake(o) for o in (*SYNC_JOBS, *REQUEST_RESPONSE)))
+    log.debug("SageMaker integrations registered (%s)", ", ".join(method_name(o) for o in (*SYNC_JOBS, *REQUEST_RESPONSE)))

@@ -9,6 +9,7 @@ uses the cdk.json defaults.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,13 +17,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from emulator.asl import run_definition
-from emulator.deploy import deploy
-from emulator.events import EventBus, trigger_location
-from emulator.integrations.sagemaker import backend_for
-from emulator.integrations.sns import read_outbox
-from emulator.runtime import LocalRuntime, build_integrations
-from emulator.sagemaker.server import ensure_runtime_server
+from emulator.cloud.deploy import deploy
+from emulator.runtime import Runtime
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ABALONE = PROJECT_ROOT / "data" / "abalone.csv"
@@ -51,10 +47,9 @@ class Pipeline:
 
     def __init__(self, assembly: Path, state_dir: Path):
         self.deployment = deploy(assembly, state_dir)
-        self.runtime = LocalRuntime.open(state_dir, PROJECT_ROOT, deployment=self.deployment, time_scale=0.01)
-        self.integrations = build_integrations(self.runtime)
+        self.runtime = Runtime.open(state_dir, PROJECT_ROOT, deployment=self.deployment, time_scale=0.01)
         self.machine = self.deployment.state_machines[0]
-        bucket, prefix = trigger_location(self.deployment)
+        bucket, prefix = self.runtime.events.upload_trigger()
         self.bucket, self.raw_prefix = bucket, prefix
         self.results = []
 
@@ -64,15 +59,11 @@ class Pipeline:
         return uri
 
     def run(self, name: str, execution_input: dict, definition: dict | None = None):
-        return run_definition(
-            definition or self.machine.definition_json(), execution_input, integrations=self.integrations,
-            execution_name=name, state_machine_name=self.machine.name, role_arn=self.machine.role_arn,
-            state_machine_arn=self.machine.arn,
-            time_scale=self.runtime.time_scale, history_dir=self.runtime.execution_dir(self.machine.name, name),
-        )
+        machine = dataclasses.replace(self.machine, definition=json.dumps(definition)) if definition else self.machine
+        return self.runtime.launch(machine, execution_input, name)
 
     def sagemaker(self):
-        return backend_for(self.runtime)
+        return self.runtime.sagemaker
 
     def endpoint(self) -> dict:
         return self.sagemaker().call("DescribeEndpoint", {"EndpointName": "ml-pipeline-endpoint"})
@@ -98,7 +89,8 @@ def first_run(pipeline):
         results.append(pipeline.run("first-run", {**json.loads(input_text), **SMALL}))
 
     uri = pipeline.upload("abalone.csv", ABALONE.read_bytes())
-    EventBus(pipeline.deployment, start_execution=start).object_created(pipeline.runtime.s3, uri)
+    pipeline.runtime.events.start_execution = start
+    pipeline.runtime.events.object_created(pipeline.runtime.s3, uri)
     assert len(results) == 1, "the S3 upload did not start exactly one execution"
     return results[0]
 
@@ -118,13 +110,13 @@ def test_sample_run_succeeds_with_a_tuned_model_that_meets_the_gate(pipeline, fi
     rows = pipeline.runtime.s3.get_bytes(predictions[0]).decode().strip().splitlines()
     assert len(rows) > 100 and all(float(r) > 0 for r in rows)
     topic = pipeline.deployment.topics[0].name
-    published = [json.loads(m["Message"]) for m in read_outbox(pipeline.runtime.state_dir, topic)]
+    published = [json.loads(m["Message"]) for m in pipeline.runtime.sns.read_outbox(topic)]
     assert any(m["status"] == "SUCCEEDED" and m["execution"] == first_run.execution_arn for m in published)
     assert ":000000000000:execution:" in first_run.execution_arn  # the deployment's account
 
 
 def test_the_endpoint_answers_boto3_sagemaker_runtime(pipeline, first_run):
-    base = ensure_runtime_server(pipeline.runtime)
+    base = pipeline.runtime.invoke_server_url()
     client = boto3.client("sagemaker-runtime", endpoint_url=base, region_name="us-east-1",
                           aws_access_key_id="local", aws_secret_access_key="local")
     batch = pipeline.runtime.s3.list(first_run.output["batch_predictions"].replace("batch-predictions", "processed/batch"))

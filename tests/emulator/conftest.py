@@ -27,26 +27,25 @@ def mini_assembly(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def mini_deployment(tmp_path, mini_assembly):
-    from emulator.deploy import deploy
+    from emulator.cloud.deploy import deploy
 
     return deploy(mini_assembly, tmp_path / "state")
 
 
 @pytest.fixture
 def mini_runtime(mini_deployment):
-    from emulator.runtime import LocalRuntime
+    from emulator.runtime import Runtime
 
-    runtime = LocalRuntime.open(Path(mini_deployment.state_dir), PROJECT_ROOT, deployment=mini_deployment)
+    runtime = Runtime.open(Path(mini_deployment.state_dir), PROJECT_ROOT, deployment=mini_deployment)
     yield runtime
     runtime.close()
 
 
 def _run_task(runtime, resource: str, parameters, execution_arn: str = EXECUTION_ARN, state_name: str = "State"):
     """Start one Task through the runtime's integrations and poll it to its outcome."""
-    from emulator.integrations.base import TaskRequest
-    from emulator.runtime import build_integrations
+    from emulator.asl.ports import TaskRequest
 
-    key, integration = build_integrations(runtime).lookup(resource)
+    key, integration = runtime.integrations.lookup(resource)
     name = execution_arn.rsplit(":", 1)[-1]
     handle = integration.start(TaskRequest(resource, key, parameters, state_name, execution_arn, name))
     deadline = time.monotonic() + 30

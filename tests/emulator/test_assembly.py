@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from emulator.assembly import (
+from emulator.cloud.assembly import (
     AssemblyNotFound,
     CloudAssembly,
     ImportValueNotFound,

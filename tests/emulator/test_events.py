@@ -8,19 +8,23 @@ import time
 
 import pytest
 
-from emulator.events import (
+from emulator.cli.watch import watch
+from emulator.services.eventbridge import (
     EventBus,
     InputTransformerError,
     apply_input_transformer,
     matches,
     object_created_event,
-    trigger_location,
-    watch,
 )
-from emulator.s3 import LocalS3
+from emulator.services.s3.store import LocalS3
 
 EVENT = object_created_event("data", "raw/2024/abalone.csv", 191968, '"abc123"', region="us-east-1",
                              account="000000000000")
+
+
+def bus_of(deployment, start_execution=None):
+    return EventBus(deployment.rules, deployment.buckets, region=deployment.region, account=deployment.account,
+                    dead_letters_dir=deployment.layout.dead_letters_dir, start_execution=start_execution)
 
 
 def test_object_created_event_has_eventbridges_shape():
@@ -101,10 +105,10 @@ def test_input_transformer_quoting_rules():
 
 def test_mini_rule_starts_the_state_machine_with_the_transformed_input(mini_runtime):
     deployment = mini_runtime.deployment
-    bucket, prefix = trigger_location(deployment)
+    bucket, prefix = bus_of(deployment).upload_trigger()
     assert (bucket, prefix) == ("ministack-databuckete3889a50", "raw/")
     started = []
-    bus = EventBus(deployment, start_execution=lambda arn, text, rule: started.append((arn, json.loads(text))))
+    bus = bus_of(deployment, start_execution=lambda arn, text, rule: started.append((arn, json.loads(text))))
     mini_runtime.s3.put_bytes(f"s3://{bucket}/raw/new.csv", b"a,b\n1,2\n")
     deliveries = bus.object_created(mini_runtime.s3, f"s3://{bucket}/raw/new.csv")
     assert len(deliveries) == 1
@@ -120,9 +124,9 @@ def test_mini_rule_starts_the_state_machine_with_the_transformed_input(mini_runt
 
 def test_drop_folder_uploads_and_plays_the_rule(mini_runtime, tmp_path):
     deployment = mini_runtime.deployment
-    bucket, prefix = trigger_location(deployment)
+    bucket, prefix = bus_of(deployment).upload_trigger()
     started, seen = [], []
-    bus = EventBus(deployment, start_execution=lambda arn, text, rule: started.append(json.loads(text)))
+    bus = bus_of(deployment, start_execution=lambda arn, text, rule: started.append(json.loads(text)))
     drop = tmp_path / "drop"
     drop.mkdir()
     (drop / "batch1.csv").write_bytes(b"x,y\n1,2\n")
@@ -137,22 +141,22 @@ def test_drop_folder_uploads_and_plays_the_rule(mini_runtime, tmp_path):
     stop.set()
     thread.join(5)
     assert seen == ["batch1.csv"]
-    assert LocalS3(deployment.s3_root).get_bytes(f"s3://{bucket}/raw/batch1.csv") == b"x,y\n1,2\n"
+    assert LocalS3(deployment.layout.s3_root).get_bytes(f"s3://{bucket}/raw/batch1.csv") == b"x,y\n1,2\n"
     assert started[0]["input_s3_uri"] == f"s3://{bucket}/raw/batch1.csv"
     assert (drop / ".done" / "batch1.csv").is_file()  # moved aside, never deleted
 
 
 def test_undeliverable_event_goes_to_the_dead_letter_queue(mini_runtime):
-    from emulator.events import EventsError
+    from emulator.services.eventbridge import EventsError
 
     deployment = mini_runtime.deployment
-    bucket, _ = trigger_location(deployment)
+    bucket, _ = bus_of(deployment).upload_trigger()
 
     def reject(arn, text, rule):
         raise EventsError("the target input is not JSON")
 
     mini_runtime.s3.put_bytes(f"s3://{bucket}/raw/x.csv", b"a\n")
-    assert EventBus(deployment, start_execution=reject).object_created(mini_runtime.s3, f"s3://{bucket}/raw/x.csv") == []
+    assert bus_of(deployment, start_execution=reject).object_created(mini_runtime.s3, f"s3://{bucket}/raw/x.csv") == []
     queue = deployment.rules[0].targets[0].dead_letter_arn.rsplit(":", 1)[-1]
     letters = (mini_runtime.state_dir / "dead_letters" / f"{queue}.jsonl").read_text().splitlines()
     record = json.loads(letters[0])

@@ -16,13 +16,10 @@ from typing import Any
 
 import pytest
 
-from emulator.asl import run_definition
 from emulator.asl.errors import StatesError
-from emulator.deploy import deploy
-from emulator.events import EventBus, trigger_location
-from emulator.integrations.base import Integration, TaskOutcome, TaskRequest
-from emulator.integrations.sns import read_outbox
-from emulator.runtime import LocalRuntime, build_integrations
+from emulator.asl.ports import Integration, TaskOutcome, TaskRequest
+from emulator.cloud.deploy import deploy
+from emulator.runtime import Runtime
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ABALONE = PROJECT_ROOT / "data" / "abalone.csv"
@@ -43,7 +40,7 @@ def pipeline_assembly(tmp_path_factory) -> Path:
 class FakeSageMaker(Integration):
     """Every SageMaker call of the pipeline; ``fail`` queues errors per resource key."""
 
-    def __init__(self, runtime: LocalRuntime, rmse: float = 2.0):
+    def __init__(self, runtime: Runtime, rmse: float = 2.0):
         self.runtime = runtime
         self.rmse = rmse
         self.fail: dict[str, list[StatesError]] = {}
@@ -68,7 +65,10 @@ class FakeSageMaker(Integration):
         for output in p.get("ProcessingOutputConfig", {}).get("Outputs", []):
             if output["OutputName"] == "evaluation":  # the evaluate job: the report the gate reads
                 uri = output["S3Output"]["S3Uri"].rstrip("/") + "/evaluation.json"
-                report = {"problem_type": "regression", "metrics": {"rmse": self.rmse, "mae": 1.5, "r2": 0.5}}
+                # what evaluate.py writes: the use case, the model's metrics and a naive baseline's
+                report = {"target_column": "rings", "problem_type": "regression",
+                          "metrics": {"rmse": self.rmse, "mae": 1.5, "r2": 0.5},
+                          "baseline": {"strategy": "the train mean for every row", "metrics": {"rmse": 3.25}}}
                 self.runtime.s3.put_bytes(uri, json.dumps(report).encode())
         return {"ProcessingJobName": p["ProcessingJobName"], "ProcessingJobStatus": "Completed"}
 
@@ -129,22 +129,18 @@ SAGEMAKER_KEYS = (
 
 
 class Pipeline:
-    def __init__(self, runtime: LocalRuntime, rmse: float = 2.0):
+    def __init__(self, runtime: Runtime, rmse: float = 2.0):
         self.runtime = runtime
         self.machine = runtime.deployment.state_machines[0]
         self.sagemaker = FakeSageMaker(runtime, rmse)
-        self.integrations = build_integrations(runtime)
+        self.integrations = runtime.integrations
         for key in SAGEMAKER_KEYS:  # exact keys win over the real SageMaker integrations
             self.integrations.register(key, self.sagemaker)
-        self.bucket, self.prefix = trigger_location(runtime.deployment)
+        self.bucket, self.prefix = runtime.events.upload_trigger()
         self.results: list = []
 
     def run(self, value: Any, name: str):
-        result = run_definition(
-            self.machine.definition, value, integrations=self.integrations, execution_name=name,
-            state_machine_name=self.machine.name, time_scale=0,
-            history_dir=self.runtime.execution_dir(self.machine.name, name),
-        )
+        result = self.runtime.launch(self.machine, value, name)
         self.results.append(result)
         return result
 
@@ -154,13 +150,13 @@ class Pipeline:
         return uri
 
     def outbox(self) -> list[dict]:
-        return read_outbox(self.runtime.state_dir, self.runtime.deployment.topics[0].name)
+        return self.runtime.sns.read_outbox(self.runtime.deployment.topics[0].name)
 
 
 @pytest.fixture
 def pipeline(tmp_path, pipeline_assembly):
     deployment = deploy(pipeline_assembly, tmp_path / "state")
-    runtime = LocalRuntime.open(tmp_path / "state", PROJECT_ROOT, deployment=deployment, time_scale=0)
+    runtime = Runtime.open(tmp_path / "state", PROJECT_ROOT, deployment=deployment, time_scale=0)
     yield Pipeline(runtime)
     runtime.close()
 
@@ -171,8 +167,8 @@ def states_entered(result) -> list[str]:
 
 def test_success_through_the_s3_trigger(pipeline):
     uri = pipeline.upload_sample()
-    bus = EventBus(pipeline.runtime.deployment,
-                   start_execution=lambda arn, text, rule: pipeline.run(json.loads(text), "from-trigger"))
+    bus = pipeline.runtime.events
+    bus.start_execution = lambda arn, text, rule: pipeline.run(json.loads(text), "from-trigger")
     deliveries = bus.object_created(pipeline.runtime.s3, uri)
     assert len(deliveries) == 1
     result = deliveries[0].result
@@ -193,11 +189,12 @@ def test_success_through_the_s3_trigger(pipeline):
 
 
 def test_quality_gate_failure(pipeline):
-    pipeline.sagemaker.rmse = 3.5  # worse than the 2.6 threshold in cdk.json
+    pipeline.sagemaker.rmse = 3.5  # no better than the naive baseline's 3.25 (cdk.json: quality_threshold auto)
     result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "gate-fails")
     assert result.status == "FAILED"
     assert result.error == "ModelQualityBelowThreshold"
-    assert "3.5" in result.cause and "2.6" in result.cause
+    assert "rmse 3.5 does not meet the threshold" in result.cause and "at most 2.925" in result.cause
+    assert "naive baseline (the train mean for every row) scores rmse 3.25" in result.cause
     assert "Create model" not in states_entered(result)
     assert "sagemaker:createModel" not in pipeline.sagemaker.calls
     assert [m["Subject"] for m in pipeline.outbox()] == ["ML pipeline failed"]

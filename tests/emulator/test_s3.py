@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.s3 import (
+from emulator.services.s3.store import (
     TEMP_PREFIX,
     InvalidS3Uri,
     KeyConflict,

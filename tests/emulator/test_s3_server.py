@@ -14,8 +14,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from emulator.s3 import LocalS3
-from emulator.s3_server import S3Server, decode_aws_chunked
+from emulator.services.s3.server import S3Server, decode_aws_chunked
+from emulator.services.s3.store import LocalS3
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from emulator.asl.errors import StatesError
-from emulator.integrations.sns import read_outbox
 
 PUBLISH = "arn:aws:states:::sns:publish"
 TOPIC = "arn:aws:sns:us-east-1:000000000000:mini-alerts"
@@ -18,7 +17,7 @@ def test_publish_appends_one_json_line(run_task, mini_runtime):
                                              "MessageAttributes": {"kind": {"DataType": "String",
                                                                             "StringValue": "ok"}}})
     second = run_task(mini_runtime, PUBLISH, {"TopicArn": TOPIC, "Message": {"rmse": 2.1}})
-    messages = read_outbox(mini_runtime.state_dir, "mini-alerts")
+    messages = mini_runtime.sns.read_outbox("mini-alerts")
     assert [m["MessageId"] for m in messages] == [first["MessageId"], second["MessageId"]]
     assert messages[0]["Subject"] == "done" and messages[0]["Message"] == "trained"
     assert messages[0]["MessageAttributes"]["kind"]["StringValue"] == "ok"

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from emulator.stepfunctions_api import StepFunctionsApi, StepFunctionsServer
+from emulator.services.stepfunctions.server import StepFunctionsServer
 
 BUCKET = "ministack-databuckete3889a50"
 
@@ -17,10 +17,10 @@ BUCKET = "ministack-databuckete3889a50"
 @pytest.fixture
 def sfn(mini_runtime):
     mini_runtime.time_scale = 0.0
-    server = StepFunctionsServer(StepFunctionsApi(mini_runtime)).start()
+    server = StepFunctionsServer(mini_runtime.stepfunctions).start()
     yield boto3.client("stepfunctions", endpoint_url=server.url, region_name="us-east-1",
                        aws_access_key_id="local", aws_secret_access_key="local",
-                       config=Config(retries={"max_attempts": 1}))
+                       config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))  # TestState: sync-<host>
     server.stop()
 
 
@@ -109,7 +109,7 @@ def test_concurrent_starts_of_one_name_run_it_once(sfn):
 
 def test_shutdown_leaves_no_execution_running(mini_runtime):
     mini_runtime.time_scale = 0.0
-    api = StepFunctionsApi(mini_runtime)
+    api = mini_runtime.stepfunctions
     machine = mini_runtime.deployment.state_machines[0].arn
     arn = api.call("StartExecution", {"stateMachineArn": machine, "name": "left",
                                       "input": json.dumps({"action": "sleep", "seconds": 4})})["executionArn"]
@@ -126,3 +126,32 @@ def test_names_follow_the_aws_rule_and_never_leave_the_executions_folder(sfn):
             sfn.start_execution(stateMachineArn=arn, name=bad)
     with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
         sfn.describe_execution(executionArn="arn:aws:states:us-east-1:000000000000:execution:mini-training:..")
+
+
+def test_stop_execution_keeps_its_error_and_cause(sfn, mini_runtime):
+    arn = machine_arn(sfn)
+    execution = sfn.start_execution(stateMachineArn=arn, name="stopped-why",
+                                    input=json.dumps({"action": "sleep", "seconds": 4}))["executionArn"]
+    sfn.stop_execution(executionArn=execution, error="Operator.Cancelled", cause="wrong table uploaded")
+    described = sfn.describe_execution(executionArn=execution)
+    assert described["status"] == "ABORTED"
+    assert (described["error"], described["cause"]) == ("Operator.Cancelled", "wrong table uploaded")
+    last = sfn.get_execution_history(executionArn=execution, reverseOrder=True)["events"][0]
+    assert last["type"] == "ExecutionAborted"
+    assert last["executionAbortedEventDetails"] == {"error": "Operator.Cancelled", "cause": "wrong table uploaded"}
+
+
+def test_validate_and_test_state_through_boto3(sfn):
+    ok = sfn.validate_state_machine_definition(definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert ok["result"] == "OK" and ok["diagnostics"] == []
+    bad = sfn.validate_state_machine_definition(definition=json.dumps(
+        {"StartAt": "Nope", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert bad["result"] == "FAIL" and bad["diagnostics"][0]["severity"] == "ERROR"
+    tested = sfn.test_state(definition=json.dumps({"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, 2)"},
+                                                   "Next": "After"}),
+                            roleArn="arn:aws:iam::000000000000:role/r", input='{"a": 40}')
+    assert tested["status"] == "SUCCEEDED" and json.loads(tested["output"]) == {"sum": 42}
+    assert tested["nextState"] == "After"
+    with pytest.raises(sfn.exceptions.InvalidDefinition):
+        sfn.test_state(definition='{"Type": "Nope"}', roleArn="arn:aws:iam::000000000000:role/r", input="{}")

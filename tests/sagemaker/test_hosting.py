@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import boto3
 import numpy as np
@@ -16,9 +15,9 @@ from botocore.config import Config
 from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
 from containers.xgboost.artifacts import model_archive
-from emulator.sagemaker.exceptions import ValidationException
-from emulator.sagemaker.hosting import HostingBackend
-from emulator.sagemaker.server import stop_in_process_servers
+from emulator.services.sagemaker import serving
+from emulator.services.sagemaker.exceptions import ENDPOINT_NOT_FOUND_TEXT, EndpointNotFound, ValidationException
+from emulator.services.sagemaker.hosting import HostingBackend
 
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
 
@@ -64,14 +63,12 @@ def boosters() -> dict[str, xgb.Booster]:
 
 
 @pytest.fixture
-def hosting(runtime):
-    backend = HostingBackend(runtime)
-    yield backend
-    stop_in_process_servers()
+def hosting(backend):
+    return backend.hosting
 
 
 def deploy_model(hosting: HostingBackend, booster: xgb.Booster, name: str) -> str:
-    put_model(hosting.runtime.s3, booster, f"s3://bucket/models/{name}/model.tar.gz")
+    put_model(hosting.context.s3, booster, f"s3://bucket/models/{name}/model.tar.gz")
     hosting.create_model(ModelName=name, ExecutionRoleArn=ROLE,
                          PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": f"s3://bucket/models/{name}/model.tar.gz"})
     hosting.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
@@ -83,7 +80,7 @@ def deploy_model(hosting: HostingBackend, booster: xgb.Booster, name: str) -> st
 
 
 def test_create_and_describe_model_round_trips_the_request(hosting, boosters):
-    put_model(hosting.runtime.s3, boosters["v1"], "s3://bucket/m/model.tar.gz")
+    put_model(hosting.context.s3, boosters["v1"], "s3://bucket/m/model.tar.gz")
     arn = hosting.create_model(ModelName="Abalone-Model", ExecutionRoleArn=ROLE,
                                PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/m/model.tar.gz"})["ModelArn"]
     assert arn == "arn:aws:sagemaker:us-east-1:000000000000:model/abalone-model"
@@ -153,12 +150,15 @@ def test_describe_missing_endpoint_is_a_validation_error(hosting):
     with pytest.raises(ValidationException) as raised:
         hosting.describe_endpoint(EndpointName="missing")
     assert raised.value.message == 'Could not find endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/missing".'
+    assert raised.value.message.startswith(ENDPOINT_NOT_FOUND_TEXT) and raised.value.code == "ValidationException"
     with pytest.raises(ValidationException, match="Could not find endpoint"):
         hosting.update_endpoint(EndpointName="missing", EndpointConfigName="whatever")
+    with pytest.raises(EndpointNotFound, match=ENDPOINT_NOT_FOUND_TEXT):
+        hosting.delete_endpoint(EndpointName="missing")
 
 
 def test_broken_model_artifact_fails_the_endpoint_with_a_reason(hosting):
-    hosting.runtime.s3.put_bytes("s3://bucket/bad/model.tar.gz", b"this is not a tarball")
+    hosting.context.s3.put_bytes("s3://bucket/bad/model.tar.gz", b"this is not a tarball")
     hosting.create_model(ModelName="bad", ExecutionRoleArn=ROLE,
                          PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/bad/model.tar.gz"})
     hosting.create_endpoint_config(EndpointConfigName="bad-config", ProductionVariants=[
@@ -205,7 +205,7 @@ def test_update_swaps_the_model_with_no_failed_request_in_flight(hosting, booste
     for thread in threads:
         thread.start()
     time.sleep(0.3)
-    old_dir = hosting.store.read("endpoints", "swap")["_hosting"]["Variants"][0]["ModelDir"]
+    old_dir = hosting.records.read("endpoints", "swap")["_hosting"]["Variants"][0]["ModelDir"]
     deploy_model(hosting, boosters["v2"], "swap-v2")
     hosting.update_endpoint(EndpointName="swap", EndpointConfigName="swap-v2-config")
     assert hosting.describe_endpoint(EndpointName="swap")["EndpointStatus"] in ("Updating", "InService")
@@ -220,9 +220,7 @@ def test_update_swaps_the_model_with_no_failed_request_in_flight(hosting, booste
     client = runtime_client(base)
     body = client.invoke_endpoint(EndpointName="swap", ContentType="text/csv", Body=csv_row(rows[3]))["Body"].read()
     assert float(body) == pytest.approx(new[3], rel=1e-6)
-    from emulator.sagemaker import hosting as hosting_module
-
-    assert ("xgboost", old_dir, False) not in hosting_module._predictor_cache  # the retired model is released
+    assert not serving.predictor_cached("xgboost", old_dir)  # the retired model is released
 
 
 def test_blue_green_canary_shifts_traffic_over_scaled_time_and_records_alarms(hosting, boosters):
@@ -266,59 +264,48 @@ def test_blue_green_canary_shifts_traffic_over_scaled_time_and_records_alarms(ho
     assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == "bg-v2-config"
 
 
-def test_another_process_view_finishes_a_creation_from_disk(runtime, boosters):
-    """A backend that did not create the endpoint (e.g. a second run) prepares it on describe."""
-    creator = HostingBackend(runtime)
+def test_a_creation_whose_owner_process_died_is_finished_by_the_next_describe(context, hosting, boosters):
+    """The one dead-owner rule: a record left Creating by a process that exited is prepared here."""
+    from emulator.storage.records import OWNER_KEY, write_json_atomic
+
+    config = deploy_model(hosting, boosters["v1"], "orphan")
+    hosting.create_endpoint(EndpointName="orphan", EndpointConfigName=config)
+    hosting.join_workers()
+    record = hosting.records.read("endpoints", "orphan")
+    # as the creating process left it: Creating, nothing prepared, then it exited
+    record["EndpointStatus"] = "Creating"
+    record["_hosting"] = {"Variants": [], "DeploymentConfig": None, "Pending": {
+        "EndpointConfigName": config, "Requested": time.time(), "Schedule": [[0.0, 1.0]], "End": 0.0,
+        "ShiftStart": None, "Variants": [], "DeploymentConfig": None}}
+    record[OWNER_KEY] = 2**22 + 12345  # above the default pid_max: no such process
+    write_json_atomic(hosting.records.path("endpoints", "orphan"), record)
+    assert hosting.describe_endpoint(EndpointName="orphan")["EndpointStatus"] == "InService"
+    assert hosting.records.read("endpoints", "orphan")["_hosting"]["Variants"][0]["VariantName"] == "AllTraffic"
+
+
+def test_another_process_view_finishes_a_creation_from_disk(context, boosters):
+    """A backend that did not create the endpoint (e.g. a second run) reads it from disk."""
+    creator = HostingBackend(context)
     deploy_model(creator, boosters["v1"], "other")
     creator.create_endpoint(EndpointName="shared", EndpointConfigName="other-config")
-    creator._workers["shared"].join()
-    reader = HostingBackend(runtime)
+    creator.join_workers()
+    reader = HostingBackend(context)
     assert wait_status(reader, "shared", "InService")["EndpointStatus"] == "InService"
     with pytest.raises(ValidationException, match="Cannot create already existing endpoint"):
         reader.create_endpoint(EndpointName="shared", EndpointConfigName="other-config")
     reader.delete_endpoint(EndpointName="shared")
     assert reader.list_endpoints()["Endpoints"] == []
-    stop_in_process_servers()
 
 
-# -- model registry -----------------------------------------------------------------------------
-
-
-def test_model_registry_versions_lists_and_approves(hosting):
-    group_arn = hosting.create_model_package_group(ModelPackageGroupName="Abalone",
-                                                   ModelPackageGroupDescription="abalone rings")["ModelPackageGroupArn"]
-    assert group_arn == "arn:aws:sagemaker:us-east-1:000000000000:model-package-group/abalone"
-    assert hosting.describe_model_package_group(ModelPackageGroupName="Abalone")["ModelPackageGroupStatus"] == "Completed"
-    with pytest.raises(ValidationException, match="already exists"):
-        hosting.create_model_package_group(ModelPackageGroupName="Abalone")
-    spec = {"Containers": [{"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/m/model.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
-    first = hosting.create_model_package(ModelPackageGroupName="Abalone", InferenceSpecification=spec,
-                                         ModelApprovalStatus="Approved")["ModelPackageArn"]
-    second = hosting.create_model_package(ModelPackageGroupName=group_arn, InferenceSpecification=spec)["ModelPackageArn"]
-    assert first.endswith(":model-package/abalone/1") and second.endswith(":model-package/abalone/2")
-    described = hosting.describe_model_package(ModelPackageName=second)
-    assert described["ModelPackageVersion"] == 2 and described["ModelApprovalStatus"] == "PendingManualApproval"
-    approved = hosting.list_model_packages(ModelPackageGroupName="Abalone", ModelApprovalStatus="Approved")
-    assert [p["ModelPackageVersion"] for p in approved["ModelPackageSummaryList"]] == [1]
-    newest = hosting.list_model_packages(ModelPackageGroupName="Abalone", SortOrder="Descending", MaxResults=1)
-    assert newest["ModelPackageSummaryList"][0]["ModelPackageArn"] == second and "NextToken" in newest
-    hosting.update_model_package(ModelPackageArn=second, ModelApprovalStatus="Approved", ApprovalDescription="good")
-    assert hosting.describe_model_package(ModelPackageName=second)["ApprovalDescription"] == "good"
-    with pytest.raises(ValidationException, match="does not exist"):
-        hosting.describe_model_package_group(ModelPackageGroupName="nope")
-    with pytest.raises(ValidationException, match="does not exist"):
-        hosting.describe_model_package(ModelPackageName=first.replace("/1", "/9"))
-
-
-def test_state_is_on_disk_for_other_processes(runtime, hosting, boosters):
+def test_state_is_on_disk_for_other_processes(context, hosting, boosters):
     deploy_model(hosting, boosters["v1"], "ondisk")
-    files = sorted(p.relative_to(Path(runtime.state_dir)).as_posix() for p in Path(runtime.state_dir).rglob("*.json"))
+    root = context.layout.root
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.json"))
     assert "sagemaker/models/ondisk.json" in files and "sagemaker/endpoint-configs/ondisk-config.json" in files
 
 
 def test_variant_weights_and_target_variant(hosting, boosters):
-    s3 = hosting.runtime.s3
+    s3 = hosting.context.s3
     for version in ("v1", "v2"):
         put_model(s3, boosters[version], f"s3://bucket/ab/{version}/model.tar.gz")
         hosting.create_model(ModelName=f"ab-{version}", ExecutionRoleArn=ROLE,
@@ -355,26 +342,8 @@ def test_variant_weights_and_target_variant(hosting, boosters):
      ([[0.0, 0.5], [30.0, 1.0]], 30.0)),
 ])
 def test_deployment_configs_become_traffic_schedules(deployment, expected):
-    from emulator.sagemaker.hosting import shift_schedule
+    from emulator.services.sagemaker.serving import shift_schedule
 
     steps, end = shift_schedule(deployment, instance_count=4, time_scale=1.0)
     assert (steps, end) == expected
     assert shift_schedule(deployment, instance_count=4, time_scale=0.0)[1] == 0.0  # no waiting at time scale 0
-
-
-def test_a_group_the_stack_declares_exists_without_a_create_call(runtime):
-    from emulator.deploy import ResourceRecord
-
-    runtime.deployment = type("Deployment", (), {"resources": [ResourceRecord(
-        stack="MlPipeline", logical_id="ModelPackageGroup", type="AWS::SageMaker::ModelPackageGroup",
-        physical_id="arn:aws:sagemaker:us-east-1:000000000000:model-package-group/ml-pipeline-models",
-        arn="arn:aws:sagemaker:us-east-1:000000000000:model-package-group/ml-pipeline-models",
-        properties={"ModelPackageGroupName": "ml-pipeline-models", "ModelPackageGroupDescription": "gated models"})]})()
-    hosting = HostingBackend(runtime)
-    arn = hosting.create_model_package(ModelPackageGroupName="ml-pipeline-models", ModelApprovalStatus="Approved",
-                                       InferenceSpecification={"Containers": [{"Image": XGBOOST_IMAGE}],
-                                                               "SupportedContentTypes": ["text/csv"],
-                                                               "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
-    assert arn.endswith(":model-package/ml-pipeline-models/1")
-    group = HostingBackend(runtime).describe_model_package_group(ModelPackageGroupName="ml-pipeline-models")
-    assert group["ModelPackageGroupDescription"] == "gated models"

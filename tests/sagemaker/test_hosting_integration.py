@@ -14,9 +14,9 @@ from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
 from containers.xgboost.artifacts import model_archive as model_tar
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import Integrations, TaskRequest
+from emulator.asl.ports import Integrations, TaskRequest
 from emulator.integrations.sagemaker import register
-from emulator.sagemaker.server import stop_in_process_servers
+from emulator.services.sagemaker.exceptions import ENDPOINT_NOT_FOUND_TEXT
 
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
 
@@ -31,11 +31,11 @@ def booster() -> xgb.Booster:
 
 
 @pytest.fixture
-def task(runtime, booster):
+def task(backend, booster):
     """run(resource_suffix, parameters) -> the task's output, as the interpreter would get it."""
-    runtime.s3.put_bytes("s3://bucket/model/model.tar.gz", model_tar(booster))
+    backend.context.s3.put_bytes("s3://bucket/model/model.tar.gz", model_tar(booster))
     integrations = Integrations()
-    register(integrations, runtime)
+    register(integrations, backend)
 
     def run(suffix: str, parameters: dict, timeout: float = 30):
         resource = f"arn:aws:states:::{suffix}"
@@ -51,8 +51,7 @@ def task(runtime, booster):
             assert time.time() < deadline, "task did not finish"
             time.sleep(integration.poll_interval(handle))
 
-    yield run
-    stop_in_process_servers()
+    return run
 
 
 def create_model_and_config(task, name: str = "abalone") -> None:
@@ -97,6 +96,7 @@ def test_missing_endpoint_is_an_sdk_validation_error(task):
     # what the pipeline's 'Find endpoint' catches to create the endpoint on a first run
     assert raised.value.name == "SageMaker.SageMakerException"
     assert 'Could not find endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/nowhere".' in raised.value.cause
+    assert ENDPOINT_NOT_FOUND_TEXT in raised.value.cause  # what the training state machine's Choice matches
 
 
 def test_a_wrongly_typed_request_is_rejected_before_it_runs(task):
@@ -111,10 +111,10 @@ def test_a_wrongly_typed_request_is_rejected_before_it_runs(task):
         task("aws-sdk:sagemaker:describeEndpointConfig", {"EndpointConfigName": "c"})
 
 
-def test_transform_sync_returns_describe_with_epoch_millis(task, runtime, booster):
+def test_transform_sync_returns_describe_with_epoch_millis(task, context, booster):
     frame = pd.read_csv(DATA / "abalone.csv")
     rows = frame[FEATURES].to_numpy(np.float32)[:100]
-    runtime.s3.put_bytes("s3://bucket/batch/rows.csv", "".join(",".join(map(repr, r)) + "\n" for r in rows.tolist()).encode())
+    context.s3.put_bytes("s3://bucket/batch/rows.csv", "".join(",".join(map(repr, r)) + "\n" for r in rows.tolist()).encode())
     task("sagemaker:createModel", {"ModelName": "scorer", "ExecutionRoleArn": ROLE,
                                    "PrimaryContainer": {"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/model/model.tar.gz"}})
     output = task("sagemaker:createTransformJob.sync", {
@@ -125,10 +125,10 @@ def test_transform_sync_returns_describe_with_epoch_millis(task, runtime, booste
         "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}})
     assert output["TransformJobStatus"] == "Completed"
     assert isinstance(output["TransformStartTime"], int) and output["TransformEndTime"] >= output["TransformStartTime"]
-    got = np.array([float(v) for v in runtime.s3.get_bytes("s3://bucket/scored/rows.csv.out").decode().split()])
+    got = np.array([float(v) for v in context.s3.get_bytes("s3://bucket/scored/rows.csv.out").decode().split()])
     np.testing.assert_allclose(got, booster.predict(xgb.DMatrix(rows)), rtol=1e-6)
 
-    runtime.s3.put_bytes("s3://bucket/wide/rows.csv", b"1,2\n")
+    context.s3.put_bytes("s3://bucket/wide/rows.csv", b"1,2\n")
     with pytest.raises(StatesError) as raised:
         task("sagemaker:createTransformJob.sync", {
             "TransformJobName": "score-bad", "ModelName": "scorer",

@@ -8,24 +8,24 @@ import time
 import pytest
 from sm_testkit import ROLE, SKLEARN_IMAGE, abalone_channels, training_request
 
+from emulator.asl.ports import Integrations, TaskOutcome, TaskRequest
 from emulator.asl.run import run_definition
-from emulator.integrations.base import Integrations, TaskOutcome, TaskRequest
-from emulator.integrations.sagemaker import backend_for, register
+from emulator.integrations.sagemaker import register
 
 SM = "arn:aws:states:::sagemaker"
 SDK = "arn:aws:states:::aws-sdk:sagemaker"
 
 
 @pytest.fixture
-def integrations(runtime) -> Integrations:
+def integrations(backend) -> Integrations:
     registry = Integrations()
-    register(registry, runtime)
+    register(registry, backend)
     return registry
 
 
 @pytest.fixture
-def channels(runtime):
-    return abalone_channels(runtime.s3, rows=800)
+def channels(context):
+    return abalone_channels(context.s3, rows=800)
 
 
 def one_task(resource: str, parameters: dict, **extra) -> dict:
@@ -39,8 +39,8 @@ def test_every_template_key_is_registered(integrations):
     assert {"sagemaker:createModel", "sagemaker:createEndpointConfig", "sagemaker:createEndpoint", "sagemaker:updateEndpoint", "aws-sdk:sagemaker:*"} <= keys
 
 
-def test_throttled_first_attempt_is_retried_and_sync_returns_describe_training_job(runtime, integrations, channels):
-    backend_for(runtime).inject_fault("CreateTrainingJob", "ThrottlingException", times=1)
+def test_throttled_first_attempt_is_retried_and_sync_returns_describe_training_job(backend, integrations, channels):
+    backend.inject_fault("CreateTrainingJob", "ThrottlingException", times=1)
     retry = [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2}]
     definition = one_task(f"{SM}:createTrainingJob.sync", training_request("int-train", channels), Retry=retry)
     result = run_definition(definition, {}, integrations=integrations)
@@ -63,7 +63,7 @@ def test_throttled_first_attempt_is_retried_and_sync_returns_describe_training_j
     assert described.output["CreationTime"].endswith("Z")  # SDK integrations: ISO-8601 timestamps
 
 
-def test_a_wrongly_built_request_is_rejected_by_validation_before_any_job_runs(runtime, integrations, channels):
+def test_a_wrongly_built_request_is_rejected_by_validation_before_any_job_runs(context, integrations, channels):
     request = training_request("int-bad", channels)
     request["HyperParameters"]["max_depth"] = 5  # SageMaker wants every hyperparameter as a string
     del request["RoleArn"]
@@ -78,11 +78,12 @@ def test_a_wrongly_built_request_is_rejected_by_validation_before_any_job_runs(r
     assert "Value '5' at 'hyperParameters.max_depth' failed to satisfy constraint: Member must be of type string" in error["Cause"]
     assert "Value null at 'roleArn' failed to satisfy constraint: Member must not be null" in error["Cause"]
     assert "Error Code: ValidationException" in error["Cause"]
-    assert not (runtime.state_dir / "sagemaker" / "training-jobs" / "int-bad").exists()
+    assert not context.records().exists("training-jobs", "int-bad")
+    assert not context.work_dir("training-jobs", "int-bad").exists()
 
 
-def test_a_failed_processing_job_fails_the_state_with_its_describe_as_cause(runtime, integrations):
-    runtime.s3.put_bytes("s3://bucket/code/boom.py", b"import sys\nprint('column rings missing', file=sys.stderr)\nsys.exit(2)\n")
+def test_a_failed_processing_job_fails_the_state_with_its_describe_as_cause(context, integrations):
+    context.s3.put_bytes("s3://bucket/code/boom.py", b"import sys\nprint('column rings missing', file=sys.stderr)\nsys.exit(2)\n")
     request = {
         "ProcessingJobName": "int-proc-fail",
         "RoleArn": ROLE,
@@ -131,12 +132,11 @@ def test_tuning_sync_then_sdk_describe_of_the_best_job(integrations, channels):
     assert result.output["HyperParameters"]["_tuning_objective_metric"] == "validation:rmse"
 
 
-def test_model_endpoint_config_and_batch_transform_through_the_optimized_keys(runtime, integrations, channels):
-    backend = backend_for(runtime)
+def test_model_endpoint_config_and_batch_transform_through_the_optimized_keys(backend, context, integrations, channels):
     backend.call("CreateTrainingJob", training_request("int-hosted", channels, {"objective": "reg:squarederror", "num_round": "5"}))
     artifacts = backend.wait("training", "int-hosted", timeout=120)["ModelArtifacts"]["S3ModelArtifacts"]
-    rows = [line.split(",", 1)[1] for line in runtime.s3.get_bytes(channels["validation"] + "validation.csv").decode().splitlines()[:25]]
-    runtime.s3.put_bytes("s3://bucket/score/part-1.csv", ("\n".join(rows) + "\n").encode())
+    rows = [line.split(",", 1)[1] for line in context.s3.get_bytes(channels["validation"] + "validation.csv").decode().splitlines()[:25]]
+    context.s3.put_bytes("s3://bucket/score/part-1.csv", ("\n".join(rows) + "\n").encode())
     from sm_testkit import XGBOOST_IMAGE
 
     definition = {
@@ -162,7 +162,7 @@ def test_model_endpoint_config_and_batch_transform_through_the_optimized_keys(ru
     assert result.output["config"]["EndpointConfigArn"].endswith(":endpoint-config/int-config")
     assert result.output["transform"]["TransformJobStatus"] == "Completed"
     assert isinstance(result.output["transform"]["CreationTime"], int)
-    scores = runtime.s3.get_bytes("s3://bucket/scored/part-1.csv.out").decode().split()
+    scores = context.s3.get_bytes("s3://bucket/scored/part-1.csv.out").decode().split()
     assert len(scores) == 25 and all(0 < float(s) < 30 for s in scores)
 
 

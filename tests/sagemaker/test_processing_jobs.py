@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sm_testkit import DATA, ROLE, SKLEARN_IMAGE
 
-from emulator.sagemaker import exceptions as exc
+from emulator.services.sagemaker import exceptions as exc
 
 SCRIPT = """
 import argparse, os, pathlib, sys
@@ -44,10 +44,10 @@ def request(name: str, *args: str, max_runtime: int = 600) -> dict:
 
 
 @pytest.fixture
-def staged(runtime):
-    runtime.s3.put_bytes("s3://bucket/code/job.py", SCRIPT.encode())
-    runtime.s3.put_file("s3://bucket/raw/abalone.csv", DATA / "abalone.csv")
-    return runtime
+def staged(context):
+    context.s3.put_bytes("s3://bucket/code/job.py", SCRIPT.encode())
+    context.s3.put_file("s3://bucket/raw/abalone.csv", DATA / "abalone.csv")
+    return context
 
 
 def test_processing_job_stages_inputs_runs_entrypoint_and_uploads_outputs(backend, staged):
@@ -103,20 +103,20 @@ def test_duplicate_name_is_resource_in_use_and_unknown_image_is_rejected(backend
 
 
 def test_a_second_backend_reads_the_finished_job_from_disk(backend, staged):
-    from emulator.sagemaker.jobs import SageMakerBackend
+    from emulator.services.sagemaker.jobs import JobsBackend
 
     backend.call("CreateProcessingJob", request("prep-disk"))
     first = backend.wait("processing", "prep-disk", timeout=60)
-    again = SageMakerBackend(staged).describe_processing_job(ProcessingJobName="prep-disk")
+    again = JobsBackend(staged).describe_processing_job(ProcessingJobName="prep-disk")
     assert again == first
     with pytest.raises(exc.ResourceNotFound):
-        SageMakerBackend(staged).describe_processing_job(ProcessingJobName="nope")
+        JobsBackend(staged).describe_processing_job(ProcessingJobName="nope")
 
 
 def test_images_resolve_to_their_local_twins(tmp_path):
     from sm_testkit import PROJECT_ROOT, XGBOOST_IMAGE
 
-    from emulator.sagemaker.images import resolve_image
+    from emulator.services.sagemaker.images import resolve_image
 
     assert resolve_image(XGBOOST_IMAGE, PROJECT_ROOT).training_command()[1:] == ["-m", "containers.xgboost.train"]
     sklearn = resolve_image("246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-scikit-learn:1.2-1", PROJECT_ROOT)
@@ -138,18 +138,17 @@ def test_images_resolve_to_their_local_twins(tmp_path):
 
 
 def test_a_job_left_in_progress_by_a_dead_process_reads_as_failed(backend, staged):
-    from emulator.sagemaker.jobs import SageMakerBackend
+    from emulator.services.sagemaker.jobs import JobsBackend
+    from emulator.storage.records import OWNER_KEY, write_json_atomic
 
     backend.call("CreateProcessingJob", request("prep-orphan"))
     backend.wait("processing", "prep-orphan", timeout=60)
-    path = staged.state_dir / "sagemaker" / "processing-jobs" / "prep-orphan" / "describe.json"
-    import json
-
-    doc = json.loads(path.read_text())
+    records = staged.records()
+    doc = records.read("processing-jobs", "prep-orphan")
     doc["ProcessingJobStatus"] = "InProgress"
-    doc["__owner_pid__"] = 2**22 + 12345  # above the default pid_max: no such process
-    path.write_text(json.dumps(doc))
-    orphan = SageMakerBackend(staged).describe_processing_job(ProcessingJobName="prep-orphan")
+    doc[OWNER_KEY] = 2**22 + 12345  # above the default pid_max: no such process
+    write_json_atomic(records.path("processing-jobs", "prep-orphan"), doc)
+    orphan = JobsBackend(staged).describe_processing_job(ProcessingJobName="prep-orphan")
     assert orphan["ProcessingJobStatus"] == "Failed"
     assert "exited before the job finished" in orphan["FailureReason"]
-    assert "__owner_pid__" not in orphan
+    assert OWNER_KEY not in orphan

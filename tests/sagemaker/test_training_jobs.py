@@ -10,15 +10,15 @@ import pytest
 import xgboost as xgb
 from sm_testkit import abalone_channels, training_request
 
-from emulator.sagemaker import exceptions as exc
+from emulator.services.sagemaker import exceptions as exc
 
 
 @pytest.fixture
-def channels(runtime):
-    return abalone_channels(runtime.s3)
+def channels(context):
+    return abalone_channels(context.s3)
 
 
-def test_training_job_writes_the_opt_ml_layout_and_uploads_a_loadable_model(backend, runtime, channels):
+def test_training_job_writes_the_opt_ml_layout_and_uploads_a_loadable_model(backend, context, channels):
     arn = backend.call("CreateTrainingJob", training_request("abalone-1", channels))["TrainingJobArn"]
     assert arn.endswith(":training-job/abalone-1")
     done = backend.wait("training", "abalone-1", timeout=120)
@@ -28,13 +28,13 @@ def test_training_job_writes_the_opt_ml_layout_and_uploads_a_loadable_model(back
 
     uri = "s3://bucket/models/abalone-1/output/model.tar.gz"
     assert done["ModelArtifacts"]["S3ModelArtifacts"] == uri
-    with tarfile.open(fileobj=io.BytesIO(runtime.s3.get_bytes(uri))) as archive:
+    with tarfile.open(fileobj=io.BytesIO(context.s3.get_bytes(uri))) as archive:
         assert archive.getnames() == ["xgboost-model"]
         booster = xgb.Booster()
         booster.load_model(bytearray(archive.extractfile("xgboost-model").read()))
     assert booster.num_boosted_rounds() == 20
 
-    ml = runtime.state_dir / "sagemaker" / "training-jobs" / "abalone-1" / "ml"
+    ml = context.layout.sagemaker_work_dir("training-jobs", "abalone-1") / "ml"
     assert json.loads((ml / "input/config/hyperparameters.json").read_text())["num_round"] == "20"
     assert set(json.loads((ml / "input/config/inputdataconfig.json").read_text())) == {"train", "validation"}
     assert (ml / "input/data/train/train.csv").is_file()
@@ -57,7 +57,7 @@ def test_algorithm_error_fails_the_job_with_the_containers_failure_file(backend,
 
 def test_stop_training_job_ends_it_stopped(backend, channels):
     backend.call("CreateTrainingJob", training_request("abalone-stop", channels, {"objective": "reg:squarederror", "num_round": "100000", "eta": "0.01"}))
-    job = backend.training_job("abalone-stop")
+    job = backend.jobs.training_job("abalone-stop")
     import time
 
     deadline = time.monotonic() + 30

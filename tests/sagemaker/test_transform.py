@@ -10,12 +10,13 @@ import xgboost as xgb
 from sm_testkit import DATA, ROLE, XGBOOST_IMAGE
 
 from containers.xgboost.artifacts import model_archive as model_tar
-from emulator.sagemaker.exceptions import (
+from emulator.services.sagemaker.exceptions import (
     ResourceInUse,
     ResourceNotFound,
     ValidationException,
 )
-from emulator.sagemaker.transform import RecordFilter, TransformBackend
+from emulator.services.sagemaker.hosting import HostingBackend
+from emulator.services.sagemaker.transform import RecordFilter, TransformBackend
 
 FEATURES = ["length", "diameter", "height", "whole weight", "shucked weight", "viscera weight", "shell weight"]
 
@@ -35,13 +36,12 @@ def to_csv(rows: np.ndarray) -> bytes:
 
 
 @pytest.fixture
-def transform(runtime, data):
+def transform(backend, data):
     _, _, booster = data
-    backend = TransformBackend(runtime)
-    runtime.s3.put_bytes("s3://bucket/model/model.tar.gz", model_tar(booster))
+    backend.context.s3.put_bytes("s3://bucket/model/model.tar.gz", model_tar(booster))
     backend.hosting.create_model(ModelName="abalone", ExecutionRoleArn=ROLE,
                                  PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/model/model.tar.gz"})
-    return backend
+    return backend.transform
 
 
 def job(name: str, source: str, output: str, **extra) -> dict:
@@ -69,7 +69,7 @@ def predictions(s3, uri: str) -> np.ndarray:
 @pytest.mark.parametrize("strategy,max_mb", [("MultiRecord", 6), ("MultiRecord", 1), ("SingleRecord", 6)])
 def test_outputs_equal_in_process_predictions(transform, data, strategy, max_mb):
     x, _, booster = data
-    s3 = transform.runtime.s3
+    s3 = transform.context.s3
     rows = x if strategy == "MultiRecord" else x[:300]
     # 1 MB payloads split the ~4k-row (~250 kB) input only if it is large enough: repeat it
     rows = np.concatenate([rows] * (8 if max_mb == 1 else 1))
@@ -89,7 +89,7 @@ def test_outputs_equal_in_process_predictions(transform, data, strategy, max_mb)
 def test_input_filter_join_and_output_filter(transform, data):
     """Label-first rows: drop the label for the model, then keep label and prediction side by side."""
     x, y, booster = data
-    s3 = transform.runtime.s3
+    s3 = transform.context.s3
     labelled = np.column_stack([y[:200], x[:200]])
     s3.put_bytes("s3://bucket/labelled/test.csv", to_csv(labelled))
     transform.create_transform_job(**job(
@@ -119,7 +119,7 @@ def test_record_filters_follow_the_documented_jsonpath_forms():
 
 
 def test_a_request_the_model_rejects_fails_the_job_with_the_reason(transform):
-    s3 = transform.runtime.s3
+    s3 = transform.context.s3
     s3.put_bytes("s3://bucket/bad/rows.csv", b"1,2,3\n4,5,6\n")  # 3 features, the model wants 7
     transform.create_transform_job(**job("bad", "s3://bucket/bad/", "s3://bucket/bad-out/"))
     described = transform.wait("bad", timeout=60)
@@ -129,7 +129,7 @@ def test_a_request_the_model_rejects_fails_the_job_with_the_reason(transform):
 
 
 def test_names_and_missing_resources(transform):
-    transform.runtime.s3.put_bytes("s3://bucket/one/rows.csv", b"")
+    transform.context.s3.put_bytes("s3://bucket/one/rows.csv", b"")
     transform.create_transform_job(**job("once", "s3://bucket/one/", "s3://bucket/one-out/"))
     transform.wait("once", timeout=60)
     with pytest.raises(ResourceInUse, match="already exists"):
@@ -139,13 +139,13 @@ def test_names_and_missing_resources(transform):
     with pytest.raises(ValidationException, match='Could not find model'):
         transform.create_transform_job(**dict(job("x", "s3://bucket/one/", "s3://bucket/o/"), ModelName="ghost"))
     # a second backend (another process) reads the finished job from disk
-    again = TransformBackend(transform.runtime).describe_transform_job(TransformJobName="once")
+    again = TransformBackend(transform.context, HostingBackend(transform.context)).describe_transform_job(TransformJobName="once")
     assert again["TransformJobStatus"] == "Completed"
 
 
 def test_stop_ends_a_running_job_as_stopped(transform, data):
     x, _, _ = data
-    transform.runtime.s3.put_bytes("s3://bucket/many/rows.csv", to_csv(np.concatenate([x] * 3)))
+    transform.context.s3.put_bytes("s3://bucket/many/rows.csv", to_csv(np.concatenate([x] * 3)))
     transform.create_transform_job(**job("long", "s3://bucket/many/", "s3://bucket/many-out/", BatchStrategy="SingleRecord"))
     assert transform.stop_transform_job(TransformJobName="long") == {}
     described = transform.wait("long", timeout=60)
@@ -159,7 +159,7 @@ def test_gzip_input_and_jsonlines_output(transform, data):
     import json
 
     x, _, booster = data
-    s3 = transform.runtime.s3
+    s3 = transform.context.s3
     s3.put_bytes("s3://bucket/gz/rows.csv.gz", gzip.compress(to_csv(x[:100])))
     transform.create_transform_job(**job("gz", "s3://bucket/gz/", "s3://bucket/gz-out/", CompressionType="Gzip",
                                          Accept="application/jsonlines"))

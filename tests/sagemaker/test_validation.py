@@ -8,8 +8,9 @@ import pytest
 from botocore.validate import ParamValidator
 from sm_testkit import ROLE, XGBOOST_IMAGE, training_request
 
-from emulator.sagemaker import exceptions as exc
-from emulator.sagemaker.validation import operation_model, validate, validation_errors
+from emulator.integrations.sagemaker import states_error
+from emulator.services.sagemaker import exceptions as exc
+from emulator.services.sagemaker.validation import operation_model, validate, validation_errors
 
 CHANNELS = {"train": "s3://bucket/train/", "validation": "s3://bucket/validation/"}
 
@@ -108,17 +109,17 @@ def test_every_request_botocore_rejects_is_rejected_too():
 
 def test_step_functions_error_names_and_causes():
     validation = exc.ValidationException("1 validation error detected: ...")
-    optimized = validation.states_error()
+    optimized = states_error(validation)
     assert optimized.name == "SageMaker.AmazonSageMakerException"
     assert optimized.cause.startswith("1 validation error detected: ... (Service: AmazonSageMaker; Status Code: 400; Error Code: ValidationException; Request ID: ")
     assert optimized.cause.endswith("; Proxy: null)")
-    sdk = validation.states_error(sdk=True)
+    sdk = states_error(validation, sdk=True)
     assert sdk.name == "SageMaker.SageMakerException"  # SDK v2 has no class for unmodelled codes
     assert sdk.cause.startswith("1 validation error detected: ... (Service: SageMaker, Status Code: 400, Request ID: ")
-    assert exc.ThrottlingException().states_error().name == "SageMaker.AmazonSageMakerException"
-    assert exc.ThrottlingException().states_error(sdk=True).name == "SageMaker.SageMakerException"
+    assert states_error(exc.ThrottlingException()).name == "SageMaker.AmazonSageMakerException"
+    assert states_error(exc.ThrottlingException(), sdk=True).name == "SageMaker.SageMakerException"
     for error in (exc.ResourceNotFound("x"), exc.ResourceInUse("x"), exc.ResourceLimitExceeded("x")):
         name = f"SageMaker.{error.code}Exception"
-        assert error.states_error().name == name and error.states_error(sdk=True).name == name
+        assert states_error(error).name == name and states_error(error, sdk=True).name == name
     assert isinstance(exc.from_code("ThrottlingException"), exc.ThrottlingException)
     assert exc.from_code("ServiceUnavailable").status == 503

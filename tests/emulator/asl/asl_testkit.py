@@ -10,7 +10,7 @@ from typing import Any
 
 from emulator.asl import run_definition
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import (
+from emulator.asl.ports import (
     Integration,
     Integrations,
     TaskOutcome,

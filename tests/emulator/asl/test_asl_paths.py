@@ -145,7 +145,7 @@ def test_context_object_fields():
     )
     result = run(definition, {"k": 1}, execution_name="e1", state_machine_name="Pipeline", role_arn="arn:aws:iam::1:role/r")
     assert result.output == {
-        "id": "arn:aws:states:us-east-1:123456789012:execution:Pipeline:e1",
+        "id": "arn:aws:states:us-east-1:000000000000:execution:Pipeline:e1",
         "name": "e1",
         "input": {"k": 1},
         "start": "2024-01-02T03:04:05.678Z",
@@ -153,10 +153,10 @@ def test_context_object_fields():
         "state": "Ctx",
         "entered": "2024-01-02T03:04:05.678Z",
         "retries": 0,
-        "sm": "arn:aws:states:us-east-1:123456789012:stateMachine:Pipeline",
+        "sm": "arn:aws:states:us-east-1:000000000000:stateMachine:Pipeline",
         "smName": "Pipeline",
     }
-    assert result.execution_arn == "arn:aws:states:us-east-1:123456789012:execution:Pipeline:e1"
+    assert result.execution_arn == "arn:aws:states:us-east-1:000000000000:execution:Pipeline:e1"
 
 
 def test_dynamic_value_must_be_a_path_or_intrinsic():

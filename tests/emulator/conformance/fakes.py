@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.asl.errors import StatesError
-from emulator.integrations.base import Integration, Integrations, TaskOutcome, TaskRequest
+from emulator.asl.ports import Integration, Integrations, TaskOutcome, TaskRequest
 
 # Every key a case's Task states may use; all of them route to the same scripted fake.
 FAKE_KEYS = ("lambda:invoke", "lambda:function", "sagemaker:createTrainingJob.sync")

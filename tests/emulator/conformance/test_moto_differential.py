@@ -25,7 +25,8 @@ from emulator.asl import run_definition
 from .corpus import Case, load_cases, same_json
 
 DIFF_FEATURES = (
-    "pass", "paths", "choice", "parallel", "map", "succeed_fail", "intrinsics", "context", "catch", "runtime_errors"
+    "pass", "paths", "choice", "parallel", "map", "succeed_fail", "intrinsics", "context", "catch", "runtime_errors",
+    "variables", "jsonata",
 )
 ROLE_ARN = "arn:aws:iam::123456789012:role/conformance"
 POLL_LIMIT_SECONDS = 10.0

@@ -1,0 +1,78 @@
+"""What `run` tells a person after a successful pipeline execution: the gate decision and metrics,
+the model, the batch predictions and the endpoint — and one real prediction from that endpoint,
+through boto3's sagemaker-runtime client, exactly as an application would call it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from emulator.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str], None] = print) -> None:
+    if not isinstance(output, dict) or "gate" not in output or "endpoint" not in output:
+        text = json.dumps(output, indent=2, default=str).splitlines()  # not the training pipeline's shape
+        write("output:")
+        for line in text[:40]:
+            write(line[:200])
+        if len(text) > 40:
+            write(f"... ({len(text) - 40} more lines in output.json)")
+        return
+    gate = output["gate"]
+    write("")
+    write("summary")
+    write(f"  problem type      {output.get('problem_type')}")
+    write(f"  quality gate      {'PASSED' if gate.get('passed') else 'FAILED'}: {gate.get('reason')}")
+    metrics = _evaluation_metrics(runtime, output.get("evaluation_report"))
+    if metrics:
+        write("  test metrics      " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if not isinstance(v, list)))
+    write(f"  model             {output.get('model_name')}")
+    write(f"  model package     {output.get('model_package')}")
+    write(f"  batch predictions {output.get('batch_predictions')}")
+    endpoint = output["endpoint"]
+    name = endpoint.get("EndpointName")
+    base = runtime.invoke_server_url()
+    write(f"  endpoint          {name} ({endpoint.get('EndpointStatus')}) at {base}/endpoints/{name}/invocations")
+    row = _first_batch_row(runtime, output.get("batch_input"))
+    if row is None:
+        return
+    prediction = invoke(base, name, row)
+    write(f"  invoke_endpoint   boto3 sagemaker-runtime, one row of the batch input -> {prediction}")
+    write("")
+    write("The endpoint lives while this process does; keep it up with `python -m emulator serve`, then call it")
+    write(f"with boto3.client('sagemaker-runtime', endpoint_url='<serve URL>').invoke_endpoint(EndpointName='{name}', ...).")
+    write("`serve` also answers the Step Functions API, to start and inspect executions with boto3 (see README).")
+
+
+def invoke(base_url: str, endpoint_name: str, csv_row: str) -> str:
+    import boto3
+
+    client = boto3.client("sagemaker-runtime", endpoint_url=base_url, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    response = client.invoke_endpoint(EndpointName=endpoint_name, ContentType="text/csv", Accept="text/csv", Body=csv_row)
+    return response["Body"].read().decode().strip()
+
+
+def _evaluation_metrics(runtime: Runtime, uri: str | None) -> dict:
+    if not uri or not runtime.s3.exists(uri):
+        return {}
+    return json.loads(runtime.s3.get_bytes(uri)).get("metrics", {})
+
+
+def _first_batch_row(runtime: Runtime, prefix: str | None) -> str | None:
+    if not prefix:
+        return None
+    for uri in runtime.s3.list(prefix):
+        for line in runtime.s3.get_bytes(uri).decode().splitlines():
+            if line.strip():
+                return line
+    return None
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

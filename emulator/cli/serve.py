@@ -1,0 +1,92 @@
+"""`python -m emulator serve`: the SageMaker runtime API and, once something is deployed, the Step
+Functions API beside it, on localhost until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.cli import endpoints
+from emulator.runtime import Runtime
+from emulator.services.eventbridge import EventsError
+from emulator.services.sagemaker.invoke_server import RuntimeServer, advertise, live_serve_url, warm, withdraw
+from emulator.services.stepfunctions.server import StepFunctionsServer
+from emulator.storage.layout import Layout
+
+log = logging.getLogger("emulator.serve")
+
+
+def parse_serve_args(argv: list[str], default_state_dir: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m emulator serve",
+                                     description="Serve the local SageMaker runtime and Step Functions APIs on localhost.")
+    parser.add_argument("--state-dir", type=Path, default=default_state_dir, help="the emulator's state folder")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="the SageMaker runtime port (0 picks a free port)")
+    parser.add_argument("--stepfunctions-port", type=int, default=0)
+    parser.add_argument("--s3-port", type=int, default=0)
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    return parser.parse_args(argv)
+
+
+def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
+    args = parse_serve_args(argv, default_state_dir)
+    state_dir = args.state_dir.resolve()
+    if not state_dir.is_dir():
+        log.error("no emulator state at %s: run `python -m emulator run` first, or pass the state folder it used "
+                  "with `serve --state-dir DIR`", state_dir)
+        return 2
+    layout = Layout(state_dir)
+    layout.check()
+    existing = live_serve_url(layout)
+    if existing:
+        log.error("a serve process already serves %s at %s; stop it first or use another --state-dir", state_dir, existing)
+        return 1
+    runtime = (Runtime.open(state_dir, project, time_scale=args.time_scale, uploads_trigger=True, s3_port=args.s3_port)
+               if layout.deployment_file.is_file() else None)
+    # Serve first, then advertise, then warm: a `run` that finds the record can use the server at once.
+    server = RuntimeServer(layout, args.host, args.port, runtime.account if runtime else ACCOUNT).start()
+    advertise(layout, server)
+    urls = {"SageMaker runtime": server.base_url}
+    api = None
+    if runtime is None:
+        log.info("nothing deployed in %s yet: serving the SageMaker runtime API only "
+                 "(`python -m emulator deploy` adds S3 and Step Functions)", state_dir)
+    else:
+        api = StepFunctionsServer(runtime.stepfunctions, args.host, args.stepfunctions_port).start()
+        urls = {"S3": runtime.s3_endpoint_url, "Step Functions": api.url, **urls}
+    endpoints.advertise(layout, urls, runtime.region if runtime else DEFAULT_REGION)
+    print(f"serve: the local AWS APIs of {state_dir} (Ctrl-C to stop)")
+    for name, url in urls.items():
+        print(f"  {name:<18} {url}")
+    print("for the AWS CLI, boto3 and the SageMaker SDK, unchanged (also: `python -m emulator env`):")
+    for line in endpoints.env_lines(urls, runtime.region if runtime else DEFAULT_REGION):
+        print(f"  {line}")
+    for stack in runtime.deployment.stacks if runtime else []:
+        try:
+            bucket, prefix = runtime.events.upload_trigger(stack)
+        except EventsError:
+            continue
+        print(f"an upload to s3://{bucket}/{prefix} through the S3 API starts {stack}'s pipeline, as on AWS", flush=True)
+    if not warm(layout, server):
+        log.info("no endpoint is InService yet; endpoints created later are served as they appear")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if api is not None:
+            api.stop()
+        if runtime is not None:
+            runtime.close()  # each running execution ends ABORTED on disk, not RUNNING forever
+        server.stop()
+        withdraw(layout)
+        endpoints.withdraw(layout)
+        log.info("stopped")
+    return 0

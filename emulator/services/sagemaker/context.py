@@ -1,0 +1,47 @@
+"""SageMakerContext: everything the SageMaker backends are given, typed and built in one place
+(emulator/runtime.py in a run, one fixture in the tests); nothing here reads the deployment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION, sagemaker_arn
+from emulator.services.s3.store import LocalS3
+from emulator.services.sagemaker.images import Launcher
+from emulator.storage.layout import Layout
+from emulator.storage.records import RecordStore
+
+
+@dataclass(frozen=True)
+class SageMakerContext:
+    layout: Layout
+    s3: LocalS3
+    project_root: Path
+    # image URI -> how to launch it locally; the runtime builds it over the deployment's cloud
+    # assembly (CDK image assets), so no backend reads CloudFormation.
+    resolve_image: Callable[[str], Launcher]
+    # the base URL that answers InvokeEndpoint for this layout, started on first call; injected
+    # because starting a server is the runtime's decision, not hosting's.
+    invoke_server_url: Callable[[], str]
+    region: str = DEFAULT_REGION
+    account: str = ACCOUNT
+    time_scale: float = 1.0  # simulated waits (traffic-shift intervals) are multiplied by this
+    # local service endpoints by botocore's AWS_ENDPOINT_URL_<SERVICE> suffix: a job process gets
+    # them as environment variables, so an SDK call inside a job never reaches AWS.
+    service_endpoints: Mapping[str, str] = field(default_factory=dict)
+
+    def arn(self, kind: str, name: str) -> str:
+        return sagemaker_arn(kind, name, region=self.region, account=self.account)
+
+    def records(self) -> RecordStore:
+        """The store every SageMaker record lives in (names are case-insensitive in SageMaker)."""
+        return RecordStore(self.layout.sagemaker_records, casefold=True)
+
+    def work_dir(self, kind: str, name: str) -> Path:
+        """A job's folder (its /opt/ml and logs); names are case-insensitive, so is the folder."""
+        return self.layout.sagemaker_work_dir(kind, name.lower())
+
+    def endpoint_env(self) -> dict[str, str]:
+        return {f"AWS_ENDPOINT_URL_{service.upper()}": url for service, url in self.service_endpoints.items()}

@@ -1,0 +1,517 @@
+"""SageMaker hosting, locally: models, endpoint configs and endpoints (create, update, delete).
+
+Each resource is a small class with its status, ARN and Describe answer, stored as one record in
+the SageMaker record store, so a ``serve`` process, a second ``run`` and this process all see the
+same state. Methods are named after the API operation, take its PascalCase request members and
+return its response dict, raising the flat errors of ``exceptions.py`` with SageMaker's wording.
+
+What an endpoint serves is decided here and written into its record under ``_hosting`` (never
+returned by Describe; the invoke server routes by it): the prepared variants (model unpacked, its
+predictor loaded once to fail early) and, during an update, the pending variants with the
+traffic-shift schedule of the DeploymentConfig. The process that starts preparing owns the record
+until the variants are ready; if it dies meanwhile, whoever describes the endpoint next prepares it
+(storage.records.owner_dead).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emulator.services.s3.store import S3Error
+from emulator.services.sagemaker import serving
+from emulator.services.sagemaker.context import SageMakerContext
+from emulator.services.sagemaker.exceptions import (
+    AlreadyExisting,
+    EndpointConfigNotFound,
+    EndpointNotFound,
+    ModelNotFound,
+    ValidationException,
+)
+from emulator.services.sagemaker.listing import in_window, page
+from emulator.storage.records import owner_dead
+
+log = logging.getLogger("emulator.services.sagemaker.hosting")
+
+ALARM_NOTE = "alarms recorded, not evaluated: there is no CloudWatch locally, so no automatic rollback"
+MODELS, CONFIGS, ENDPOINTS = "models", "endpoint-configs", "endpoints"  # record kinds
+IN_PROGRESS = ("Creating", "Updating")
+
+
+def _moment(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+# -- resources --------------------------------------------------------------------------------
+
+
+@dataclass
+class Model:
+    name: str
+    arn: str
+    creation_time: dt.datetime
+    spec: dict  # PrimaryContainer or Containers, ExecutionRoleArn, VpcConfig, ... as requested
+
+    @property
+    def container(self) -> dict:
+        """The container that serves (the emulator serves single-container models)."""
+        return self.spec.get("PrimaryContainer") or self.spec["Containers"][0]
+
+    def describe(self) -> dict:
+        return {"ModelName": self.name, "ModelArn": self.arn, "CreationTime": self.creation_time, **copy.deepcopy(self.spec)}
+
+    @classmethod
+    def from_record(cls, record: dict) -> Model:
+        spec = {k: v for k, v in record.items() if k not in ("ModelName", "ModelArn", "CreationTime")}
+        return cls(record["ModelName"], record["ModelArn"], record["CreationTime"], spec)
+
+
+@dataclass
+class EndpointConfig:
+    name: str
+    arn: str
+    creation_time: dt.datetime
+    variants: list[dict]
+    spec: dict = field(default_factory=dict)  # DataCaptureConfig, KmsKeyId, ...
+
+    def describe(self) -> dict:
+        return {"EndpointConfigName": self.name, "EndpointConfigArn": self.arn, "CreationTime": self.creation_time,
+                "ProductionVariants": copy.deepcopy(self.variants), **copy.deepcopy(self.spec)}
+
+    @classmethod
+    def from_record(cls, record: dict) -> EndpointConfig:
+        spec = {k: v for k, v in record.items()
+                if k not in ("EndpointConfigName", "EndpointConfigArn", "CreationTime", "ProductionVariants")}
+        return cls(record["EndpointConfigName"], record["EndpointConfigArn"], record["CreationTime"],
+                   record["ProductionVariants"], spec)
+
+
+@dataclass
+class Endpoint:
+    """An endpoint and what serves it: ``live`` variants, and ``pending`` ones during a change
+    (times in ``pending`` are epoch seconds: the invoke server does arithmetic on them)."""
+
+    name: str
+    arn: str
+    config_name: str
+    status: str
+    creation_time: dt.datetime
+    last_modified_time: dt.datetime
+    failure_reason: str | None = None
+    production_variants: list[dict] = field(default_factory=list)
+    data_capture: dict | None = None
+    last_deployment_config: dict | None = None
+    live: list[dict] = field(default_factory=list)
+    pending: dict | None = None
+    deployment_config: dict | None = None  # CreateEndpoint's, kept, never described
+
+    @property
+    def unprepared(self) -> bool:
+        """A change requested whose variants nobody has prepared yet."""
+        return self.pending is not None and self.pending.get("ShiftStart") is None
+
+    def describe(self) -> dict:
+        out: dict[str, Any] = {
+            "EndpointName": self.name, "EndpointArn": self.arn, "EndpointConfigName": self.config_name,
+            "EndpointStatus": self.status, "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified_time,
+        }
+        if self.production_variants:
+            out["ProductionVariants"] = copy.deepcopy(self.production_variants)
+        if self.data_capture:
+            out["DataCaptureConfig"] = dict(self.data_capture)
+        if self.last_deployment_config:
+            out["LastDeploymentConfig"] = copy.deepcopy(self.last_deployment_config)
+        if self.failure_reason:
+            out["FailureReason"] = self.failure_reason
+        pending = self.pending
+        if pending and self.status == "Updating":
+            since = _moment(pending.get("ShiftStart") or pending["Requested"])
+            out["PendingDeploymentSummary"] = {
+                "EndpointConfigName": pending["EndpointConfigName"],
+                "ProductionVariants": [
+                    {**_variant_summary(v, since),
+                     "VariantStatus": [{"Status": "Baking" if pending.get("ShiftStart") else "Creating", "StartTime": since}]}
+                    for v in pending["Variants"]
+                ],
+                "StartTime": _moment(pending["Requested"]),
+            }
+        return out
+
+    def summary(self) -> dict:
+        return {"EndpointName": self.name, "EndpointArn": self.arn, "CreationTime": self.creation_time,
+                "LastModifiedTime": self.last_modified_time, "EndpointStatus": self.status}
+
+    def to_record(self) -> dict:
+        record = {k: v for k, v in self.describe().items() if k != "PendingDeploymentSummary"}
+        record["_hosting"] = {"Variants": self.live, "Pending": self.pending, "DeploymentConfig": self.deployment_config}
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict) -> Endpoint:
+        hosting = serving.serving_state(record)
+        return cls(
+            record["EndpointName"], record["EndpointArn"], record["EndpointConfigName"], record["EndpointStatus"],
+            record["CreationTime"], record["LastModifiedTime"], record.get("FailureReason"),
+            record.get("ProductionVariants") or [], record.get("DataCaptureConfig"),
+            record.get("LastDeploymentConfig"), hosting.get("Variants") or [], hosting.get("Pending"),
+            hosting.get("DeploymentConfig"),
+        )
+
+    def fail(self, reason: str) -> None:
+        self.pending = None
+        self.last_modified_time = dt.datetime.now(dt.UTC)
+        if self.status == "Creating":
+            self.status = "Failed"
+            self.failure_reason = reason
+        else:  # a failed update leaves the old fleet serving
+            self.status = "InService"
+            self.failure_reason = f"Update to endpoint config {self.config_name!r} failed: {reason}"
+
+    def advance(self, now: float) -> bool:
+        """Move Creating/Updating on once the traffic shift is over; True if anything changed."""
+        pending = self.pending
+        if not pending or pending.get("ShiftStart") is None:
+            return False
+        if self.live and now < pending["ShiftStart"] + pending["End"]:
+            return False
+        self.live = pending["Variants"]
+        self.pending = None
+        self.config_name = pending["EndpointConfigName"]
+        self.production_variants = [_variant_summary(v, _moment(pending["ShiftStart"])) for v in pending["Variants"]]
+        self.status = "InService"
+        self.last_modified_time = _moment(now)
+        log.debug("endpoint %s InService with config %s", self.name, pending["EndpointConfigName"])
+        return True
+
+
+# -- the backend ------------------------------------------------------------------------------
+
+
+class HostingBackend:
+    """Models, endpoint configs and endpoints of one local account."""
+
+    def __init__(self, context: SageMakerContext):
+        self.context = context
+        self.records = context.records()
+        self.time_scale = float(context.time_scale or 0.0)
+        self._workers: dict[str, threading.Thread] = {}
+        self._workers_lock = threading.Lock()
+
+    @property
+    def artifacts_root(self) -> Path:
+        """Unpacked model artifacts, one folder per content hash, shared by endpoints and transforms."""
+        return self.context.layout.sagemaker_work_dir("model-artifacts", "")
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def create_model(self, ModelName: str, PrimaryContainer: dict | None = None, Containers: list | None = None,
+                     ExecutionRoleArn: str | None = None, **rest: Any) -> dict:
+        arn = self.context.arn("model", ModelName)
+        if PrimaryContainer is None and not Containers:
+            raise ValidationException("Either PrimaryContainer or Containers must be specified.")
+        if Containers and len(Containers) > 1 and PrimaryContainer is None:
+            raise ValidationException(
+                f"Model {ModelName!r} has {len(Containers)} containers: the emulator serves single-container "
+                f"models only; put the model in PrimaryContainer"
+            )
+        container = PrimaryContainer or Containers[0]
+        serving.container_kind(container)
+        self._check_model_data(container)
+        spec: dict[str, Any] = {"EnableNetworkIsolation": bool(rest.pop("EnableNetworkIsolation", False))}
+        if PrimaryContainer is not None:
+            spec["PrimaryContainer"] = PrimaryContainer
+        if Containers:
+            spec["Containers"] = Containers
+        if ExecutionRoleArn:
+            spec["ExecutionRoleArn"] = ExecutionRoleArn
+        for key in ("VpcConfig", "InferenceExecutionConfig", "DeploymentRecommendation"):
+            if key in rest:
+                spec[key] = rest[key]
+        with self.records.lock(MODELS, ModelName):
+            if self.records.exists(MODELS, ModelName):
+                raise AlreadyExisting("model", arn)
+            self.records.write(MODELS, ModelName, Model(ModelName, arn, dt.datetime.now(dt.UTC), spec).describe())
+        log.debug("model %s created (image %s)", ModelName, container.get("Image"))
+        return {"ModelArn": arn}
+
+    def _check_model_data(self, container: dict) -> None:
+        url = container.get("ModelDataUrl")
+        source = (container.get("ModelDataSource") or {}).get("S3DataSource")
+        if source and source.get("CompressionType") == "Gzip":
+            url = url or source.get("S3Uri")
+        if not url:
+            return
+        try:
+            found = self.context.s3.exists(url)
+        except S3Error as exc:  # a malformed URI: SageMaker rejects it the same way
+            raise ValidationException(f"Could not access model data at {url}: {exc}") from exc
+        if not found:
+            raise ValidationException(f"Could not find model data at {url}.")
+
+    def model(self, name: str) -> Model:
+        """The model resource (ModelNotFound, SageMaker's ValidationException, if there is none)."""
+        record = self.records.read(MODELS, name)
+        if record is None:
+            raise ModelNotFound(self.context.arn("model", name))
+        return Model.from_record(record)
+
+    def describe_model(self, ModelName: str) -> dict:
+        return self.model(ModelName).describe()
+
+    def delete_model(self, ModelName: str) -> dict:
+        self.model(ModelName)
+        self.records.delete(MODELS, ModelName)
+        return {}
+
+    def predictor(self, model_name: str, batch: bool = False) -> serving.Predictor:
+        """The loaded predictor of a model's container (a transform job scores with it)."""
+        served = serving.prepare_container(self.model(model_name).container, self.context.s3, self.artifacts_root)
+        return serving.load_predictor(served.kind, served.model_dir, batch=batch)
+
+    # -- endpoint configs -----------------------------------------------------------------------
+
+    def create_endpoint_config(self, EndpointConfigName: str, ProductionVariants: list, **rest: Any) -> dict:
+        arn = self.context.arn("endpoint-config", EndpointConfigName)
+        names = [v["VariantName"] for v in ProductionVariants]
+        if len(set(names)) != len(names):
+            raise ValidationException(f"Variant names must be unique in endpoint configuration {EndpointConfigName!r}: {names}")
+        for variant in ProductionVariants:
+            self.model(variant["ModelName"])
+            if "ServerlessConfig" not in variant and "InstanceType" not in variant:
+                raise ValidationException(
+                    f"Production variant {variant['VariantName']!r} must specify InstanceType or ServerlessConfig."
+                )
+        spec = {key: rest[key] for key in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig", "ExplainerConfig",
+                                           "ShadowProductionVariants", "EnableNetworkIsolation", "ExecutionRoleArn",
+                                           "VpcConfig") if key in rest}
+        config = EndpointConfig(EndpointConfigName, arn, dt.datetime.now(dt.UTC), ProductionVariants, spec)
+        with self.records.lock(CONFIGS, EndpointConfigName):
+            if self.records.exists(CONFIGS, EndpointConfigName):
+                raise AlreadyExisting("endpoint configuration", arn)
+            self.records.write(CONFIGS, EndpointConfigName, config.describe())
+        log.debug("endpoint config %s created (%s)", EndpointConfigName,
+                 ", ".join(f"{v['VariantName']}->{v['ModelName']}" for v in ProductionVariants))
+        return {"EndpointConfigArn": arn}
+
+    def endpoint_config(self, name: str) -> EndpointConfig:
+        record = self.records.read(CONFIGS, name)
+        if record is None:
+            raise EndpointConfigNotFound(self.context.arn("endpoint-config", name))
+        return EndpointConfig.from_record(record)
+
+    def describe_endpoint_config(self, EndpointConfigName: str) -> dict:
+        return self.endpoint_config(EndpointConfigName).describe()
+
+    def delete_endpoint_config(self, EndpointConfigName: str) -> dict:
+        self.endpoint_config(EndpointConfigName)
+        self.records.delete(CONFIGS, EndpointConfigName)
+        return {}
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    def _read_endpoint(self, name: str) -> Endpoint | None:
+        record = self.records.read(ENDPOINTS, name)
+        return Endpoint.from_record(record) if record is not None else None
+
+    def _write_endpoint(self, endpoint: Endpoint, *, owned: bool = False) -> None:
+        self.records.write(ENDPOINTS, endpoint.name, endpoint.to_record(), owned=owned)
+
+    def endpoint(self, name: str) -> Endpoint:
+        endpoint = self._read_endpoint(name)
+        if endpoint is None:
+            raise EndpointNotFound(self.context.arn("endpoint", name))
+        return endpoint
+
+    def create_endpoint(self, EndpointName: str, EndpointConfigName: str, DeploymentConfig: dict | None = None,
+                        Tags: list | None = None, **_: Any) -> dict:
+        arn = self.context.arn("endpoint", EndpointName)
+        config = self.endpoint_config(EndpointConfigName)
+        for variant in config.variants:
+            self.model(variant["ModelName"])
+        with self.records.lock(ENDPOINTS, EndpointName):
+            if self.records.exists(ENDPOINTS, EndpointName):
+                raise AlreadyExisting("endpoint", arn)
+            now = time.time()
+            capture = config.spec.get("DataCaptureConfig")
+            endpoint = Endpoint(EndpointName, arn, EndpointConfigName, "Creating", _moment(now), _moment(now),
+                                data_capture=_capture_summary(capture) if capture else None,
+                                pending=self._pending(config, None, now), deployment_config=DeploymentConfig)
+            self._write_endpoint(endpoint, owned=True)
+        log.debug("endpoint %s creating with config %s", EndpointName, EndpointConfigName)
+        self._start_worker(EndpointName)
+        return {"EndpointArn": arn}
+
+    def update_endpoint(self, EndpointName: str, EndpointConfigName: str, DeploymentConfig: dict | None = None,
+                        RetainAllVariantProperties: bool = False, **_: Any) -> dict:
+        arn = self.context.arn("endpoint", EndpointName)
+        config = self.endpoint_config(EndpointConfigName)
+        with self.records.lock(ENDPOINTS, EndpointName):
+            endpoint = self.endpoint(EndpointName)
+            endpoint.advance(time.time())
+            if endpoint.status in ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"):
+                raise ValidationException(f'Cannot update in-progress endpoint "{arn}".')
+            if endpoint.status == "Failed":
+                raise ValidationException(
+                    f'Cannot update endpoint "{arn}" because it is in Failed state; delete it and create it again.'
+                )
+            now = time.time()
+            endpoint.status = "Updating"
+            endpoint.last_modified_time = _moment(now)
+            endpoint.failure_reason = None
+            endpoint.pending = self._pending(config, DeploymentConfig, now)
+            if DeploymentConfig:
+                endpoint.last_deployment_config = _recorded_deployment(DeploymentConfig)
+            self._write_endpoint(endpoint, owned=True)
+        log.debug("endpoint %s updating to config %s", EndpointName, EndpointConfigName)
+        self._start_worker(EndpointName)
+        return {"EndpointArn": arn}
+
+    def describe_endpoint(self, EndpointName: str) -> dict:
+        endpoint = self.endpoint(EndpointName)
+        if endpoint.status in IN_PROGRESS:
+            if endpoint.unprepared and owner_dead(self.records.read(ENDPOINTS, EndpointName)):
+                # The process preparing it exited (Ctrl-C, crash) before it was ready: do it here.
+                self._prepare(EndpointName)
+            with self.records.lock(ENDPOINTS, EndpointName):
+                endpoint = self.endpoint(EndpointName)
+                if endpoint.advance(time.time()):
+                    self._write_endpoint(endpoint)
+        return endpoint.describe()
+
+    def delete_endpoint(self, EndpointName: str) -> dict:
+        with self.records.lock(ENDPOINTS, EndpointName):
+            self.endpoint(EndpointName)
+            self.records.delete(ENDPOINTS, EndpointName)
+        log.info("endpoint %s deleted", EndpointName)
+        return {}
+
+    def list_endpoints(self, SortBy: str = "CreationTime", SortOrder: str = "Descending", NextToken: str | None = None,
+                       MaxResults: int | None = None, NameContains: str | None = None, StatusEquals: str | None = None,
+                       CreationTimeBefore: Any = None, CreationTimeAfter: Any = None,
+                       LastModifiedTimeBefore: Any = None, LastModifiedTimeAfter: Any = None) -> dict:
+        rows = []
+        for name in self.records.names(ENDPOINTS):
+            try:
+                endpoint = self.endpoint(name)
+                if endpoint.status in IN_PROGRESS:  # the status a Describe would give now
+                    self.describe_endpoint(EndpointName=name)
+                    endpoint = self.endpoint(name)
+            except EndpointNotFound:  # deleted meanwhile
+                continue
+            if NameContains and NameContains.lower() not in endpoint.name.lower():
+                continue
+            if StatusEquals and endpoint.status != StatusEquals:
+                continue
+            if not in_window(endpoint.creation_time, CreationTimeAfter, CreationTimeBefore):
+                continue
+            if not in_window(endpoint.last_modified_time, LastModifiedTimeAfter, LastModifiedTimeBefore):
+                continue
+            rows.append(endpoint.summary())
+        key = {"Name": "EndpointName", "Status": "EndpointStatus"}.get(SortBy, "CreationTime")
+        rows.sort(key=lambda r: r[key], reverse=SortOrder == "Descending")
+        return page(rows, NextToken, MaxResults, "Endpoints")
+
+    def endpoint_url(self, EndpointName: str) -> str:
+        """The InvokeEndpoint URL of an endpoint on the local invoke server (started if needed)."""
+        return f"{self.context.invoke_server_url()}/endpoints/{EndpointName}/invocations"
+
+    def serving_records(self) -> list[dict]:
+        """Every endpoint record as the invoke server reads it (for releasing retired models)."""
+        return self.records.all(ENDPOINTS)
+
+    # endpoint lifecycle: prepare (extract + load) the pending variants, then shift traffic on the
+    # schedule, then retire the old variants.
+
+    def _pending(self, config: EndpointConfig, deployment: dict | None, now: float) -> dict:
+        count = sum(int(v.get("InitialInstanceCount", 1)) for v in config.variants)
+        schedule, end = serving.shift_schedule(deployment, count, self.time_scale)
+        return {"EndpointConfigName": config.name, "Requested": now, "Schedule": schedule,
+                "End": end, "ShiftStart": None, "Variants": [], "DeploymentConfig": deployment}
+
+    def _start_worker(self, name: str) -> None:
+        try:
+            self.context.invoke_server_url()  # the endpoint must be reachable once InService
+        except Exception as error:  # noqa: BLE001 - serving is best effort; Describe still works
+            log.warning("endpoint %s: the invoke server did not start: %s", name, error)
+        worker = threading.Thread(target=self._prepare, args=(name,), name=f"endpoint-{name}", daemon=True)
+        with self._workers_lock:
+            self._workers[name.lower()] = worker
+        worker.start()
+
+    def join_workers(self, timeout: float = 30.0) -> None:
+        """Wait for every endpoint preparation started here (tests, shutdown)."""
+        with self._workers_lock:
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.join(timeout)
+
+    close = join_workers
+
+    def _prepare(self, name: str) -> None:
+        """Extract and load the pending variants' models; failures fail the create / roll back the
+        update, as SageMaker does when a container will not start."""
+        endpoint = self._read_endpoint(name)
+        if endpoint is None or not endpoint.unprepared:
+            return
+        requested = endpoint.pending["Requested"]
+        try:
+            config = self.endpoint_config(endpoint.pending["EndpointConfigName"])
+            variants = [self._prepare_variant(v) for v in config.variants]
+            error = None
+        except Exception as exc:  # noqa: BLE001 - any failure to load a model is the endpoint's failure
+            log.warning("endpoint %s: %s", name, exc)
+            variants, error = [], str(getattr(exc, "message", None) or exc)
+        with self.records.lock(ENDPOINTS, name):
+            endpoint = self._read_endpoint(name)
+            if endpoint is None or not endpoint.unprepared or endpoint.pending["Requested"] != requested:
+                return  # deleted, superseded or prepared by another process meanwhile
+            if error is not None:
+                endpoint.fail(error)
+            else:
+                endpoint.pending["Variants"] = variants
+                endpoint.pending["ShiftStart"] = time.time()
+                endpoint.advance(time.time())
+            self._write_endpoint(endpoint)
+
+    def _prepare_variant(self, variant: dict) -> dict:
+        container = self.model(variant["ModelName"]).container
+        served = serving.prepare_container(container, self.context.s3, self.artifacts_root)
+        serving.load_predictor(served.kind, served.model_dir)
+        return {
+            "VariantName": variant["VariantName"], "ModelName": variant["ModelName"], "Kind": served.kind,
+            "ModelDir": str(served.model_dir), "Image": container.get("Image"),
+            "Weight": float(variant.get("InitialVariantWeight", 1.0)),
+            "InstanceCount": int(variant.get("InitialInstanceCount", 1)),
+        }
+
+
+def _variant_summary(variant: dict, since: dt.datetime) -> dict:
+    return {
+        "VariantName": variant["VariantName"],
+        "DeployedImages": [{"SpecifiedImage": variant["Image"], "ResolvedImage": variant["Image"], "ResolutionTime": since}],
+        "CurrentWeight": variant["Weight"], "DesiredWeight": variant["Weight"],
+        "CurrentInstanceCount": variant["InstanceCount"], "DesiredInstanceCount": variant["InstanceCount"],
+    }
+
+
+def _capture_summary(capture: dict) -> dict:
+    return {"EnableCapture": bool(capture.get("EnableCapture", True)), "CaptureStatus": "Started",
+            "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 100),
+            "DestinationS3Uri": capture.get("DestinationS3Uri", "")}
+
+
+def _recorded_deployment(deployment: dict) -> dict:
+    recorded = copy.deepcopy(deployment)
+    rollback = recorded.get("AutoRollbackConfiguration")
+    if rollback and rollback.get("Alarms"):
+        rollback["EmulatorNote"] = ALARM_NOTE
+        log.warning("AutoRollbackConfiguration alarms %s: %s",
+                    [a.get("AlarmName") for a in rollback["Alarms"]], ALARM_NOTE)
+    return recorded

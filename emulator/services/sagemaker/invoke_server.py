@@ -1,0 +1,367 @@
+"""The SageMaker runtime InvokeEndpoint API on localhost, for every endpoint in a state folder.
+
+``POST /endpoints/<name>/invocations`` answers as ``runtime.sagemaker.<region>.amazonaws.com`` does,
+so ``boto3.client("sagemaker-runtime", endpoint_url=<base url>)`` works unchanged; ``GET /ping``
+answers 200. The server holds no endpoint state of its own: each request reads the endpoint's
+record from disk (cached until the file changes), so an update written by another process takes
+effect on the next request, while requests in flight finish on the predictor they started with.
+
+Discovery: a `serve` process advertises itself in ``layout.invoke_server_file``; ``live_serve_url``
+finds a live one, and ``ensure_invoke_server`` (what the runtime injects into the SageMaker context
+as ``invoke_server_url``) reuses it or starts one server thread per state folder in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.services.sagemaker.serving import (
+    forget_predictors,
+    load_predictor,
+    pick_variant,
+    referenced_model_dirs,
+    routable_variants,
+    serving_state,
+)
+from emulator.storage.layout import Layout
+from emulator.storage.records import RecordStore, pid_alive, read_json, write_json_atomic
+
+log = logging.getLogger("emulator.services.sagemaker.invoke_server")
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's documented request limit
+_INVOKE = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations/?$")
+
+
+class InvokeError(Exception):
+    """A runtime API error: ``code`` is the x-amzn-ErrorType, ``status`` the HTTP status."""
+
+    def __init__(self, code: str, status: int, message: str, **extra: object):
+        super().__init__(message)
+        self.code, self.status, self.message, self.extra = code, status, message, extra
+
+
+@dataclass
+class _Cached:
+    mtime_ns: int
+    record: dict
+
+
+@dataclass
+class EndpointDirectory:
+    """Endpoint records read from the SageMaker record store, re-read when they change."""
+
+    layout: Layout
+    account: str = ACCOUNT
+    _cache: dict[str, _Cached] = field(default_factory=dict)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.records = RecordStore(self.layout.sagemaker_records, casefold=True)
+
+    def record(self, name: str) -> dict | None:
+        path = self.records.path("endpoints", name)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._cache.pop(name, None)
+            return None
+        cached = self._cache.get(name)
+        if cached is None or cached.mtime_ns != mtime:
+            previous = cached.record.get("EndpointConfigName") if cached else None
+            try:
+                cached = _Cached(mtime, read_json(path) or {})
+            except json.JSONDecodeError:
+                return cached.record if cached else None
+            self._cache[name] = cached
+            if cached.record.get("EndpointConfigName") != previous:
+                log.debug("serving endpoint %s (config %s, %s)", name, cached.record.get("EndpointConfigName"),
+                         cached.record.get("EndpointStatus"))
+                if previous is not None:
+                    self._release_retired_models()
+        return cached.record
+
+    def _release_retired_models(self) -> None:
+        """After an update completes, drop real-time predictors no endpoint uses any more, so a
+        long-lived serve process does not keep every model it ever served."""
+        referenced = referenced_model_dirs(self.records.all("endpoints"))
+        dropped = forget_predictors(keep=lambda key: key[2] or key[1] in referenced)
+        if dropped:
+            log.debug("released %d retired model(s)", dropped)
+
+    def route(self, name: str, target_variant: str | None = None) -> dict:
+        """The variant (with its model folder) that serves this request, or an InvokeError."""
+        record = self.record(name)
+        if record is None or record.get("EndpointName") != name and record.get("EndpointName", "").lower() != name.lower():
+            raise InvokeError("ValidationError", 400, f"Endpoint {name} of account {self.account} not found.")
+        variants = routable_variants(record, time.time(), self._rng)
+        if not variants:
+            status = record.get("EndpointStatus")
+            raise InvokeError("ValidationError", 400,
+                              f"Endpoint {name} of account {self.account} is not in service (status {status}); "
+                              f"wait for DescribeEndpoint to report InService.")
+        if target_variant:
+            everything = variants + (serving_state(record).get("Variants") or [])
+            chosen = pick_variant(everything, target_variant)
+            if chosen is None:
+                raise InvokeError("ValidationError", 400,
+                                  f"Target variant {target_variant} not found for endpoint {name}.")
+            return chosen
+        return pick_variant(variants, None, self._rng)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its pooled connection
+    server: RuntimeHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this Nagle + delayed ACK add ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/ping":
+            self._send(200, b"", "text/plain")
+        else:
+            self._error(InvokeError("UnknownOperationException", 404, f"No operation at GET {self.path}"))
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        match = _INVOKE.match(self.path.split("?", 1)[0])
+        if not match:
+            self._error(InvokeError("UnknownOperationException", 404, f"No operation at POST {self.path}"))
+            return
+        try:
+            self._invoke(unquote(match.group("name")), body)
+        except InvokeError as exc:
+            self._error(exc)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _invoke(self, name: str, body: bytes) -> None:
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise InvokeError("ValidationError", 400,
+                              f"Request payload of {len(body)} bytes exceeds the {MAX_PAYLOAD_BYTES} byte limit.")
+        headers = self.headers
+        variant = self.server.directory.route(name, headers.get("X-Amzn-SageMaker-Target-Variant"))
+        content_type = headers.get("Content-Type") or "application/octet-stream"
+        accept = headers.get("Accept")
+        try:
+            predictor = load_predictor(variant["Kind"], variant["ModelDir"])
+            response = predictor.invoke(body, content_type, accept)
+        except Exception as exc:
+            log.exception("endpoint %s variant %s failed", name, variant["VariantName"])
+            raise self._model_error(name, 500, f"{type(exc).__name__}: {exc}") from exc
+        if response.status >= 400:
+            message = response.body.decode("utf-8", "replace")
+            raise self._model_error(name, response.status, message)
+        extra = {"x-Amzn-Invoked-Production-Variant": variant["VariantName"]}
+        custom = headers.get("X-Amzn-SageMaker-Custom-Attributes")
+        if custom is not None:
+            extra["X-Amzn-SageMaker-Custom-Attributes"] = custom
+        self._send(200, response.body, response.content_type or accept or "text/csv", extra)
+
+    def _model_error(self, name: str, status: int, message: str) -> InvokeError:
+        kind = "client" if status < 500 else "server"
+        log_group = f"/aws/sagemaker/Endpoints/{name}"
+        return InvokeError(
+            "ModelError", 424,
+            f'Received {kind} error ({status}) from primary with message "{message}". '
+            f"See the emulator log (logger emulator.services.sagemaker.invoke_server; log group {log_group}) "
+            f"in account {self.server.directory.account} for more information.",
+            OriginalStatusCode=status, OriginalMessage=message,
+            LogStreamArn=f"arn:aws:logs:{DEFAULT_REGION}:{self.server.directory.account}:log-group:{log_group}",
+        )
+
+    def _error(self, exc: InvokeError) -> None:
+        payload = json.dumps({"Message": exc.message, **exc.extra}).encode()
+        self._send(exc.status, payload, "application/json", {"x-amzn-ErrorType": exc.code})
+
+    def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class RuntimeHTTPServer(ThreadingHTTPServer):
+    # Handler threads are joined on close: a keep-alive connection keeps its thread reading, so
+    # close_connections() ends them first (no request thread outlives the server).
+    daemon_threads = False
+    block_on_close = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, directory: EndpointDirectory, host: str = "127.0.0.1", port: int = 0):
+        self.directory = directory
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__((host, port), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End every open client connection: its handler's next read returns at once."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class RuntimeServer:
+    """A RuntimeHTTPServer on a background thread: ``start``, then ``stop`` (which joins it)."""
+
+    def __init__(self, layout: Layout, host: str = "127.0.0.1", port: int = 0, account: str = ACCOUNT):
+        self.layout = layout
+        self.httpd = RuntimeHTTPServer(EndpointDirectory(layout, account), host, port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.httpd.base_url
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def endpoint_url(self, name: str) -> str:
+        return f"{self.base_url}/endpoints/{name}/invocations"
+
+    def start(self) -> RuntimeServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="sagemaker-runtime", daemon=True)
+        self._thread.start()
+        log.debug("SageMaker runtime API listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, end open connections, then join the request threads and the server's."""
+        self.httpd.shutdown()
+        self.httpd.close_connections()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+
+def warm(layout: Layout, server: RuntimeServer) -> list[str]:
+    """Load every InService endpoint's predictors now, so the first request is not the slow one."""
+    names = []
+    for record in RecordStore(layout.sagemaker_records, casefold=True).all("endpoints"):
+        if record.get("EndpointStatus") not in ("InService", "Updating"):
+            continue
+        for variant in serving_state(record).get("Variants") or []:
+            try:
+                load_predictor(variant["Kind"], variant["ModelDir"])
+            except Exception as exc:  # noqa: BLE001 - report and keep serving the others
+                log.warning("endpoint %s variant %s cannot load: %s", record["EndpointName"], variant["VariantName"], exc)
+        names.append(record["EndpointName"])
+        log.info("endpoint %s: %s", record["EndpointName"], server.endpoint_url(record["EndpointName"]))
+    return names
+
+
+# -- discovery: the serve process's advertisement and the in-process servers -----------------
+
+
+def _ping(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def advertise(layout: Layout, server: RuntimeServer) -> None:
+    """Name this process's server in the layout, for `run` processes to reuse."""
+    write_json_atomic(layout.invoke_server_file, {"pid": os.getpid(), "port": server.port, "url": server.base_url})
+
+
+def withdraw(layout: Layout) -> None:
+    """Remove this process's advertisement (another process's is left alone)."""
+    with contextlib.suppress(json.JSONDecodeError):
+        if (read_json(layout.invoke_server_file) or {}).get("pid") == os.getpid():
+            layout.invoke_server_file.unlink(missing_ok=True)
+
+
+def live_serve_url(layout: Layout) -> str | None:
+    """The URL of a live `serve` process for this state folder, if there is one."""
+    try:
+        info = read_json(layout.invoke_server_file)
+    except json.JSONDecodeError:
+        return None
+    if not info or not pid_alive(info.get("pid")) or not _ping(info["url"]):
+        return None
+    return info["url"]
+
+
+_in_process: dict[str, RuntimeServer] = {}
+_in_process_lock = threading.Lock()
+
+
+def ensure_invoke_server(layout: Layout, account: str = ACCOUNT) -> str:
+    """The base URL that serves this layout's endpoints: a live serve process's, else an
+    in-process server thread's (started once per state folder)."""
+    url = live_serve_url(layout)
+    if url:
+        return url
+    key = str(layout.root)
+    with _in_process_lock:
+        server = _in_process.get(key)
+        if server is None:
+            server = RuntimeServer(layout, account=account).start()
+            _in_process[key] = server
+    return server.base_url
+
+
+def stop_in_process_servers() -> None:
+    """Stop the servers ensure_invoke_server started in this process (tests, shutdown)."""
+    with _in_process_lock:
+        servers = list(_in_process.values())
+        _in_process.clear()
+    for server in servers:
+        server.stop()

@@ -1,0 +1,172 @@
+"""Launch a job's process in its job folder and watch it: logs to files, a deadline, stop.
+
+The job folder plays the container's /opt/ml: ``map_paths`` rewrites every /opt/ml path in a
+command line to the folder, and the process gets ``SM_ML_ROOT`` pointing at it (what the twins
+read instead of the hard-coded /opt/ml).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("emulator.services.sagemaker.runner")
+
+OPT_ML = "/opt/ml"
+_LIVE: set = set()  # running JobProcesses, stopped at exit so no job outlives the emulator
+
+
+def map_path(value: str, ml_root: Path) -> str:
+    """Rewrite /opt/ml (and /opt/ml/...) anywhere in ``value`` (``--x=/opt/ml/a`` too)."""
+    root = str(ml_root)
+    if value == OPT_ML:
+        return root
+    return value.replace(OPT_ML + "/", root + "/").replace("=" + OPT_ML, "=" + root) if OPT_ML in value else value
+
+
+def map_paths(values: list[str], ml_root: Path) -> list[str]:
+    return [map_path(v, ml_root) for v in values]
+
+
+def local_path(container_path: str, ml_root: Path) -> Path:
+    """A container path under /opt/ml as a path in the job folder (anything else is refused)."""
+    if container_path != OPT_ML and not container_path.startswith(OPT_ML + "/"):
+        raise ValueError(f"{container_path!r} is not under {OPT_ML}")
+    return ml_root / container_path[len(OPT_ML):].lstrip("/")
+
+
+@dataclass
+class ProcessResult:
+    returncode: int | None  # None: still running
+    timed_out: bool = False
+    stopped: bool = False
+
+
+@dataclass(eq=False)
+class JobProcess:
+    """One running job process; ``stdout.log``/``stderr.log`` in ``log_dir`` hold its output."""
+
+    command: list[str]
+    popen: subprocess.Popen
+    log_dir: Path
+    deadline: float | None
+    started: float = field(default_factory=time.monotonic)
+    timed_out: bool = False
+    stopped: bool = False
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.log_dir / "stdout.log"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.log_dir / "stderr.log"
+
+    def poll(self) -> ProcessResult:
+        code = self.popen.poll()
+        if code is None and self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+            self._kill()
+            code = self.popen.wait()
+        if code is not None:
+            _LIVE.discard(self)
+        return ProcessResult(code, self.timed_out, self.stopped)
+
+    def wait(self) -> ProcessResult:
+        """Block until the process exits (or its deadline kills it); returns at once on exit."""
+        while True:
+            timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            result = self.poll()
+            if result.returncode is not None:
+                return result
+
+    def read_new_lines(self, offset: int) -> tuple[list[str], int]:
+        """Complete stdout lines written since byte ``offset``, and the offset after them."""
+        try:
+            with open(self.stdout_path, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return [], offset
+        end = chunk.rfind(b"\n") + 1
+        if end == 0:
+            return [], offset
+        return chunk[:end].decode(errors="replace").splitlines(), offset + end
+
+    def stop(self) -> None:
+        """StopTrainingJob/StopProcessingJob: SIGTERM, then SIGKILL after a grace period."""
+        if self.popen.poll() is None:
+            self.stopped = True
+            self._kill()
+
+    def _kill(self, grace: float = 2.0) -> None:
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def log_text(self) -> str:
+        """stdout then stderr, as one log (CloudWatch shows both in the job's stream)."""
+        parts = [p.read_text(errors="replace") for p in (self.stdout_path, self.stderr_path) if p.exists()]
+        return "\n".join(parts)
+
+    def tail(self, lines: int = 20) -> str:
+        text = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+        if not text.strip() and self.stdout_path.exists():
+            text = self.stdout_path.read_text(errors="replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def launch(
+    command: list[str],
+    *,
+    ml_root: Path,
+    log_dir: Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    pythonpath: list[Path] | None = None,
+    max_runtime: float | None = None,
+) -> JobProcess:
+    """Start ``command`` (already mapped) in its own process group, output to ``log_dir``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env["SM_ML_ROOT"] = str(ml_root)
+    full_env["PYTHONUNBUFFERED"] = "1"  # logs reach the file (and the metric parser) line by line
+    paths = [str(p) for p in (pythonpath or [])]
+    if full_env.get("PYTHONPATH"):
+        paths.append(full_env["PYTHONPATH"])
+    if paths:
+        full_env["PYTHONPATH"] = os.pathsep.join(paths)
+    with open(log_dir / "stdout.log", "wb") as out, open(log_dir / "stderr.log", "wb") as err:
+        popen = subprocess.Popen(
+            command, cwd=cwd, env=full_env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    log.debug("started pid %d: %s", popen.pid, " ".join(command))
+    deadline = time.monotonic() + max_runtime if max_runtime else None
+    process = JobProcess(command, popen, log_dir, deadline)
+    _LIVE.add(process)
+    return process
+
+
+@atexit.register
+def _stop_all() -> None:
+    for process in list(_LIVE):
+        process.stop()

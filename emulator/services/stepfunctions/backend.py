@@ -1,0 +1,267 @@
+"""The Step Functions API's operations over the deployed state machines and their execution records.
+
+StartExecution runs the execution on a thread of this process through ``launch``, which the
+runtime injects (running a definition is the interpreter's job, above this layer). Executions are
+read from their records (``storage.executions``), so those run by `python -m emulator run` are
+listed too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emulator.aws.arns import execution_arn, parse_execution_arn
+from emulator.services.stepfunctions import exceptions as exc
+from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
+from emulator.storage.executions import read_execution, write_history
+from emulator.storage.layout import Layout
+from emulator.storage.pages import InvalidNextToken, paginate
+
+log = logging.getLogger(__name__)
+
+# What StartExecution refuses in a name (whitespace, brackets, wildcards, these specials, control
+# characters); "." and ".." are refused too, since a name is a folder here.
+_BAD_NAME_CHAR = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
+
+# (machine, input value, execution name, on_event, abort) -> the ended execution (anything)
+Launch = Callable[[StateMachineSpec, Any, str, Callable[[dict], None], threading.Event], Any]
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= 80 or _BAD_NAME_CHAR.search(name) or name in (".", ".."):
+        raise exc.InvalidName(name)
+    return name
+
+
+def _epoch(text: str | None) -> float | None:
+    """ISO-8601 (the records' form) -> epoch seconds (the protocol's form for timestamps)."""
+    return datetime.fromisoformat(text).timestamp() if text else None
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+@dataclass
+class _Running:
+    """An execution started by this backend: its live history and the event that stops it."""
+
+    input_value: Any
+    events: list[dict] = field(default_factory=list)
+    abort: threading.Event = field(default_factory=threading.Event)
+    started: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    failure: Exception | None = None  # the launcher refused to start it
+
+
+class StepFunctionsBackend:
+    OPERATIONS = ("ListStateMachines", "DescribeStateMachine", "StartExecution", "DescribeExecution",
+                  "ListExecutions", "GetExecutionHistory", "StopExecution", "ValidateStateMachineDefinition",
+                  "TestState")
+
+    def __init__(self, machines: StateMachines, layout: Layout, launch: Launch, *, created: float = 0.0,
+                 validate: Callable[..., dict] | None = None, test_state: Callable[..., dict] | None = None):
+        self.machines = machines
+        self.layout = layout
+        self.launch = launch
+        # the interpreter's definition checks and single-state runs, injected (they are above this layer)
+        self._validate = validate
+        self._test_state = test_state
+        self.created = created  # when the machines were deployed (epoch seconds)
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+
+    def call(self, operation: str, request: dict) -> dict:
+        if operation not in self.OPERATIONS:
+            raise exc.UnknownOperation(f"{operation} is not served locally; the emulator serves: "
+                                       f"{', '.join(sorted(self.OPERATIONS))}")
+        return getattr(self, _snake(operation))(**request)
+
+    # -- state machines ----------------------------------------------------------------------
+    def _machine(self, arn: Any) -> StateMachineSpec:
+        if not isinstance(arn, str) or ":stateMachine:" not in arn:
+            raise exc.InvalidArn(arn)
+        return self.machines.get(arn)
+
+    def list_state_machines(self, **_: Any) -> dict:
+        return {"stateMachines": [{"stateMachineArn": m.arn, "name": m.name, "type": m.type,
+                                   "creationDate": self.created} for m in self.machines]}
+
+    def describe_state_machine(self, stateMachineArn: Any = None, **_: Any) -> dict:
+        machine = self._machine(stateMachineArn)
+        return {"stateMachineArn": machine.arn, "name": machine.name, "status": "ACTIVE",
+                "definition": machine.definition, "roleArn": machine.role_arn, "type": machine.type,
+                "creationDate": self.created}
+
+    def validate_state_machine_definition(self, definition: Any = None, type: Any = "STANDARD",
+                                          severity: Any = "ERROR", maxResults: Any = 0, **_: Any) -> dict:
+        if not isinstance(definition, str) or not definition:
+            raise exc.ValidationException("definition is required")
+        return self._validate(definition, type=type, severity=severity, max_results=maxResults)
+
+    def test_state(self, definition: Any = None, roleArn: Any = None, input: Any = None,
+                   inspectionLevel: Any = "INFO", revealSecrets: Any = False, variables: Any = None,
+                   stateName: Any = None, mock: Any = None, context: Any = None,
+                   stateConfiguration: Any = None, **_: Any) -> dict:
+        if not isinstance(definition, str) or not definition:
+            raise exc.ValidationException("definition is required")
+        return self._test_state(definition, input=input, inspection_level=inspectionLevel,
+                                reveal_secrets=revealSecrets, variables=variables, state_name=stateName, mock=mock,
+                                context=context, state_configuration=stateConfiguration, role_arn=roleArn)
+
+    # -- executions --------------------------------------------------------------------------
+    def _execution(self, arn: Any) -> tuple[StateMachineSpec, str, dict]:
+        """(machine, execution name, record) of an execution ARN; its record from disk."""
+        parts = parse_execution_arn(arn)
+        if parts is None:
+            raise exc.InvalidArn(arn)
+        try:
+            machine = self.machines.get(parts.state_machine_arn)
+            record = read_execution(self.layout.execution_dir(machine.name, check_name(parts.execution_name)))
+        except (exc.StateMachineDoesNotExist, exc.InvalidName, FileNotFoundError):
+            raise exc.ExecutionDoesNotExist(arn) from None
+        return machine, parts.execution_name, record
+
+    def start_execution(self, stateMachineArn: Any = None, name: Any = None, input: Any = None,
+                        **_: Any) -> dict:
+        machine = self._machine(stateMachineArn)
+        name = check_name(name or str(uuid.uuid4()))
+        try:
+            input_value = json.loads(input or "{}")
+        except json.JSONDecodeError as error:
+            raise exc.InvalidExecutionInput(str(error)) from None
+        folder = self.layout.execution_dir(machine.name, name)
+        arn = execution_arn(machine.arn, name)
+        with self._lock:
+            running = self._running.get(arn)
+            # a running execution with the same name and input is answered again, as AWS does
+            if running is None or running.input_value != input_value:
+                if running is not None or (folder / "status.json").is_file():
+                    raise exc.ExecutionAlreadyExists(arn)
+                running = self._running[arn] = _Running(input_value)
+                running.thread = threading.Thread(target=self._execute, args=(machine, name, arn, running),
+                                                  name=f"execution-{name}", daemon=True)
+                running.thread.start()
+        running.started.wait(10)  # the status record exists once ExecutionStarted is recorded
+        if running.failure is not None:
+            raise exc.ValidationException(f"The execution could not start: {running.failure}")
+        return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
+
+    def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running) -> None:
+        def on_event(event: dict) -> None:
+            running.events.append(event)
+            running.started.set()
+
+        log.info("execution %s of %s starting", name, machine.name)
+        try:
+            result = self.launch(machine, running.input_value, name, on_event, running.abort)
+            log.info("execution %s %s%s", name, result.status, f": {result.error}" if result.error else "")
+        except Exception as error:  # noqa: BLE001 - refused before its first event (e.g. a bad definition)
+            running.failure = error
+        finally:
+            running.started.set()
+            with self._lock:
+                if self._running.get(arn) is running:
+                    del self._running[arn]
+
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """Abort every execution this backend runs and wait for their ABORTED records (shutdown)."""
+        with self._lock:
+            running = list(self._running.values())
+        for execution in running:
+            execution.abort.set()
+        for execution in running:
+            if execution.thread:
+                execution.thread.join(timeout)
+
+    def describe_execution(self, executionArn: Any = None, **_: Any) -> dict:
+        _, _, record = self._execution(executionArn)
+        status = record["status"]
+        out = _summary(status)
+        out["input"], out["inputDetails"] = status.get("input", "{}"), {"included": True}
+        if "output" in status:
+            out["output"], out["outputDetails"] = status["output"], {"included": True}
+        for key in ("error", "cause"):
+            if status.get(key) is not None:
+                out[key] = status[key]
+        return out
+
+    def list_executions(self, stateMachineArn: Any = None, statusFilter: Any = None,
+                        maxResults: Any = None, nextToken: Any = None, **_: Any) -> dict:
+        machine = self._machine(stateMachineArn)
+        folder = self.layout.executions_dir(machine.name)
+        rows = []
+        for execution in sorted(folder.iterdir()) if folder.is_dir() else []:
+            try:
+                status = read_execution(execution)["status"]
+            except FileNotFoundError:
+                continue
+            if statusFilter and status.get("status") != statusFilter:
+                continue
+            rows.append(_summary(status))
+        rows.sort(key=lambda r: r["startDate"], reverse=True)
+        return _page(rows, "executions", maxResults, nextToken)
+
+    def get_execution_history(self, executionArn: Any = None, reverseOrder: Any = False,
+                              maxResults: Any = None, nextToken: Any = None, **_: Any) -> dict:
+        _, _, record = self._execution(executionArn)
+        running = self._running.get(executionArn)
+        events = list(running.events) if running else record["history"]
+        events = [{**e, "timestamp": _epoch(e["timestamp"])} for e in events]
+        if reverseOrder:
+            events.reverse()
+        return _page(events, "events", maxResults, nextToken)
+
+    def stop_execution(self, executionArn: Any = None, error: Any = None, cause: Any = None, **_: Any) -> dict:
+        machine, name, record = self._execution(executionArn)
+        running = self._running.get(executionArn)
+        if running is None:
+            if record["status"].get("status") == "RUNNING":
+                raise exc.ValidationException(f"Execution '{executionArn}' is not running in this emulator process "
+                                              "(another one runs it, or it was killed): stop it there")
+            return {"stopDate": _epoch(record["status"].get("stopDate"))}  # already ended: AWS answers too
+        running.abort.set()
+        if running.thread:
+            running.thread.join(30)
+        folder = self.layout.execution_dir(machine.name, name)
+        record = read_execution(folder)
+        status = record["status"]
+        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
+            # StopExecution's error and cause are what DescribeExecution and the history report, as on AWS
+            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
+            history = record["history"]
+            if history and history[-1].get("type") == "ExecutionAborted":
+                history[-1]["executionAbortedEventDetails"] = details
+            write_history(folder, history, {**status, **details}, record["output"])
+        stopped = status.get("stopDate")
+        return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
+
+
+def _summary(status: dict) -> dict:
+    """An execution's ListExecutions row (DescribeExecution adds input, output, error, cause)."""
+    out = {k: status[k] for k in ("executionArn", "stateMachineArn", "name", "status")}
+    out["startDate"] = _epoch(status["startDate"])
+    if status.get("stopDate"):
+        out["stopDate"] = _epoch(status["stopDate"])
+    return out
+
+
+def _page(rows: list, key: str, max_results: Any, next_token: Any) -> dict:
+    try:
+        page, token = paginate(rows, next_token, max_results, default_size=100, max_size=1000)
+    except InvalidNextToken:
+        raise exc.InvalidToken(next_token) from None
+    except (ValueError, TypeError) as error:
+        raise exc.ValidationException(str(error)) from None
+    out: dict = {key: page}
+    if token:
+        out["nextToken"] = token
+    return out

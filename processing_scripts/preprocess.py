@@ -472,15 +472,14 @@ class ColumnEncoding:
         return np.asarray([self.frequencies.get(k, 0.0) for k in keys], dtype=np.float64).reshape(-1, 1)
 
     def transform_value(self, value: Any) -> list[float]:
-        """``transform`` of one cell, without pandas; must stay equal to it (tests/containers)."""
+        """``transform`` of one cell, without pandas (dates excepted); must stay equal to it
+        (tests/containers/test_featurizer.py checks every row of the samples)."""
         if self.kind == "numeric":
             number = math.nan if value is None else float(value)
             return [self.impute_value if math.isnan(number) else number]
         # the same key as _category_keys: trimmed, case-folded, and blank counts as missing
         missing = value is None or (isinstance(value, float) and math.isnan(value))
-        key = MISSING if missing else rules.category_key(value)
-        if key == "":
-            key = MISSING
+        key = MISSING if missing else (rules.category_key(value) or MISSING)
         if self.encoding == "one_hot":
             return [1.0 if key == category else 0.0 for category in self.categories]
         return [self.frequencies.get(key, 0.0)]
@@ -598,9 +597,9 @@ def transform_with_schema(schema: dict[str, Any], frame: pd.DataFrame | list[dic
     as the train split was encoded. A pure function of schema.json and the rows.
 
     ``frame`` may also be a list of rows (column -> value, a numeric column's value a float or None,
-    a categorical one's a str or None): up to FAST_PATH_ROWS of them are encoded without pandas,
-    which costs more than the encoding itself for one row (an endpoint's request); the result is
-    the same array the DataFrame path gives (tests/containers check it on every test split)."""
+    another's a str or None): up to FAST_PATH_ROWS of them are encoded without pandas, which costs
+    more than the encoding itself for one row (an endpoint's request); the result is the same array
+    the DataFrame path gives (tests/containers/test_featurizer.py checks it on every sample row)."""
     encodings = _schema_encodings(schema)
     if isinstance(frame, list):
         if len(frame) <= FAST_PATH_ROWS and all(enc.encoding in _FAST_ENCODINGS for enc in encodings):
@@ -805,8 +804,7 @@ def run(options: Options) -> dict[str, Any]:
         "batch": data[schema["input_columns"]].iloc[test_idx],
         "schema": schema,
         "baseline": baseline,
-        # the request format is every input column (a dropped ID is still sent, and ignored)
-        **serving_package().serving_archives(schema, schema["input_columns"]),
+        **serving_package().serving_archives(schema),
     })
     log.info("%s problem; %d features; train/validation/test = %d/%d/%d rows", problem_type,
              len(feature_names), len(train_idx), len(val_idx), len(test_idx))

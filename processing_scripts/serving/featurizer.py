@@ -1,8 +1,8 @@
 """Featurizer: raw rows of the user's table in, the model's feature matrix out (text/csv).
 
 The first container of the serial inference pipeline (SageMaker scikit-learn image). model.tar.gz
-holds ``schema.json`` (preprocess's, unchanged), ``request.json`` (the table's columns in file order,
-without the target) and ``code/`` (this file, errors.py, preprocess.py). Every row is encoded by
+holds ``schema.json`` (preprocess's, unchanged: ``input_columns`` is the request's column order) and
+``code/`` (this file, errors.py, preprocess.py, problem_rules.py). Every row is encoded by
 ``preprocess.transform_with_schema`` - the function that encoded the training data - so training
 and serving cannot disagree.
 
@@ -32,7 +32,7 @@ except ImportError:  # imported from the project tree
     from processing_scripts.serving.errors import RequestError, respond
 
 CSV, JSON = "text/csv", "application/json"
-SCHEMA_FILE, REQUEST_FILE = "schema.json", "request.json"
+SCHEMA_FILE = "schema.json"
 # read as missing, as pandas.read_csv's default na_values read them in training
 NA_TOKENS = frozenset(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"])
@@ -50,7 +50,7 @@ class Featurizer:
         self.used = [c["name"] for c in schema["source_columns"]]
         missing = [name for name in self.used if name not in columns]
         if missing:
-            raise ValueError(f"{REQUEST_FILE} lacks the schema's columns {missing}; re-run preprocess.")
+            raise ValueError(f"{SCHEMA_FILE}: input_columns lacks the encoded columns {missing}; re-run preprocess.")
         self.positions = [(name, columns.index(name)) for name in self.used]
 
     def cell(self, name: str, text: str | None, row: int):
@@ -145,9 +145,7 @@ def _media_type(header: str | None) -> str:
 def model_fn(model_dir: str) -> Featurizer:
     with open(os.path.join(model_dir, SCHEMA_FILE)) as handle:
         schema = json.load(handle)
-    with open(os.path.join(model_dir, REQUEST_FILE)) as handle:
-        columns = json.load(handle)["columns"]
-    return Featurizer(schema, columns)
+    return Featurizer(schema, schema["input_columns"])
 
 
 def transform_fn(model: Featurizer, body, content_type: str, accept: str):

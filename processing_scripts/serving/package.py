@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 SERVING_DIR = Path(__file__).resolve().parent
-PREPROCESS = SERVING_DIR.parent / "preprocess.py"
-PROBLEM_RULES = SERVING_DIR.parent / "problem_rules.py"  # preprocess.py imports it
+# the featurizer imports preprocess, which imports problem_rules
+FEATURIZER_MODULES = (SERVING_DIR.parent / "preprocess.py", SERVING_DIR.parent / "problem_rules.py")
 # The SageMaker Python SDK's layout for a model.tar.gz that carries its code (framework >= 0.23).
 CODE_DIR = "/opt/ml/model/code"
 CONTAINER_ENVIRONMENT = {
@@ -35,7 +35,7 @@ ARCHIVES = {"featurizer": "featurizer/model.tar.gz", "decoder": "decoder/model.t
 
 def class_labels(schema: dict[str, Any]) -> list[str] | None:
     """The classes in the model's index order, as the uploaded file spelt them; None for regression.
-    Read from schema["labels"] when preprocess writes it, else from label_mapping (label -> index)."""
+    schema["labels"]; schemas written before it had label_mapping as label -> index."""
     if schema["problem_type"] == "regression":
         return None
     if schema.get("labels"):
@@ -58,15 +58,12 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2) + "\n").encode()
 
 
-def featurizer_archive(schema: dict[str, Any], columns: list[str]) -> bytes:
-    """``columns``: the uploaded table's columns in file order, without the target."""
+def featurizer_archive(schema: dict[str, Any]) -> bytes:
     return _archive({
         "schema.json": _json(schema),
-        "request.json": _json({"columns": list(columns), "target_column": schema["target_column"]}),
         "code/featurizer.py": (SERVING_DIR / "featurizer.py").read_bytes(),
         "code/errors.py": (SERVING_DIR / "errors.py").read_bytes(),
-        "code/preprocess.py": PREPROCESS.read_bytes(),
-        "code/problem_rules.py": PROBLEM_RULES.read_bytes(),
+        **{f"code/{module.name}": module.read_bytes() for module in FEATURIZER_MODULES},
     })
 
 
@@ -78,6 +75,6 @@ def decoder_archive(schema: dict[str, Any]) -> bytes:
     })
 
 
-def serving_archives(schema: dict[str, Any], columns: list[str]) -> dict[str, bytes]:
+def serving_archives(schema: dict[str, Any]) -> dict[str, bytes]:
     """{"featurizer": bytes, "decoder": bytes}: the two model.tar.gz files (paths in ARCHIVES)."""
-    return {"featurizer": featurizer_archive(schema, columns), "decoder": decoder_archive(schema)}
+    return {"featurizer": featurizer_archive(schema), "decoder": decoder_archive(schema)}

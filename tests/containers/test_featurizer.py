@@ -18,7 +18,7 @@ from containers.serving.workers import ServerProcess
 from processing_scripts import preprocess
 
 
-@pytest.fixture(scope="module", params=["abalone.csv", "bank-marketing.csv", "iris.csv"])
+@pytest.fixture(scope="module", params=["abalone.csv", "bank-marketing.csv", "iris.csv", "churn.csv"])
 def model(request, tmp_path_factory):
     return build(request.param, tmp_path_factory.mktemp(request.param.split(".")[0]), rounds=5)
 

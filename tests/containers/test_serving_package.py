@@ -20,10 +20,10 @@ def test_archives_hold_the_schema_and_code_and_are_reproducible(tmp_path):
     model = build("bank-marketing.csv", tmp_path / "a", rounds=1)
     out = model.folder / "out"
     featurizer = members(out / "featurizer" / "model.tar.gz")
-    assert sorted(featurizer) == ["code/errors.py", "code/featurizer.py", "code/preprocess.py", "code/problem_rules.py",
-                                 "request.json", "schema.json"]
+    assert sorted(featurizer) == ["code/errors.py", "code/featurizer.py", "code/preprocess.py",
+                                  "code/problem_rules.py", "schema.json"]
     assert json.loads(featurizer["schema.json"]) == model.schema
-    assert json.loads(featurizer["request.json"])["columns"] == list(model.feature_rows().columns)
+    assert model.schema["input_columns"] == list(model.feature_rows().columns)
     assert featurizer["code/preprocess.py"] == (DATA.parent / "processing_scripts" / "preprocess.py").read_bytes()
     decoder = members(out / "decoder" / "model.tar.gz")
     assert sorted(decoder) == ["code/errors.py", "code/label_decoder.py", "labels.json"]
@@ -38,7 +38,7 @@ def test_archives_hold_the_schema_and_code_and_are_reproducible(tmp_path):
 def test_class_labels_in_the_models_index_order():
     assert class_labels({"problem_type": "regression"}) is None
     assert class_labels({"problem_type": "multiclass", "label_mapping": {"b": 1, "a": 0, "c": 2}}) == ["a", "b", "c"]
-    # the field preprocess writes for the user's spelling of each class wins when present
+    # the field preprocess writes: the user's spelling of each class, in index order
     assert class_labels({"problem_type": "binary", "labels": ["No", "Yes"], "label_mapping": {"0": "No", "1": "Yes"}}) == ["No", "Yes"]
 
 

@@ -184,6 +184,20 @@ def test_raw_rows_through_the_endpoint_and_batch_transform_equal_the_in_process_
     if name == "iris":
         assert {line.rsplit(",", 1)[0] for line in expected} <= {"setosa", "versicolor", "virginica"}
 
+    if name == "abalone":  # `make run`'s summary asks the endpoint about the sample's first raw row
+        from emulator.app.summary import print_pipeline_summary
+
+        printed: list[str] = []
+        print_pipeline_summary(pipeline, table.output, write=printed.append, source=PROJECT_ROOT / "data" / "abalone.csv")
+        with open(PROJECT_ROOT / "data" / "abalone.csv") as handle:
+            reader = csv.reader(handle)
+            next(reader)  # the header
+            first = next(reader)
+        raw_row = ",".join(first[:-1])  # rings is the last column
+        at = printed.index("  invoke_endpoint   boto3 sagemaker-runtime, the first data row of abalone.csv without 'rings':")
+        assert printed[at + 1].strip() == raw_row
+        assert printed[at + 2].strip() == "-> " + table.expected([raw_row])[0]
+
     # bad requests: 400 from the featurizer naming the column (and row); the endpoint keeps serving
     numeric = next(c["name"] for c in schema["source_columns"] if c["kind"] == "numeric")
     at = schema["input_columns"].index(numeric)

@@ -57,7 +57,7 @@ def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str],
     write("")
     write("The endpoint takes raw rows (the table's columns without the target, CSV or JSON by column name) and")
     write("answers in the table's own labels. It lives while this process does; keep it up with `python -m emulator")
-    write(f"serve`, then call it with boto3.client('sagemaker-runtime', endpoint_url='<serve URL>').invoke_endpoint(")
+    write("serve`, then call it with boto3.client('sagemaker-runtime', endpoint_url='<serve URL>').invoke_endpoint(")
     write(f"EndpointName='{name}', ContentType='text/csv', Body='<a row>') (README: Call your endpoint).")
     write("`serve` also answers the Step Functions API, to start and inspect executions with boto3 (see README).")
 

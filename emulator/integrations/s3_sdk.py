@@ -1,6 +1,9 @@
 """S3 through the AWS SDK integration: "aws-sdk:s3:<action>" over LocalS3.
 
 Supported actions: getObject, putObject, copyObject, headObject, deleteObject, listObjectsV2.
+putObject and copyObject take S3's write conditions (``IfMatch``, ``IfNoneMatch: "*"``): a condition
+that does not hold fails the task with ``S3.PreconditionFailedException`` (412), a concurrent
+conditional write of the key with ``S3.ConditionalRequestConflictException`` (409).
 Errors follow the SDK-integration naming rule: ``S3.<ErrorName>`` with the "Exception" suffix
 always added (``S3.NoSuchKeyException``, ``S3.NoSuchBucketException``), and a cause in the Java
 SDK's wording ("... (Service: S3, Status Code: 404, Request ID: ...)").
@@ -27,7 +30,8 @@ from emulator.services.s3.store import (
     S3Error,
 )
 
-_STATUS = {"NoSuchKey": 404, "NoSuchBucket": 404, "InvalidURI": 400, "InvalidRequest": 400}
+_STATUS = {"NoSuchKey": 404, "NoSuchBucket": 404, "InvalidURI": 400, "InvalidRequest": 400,
+           "PreconditionFailed": 412, "ConditionalRequestConflict": 409, "NotImplemented": 501}
 _MESSAGES = {
     "NoSuchKey": "The specified key does not exist.",
     "NoSuchBucket": "The specified bucket does not exist",
@@ -49,6 +53,10 @@ def _need(params: Any, *names: str) -> None:
     missing = [n for n in names if not isinstance(params, dict) or n not in params]
     if missing:
         raise StatesError("States.Runtime", f"aws-sdk:s3 call is missing the required parameter(s) {missing}")
+
+
+def _conditions(params: dict) -> dict[str, str | None]:
+    return {"if_match": params.get("IfMatch"), "if_none_match": params.get("IfNoneMatch")}
 
 
 class S3Sdk(Integration):
@@ -102,7 +110,8 @@ class S3Sdk(Integration):
         if not isinstance(body, str):
             body = json.dumps(body, separators=(",", ":"))
         uri = LocalS3.uri(params["Bucket"], params["Key"])
-        self.s3.put_bytes(uri, body.encode("utf-8"))
+        with self.s3.write_condition(uri, **_conditions(params)):
+            self.s3.put_bytes(uri, body.encode("utf-8"))
         return {"ETag": self.s3.head(uri)["ETag"]}
 
     def _copyObject(self, params: dict) -> dict:
@@ -110,7 +119,8 @@ class S3Sdk(Integration):
         source = str(params["CopySource"]).split("?", 1)[0].lstrip("/")
         src_bucket, _, src_key = source.partition("/")
         dst = LocalS3.uri(params["Bucket"], params["Key"])
-        self.s3.copy(LocalS3.uri(src_bucket, src_key), dst)
+        with self.s3.write_condition(dst, **_conditions(params)):
+            self.s3.copy(LocalS3.uri(src_bucket, src_key), dst)
         head = self.s3.head(dst)
         return {"CopyObjectResult": {"ETag": head["ETag"], "LastModified": _iso(head["LastModified"])}}
 

@@ -4,8 +4,14 @@ Event: {"evaluation_s3_uri", "metric", "threshold" (a number, or "auto": beat th
 evaluate.py scored on the same test split by the shared rules' margin), "direction"
 ("lower"|"higher"), "champion_s3_uri", "no_worse_than_champion"}. Returns {"passed", "metric",
 "value", "threshold", "threshold_rule", "baseline_value", "baseline", "champion_value",
-"target_column", "problem_type", "reason"}; the state machine's Choice fails the execution with
-ModelQualityBelowThreshold when "passed" is false, so a rejection is a decision, not an error.
+"target_column", "problem_type", "reason", "champion_etag"}; the state machine's Choice fails the
+execution with ModelQualityBelowThreshold when "passed" is false, so a rejection is a decision, not an
+error.
+
+The deploy repeats the check inside the deployment lock, with "gate_champion_etag" (the champion
+record's ETag the gate saw, or null): a champion recorded since then by a concurrent execution must be
+beaten, not matched ("champion_changed"; a tie keeps the model already serving), and the returned
+"champion_etag" is what the champion record is then replaced under (S3 If-Match / If-None-Match).
 
 One stack serves one use case: a champion trained for another target column, problem type or set of
 input columns is not a bar this model can be measured against, so that raises ChampionMismatch (a
@@ -161,29 +167,44 @@ def decide(
     }
 
 
-def _reader(client: Any) -> Callable[[str], dict[str, Any] | None]:
-    def read(uri: str) -> dict[str, Any] | None:
+def _reader(client: Any) -> Callable[[str], tuple[dict[str, Any] | None, str | None]]:
+    """uri -> (the JSON document, its ETag), or (None, None) when there is no such object."""
+    def read(uri: str) -> tuple[dict[str, Any] | None, str | None]:
         parsed = urlparse(uri)
         try:
-            body = client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+            got = client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
         except client.exceptions.NoSuchKey:
-            return None
-        return json.loads(body)
+            return None, None
+        return json.loads(got["Body"].read()), got["ETag"]
 
     return read
 
 
+def recheck(decision: dict[str, Any], changed: bool) -> dict[str, Any]:
+    """The deploy-time verdict: a champion recorded since the gate must be strictly beaten."""
+    decision = {**decision, "champion_changed": changed}
+    value, champion = decision["value"], decision["champion_value"]
+    if decision["passed"] and changed and champion is not None and value == champion:
+        decision["passed"] = False
+        decision["reason"] = (f"{decision['metric']} {value:.6g} is not better than the champion's {champion:.6g}, "
+                              "recorded after this run's quality gate by another execution; the endpoint keeps "
+                              "serving that model")
+    elif not decision["passed"] and changed:
+        decision["reason"] += " (that champion was recorded after this run's quality gate by another execution)"
+    return decision
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     read = _reader(boto3.client("s3"))
-    evaluation = read(event["evaluation_s3_uri"])
+    evaluation, _ = read(event["evaluation_s3_uri"])
     if evaluation is None:
         raise EvaluationReportError(
             f"{event['evaluation_s3_uri']} does not exist: the evaluation job wrote no report. Check its logs."
         )
     champion_uri = event.get("champion_s3_uri")
-    champion = read(champion_uri) if champion_uri else None
+    champion, champion_etag = read(champion_uri) if champion_uri else (None, None)
     threshold = event["threshold"]
-    return decide(
+    decision = decide(
         evaluation,
         champion,
         metric=event["metric"],
@@ -193,3 +214,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         evaluation_uri=event["evaluation_s3_uri"],
         champion_uri=champion_uri or "the champion record",
     )
+    decision["champion_etag"] = champion_etag
+    if "gate_champion_etag" in event:  # the deploy's repeat of the check
+        decision = recheck(decision, changed=event["gate_champion_etag"] != champion_etag)
+    return decision

@@ -25,7 +25,7 @@ from emulator.asl.ports import Integrations
 from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
 from emulator.cloud.deployment import Deployment
-from emulator.integrations import lambda_, s3_sdk, sns
+from emulator.integrations import lambda_, s3_sdk, sfn_sdk, sns
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec
 from emulator.services.lambda_.functions import Functions
 from emulator.services.lambda_.invoke import LambdaRunner
@@ -117,6 +117,7 @@ class Runtime:
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
         s3_sdk.register(self.integrations, self.s3)
+        sfn_sdk.register(self.integrations, self.stepfunctions)
         # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
         # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
         from emulator.integrations import sagemaker as sagemaker_integration

@@ -690,7 +690,8 @@ class TrainingPipeline(Construct):
     def _check_champion_again(self, deploy_failed: sfn.IChainable) -> sfn.IChainable:
         """Inside the lock, the gate again: a champion recorded since this run's gate must be beaten.
         A refused model's package is set Rejected with the reason, and the run fails by name."""
-        payload = {**self._gate_payload(), "gate_champion_etag.$": "$.gate.champion_etag"}
+        payload = {**self._gate_payload(), "gate_champion_etag.$": "$.gate.champion_etag",
+                   "execution_started.$": "$$.Execution.StartTime"}
         check = self._lambda_step("Check champion again", self.props.quality_gate, payload, "$.recheck", deploy_failed)
         refused = sfn.Pass(
             self, "Champion not beaten",

@@ -97,7 +97,7 @@ def test_four_executions_at_once_deploy_one_at_a_time_and_the_best_model_serves(
     # every refusal names the champion it lost to; exactly one newcomer Approved, the others Rejected
     for d in ended.values():
         if d["status"] == "FAILED":
-            assert "recorded after this run's quality gate" in d["cause"], d["cause"]
+            assert "recorded by another execution after this run's quality gate" in d["cause"], d["cause"]
     packages = sagemaker.call("ListModelPackages", {"ModelPackageGroupName": "ml-pipeline-models"})["ModelPackageSummaryList"]
     statuses = {}
     for summary in packages:

@@ -367,6 +367,7 @@ def test_the_champion_record_is_replaced_only_if_unchanged_since_the_check(pipel
         return original(p)
 
     pipeline.sagemaker.updateEndpoint = written_outside_meanwhile
+    pipeline.sagemaker.rmse = 1.9  # better than the champion: deployed, then the record is found changed
     result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "cas")
     assert result.status == "FAILED" and result.error == "ChampionRecordChanged", result.cause
     assert json.loads(pipeline.runtime.s3.get_bytes(s3_uri(pipeline, CHAMPION)))["metrics"]["rmse"] == 9.0

@@ -32,7 +32,7 @@ from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
 from emulator.aws.arns import execution_arn
 from emulator.cloud.deployment import Deployment
-from emulator.integrations import lambda_, s3_sdk, sns
+from emulator.integrations import lambda_, s3_sdk, sfn_sdk, sns
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec
 from emulator.services.lambda_.functions import Functions
 from emulator.services.lambda_.invoke import LambdaRunner
@@ -130,6 +130,7 @@ class Runtime:
         sns.register(self.integrations, self.sns)
         s3_sdk.register(self.integrations, self.s3)
         s3_sdk.register_map_run(self.integrations, self.s3)  # Distributed Map: ItemReader, ResultWriter
+        sfn_sdk.register(self.integrations, self.stepfunctions)
         # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
         # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
         from emulator.integrations import sagemaker as sagemaker_integration

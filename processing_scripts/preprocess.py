@@ -64,8 +64,10 @@ import numpy as np
 import pandas as pd
 
 if __package__:  # imported from the source tree (tests, benchmarks)
+    from . import feature_rules
     from . import problem_rules as rules
-else:  # run as the job's script: the rules module sits beside it in the job's code folder
+else:  # run as the job's script: the rules modules sit beside it in the job's code folder
+    import feature_rules
     import problem_rules as rules
 
 log = logging.getLogger("preprocess")
@@ -718,6 +720,7 @@ def run(options: Options) -> dict[str, Any]:
         hint = f" Did you mean {near[0]!r}?" if near else ""
         raise MissingTargetColumnError(f"Target column {target!r} is not in the input columns "
                                        f"{list(raw.columns)}.{hint} Pass --target-column with one of them.")
+    raw, cell_decisions = read_feature_cells(raw, target)
     rows_in = len(raw)
     decision = decide_target(raw[target], options.problem_type, target)  # refuses an empty target by name
     data, dropped_null, dropped_dupes = labelled_rows(raw, target)
@@ -760,7 +763,7 @@ def run(options: Options) -> dict[str, Any]:
                 entry["category"] = enc.categories[i]
             features_json.append(entry)
     decisions = ([{"column": d["name"], "action": "dropped", "detail": d["reason"]} for d in dropped_columns]
-                 + decisions)
+                 + cell_decisions + decisions)
     report = data_report(rows_in, dropped_null, dropped_dupes, target, decision, decisions)
     for line in report:
         log.info("%s", line)
@@ -809,6 +812,26 @@ def run(options: Options) -> dict[str, Any]:
     log.info("%s problem; %d features; train/validation/test = %d/%d/%d rows", problem_type,
              len(feature_names), len(train_idx), len(val_idx), len(test_idx))
     return schema
+
+
+def read_feature_cells(raw: pd.DataFrame, target: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The shared feature rule (feature_rules.py, as the validation Lambda applies it): infinite cells,
+    and the few stray text cells of a numeric column, become missing; each column so read is noted."""
+    raw = raw.copy()
+    decisions = []
+    for name in raw.columns:
+        series = raw[name]
+        if name == target or pd.api.types.is_bool_dtype(series):
+            continue
+        cells = feature_rules.ColumnCells(name)
+        for cell in series.dropna():
+            cells.add(cell)
+        if not (cells.numeric or (_is_numeric(series) and cells.infinite)):
+            continue
+        values = pd.to_numeric(series, errors="coerce").astype(float)
+        raw[name] = values.mask(np.isinf(values.to_numpy()))
+        decisions += [{"column": name, "action": "read as numbers:", "detail": line} for line in cells.warnings()]
+    return raw, decisions
 
 
 def labelled_rows(raw: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int, int]:

@@ -43,6 +43,7 @@ MIN_ROWS_PER_CLASS = 3
 # What pandas (and so preprocess.py) reads as missing; such cells are no label.
 MISSING_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
                              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+INFINITE_SPELLINGS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 
 
 class UnusableTarget(ValueError):
@@ -57,11 +58,14 @@ class InsufficientData(ValueError):
 
 
 def is_missing(cell: object) -> bool:
+    """Empty, a marker pandas reads as missing, or an infinite number (inf, -inf, Infinity): no label
+    and no value a model can use (feature_rules.py treats infinite feature cells alike)."""
     if cell is None:
         return True
-    if isinstance(cell, float) and math.isnan(cell):
+    if isinstance(cell, float) and not math.isfinite(cell):
         return True
-    return str(cell).strip() in MISSING_MARKERS
+    text = str(cell).strip()
+    return text in MISSING_MARKERS or text.casefold() in INFINITE_SPELLINGS
 
 
 def _number(text: str) -> float | None:
@@ -98,12 +102,14 @@ class TargetSummary:
     # label key -> spelling (trimmed) -> count; stops growing at MAX_TRACKED_VALUES keys
     spellings: dict[str, Counter] = field(default_factory=dict)
     overflow: bool = False
+    infinite: int = 0  # of the missing cells, how many were inf/-inf/Infinity
     non_numeric_examples: list[str] = field(default_factory=list)
 
     def add(self, cell: object) -> None:
         self.rows += 1
         if is_missing(cell):
             self.missing += 1
+            self.infinite += str(cell).strip().casefold() in INFINITE_SPELLINGS
             return
         text = str(cell).strip()
         number = _number(text)

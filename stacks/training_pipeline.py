@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Size, Stack
+from aws_cdk import ArnFormat, Duration, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -41,6 +41,15 @@ J = sfn.JsonPath
 PROCESSING = "/opt/ml/processing"
 ENDPOINT_POLL_SECONDS = 30
 ENDPOINT_MAX_POLLS = 60  # 30 minutes of Creating/Updating before the deploy is declared failed
+# "Find endpoint" retries a SageMaker error that does not say "no such endpoint" (throttling, a 5xx:
+# the AWS SDK integration names them all SageMaker.SageMakerException) after these waits, in seconds.
+LOOKUP_BACKOFF_SECONDS = (2, 5, 10, 20, 40)
+# One deployment per endpoint at a time: executions queue on an S3 lock object for up to this long.
+DEPLOY_LOCK_WAIT_SECONDS = 30
+DEPLOY_LOCK_MAX_WAITS = 240  # 2 hours: several other executions' full deployments
+S3_CONDITION_CONFLICT = ["S3.ConditionalRequestConflictException"]  # 409: another conditional write, retry
+S3_PRECONDITION_FAILED = ["S3.PreconditionFailedException"]  # 412: If-Match / If-None-Match did not hold
+SFN_SDK_TRANSIENT = ["Sfn.SfnException", "Sfn.SdkClientException"]
 
 
 # The cause of DescribeEndpoint's ValidationException for an endpoint that does not exist yet.
@@ -70,7 +79,8 @@ class TrainingPipeline(Construct):
         # The pipeline, in order; each step is a method below and every Task in it is guarded
         # (Retry on transient errors, Catch -> the failure handler).
         definition = (
-            sfn.Chain.start(self._collect_input())
+            sfn.Chain.start(self._input_must_be_an_object(failure))
+            .next(self._collect_input())
             .next(self._apply_defaults())
             .next(self._validate(failure))
             .next(self._preprocess(failure))
@@ -81,7 +91,6 @@ class TrainingPipeline(Construct):
             .next(self._create_model(failure))
             .next(self._register(failure))
             .next(self._score_and_deploy(failure))
-            .next(self._promote_champion(failure))
             .next(self._notify_success(failure))
         )
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
@@ -97,6 +106,29 @@ class TrainingPipeline(Construct):
         self._job_permissions(self.state_machine.role)
 
     # ------------------------------------------------------------------ input
+
+    def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
+        """An input that is not a JSON object ends here, named and notified: merging defaults over it
+        would fail the execution with an intrinsic-function error no Catch sees. (An empty array is the
+        one shape no Choice rule can tell from an object.)"""
+        refused = sfn.Pass(
+            self, "Input is not an object",
+            # replaces the whole input: ResultPath "$.error" cannot set a member of a string or array
+            parameters={"error": {
+                "Error": "InvalidExecutionInput",
+                "Cause": 'The execution input must be a JSON object of settings, like {"input_s3_uri": '
+                         '"s3://<bucket>/raw/data.csv"}; it was a string, number, boolean, null or array. '
+                         "Start the execution again with an object (see docs/execution-input.md).",
+            }},
+        ).next(failure)
+        return (
+            sfn.Choice(self, "Input is an object?")
+            .when(sfn.Condition.or_(
+                sfn.Condition.is_string("$"), sfn.Condition.is_numeric("$"), sfn.Condition.is_boolean("$"),
+                sfn.Condition.is_null("$"), sfn.Condition.is_present("$[0]"),
+            ), refused)
+            .afterwards(include_otherwise=True)
+        )
 
     def _collect_input(self) -> sfn.Pass:
         return sfn.Pass(
@@ -362,8 +394,8 @@ class TrainingPipeline(Construct):
 
     # ------------------------------------------------------------------ gate, register, deploy
 
-    def _gate(self, failure: sfn.IChainable) -> sfn.IChainable:
-        payload = {
+    def _gate_payload(self) -> dict:
+        return {
             "evaluation_s3_uri.$": "$.plan.paths.evaluation_report",
             "champion_s3_uri.$": "$.plan.paths.champion_report",
             "metric.$": "$.plan.quality.metric",
@@ -371,7 +403,9 @@ class TrainingPipeline(Construct):
             "direction.$": "$.plan.quality.direction",
             "no_worse_than_champion.$": "$.plan.config.no_worse_than_champion",
         }
-        gate = self._lambda_step("Quality gate", self.props.quality_gate, payload, "$.gate", failure)
+
+    def _gate(self, failure: sfn.IChainable) -> sfn.IChainable:
+        gate = self._lambda_step("Quality gate", self.props.quality_gate, self._gate_payload(), "$.gate", failure)
         rejected = sfn.Pass(
             self,
             "Model below threshold",
@@ -509,6 +543,8 @@ class TrainingPipeline(Construct):
         return sfn.Fail(self, name, error_path="$.error.Error", cause_path="$.error.Cause")
 
     def _deploy(self) -> sfn.IChainable:
+        """Create the endpoint config, then, holding the endpoint's deploy lock: check the champion
+        again, create or update the endpoint, wait for it, record the champion, release the lock."""
         config = tasks.SageMakerCreateEndpointConfig(
             self,
             "Create endpoint config",
@@ -562,10 +598,14 @@ class TrainingPipeline(Construct):
         # integration reports as SageMaker.SageMakerException: no endpoint yet, so create one.
         find.add_retry(errors=SAGEMAKER_SDK_CLIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
                        max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL)
+        lookup = sfn.Pass(self, "Start lookup", parameters={"attempts": 0}, result_path="$.lookup")
+        retry_lookup = self._lookup_again(find)
         missing = (
             sfn.Choice(self, "Endpoint missing?")
             # SageMaker's words for a missing endpoint (not "...endpoint configuration"), matched only here
             .when(sfn.Condition.string_matches("$.existing.Cause", ENDPOINT_MISSING_PATTERN), create)
+            # anything else it answers is throttling or a fault (the name is one for all): retried, bounded
+            .when(sfn.Condition.number_less_than("$.lookup.attempts", len(LOOKUP_BACKOFF_SECONDS)), retry_lookup)
             .otherwise(sfn.Pass(self, "Lookup failed", parameters={"Error.$": "$.existing.Error", "Cause.$": "$.existing.Cause"},
                                 result_path="$.error").next(deploy_failed))
         )
@@ -578,7 +618,205 @@ class TrainingPipeline(Construct):
         create.next(wait)
         update.next(wait)
         find.next(update)
-        return config.next(find)
+        return (config.next(self._take_deploy_lock(deploy_failed))
+                .next(self._check_champion_again(deploy_failed)).next(lookup).next(find))
+
+    def _lookup_again(self, find: sfn.IChainable) -> sfn.IChainable:
+        """Wait the next backoff step, count the attempt and describe the endpoint again."""
+        backoff = ", ".join(str(s) for s in LOOKUP_BACKOFF_SECONDS)
+        step = sfn.Pass(
+            self, "Back off lookup",
+            parameters={"attempts.$": "States.MathAdd($.lookup.attempts, 1)",
+                        "seconds.$": f"States.ArrayGetItem(States.Array({backoff}), $.lookup.attempts)"},
+            result_path="$.lookup",
+        )
+        pause = sfn.Wait(self, "Wait before lookup", time=sfn.WaitTime.seconds_path("$.lookup.seconds"))
+        return step.next(pause).next(find)
+
+    # ------------------------------------------------------------------ one deployment at a time
+
+    def _lock_key(self) -> str:
+        """The endpoint's deploy lock: an S3 object whose body is the holding execution's ARN."""
+        return f"champion/{self.props.config.endpoint_name}/deploy.lock"
+
+    def _lock_arns(self) -> list[str]:
+        return [self.props.bucket.arn_for_objects(f"champion/{self.props.config.endpoint_name}/*")]
+
+    def _take_deploy_lock(self, deploy_failed: sfn.IChainable) -> sfn.IChainable:
+        """Queue for the endpoint: create the lock object only if absent (If-None-Match: *). While
+        another execution holds it and still runs, wait (bounded); a holder that ended without
+        releasing it (failed, aborted, timed out) is replaced under If-Match on the ETag read."""
+        bucket = self.props.bucket.bucket_name
+        start = sfn.Pass(self, "Queue for deployment", parameters={"waits": 0}, result_path="$.deploy_lock")
+        take = tasks.CallAwsService(
+            self, "Take deploy lock", service="s3", action="putObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": bucket, "Key": self._lock_key(), "Body": J.string_at("$$.Execution.Id"),
+                        "IfNoneMatch": "*", "ContentType": "text/plain"},
+            result_selector={"ETag.$": "$.ETag"}, result_path="$.deploy_lock.held",
+        )
+        read = tasks.CallAwsService(
+            self, "Read deploy lock", service="s3", action="getObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": bucket, "Key": self._lock_key()},
+            result_selector={"holder.$": "$.Body", "ETag.$": "$.ETag"}, result_path="$.deploy_lock.current",
+        )
+        holder = tasks.CallAwsService(
+            self, "Is the holder running?", service="sfn", action="describeExecution",
+            iam_resources=[self._stack.format_arn(service="states", resource="execution", resource_name="*",
+                                                  arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            iam_action="states:DescribeExecution",
+            parameters={"ExecutionArn": J.string_at("$.deploy_lock.current.holder")},
+            result_selector={"Status.$": "$.Status"}, result_path="$.deploy_lock.holder",
+        )
+        take_over = tasks.CallAwsService(
+            self, "Take over deploy lock", service="s3", action="putObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": bucket, "Key": self._lock_key(), "Body": J.string_at("$$.Execution.Id"),
+                        "IfMatch": J.string_at("$.deploy_lock.current.ETag"), "ContentType": "text/plain"},
+            result_selector={"ETag.$": "$.ETag"}, result_path="$.deploy_lock.held",
+        )
+        pause = sfn.Wait(self, "Wait for deploy lock", time=sfn.WaitTime.duration(Duration.seconds(DEPLOY_LOCK_WAIT_SECONDS)))
+        count = sfn.Pass(self, "Count lock wait", parameters={"waits.$": "States.MathAdd($.deploy_lock.waits, 1)"},
+                         result_path="$.deploy_lock")
+        timed_out = sfn.Pass(
+            self, "Deploy lock timed out",
+            parameters={"Error": "DeploymentLockTimeout", "Cause": J.format(
+                f"Execution {{}} has held the deployment lock s3://{{}}/{self._lock_key()} of endpoint "
+                f"{self.props.config.endpoint_name} for over {DEPLOY_LOCK_WAIT_SECONDS * DEPLOY_LOCK_MAX_WAITS // 60} "
+                "minutes while this one waited. Let it finish (or stop it), then start this execution again.",
+                J.string_at("$.deploy_lock.current.holder"), bucket)},
+            result_path="$.error",
+        ).next(deploy_failed)
+        held = sfn.Pass(self, "Deploy lock held")
+        for state in (take, take_over):
+            state.add_retry(errors=[*S3_SDK_TRANSIENT, *S3_CONDITION_CONFLICT], interval=Duration.seconds(1),
+                            max_attempts=4, backoff_rate=2.0, max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
+            # someone holds it (412), or took it over first: see who
+            state.add_catch(read, errors=S3_PRECONDITION_FAILED, result_path=J.DISCARD)
+            state.next(held)
+        take_over.add_catch(take, errors=["S3.NoSuchKeyException"], result_path=J.DISCARD)  # released meanwhile
+        read.add_catch(take, errors=["S3.NoSuchKeyException"], result_path=J.DISCARD)  # released meanwhile
+        guard(read, S3_SDK_TRANSIENT, deploy_failed)
+        holder.add_catch(take_over, errors=["Sfn.ExecutionDoesNotExistException"], result_path=J.DISCARD)
+        guard(holder, SFN_SDK_TRANSIENT, deploy_failed)
+        for state in (take, take_over):
+            state.add_catch(deploy_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+        running = sfn.Condition.string_equals("$.deploy_lock.holder.Status", "RUNNING")
+        read.next(holder).next(
+            sfn.Choice(self, "Holder still running?")
+            .when(sfn.Condition.and_(running, sfn.Condition.number_greater_than_equals("$.deploy_lock.waits", DEPLOY_LOCK_MAX_WAITS)),
+                  timed_out)
+            .when(running, pause.next(count).next(take))
+            .otherwise(take_over)
+        )
+        start.next(take)  # take and take_over lead to held; the chain goes on from there
+        return sfn.Chain.custom(start, [held], held)
+
+    def _check_champion_again(self, deploy_failed: sfn.IChainable) -> sfn.IChainable:
+        """Inside the lock, the gate again: a champion recorded since this run's gate must be beaten.
+        A refused model's package is set Rejected with the reason, and the run fails by name."""
+        payload = {**self._gate_payload(), "gate_champion_etag.$": "$.gate.champion_etag",
+                   "execution_started.$": "$$.Execution.StartTime"}
+        check = self._lambda_step("Check champion again", self.props.quality_gate, payload, "$.recheck", deploy_failed)
+        refused = sfn.Pass(
+            self, "Champion not beaten",
+            parameters={"Error": "NotBetterThanNewChampion", "Cause.$": "$.recheck.reason"}, result_path="$.error",
+        ).next(deploy_failed)
+        reject = tasks.CallAwsService(
+            self, "Reject model package", service="sagemaker", action="updateModelPackage",
+            iam_resources=[self._stack.format_arn(service="sagemaker", resource="model-package",
+                                                  resource_name=f"{self.props.config.model_package_group}/*")],
+            parameters={"ModelPackageArn": J.string_at("$.registration.ModelPackageArn"), "ModelApprovalStatus": "Rejected",
+                        "ApprovalDescription": J.format("Not deployed: {}", J.string_at("$.recheck.reason"))},
+            result_path=J.DISCARD,
+        )
+        reject.add_retry(errors=SAGEMAKER_SDK_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
+                         max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
+        reject.add_catch(refused, errors=[sfn.Errors.ALL], result_path="$.rejection_error")  # the refusal is what matters
+        reject.next(refused)
+        return check.next(
+            sfn.Choice(self, "Still the best?")
+            .when(sfn.Condition.boolean_equals("$.recheck.passed", True), sfn.Pass(self, "Champion check passed"))
+            .otherwise(reject)
+            .afterwards(include_otherwise=False)
+        )
+
+    def _record_champion(self, deploy_failed: sfn.IChainable) -> sfn.IChainable:
+        """The deployed model's evaluation becomes the bar the next model must beat, written only if the
+        record is still the one checked under the lock (S3 If-Match on its ETag, If-None-Match: * when
+        there was none); then the lock is released and the branch's output is the endpoint."""
+        def copy(construct_id: str, condition: dict) -> tasks.CallAwsService:
+            state = tasks.CallAwsService(
+                self, construct_id, service="s3", action="copyObject",
+                # CopyObject is authorized as GetObject on the source and PutObject on the target.
+                iam_action="s3:PutObject",
+                iam_resources=[self.props.bucket.arn_for_objects("champion/*")],
+                additional_iam_statements=[
+                    iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.props.bucket.arn_for_objects("runs/*")])
+                ],
+                parameters={
+                    "Bucket": self.props.bucket.bucket_name,
+                    "CopySource": J.string_at("$.plan.paths.evaluation_copy_source"),
+                    "Key": J.string_at("$.plan.paths.champion_key"),
+                    **condition,
+                },
+                result_path=J.DISCARD,
+            )
+            state.add_retry(errors=[*S3_SDK_TRANSIENT, *S3_CONDITION_CONFLICT], interval=Duration.seconds(2), max_attempts=3,
+                            backoff_rate=2.0, max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
+            state.add_catch(changed, errors=[*S3_PRECONDITION_FAILED, "S3.NoSuchKeyException"], result_path="$.cas_error")
+            state.add_catch(deploy_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+            return state
+
+        changed = sfn.Pass(
+            self, "Champion record changed",
+            parameters={"Error": "ChampionRecordChanged", "Cause": J.format(
+                "The champion record {} changed while this execution held the deploy lock (written outside the "
+                "pipeline?), so it was not replaced; the endpoint serves this run's model. Check the record "
+                "against the endpoint's model and put back the right one (docs/runbook.md).",
+                J.string_at("$.plan.paths.champion_report"))},
+            result_path="$.error",
+        ).next(deploy_failed)
+        replace = copy("Record champion", {"IfMatch": J.string_at("$.recheck.champion_etag")})
+        first = copy("Record first champion", {"IfNoneMatch": "*"})
+        release = tasks.CallAwsService(
+            self, "Release deploy lock", service="s3", action="deleteObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": self.props.bucket.bucket_name, "Key": self._lock_key()}, result_path=J.DISCARD,
+        )
+        release.add_retry(errors=S3_SDK_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
+                          max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
+        done = sfn.Pass(self, "Deployed", output_path="$.endpoint")
+        # A lock left behind is taken over by the next execution once this one has ended.
+        release.add_catch(done, errors=[sfn.Errors.ALL], result_path="$.release_error")
+        replace.next(release)
+        first.next(release)
+        release.next(done)
+        return (
+            sfn.Choice(self, "Champion before?")
+            .when(sfn.Condition.is_null("$.recheck.champion_etag"), first)
+            .otherwise(replace)
+        )
+
+    def _release_lock_on_failure(self, notify: sfn.IChainable) -> sfn.IChainable:
+        """Before the failure notification: delete the deploy lock if this execution holds it."""
+        read = tasks.CallAwsService(
+            self, "Read lock on failure", service="s3", action="getObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": self.props.bucket.bucket_name, "Key": self._lock_key()},
+            result_selector={"holder.$": "$.Body"}, result_path="$.lock_on_failure",
+        )
+        release = tasks.CallAwsService(
+            self, "Release lock on failure", service="s3", action="deleteObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": self.props.bucket.bucket_name, "Key": self._lock_key()}, result_path=J.DISCARD,
+        )
+        for state in (read, release):
+            state.add_retry(errors=S3_SDK_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
+                            max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
+            # no lock (NoSuchKey), or it cannot be read: the failure is still notified, its error kept
+            state.add_catch(notify, errors=[sfn.Errors.ALL], result_path=J.DISCARD)
+        release.next(notify)
+        return read.next(
+            sfn.Choice(self, "Holding the deploy lock?")
+            .when(sfn.Condition.string_equals_json_path("$.lock_on_failure.holder", "$$.Execution.Id"), release)
+            .otherwise(notify)
+        )
 
     def _endpoint_arn(self) -> str:
         return self._stack.format_arn(service="sagemaker", resource="endpoint", resource_name="*")
@@ -603,7 +841,8 @@ class TrainingPipeline(Construct):
         )
         guard(describe, SAGEMAKER_SDK_TRANSIENT, deploy_failed)
         count = sfn.Pass(self, "Count poll", parameters={"polls.$": "States.MathAdd($.rollout.polls, 1)"}, result_path="$.rollout")
-        in_service = sfn.Pass(self, "Endpoint in service", output_path="$.endpoint")
+        in_service = sfn.Pass(self, "Endpoint in service")
+        in_service.next(self._record_champion(deploy_failed))
         failed = sfn.Fail(
             self, "Endpoint rollout failed", error="EndpointDeploymentFailed",
             cause="The endpoint did not reach InService (failed, rolled back, or timed out); see its FailureReason in SageMaker",
@@ -627,28 +866,6 @@ class TrainingPipeline(Construct):
         )
         count.next(wait)
         return start.next(wait).next(describe).next(check)
-
-    def _promote_champion(self, failure: sfn.IChainable) -> sfn.IChainable:
-        """The deployed model's evaluation becomes the bar the next model must beat."""
-        promote = tasks.CallAwsService(
-            self,
-            "Record champion",
-            service="s3",
-            action="copyObject",
-            # CopyObject is authorized as GetObject on the source and PutObject on the target.
-            iam_action="s3:PutObject",
-            iam_resources=[self.props.bucket.arn_for_objects("champion/*")],
-            additional_iam_statements=[
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.props.bucket.arn_for_objects("runs/*")])
-            ],
-            parameters={
-                "Bucket": self.props.bucket.bucket_name,
-                "CopySource": J.string_at("$.plan.paths.evaluation_copy_source"),
-                "Key": J.string_at("$.plan.paths.champion_key"),
-            },
-            result_path=J.DISCARD,
-        )
-        return guard(promote, S3_SDK_TRANSIENT, failure)
 
     def _notify_success(self, failure: sfn.IChainable) -> sfn.IChainable:
         notify = tasks.SnsPublish(
@@ -708,7 +925,8 @@ class TrainingPipeline(Construct):
         notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
                          max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
         notify.add_catch(fail, errors=[sfn.Errors.ALL], result_path=J.DISCARD)
-        return notify.next(fail)
+        notify.next(fail)
+        return self._release_lock_on_failure(notify)
 
     # ------------------------------------------------------------------ IAM
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import UserError
-from .metrics import METRIC_NAMES, SUPPORTED_METRICS, base_name
+from .metric_names import METRIC_NAMES, SUPPORTED_METRICS, base_name
 
 INF = math.inf
 

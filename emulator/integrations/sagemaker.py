@@ -7,6 +7,9 @@ model, then the backend method named after the operation). What Step Functions s
 - ``.sync`` (``sagemaker:createTrainingJob.sync``...): the job is polled with its Describe* call;
   Completed -> the Describe* response is the output; Failed/Stopped -> ``States.TaskFailed`` with
   the Describe* response (FailureReason included) as the JSON cause. A state timeout stops the job.
+  A transient error of a Describe* poll (throttling, a 5xx) is retried by the integration itself, as
+  AWS does: the state's Retry, which re-runs the Create* call, never sees it (that would re-submit a
+  job whose name is taken, ResourceInUse). Only ``MAX_POLL_FAILURES`` in a row end the task.
 - optimized integrations give timestamps as epoch milliseconds; AWS SDK integrations as ISO-8601.
 - API errors (emulator.services.sagemaker.exceptions) become a ``StatesError`` here (``states_error``).
   Both integration kinds keep the names of the exceptions the SageMaker model declares, with an
@@ -84,6 +87,10 @@ SYNC_JOBS: dict[str, SyncJob] = {
     ),
     "createTransformJob": SyncJob("DescribeTransformJob", "TransformJobName", "TransformJobStatus", "StopTransformJob", "transform"),
 }
+# Describe* errors a poll waits out rather than reporting (the error codes AWS SDKs retry).
+TRANSIENT_CODES = frozenset({"ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
+                             "InternalFailure", "InternalServerError", "ServiceUnavailable", "RequestTimeout"})
+MAX_POLL_FAILURES = 8
 REQUEST_RESPONSE = ("createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint")
 RUNNING = ("InProgress", "Stopping")
 
@@ -114,6 +121,11 @@ class _Done:
 class _Following:
     job: SyncJob
     name: str
+    poll_failures: int = 0  # transient Describe* errors in a row
+
+
+def is_transient(error: SageMakerError) -> bool:
+    return error.code in TRANSIENT_CODES or error.status >= 500
 
 
 class OptimizedSageMaker(Integration):
@@ -141,7 +153,15 @@ class OptimizedSageMaker(Integration):
     def poll(self, handle: Any) -> TaskOutcome | None:
         if isinstance(handle, _Done):
             return TaskOutcome(handle.output)
-        described = self._call(handle.job.describe, {handle.job.name_key: handle.name})
+        try:
+            described = self.backend.call(handle.job.describe, {handle.job.name_key: handle.name})
+        except SageMakerError as error:
+            handle.poll_failures += 1
+            if not is_transient(error) or handle.poll_failures > MAX_POLL_FAILURES:
+                raise states_error(error, sdk=False) from error
+            log.info("%s %s: %s (%s), polling again", handle.job.describe, handle.name, error.code, error.message)
+            return None
+        handle.poll_failures = 0
         status = described.get(handle.job.status_key)
         if status in RUNNING:
             return None

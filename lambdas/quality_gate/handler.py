@@ -4,8 +4,14 @@ Event: {"evaluation_s3_uri", "metric", "threshold" (a number, or "auto": beat th
 evaluate.py scored on the same test split by the shared rules' margin), "direction"
 ("lower"|"higher"), "champion_s3_uri", "no_worse_than_champion"}. Returns {"passed", "metric",
 "value", "threshold", "threshold_rule", "baseline_value", "baseline", "champion_value",
-"target_column", "problem_type", "reason"}; the state machine's Choice fails the execution with
-ModelQualityBelowThreshold when "passed" is false, so a rejection is a decision, not an error.
+"target_column", "problem_type", "reason", "champion_etag"}; the state machine's Choice fails the
+execution with ModelQualityBelowThreshold when "passed" is false, so a rejection is a decision, not an
+error.
+
+The deploy repeats the check inside the deployment lock, with "gate_champion_etag" (the champion
+record's ETag the gate saw, or null) and "execution_started": a champion recorded since the gate, or
+since the execution started (a concurrent execution's), must be beaten, not matched ("champion_changed"; a tie keeps the model already serving), and the returned
+"champion_etag" is what the champion record is then replaced under (S3 If-Match / If-None-Match).
 
 One stack serves one use case: a champion trained for another target column, problem type or set of
 input columns is not a bar this model can be measured against, so that raises ChampionMismatch (a
@@ -14,6 +20,7 @@ named error saying what to do) instead of comparing unrelated metrics.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Callable
@@ -161,29 +168,55 @@ def decide(
     }
 
 
-def _reader(client: Any) -> Callable[[str], dict[str, Any] | None]:
-    def read(uri: str) -> dict[str, Any] | None:
+def _reader(client: Any) -> Callable[[str], tuple[dict[str, Any] | None, str | None, dt.datetime | None]]:
+    """uri -> (the JSON document, its ETag, its LastModified), or Nones when there is no such object."""
+    def read(uri: str) -> tuple[dict[str, Any] | None, str | None, dt.datetime | None]:
         parsed = urlparse(uri)
         try:
-            body = client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+            got = client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
         except client.exceptions.NoSuchKey:
-            return None
-        return json.loads(body)
+            return None, None, None
+        return json.loads(got["Body"].read()), got["ETag"], got.get("LastModified")
 
     return read
 
 
+def recorded_since(last_modified: dt.datetime | None, started: str | None) -> bool:
+    """Whether the champion record was written after the execution started (S3 keeps whole seconds,
+    so the same second counts as after): then it is a concurrent execution's model, not the one this
+    run set out to replace."""
+    if last_modified is None or not started:
+        return False
+    start = dt.datetime.fromisoformat(started).replace(microsecond=0)  # Python 3.11 reads the Z
+    return last_modified >= start
+
+
+def recheck(decision: dict[str, Any], changed: bool) -> dict[str, Any]:
+    """The deploy-time verdict: a champion recorded by a concurrent execution must be strictly beaten."""
+    decision = {**decision, "champion_changed": changed}
+    value, champion = decision["value"], decision["champion_value"]
+    if decision["passed"] and changed and champion is not None and value == champion:
+        decision["passed"] = False
+        decision["reason"] = (f"{decision['metric']} {value:.6g} is not better than the champion's {champion:.6g}, "
+                              "recorded by another execution after this run's quality gate or while it ran; the "
+                              "endpoint keeps serving that model")
+    elif not decision["passed"] and changed:
+        decision["reason"] += (" (that champion was recorded by another execution after this run's quality gate "
+                               "or while it ran)")
+    return decision
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     read = _reader(boto3.client("s3"))
-    evaluation = read(event["evaluation_s3_uri"])
+    evaluation, _, _ = read(event["evaluation_s3_uri"])
     if evaluation is None:
         raise EvaluationReportError(
             f"{event['evaluation_s3_uri']} does not exist: the evaluation job wrote no report. Check its logs."
         )
     champion_uri = event.get("champion_s3_uri")
-    champion = read(champion_uri) if champion_uri else None
+    champion, champion_etag, recorded = read(champion_uri) if champion_uri else (None, None, None)
     threshold = event["threshold"]
-    return decide(
+    decision = decide(
         evaluation,
         champion,
         metric=event["metric"],
@@ -193,3 +226,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         evaluation_uri=event["evaluation_s3_uri"],
         champion_uri=champion_uri or "the champion record",
     )
+    decision["champion_etag"] = champion_etag
+    if "gate_champion_etag" in event and bool(event.get("no_worse_than_champion", True)):  # the deploy's repeat
+        changed = (event["gate_champion_etag"] != champion_etag
+                   or recorded_since(recorded, event.get("execution_started")))
+        decision = recheck(decision, changed)
+    return decision

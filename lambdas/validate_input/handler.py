@@ -26,9 +26,15 @@ from urllib.parse import urlparse
 import boto3
 
 if __package__:  # imported from the source tree (tests, the CDK app)
+    from . import feature_rules
     from . import problem_rules as rules
+    from .xgboost_rules import hyperparameters as xgboost_hyperparameters
+    from .xgboost_rules.exceptions import UserError as XGBoostUserError
 else:  # the Lambda runtime imports handler.py from the asset root, where CDK staged the rules beside it
+    import feature_rules
     import problem_rules as rules
+    from xgboost_rules import hyperparameters as xgboost_hyperparameters
+    from xgboost_rules.exceptions import UserError as XGBoostUserError
 
 # The metrics evaluate.py reports per problem type (the shared rules own the table).
 QUALITY_METRICS: dict[str, dict[str, str]] = {
@@ -40,6 +46,14 @@ XGBOOST_SETUP = {
     "regression": ("reg:squarederror", "rmse", "validation:rmse", "Minimize"),
     "binary": ("binary:logistic", "auc", "validation:auc", "Maximize"),
     "multiclass": ("multi:softprob", "mlogloss", "validation:mlogloss", "Minimize"),
+}
+# User objectives that fit each problem type: what evaluate.py scores and serving decodes (a number for
+# regression, a probability for binary, class probabilities for multiclass).
+FITTING_OBJECTIVES = {
+    "regression": ("reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror", "reg:squaredlogerror",
+                   "reg:gamma", "reg:tweedie", "count:poisson"),
+    "binary": ("binary:logistic", "reg:logistic"),
+    "multiclass": ("multi:softprob",),
 }
 MAX_READ_BYTES = 64 * 1024 * 1024  # read whole objects up to this; sample beyond it
 MIN_ROWS = rules.MIN_LABELLED_ROWS  # fewer rows cannot fill train/validation/test splits usefully
@@ -100,6 +114,18 @@ class InvalidQualityThreshold(PipelineInputError):
     pass
 
 
+class InvalidHyperparameter(PipelineInputError):
+    """A hyperparameter (or tuning range) the built-in XGBoost algorithm does not know or accept."""
+
+
+class IncompatibleObjective(PipelineInputError):
+    """hyperparameters.objective does not fit the problem type."""
+
+
+class DuplicateColumns(PipelineInputError):
+    pass
+
+
 # Settings that take "auto" or a value of another type than their default's.
 AUTO_OR_NUMBER = ("quality_threshold",)
 
@@ -130,11 +156,14 @@ def check_settings(defaults: dict[str, Any], config: dict[str, Any]) -> None:
     fractions = config["validation_fraction"] + config["test_fraction"]
     if not 0 < fractions < 0.9:
         raise InvalidPipelineSetting("validation_fraction + test_fraction must be between 0 and 0.9.")
-    if not 1 <= config["tuning_max_parallel_jobs"] <= config["tuning_max_jobs"]:
-        raise InvalidPipelineSetting("tuning_max_parallel_jobs must be between 1 and tuning_max_jobs.")
     for key in ("training_instance_count", "tuning_max_jobs"):
         if config[key] < 1:
-            raise InvalidPipelineSetting(f"{key} must be at least 1, got {config[key]}.")
+            hint = " To train without a search, set tuning_enabled to false." if key == "tuning_max_jobs" else ""
+            raise InvalidPipelineSetting(f"{key} must be at least 1, got {config[key]}.{hint}")
+    if not 1 <= config["tuning_max_parallel_jobs"] <= config["tuning_max_jobs"]:
+        raise InvalidPipelineSetting(
+            f"tuning_max_parallel_jobs must be between 1 and tuning_max_jobs ({config['tuning_max_jobs']}), "
+            f"got {config['tuning_max_parallel_jobs']}.")
     if config["problem_type"] not in PROBLEM_TYPES:
         raise InvalidPipelineSetting(
             f"problem_type {config['problem_type']!r} must be one of {list(PROBLEM_TYPES)}; 'auto' infers it."
@@ -180,14 +209,20 @@ def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = F
     """Header, row count and the target column's summary (for the shared rule) of a CSV object's bytes."""
     if not data.strip():
         raise EmptyInputObject(f"{where} is empty. Upload a CSV with a header row and data rows.")
+    encoding = text_encoding(data[:4096])
+    if encoding:
+        raise NotCsvInput(f"{where} is {encoding} text, not UTF-8. Save the CSV as UTF-8 (\"CSV UTF-8\" in Excel) "
+                          "and upload it again.")
     if b"\x00" in data[:4096]:
         raise NotCsvInput(f"{where} is binary, not CSV text. Upload a comma-separated text file.")
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as err:
         # A sample cut mid-character is fine; a file that is not UTF-8 is not.
         if not truncated:
-            raise NotCsvInput(f"{where} is not UTF-8 text. Save the CSV as UTF-8 and upload it again.") from None
+            raise NotCsvInput(
+                f"{where} is not UTF-8 text: byte 0x{data[err.start]:02X} at offset {err.start} is not UTF-8 "
+                "(a Windows-1252 or Latin-1 export?). Save the CSV as UTF-8 and upload it again.") from None
         text = data[: len(data) - 4].decode("utf-8-sig", errors="ignore")
     if truncated:
         text = text[: text.rfind("\n") + 1]  # drop the partial last line
@@ -196,6 +231,7 @@ def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = F
     index = -1
     rows = 0
     target = rules.TargetSummary()
+    cells: list[feature_rules.ColumnCells] = []
     for line_number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not row or not any(cell.strip() for cell in row):
             continue
@@ -211,7 +247,12 @@ def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = F
                     f"Target column {target_column!r} is not in {where}; its columns are {header}. "
                     'Set "target_column" in the execution input to one of them.'
                 )
+            duplicates = sorted({name for name in header if header.count(name) > 1})
+            if duplicates:
+                raise DuplicateColumns(f"{where} has duplicate column names {duplicates}. Rename the columns so "
+                                       "every name is unique, then upload the file again.")
             index = header.index(target_column)
+            cells = [feature_rules.ColumnCells(name) for name in header]
             continue
         if len(row) != len(header):
             raise NotCsvInput(
@@ -220,11 +261,56 @@ def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = F
             )
         rows += 1
         target.add(row[index])
+        for position, cell in enumerate(row):
+            if position != index:
+                cells[position].add(cell)
     if header is None:
         raise NotCsvInput(f"{where} holds only separators, no header. Upload a CSV with a header row.")
     if not rows:
         raise HeaderOnlyInput(f"{where} has a header but no data rows. Upload a file with data.")
-    return {"columns": header, "rows": rows, "target": target}
+    warnings = [line for column in cells if column.name != target_column for line in column.warnings()]
+    if target.infinite:
+        warnings.append(f"{target.infinite} infinite value(s) in target {target_column!r} are treated as missing: "
+                        "those rows are dropped.")
+    return {"columns": header, "rows": rows, "target": target, "warnings": warnings}
+
+
+def text_encoding(head: bytes) -> str | None:
+    """The name of a UTF-16/UTF-32 encoding the bytes are in (byte-order mark, or NULs every other byte)."""
+    for mark, name in ((b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"), (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+                       (b"\xff\xfe", "UTF-16 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)")):
+        if head.startswith(mark):
+            return name
+    sample = head[:512]
+    if len(sample) >= 8:
+        odd, even = sample[1::2].count(0), sample[0::2].count(0)
+        if odd > len(sample) // 4 and even == 0:
+            return "UTF-16 (little-endian, no byte-order mark)"
+        if even > len(sample) // 4 and odd == 0:
+            return "UTF-16 (big-endian, no byte-order mark)"
+    return None
+
+
+def check_hyperparameters(hyperparameters: dict[str, str], ranges: dict[str, Any], problem: str) -> None:
+    """The built-in XGBoost algorithm's own checks (names, types, ranges: containers/xgboost), before any
+    job, on the values the training job would get and on every tuning range's ends."""
+    try:
+        xgboost_hyperparameters.parse(hyperparameters)
+        for kind, entries in ranges.items():
+            for entry in entries:
+                name = xgboost_hyperparameters.ALIASES.get(entry["Name"], entry["Name"])
+                spec = xgboost_hyperparameters.SPECS.get(name)
+                if spec is None:
+                    raise XGBoostUserError(f"Extraneous hyperparameter found: {entry['Name']} (in tuning_ranges.{kind})")
+                for end in ("MinValue", "MaxValue") if "MinValue" in entry else ():
+                    spec.check(name, str(entry[end]))
+                for value in entry.get("Values", []):
+                    spec.check(name, str(value))
+    except XGBoostUserError as err:
+        raise InvalidHyperparameter(
+            f"The built-in XGBoost algorithm would refuse these settings: {err} Fix hyperparameters (or "
+            f"tuning_ranges) in the execution input; the {problem} problem sets objective, eval_metric and "
+            "num_class itself.") from None
 
 
 def infer_problem_type(requested: str, target: rules.TargetSummary, column: str, where: str) -> rules.TargetDecision:
@@ -395,16 +481,25 @@ def build_plan(
         except rules.InsufficientData as err:
             raise InsufficientData(str(err)) from None
     quality = quality_plan(config, problem)
-    notes = list(decision.notes)
+    notes = list(decision.notes) + info["warnings"]
     if target.missing:
         notes.append(f"{target.missing} of {target.rows} rows of {first} have no value in target "
                      f"{config['target_column']!r}; preprocessing drops them.")
 
     objective, eval_metric, tuning_metric, tuning_direction = XGBOOST_SETUP[problem]
+    requested_objective = config["hyperparameters"].get("objective")
+    if requested_objective is not None:
+        if requested_objective.strip() not in FITTING_OBJECTIVES[problem]:
+            raise IncompatibleObjective(
+                f"hyperparameters.objective {requested_objective!r} does not fit this {problem} problem (target "
+                f"{config['target_column']!r}); use one of {list(FITTING_OBJECTIVES[problem])}, or leave it out "
+                f"({objective}).")
+        objective = requested_objective.strip()
     hyperparameters = {**config["hyperparameters"], "objective": objective, "eval_metric": eval_metric}
     if num_class:
         hyperparameters["num_class"] = str(num_class)
     tuning = tuning_config(config, {"MetricName": tuning_metric, "Type": tuning_direction}, job_timeout_seconds)
+    check_hyperparameters(hyperparameters, tuning["ParameterRanges"], problem)  # after the ranges' shape is checked
     tuned = {r["Name"] for kind in tuning["ParameterRanges"].values() for r in kind}
     names = job_names(execution_name, execution_arn)
     run_key = f"runs/{names['training'].rsplit('-', 1)[0]}/"

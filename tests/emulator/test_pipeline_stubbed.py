@@ -46,6 +46,8 @@ class FakeSageMaker(Integration):
         self.fail: dict[str, list[StatesError]] = {}
         self.calls: list[str] = []
         self.endpoint: dict | None = None
+        self.package_updates: list[dict] = []
+        self.before_endpoint_config = lambda: None  # a hook: what happens between the gate and the deploy
 
     def start(self, request: TaskRequest) -> Any:
         self.calls.append(request.key)
@@ -102,6 +104,7 @@ class FakeSageMaker(Integration):
                 "TransformOutput": p["TransformOutput"]}
 
     def createEndpointConfig(self, p: dict) -> dict:
+        self.before_endpoint_config()
         return {"EndpointConfigArn": self.arn("endpoint-config", p["EndpointConfigName"])}
 
     def describeEndpoint(self, p: dict) -> dict:
@@ -114,6 +117,10 @@ class FakeSageMaker(Integration):
                          "EndpointStatus": "InService", "EndpointConfigName": p["EndpointConfigName"]}
         return {"EndpointArn": self.endpoint["EndpointArn"]}
 
+    def updateModelPackage(self, p: dict) -> dict:
+        self.package_updates.append(p)
+        return {"ModelPackageArn": p["ModelPackageArn"]}
+
     def updateEndpoint(self, p: dict) -> dict:
         assert self.endpoint is not None
         self.endpoint["EndpointConfigName"] = p["EndpointConfigName"]
@@ -124,7 +131,7 @@ SAGEMAKER_KEYS = (
     "sagemaker:createProcessingJob.sync", "sagemaker:createHyperParameterTuningJob.sync",
     "sagemaker:createTrainingJob.sync", "sagemaker:createModel", "aws-sdk:sagemaker:createModelPackage",
     "sagemaker:createTransformJob.sync", "sagemaker:createEndpointConfig", "aws-sdk:sagemaker:describeEndpoint",
-    "sagemaker:createEndpoint", "sagemaker:updateEndpoint",
+    "sagemaker:createEndpoint", "sagemaker:updateEndpoint", "aws-sdk:sagemaker:updateModelPackage",
 )
 
 
@@ -178,7 +185,8 @@ def test_success_through_the_s3_trigger(pipeline):
     assert result.output["endpoint"]["EndpointStatus"] == "InService"
     entered = states_entered(result)
     for state in ("Validate input", "Preprocess", "Tune hyperparameters", "Train model", "Evaluate model",
-                  "Quality gate", "Create endpoint", "Record champion", "Notify success"):
+                  "Quality gate", "Create endpoint", "Take deploy lock", "Check champion again",
+                  "Record first champion", "Release deploy lock", "Notify success"):
         assert state in entered
     # Record champion (aws-sdk:s3:copyObject, real) promoted the evaluation report.
     champion = [u for u in pipeline.runtime.s3.list(f"s3://{pipeline.bucket}/") if "champion" in u]
@@ -206,7 +214,7 @@ def test_bad_input_fails_at_validation_before_any_job(pipeline):
     assert result.status == "FAILED"
     assert pipeline.sagemaker.calls == []
     entered = states_entered(result)
-    assert entered[:3] == ["Collect input", "Apply defaults", "Validate input"]
+    assert entered[:4] == ["Input is an object?", "Collect input", "Apply defaults", "Validate input"]
     assert "Preprocess" not in entered
     # "Validate input" names the function ARN as its Resource: Lambda's own history events.
     failed = [e["lambdaFunctionFailedEventDetails"] for e in result.history if e["type"] == "LambdaFunctionFailed"]
@@ -245,3 +253,122 @@ def test_non_retryable_error_is_caught_and_notified(pipeline):
     body = json.loads(messages[0]["Message"])
     assert body["error"] == "States.TaskFailed" and "AlgorithmError: boom" in body["cause"]
     assert body["execution"] == result.execution_arn
+
+
+THROTTLED = "Rate exceeded (Service: SageMaker, Status Code: 400, Request ID: 5b1c)"
+
+
+@pytest.mark.parametrize("value", ["s3://bucket/raw/abalone.csv", ["s3://bucket/raw/abalone.csv"], 42, True])
+def test_an_input_that_is_not_a_json_object_is_refused_by_name_and_notified(pipeline, value):
+    result = pipeline.run(value, "not-an-object")
+    assert result.status == "FAILED"
+    assert result.error == "InvalidExecutionInput"
+    assert "must be a JSON object" in result.cause and '{"input_s3_uri": "s3://' in result.cause
+    assert pipeline.sagemaker.calls == [] and "Validate input" not in states_entered(result)
+    messages = pipeline.outbox()
+    assert [m["Subject"] for m in messages] == ["ML pipeline failed"]
+    assert json.loads(messages[0]["Message"])["error"] == "InvalidExecutionInput"
+
+
+def test_a_throttled_endpoint_lookup_is_retried_not_taken_for_a_missing_endpoint(pipeline):
+    first = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "creates")
+    assert first.status == "SUCCEEDED", (first.error, first.cause)
+    # The endpoint exists now: a throttled lookup must neither fail the run nor create it again.
+    pipeline.sagemaker.fail["aws-sdk:sagemaker:describeEndpoint"] = [
+        StatesError("SageMaker.SageMakerException", THROTTLED), StatesError("SageMaker.SageMakerException", THROTTLED)]
+    result = pipeline.run({"input_s3_uri": pipeline.upload_sample(), "no_worse_than_champion": False}, "throttled-lookup")
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    entered = states_entered(result)
+    assert entered.count("Find endpoint") == 3
+    assert "Update endpoint" in entered and "Create endpoint" not in entered
+
+
+# ---- one deployment at a time: the deploy lock, the champion checked again, recorded by compare-and-swap
+
+LOCK = "champion/ml-pipeline-endpoint/deploy.lock"
+CHAMPION = "champion/ml-pipeline-endpoint/evaluation.json"
+
+
+def s3_uri(pipeline, key: str) -> str:
+    return f"s3://{pipeline.bucket}/{key}"
+
+
+def test_a_lock_left_by_an_ended_execution_is_taken_over_and_released(pipeline):
+    dead = pipeline.run({"input_s3_uri": s3_uri(pipeline, "raw/missing.csv")}, "ended-holder")
+    assert dead.status == "FAILED"
+    pipeline.runtime.s3.put_bytes(s3_uri(pipeline, LOCK), dead.execution_arn.encode())
+    result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "takes-over")
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    entered = states_entered(result)
+    assert entered.index("Read deploy lock") < entered.index("Take over deploy lock") < entered.index("Create endpoint")
+    assert not pipeline.runtime.s3.exists(s3_uri(pipeline, LOCK))
+
+
+def test_a_lock_held_by_a_running_execution_is_waited_for_and_the_wait_is_bounded(pipeline):
+    class AlwaysRunning(Integration):
+        def start(self, request):
+            return {"Status": "RUNNING", "ExecutionArn": request.parameters["ExecutionArn"]}
+
+        def poll(self, handle):
+            return TaskOutcome(handle)
+
+    holder = "arn:aws:states:us-east-1:000000000000:execution:Other:still-deploying"
+    pipeline.runtime.s3.put_bytes(s3_uri(pipeline, LOCK), holder.encode())
+    pipeline.integrations.register("aws-sdk:sfn:describeExecution", AlwaysRunning())
+    result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "waits")
+    assert result.status == "FAILED" and result.error == "DeploymentLockTimeout", result.cause
+    assert "still-deploying has held the deployment lock" in result.cause and "120 minutes" in result.cause
+    entered = states_entered(result)
+    assert entered.count("Wait for deploy lock") == 240 and "Create endpoint" not in entered
+    assert pipeline.runtime.s3.get_bytes(s3_uri(pipeline, LOCK)).decode() == holder  # not ours: left alone
+    assert json.loads(pipeline.outbox()[-1]["Message"])["error"] == "DeploymentLockTimeout"
+
+
+def test_a_failed_deploy_releases_the_lock_it_holds(pipeline):
+    first = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "creates")
+    assert first.status == "SUCCEEDED"
+    pipeline.sagemaker.fail["sagemaker:updateEndpoint"] = [
+        StatesError("SageMaker.AmazonSageMakerException", "Cannot update in-progress endpoint")] * 5
+    result = pipeline.run({"input_s3_uri": pipeline.upload_sample(), "no_worse_than_champion": False}, "fails-deploying")
+    assert result.status == "FAILED"
+    entered = states_entered(result)
+    assert "Take deploy lock" in entered and "Release lock on failure" in entered
+    assert not pipeline.runtime.s3.exists(s3_uri(pipeline, LOCK))
+
+
+def test_a_champion_recorded_after_the_gate_is_checked_again_and_a_worse_model_is_refused_and_rejected(pipeline):
+    first = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "creates")
+    assert first.status == "SUCCEEDED"
+    before = pipeline.sagemaker.endpoint["EndpointConfigName"]
+
+    def another_run_deploys_a_better_model():  # between this run's gate and its deploy
+        record = json.loads(pipeline.runtime.s3.get_bytes(s3_uri(pipeline, CHAMPION)))
+        record["metrics"]["rmse"] = 1.5
+        pipeline.runtime.s3.put_bytes(s3_uri(pipeline, CHAMPION), json.dumps(record).encode())
+
+    pipeline.sagemaker.before_endpoint_config = another_run_deploys_a_better_model
+    result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "overtaken")
+    assert result.status == "FAILED" and result.error == "NotBetterThanNewChampion"
+    assert "worse than the deployed champion's 1.5" in result.cause and "after this run's quality gate" in result.cause
+    assert pipeline.sagemaker.endpoint["EndpointConfigName"] == before  # never updated
+    [update] = pipeline.sagemaker.package_updates
+    assert update["ModelApprovalStatus"] == "Rejected" and update["ApprovalDescription"].startswith("Not deployed: rmse 2")
+    assert json.loads(pipeline.runtime.s3.get_bytes(s3_uri(pipeline, CHAMPION)))["metrics"]["rmse"] == 1.5
+    assert not pipeline.runtime.s3.exists(s3_uri(pipeline, LOCK))
+
+
+def test_the_champion_record_is_replaced_only_if_unchanged_since_the_check(pipeline):
+    first = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "creates")
+    assert first.status == "SUCCEEDED"
+    original = pipeline.sagemaker.updateEndpoint
+
+    def written_outside_meanwhile(p):  # a person edits the record while the endpoint updates
+        pipeline.runtime.s3.put_bytes(s3_uri(pipeline, CHAMPION), b'{"metrics": {"rmse": 9.0}}')
+        return original(p)
+
+    pipeline.sagemaker.updateEndpoint = written_outside_meanwhile
+    pipeline.sagemaker.rmse = 1.9  # better than the champion: deployed, then the record is found changed
+    result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "cas")
+    assert result.status == "FAILED" and result.error == "ChampionRecordChanged", result.cause
+    assert json.loads(pipeline.runtime.s3.get_bytes(s3_uri(pipeline, CHAMPION)))["metrics"]["rmse"] == 9.0
+    assert not pipeline.runtime.s3.exists(s3_uri(pipeline, LOCK))

@@ -150,3 +150,50 @@ def test_a_model_below_the_bar_is_refused_for_that_even_beside_a_champion_of_ano
     result = gate.handler(event(uri, threshold="auto"), None)
     assert result["passed"] is False and result["champion_value"] is None
     assert "does not meet the threshold" in result["reason"] and "scores rmse 3.2" in result["reason"]
+
+
+# ---- the check repeated at the moment of deploying (inside the deploy lock)
+
+
+def test_the_gate_returns_the_champion_etag_it_read_and_null_without_a_champion(s3):
+    first = gate.handler(event(put(s3, "runs/a/evaluation.json", {"rmse": 2.2})), None)
+    assert first["champion_etag"] is None
+    put(s3, "champion/ep/evaluation.json", {"rmse": 2.5})
+    etag = s3.head_object(Bucket=BUCKET, Key="champion/ep/evaluation.json")["ETag"]
+    assert gate.handler(event(put(s3, "runs/a/evaluation.json", {"rmse": 2.2})), None)["champion_etag"] == etag
+
+
+def test_at_deploy_an_unchanged_champion_keeps_the_gates_verdict_a_tie_included(s3):
+    put(s3, "champion/ep/evaluation.json", {"rmse": 2.0})
+    etag = s3.head_object(Bucket=BUCKET, Key="champion/ep/evaluation.json")["ETag"]
+    again = gate.handler({**event(put(s3, "runs/a/evaluation.json", {"rmse": 2.0})), "gate_champion_etag": etag}, None)
+    assert again["passed"] is True and again["champion_changed"] is False and again["champion_etag"] == etag
+
+
+def test_at_deploy_a_champion_recorded_since_the_gate_must_be_beaten_not_matched(s3):
+    # No champion at the gate; another execution deployed an equal model meanwhile: a tie keeps the
+    # model already serving (no needless blue/green of the same quality), and the refusal says why.
+    put(s3, "champion/ep/evaluation.json", {"rmse": 2.0})
+    tie = gate.handler({**event(put(s3, "runs/a/evaluation.json", {"rmse": 2.0})), "gate_champion_etag": None}, None)
+    assert tie["passed"] is False and tie["champion_changed"] is True
+    assert "after this run's quality gate" in tie["reason"] and "not better than" in tie["reason"]
+    better = gate.handler({**event(put(s3, "runs/b/evaluation.json", {"rmse": 1.9})), "gate_champion_etag": None}, None)
+    assert better["passed"] is True
+    worse = gate.handler({**event(put(s3, "runs/c/evaluation.json", {"rmse": 2.4}), threshold=2.6),
+                          "gate_champion_etag": '"an-older-etag"'}, None)
+    assert worse["passed"] is False and "rmse 2.4" in worse["reason"] and "2" in worse["reason"]
+
+
+def test_at_deploy_a_tie_with_a_champion_recorded_since_the_execution_started_is_refused(s3):
+    # The gate already saw that champion (same ETag), but a concurrent execution recorded it after this
+    # one started: an equal model does not displace it. One recorded before the start may be replaced.
+    put(s3, "champion/ep/evaluation.json", {"rmse": 2.0})
+    etag = s3.head_object(Bucket=BUCKET, Key="champion/ep/evaluation.json")["ETag"]
+    evaluation = put(s3, "runs/a/evaluation.json", {"rmse": 2.0})
+    concurrent = gate.handler({**event(evaluation), "gate_champion_etag": etag,
+                               "execution_started": "2000-01-01T00:00:00.000Z"}, None)
+    assert concurrent["passed"] is False and concurrent["champion_changed"] is True
+    assert "not better than the champion's 2" in concurrent["reason"]
+    earlier = gate.handler({**event(evaluation), "gate_champion_etag": etag,
+                            "execution_started": "2999-01-01T00:00:00.000Z"}, None)
+    assert earlier["passed"] is True and earlier["champion_changed"] is False

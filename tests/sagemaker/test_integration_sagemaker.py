@@ -178,3 +178,28 @@ def test_a_sync_task_wakes_when_its_job_ends_not_at_the_next_poll(integrations, 
         waits += 1
     assert isinstance(outcome, TaskOutcome) and outcome.output["TrainingJobStatus"] == "Completed"
     assert waits == 1 and time.monotonic() - began < 120
+
+
+def test_a_throttled_describe_while_waiting_is_retried_by_the_integration_and_never_resubmits(backend, integrations, channels):
+    # AWS retries its own polling of a .sync job; the state's Retry must not re-create the job
+    # (which would fail with ResourceInUse, the name being taken).
+    backend.inject_fault("DescribeTrainingJob", "ThrottlingException", times=2)
+    backend.inject_fault("DescribeTrainingJob", "InternalFailure", times=1)
+    retry = [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2}]
+    definition = one_task(f"{SM}:createTrainingJob.sync", training_request("int-poll", channels), Retry=retry)
+    result = run_definition(definition, {}, integrations=integrations)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert [e for e in result.history if e["type"] == "TaskFailed"] == []
+    assert [e["type"] for e in result.history].count("TaskSubmitted") == 1
+    assert result.output["TrainingJobStatus"] == "Completed"
+
+
+def test_a_poll_that_keeps_failing_ends_the_task_with_the_service_error(backend, integrations, channels):
+    from emulator.integrations.sagemaker import MAX_POLL_FAILURES
+
+    backend.inject_fault("DescribeTrainingJob", "ServiceUnavailable", times=MAX_POLL_FAILURES + 1)
+    definition = one_task(f"{SM}:createTrainingJob.sync", training_request("int-poll-down", channels))
+    result = run_definition(definition, {}, integrations=integrations)
+    assert result.status == "FAILED"
+    assert result.error == "SageMaker.AmazonSageMakerException" and "ServiceUnavailable" in result.cause
+    backend.wait("training", "int-poll-down")

@@ -152,3 +152,17 @@ def test_a_job_left_in_progress_by_a_dead_process_reads_as_failed(backend, stage
     assert orphan["ProcessingJobStatus"] == "Failed"
     assert "exited before the job finished" in orphan["FailureReason"]
     assert OWNER_KEY not in orphan
+
+
+def test_a_processing_process_killed_from_outside_says_so_in_its_failure_reason(backend, staged):
+    import os
+    import signal
+
+    from test_training_jobs import wait_for_process
+
+    backend.call("CreateProcessingJob", request("prep-killed", "--sleep", "60"))
+    process = wait_for_process(backend.jobs._processing_job("prep-killed"))
+    os.kill(process.popen.pid, signal.SIGKILL)
+    done = backend.wait("processing", "prep-killed", timeout=30)
+    assert done["ProcessingJobStatus"] == "Failed"
+    assert "killed by signal 9 (SIGKILL)" in done["FailureReason"], done["FailureReason"]

@@ -81,3 +81,27 @@ def test_injected_throttling_fails_only_the_first_call(backend, channels):
 def test_describe_unknown_training_job_is_resource_not_found(backend):
     with pytest.raises(exc.ResourceNotFound):
         backend.call("DescribeTrainingJob", {"TrainingJobName": "never-created"})
+
+
+
+def wait_for_process(job, seconds: float = 30):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while job.process is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return job.process
+
+
+def test_a_training_process_killed_from_outside_says_so_in_its_failure_reason(backend, channels):
+    import os
+    import signal
+
+    backend.call("CreateTrainingJob", training_request("abalone-killed", channels, {"objective": "reg:squarederror", "num_round": "100000", "eta": "0.01"}))
+    process = wait_for_process(backend.jobs.training_job("abalone-killed"))
+    os.kill(process.popen.pid, signal.SIGKILL)  # as the OOM killer (or a person) would
+    done = backend.wait("training", "abalone-killed", timeout=30)
+    assert done["TrainingJobStatus"] == "Failed"
+    reason = done["FailureReason"]
+    assert reason.startswith("AlgorithmError: ") and "killed by signal 9 (SIGKILL)" in reason, reason

@@ -94,7 +94,8 @@ def test_every_sagemaker_integration_is_present_with_sync_where_a_job_runs(defin
 
 def test_state_order_follows_the_design(definition):
     states = definition["States"]
-    assert definition["StartAt"] == "Collect input"
+    assert definition["StartAt"] == "Input is an object?"
+    assert states["Input is an object?"]["Default"] == "Collect input"
     assert states["Collect input"]["Next"] == "Apply defaults"
     assert states["Apply defaults"]["Next"] == "Validate input"
     assert states["Validate input"]["Next"] == "Preprocess"
@@ -131,18 +132,27 @@ def test_every_task_has_retry_and_catch(definition):
         assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), f"{name} catches only some errors"
 
 
+FAILURE_HANDLER = ("Read lock on failure", "Release lock on failure", "Notify failure")
+
+
 def test_catches_end_in_the_notifying_failure_handler(definition):
     top = definition["States"]
     for name, state in top.items():
         for catcher in state.get("Catch", []):
-            if "States.ALL" in catcher["ErrorEquals"] and name != "Notify failure":
-                assert catcher["Next"] == "Notify failure", name
+            if "States.ALL" in catcher["ErrorEquals"] and name not in FAILURE_HANDLER:
+                assert catcher["Next"] == "Read lock on failure", name
                 assert catcher["ResultPath"] == "$.error"
     assert top["Notify failure"]["Resource"].endswith(":sns:publish")
     assert top["Notify failure"]["Next"] == "Pipeline failed"
     assert top["Pipeline failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
     assert top["Model below threshold"]["Parameters"]["Error"] == "ModelQualityBelowThreshold"
-    assert top["Model below threshold"]["Next"] == "Notify failure"
+    assert top["Model below threshold"]["Next"] == "Read lock on failure"
+    # the handler first releases the deploy lock, only when this execution holds it
+    assert top["Holding the deploy lock?"]["Choices"][0] == {
+        "Variable": "$.lock_on_failure.holder", "StringEqualsPath": "$$.Execution.Id", "Next": "Release lock on failure"}
+    assert top["Holding the deploy lock?"]["Default"] == "Notify failure"
+    for name in ("Read lock on failure", "Release lock on failure"):
+        assert top[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Notify failure"}]
 
 
 def test_tasks_keep_the_state_they_were_given(definition):

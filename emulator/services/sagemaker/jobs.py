@@ -28,7 +28,7 @@ from emulator.services.sagemaker.context import SageMakerContext
 from emulator.services.sagemaker.images import Launcher
 from emulator.services.sagemaker.listing import filter_sort, page
 from emulator.services.sagemaker.metrics import builtin_metric_definitions, final_metrics
-from emulator.services.sagemaker.runner import JobProcess, launch, local_path, map_paths
+from emulator.services.sagemaker.runner import JobProcess, killed_reason, launch, local_path, map_paths
 from emulator.storage.processes import ProcessGroups
 from emulator.storage.records import owner_dead, without_owner
 
@@ -322,6 +322,9 @@ class JobsBackend:
             return
         if result.returncode != 0:
             message = _read_text(ml / "output" / "message") or job.process.tail(10)
+            killed = killed_reason(result.returncode)
+            if killed:  # the job wrote no reason; the log tail alone would not say it was killed
+                message = f"{killed}. Last output: {message}" if message else killed
             job.exit_message = message[:FAILURE_REASON_MAX]
             job.fail(f"AlgorithmError: {message}".strip() if message else f"AlgorithmError: exit code {result.returncode}")
             return
@@ -452,6 +455,9 @@ class JobsBackend:
             return
         if result.returncode != 0:
             reason = _read_text(ml / "output" / "failure") or job.process.tail(10) or f"exit code {result.returncode}"
+            killed = killed_reason(result.returncode)
+            if killed:  # the job wrote no reason; the log tail alone would not say it was killed
+                reason = f"{killed}. Last output: {reason}" if not reason.startswith("exit code") else killed
             job.fail(f"AlgorithmError: {reason}")
             return
         job.set_secondary("Uploading", "Uploading generated training model")

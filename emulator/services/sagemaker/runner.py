@@ -189,3 +189,18 @@ def _stop_all() -> None:
     for process in list(_LIVE):
         process.stop()
         process.poll()
+
+
+def killed_reason(returncode: int | None) -> str | None:
+    """What a FailureReason says of a job process that a signal ended (negative return code), or None.
+    Nothing in the job wrote a reason then: the kill is the reason, and who sends SIGKILL is the
+    kernel's out-of-memory killer or a person."""
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = "an unknown signal"
+    cause = (" (the system's out-of-memory killer, or a kill from outside the job)" if -returncode == signal.SIGKILL
+             else "")
+    return f"the job's process was killed by signal {-returncode} ({name}){cause}"

@@ -1,0 +1,1 @@
+../../processing_scripts/feature_rules.py

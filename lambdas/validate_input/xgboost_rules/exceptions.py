@@ -1,0 +1,1 @@
+../../../containers/xgboost/exceptions.py

@@ -1,0 +1,1 @@
+../../../containers/xgboost/metric_names.py

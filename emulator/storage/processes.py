@@ -50,14 +50,22 @@ def alive(who: dict | None) -> bool:
 
 
 def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs."""
+    """Whether any process of the group still runs. A zombie does not count: a killed job whose parent
+    (the dead emulator process) is gone waits for whatever reaps orphans here, and some init
+    processes (a container's, a microVM's) reap late or never."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 def kill_group(pgid: int, grace: float = 2.0) -> None:
@@ -72,7 +80,10 @@ def kill_group(pgid: int, grace: float = 2.0) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
-        pass
+        return
+    deadline = time.monotonic() + grace  # the kill is delivered asynchronously: gone when this returns
+    while time.monotonic() < deadline and group_alive(pgid):
+        time.sleep(0.02)
 
 
 class ProcessGroups:

@@ -108,8 +108,7 @@ def s3_timings(tmp: Path, size: int) -> dict[str, float]:
     source = tmp / "object.bin"
     with open(source, "wb") as handle:
         block = os.urandom(MB)
-        for _ in range(size // MB):
-            handle.write(block)
+        handle.writelines(block for _ in range(size // MB))
     s3.put_file("s3://bench/big.bin", source)  # the ETag is computed here, once
     source.unlink()
     path = s3.path("s3://bench/big.bin")

@@ -1,4 +1,4 @@
-"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve.
+"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean.
 
   asl DEFINITION.json [--input INPUT.json]   run a bare definition, print one JSON result
   synth [-c key=value ...]                   npx cdk synth --quiet with the venv on PATH
@@ -11,6 +11,7 @@
                                              S3, Step Functions and the SageMaker runtime on localhost
   env                                        the AWS_ENDPOINT_URL_* lines for the running serve
   validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
+  clean [--keep N] [--older-than DAYS]       prune old executions, their job folders and run data
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
+from emulator.cli import clean
 from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_env, cmd_run, cmd_synth, cmd_validate, cmd_watch
 from emulator.cli.errors import CliError
 from emulator.cli.serve import serve
@@ -112,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--type", choices=("STANDARD", "EXPRESS"), default="STANDARD")
     val.add_argument("--severity", choices=("ERROR", "WARNING"), default="ERROR")
     val.set_defaults(func=cmd_validate)
+
+    clean.add_parser(sub)
 
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)

@@ -1,6 +1,10 @@
 """Pruning old executions of this product's pipelines: which executions go (storage.retention's
 policy), and with each, everything it wrote — its record, its SageMaker jobs (records and folders)
-and its objects under ``runs/<execution>/`` in every bucket — except what is still in use.
+and its objects under its run prefix in every bucket — except what is still in use.
+
+A run's prefix is ``runs/<stem>/`` where ``<stem>`` is what its job names share before the step
+(``<execution>-<hash>-train`` -> ``runs/<execution>-<hash>/``: lambdas/validate_input's job_names);
+an execution that started no job wrote nothing under runs/.
 
 In use, never removed: every S3 URI a SageMaker model, endpoint config, endpoint or registered model
 package names (the model artifacts a deployed endpoint serves, the reports a package points at), the
@@ -22,7 +26,7 @@ from emulator.storage.executions import read_execution
 from emulator.storage.layout import Layout
 from emulator.storage.retention import ExecutionEntry, choose_prunable, disk_bytes, list_executions
 
-RUN_PREFIX = "runs/{execution}/"  # DESIGN.md: everything a training run writes lives under it
+RUN_PREFIX = "runs/{stem}/"  # DESIGN.md: everything a training run writes lives under it
 CHAMPION_PREFIX = "champion/"
 
 
@@ -68,12 +72,13 @@ def prune(layout: Layout, *, keep: int, older_than: dt.timedelta | None = None, 
             history = read_execution(entry.folder)["history"]
         except (OSError, ValueError):
             history = []
-        objects = [uri for bucket in s3.buckets()
-                   for uri in s3.list(f"s3://{bucket}/{RUN_PREFIX.format(execution=entry.name)}")]
+        jobs = sagemaker_retention.jobs_in_history(history)
+        stems = {name.rsplit("-", 1)[0] for names in jobs.values() for name in names if "-" in name}
+        objects = [uri for bucket in s3.buckets() for stem in sorted(stems)
+                   for uri in s3.list(f"s3://{bucket}/{RUN_PREFIX.format(stem=stem)}")]
         in_use = [uri for uri in objects if sagemaker_retention.is_protected(uri, protected)]
         report.objects_in_use += in_use
         report.objects += [uri for uri in objects if uri not in in_use]
-        jobs = sagemaker_retention.jobs_in_history(history)
         if dry_run:
             report.jobs += [f"{kind}/{name}" for kind, names in sorted(jobs.items()) for name in sorted(names)]
             continue

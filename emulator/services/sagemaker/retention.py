@@ -48,7 +48,7 @@ def jobs_in_history(history: Iterable[dict]) -> dict[str, set[str]]:
         if event.get("type") != "TaskScheduled":
             continue
         details = event.get("taskScheduledEventDetails") or {}
-        if ":sagemaker:" not in str(details.get("resource", "")):
+        if details.get("resourceType") != "sagemaker" and ":sagemaker:" not in str(details.get("resource", "")):
             continue
         try:
             parameters = json.loads(details.get("parameters") or "{}")
@@ -135,9 +135,21 @@ def is_protected(uri: str, protected: set[str]) -> bool:
                for p in protected)
 
 
+def _outputs(record: dict, kind: str) -> set[str]:
+    """The S3 URIs a job wrote (a model, an output prefix): what makes it the origin of an object."""
+    if kind == TRAINING:
+        return {(record.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or ""} - {""}
+    if kind == PROCESSING:
+        outputs = (record.get("ProcessingOutputConfig") or {}).get("Outputs", [])
+        return {o["S3Output"]["S3Uri"] for o in outputs if isinstance(o.get("S3Output"), dict)}
+    if kind == TRANSFORM:
+        return {(record.get("TransformOutput") or {}).get("S3OutputPath") or ""} - {""}
+    return set()
+
+
 def delete_jobs(layout: Layout, jobs: dict[str, set[str]], protected: set[str]) -> tuple[list[str], list[str]]:
-    """Remove the records and folders of ``jobs`` (and tuning trials); a job whose record names a
-    protected URI (the training job of a deployed model) and a job still running stay.
+    """Remove the records and folders of ``jobs`` (and tuning trials); a job that wrote a protected
+    URI (the training job of a deployed model, the evaluation a package names) and a running job stay.
     Returns (removed, kept) as ``kind/name``."""
     records = records_of(layout)
     removed, kept = [], []
@@ -145,7 +157,9 @@ def delete_jobs(layout: Layout, jobs: dict[str, set[str]], protected: set[str]) 
         for name in sorted(names):
             record = records.read(kind, name)
             running = record is not None and not _finished(record, kind) and not owner_dead(record)
-            if running or (record is not None and _uris(record, set()) & protected):
+            produced_in_use = record is not None and any(
+                is_protected(p, {out}) for out in _outputs(record, kind) for p in protected)
+            if running or produced_in_use:
                 kept.append(f"{kind}/{name}")
                 continue
             records.delete(kind, name)

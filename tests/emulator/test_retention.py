@@ -104,3 +104,23 @@ def test_disk_bytes_counts_a_hard_linked_file_once(tmp_path):
     os.link(tmp_path / "a", tmp_path / "b")
     assert disk_bytes([tmp_path]) == (tmp_path / "a").stat().st_blocks * 512 > 0
     assert disk_bytes([tmp_path], only_unlinked=True) == 0
+
+
+def test_clean_command_prunes_and_says_what_it_did(tmp_path, capsys):
+    from emulator.cli import main as cli
+
+    layout = Layout.at(tmp_path / "state")
+    layout.check()
+    now = dt.datetime.now(dt.UTC)
+    for i, status in enumerate(["SUCCEEDED", "RUNNING", "FAILED", "SUCCEEDED"]):
+        record(layout, "Train", f"t{i}", status, days_ago=(NOW - now).total_seconds() / 86400 + i)
+    args = ["--state-dir", str(layout.root), "clean", "--keep", "1"]
+    assert cli.main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would remove 2 execution(s)" in out and layout.execution_dir("Train", "t3").is_dir()
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "kept 2 execution(s)" in out and "1 running" in out and "removed 2 execution(s)" in out
+    assert sorted(p.name for p in layout.executions_dir("Train").iterdir()) == ["t0", "t1"]
+    assert cli.main([*args[:2], "clean", "--keep", "-1"]) == 2
+    assert "--keep -1" in capsys.readouterr().err

@@ -5,6 +5,11 @@
 Step Functions integrations over them, and injects the calls that go upward: the one execution
 launcher (used by the CLI, `serve`'s Step Functions API, EventBridge targets, tests and benchmarks)
 and the SageMaker invoke server an endpoint needs once it is InService.
+
+Opening a runtime first settles what emulator processes that died (SIGKILL, a crash) left behind
+(``recover``): their job, Lambda and trial process groups are ended, their RUNNING executions are
+recorded FAILED with the history they journaled, and the endpoint changes those executions (or any
+dead process) made are rolled back, so the endpoint serves what it served before the killed run.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from typing import TYPE_CHECKING, Any, Self
 from emulator.asl import ExecutionResult, run_definition, teststate
 from emulator.asl import validate as asl_validate
 from emulator.asl.ports import Integrations
+from emulator.asl.redrive import Redrive
 from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
+from emulator.aws.arns import execution_arn
 from emulator.cloud.deployment import Deployment
 from emulator.integrations import lambda_, s3_sdk, sns
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec
@@ -36,7 +43,9 @@ from emulator.services.stepfunctions import exceptions as sfn_errors
 from emulator.services.stepfunctions.backend import StepFunctionsBackend
 from emulator.services.stepfunctions.exceptions import StepFunctionsError
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
+from emulator.storage import executions as execution_records
 from emulator.storage.layout import Layout
+from emulator.storage.processes import ProcessGroups
 
 if TYPE_CHECKING:
     from emulator.services.sagemaker.context import SageMakerContext
@@ -97,6 +106,7 @@ class Runtime:
             runtime._s3_server = S3Server(s3, port=s3_port, on_object_created=(
                 runtime._uploaded if uploads_trigger else None)).start()
             runtime.service_endpoints["S3"] = runtime._s3_server.url
+        runtime.recover()
         return runtime
 
     # -- assembly ------------------------------------------------------------------------------
@@ -112,11 +122,14 @@ class Runtime:
             self.machines, self.layout, self._launch_for_api, created=deployment.deployed_at_epoch(),
             validate=_api_errors(validate_definition),
             test_state=_api_errors(lambda definition, **request: run_test_state(
-                definition, integrations=self.integrations, **request)))
+                definition, integrations=self.integrations, **request)),
+            redrive=self._redrive_for_api)
+        self.stepfunctions.settle = self.settle_execution
         self.integrations = Integrations()
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
         s3_sdk.register(self.integrations, self.s3)
+        s3_sdk.register_map_run(self.integrations, self.s3)  # Distributed Map: ItemReader, ResultWriter
         # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
         # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
         from emulator.integrations import sagemaker as sagemaker_integration
@@ -127,8 +140,8 @@ class Runtime:
         self._provision()
 
     def sagemaker_context(self) -> SageMakerContext:
-        """What the SageMaker backends are given: images resolve against the deployment's cloud
-        assembly (CDK image assets); the invoke server is started on first use, per state folder."""
+        """What the SageMaker backends are given: images resolve against every cloud assembly deployed
+        here (CDK image assets); the invoke server is started on first use, per state folder."""
         from emulator.services.sagemaker.context import SageMakerContext
         from emulator.services.sagemaker.images import resolve_image
 
@@ -186,18 +199,56 @@ class Runtime:
 
         return ensure_invoke_server(self.layout, self.account)
 
+    # -- what dead emulator processes left ---------------------------------------------------------
+    def recover(self) -> list[dict]:
+        """Settle what emulator processes that died left behind; the executions recorded FAILED."""
+        ProcessGroups(self.layout.process_groups_dir).reap()
+        settled = [record for folder in execution_records.orphans(self.layout.executions_root)
+                   if (record := self.settle_execution(folder)) is not None]
+        for name in self.sagemaker.hosting.recover():
+            log.warning("endpoint %s: a change left in progress by a process that died was rolled back", name)
+        return settled
+
+    def settle_execution(self, folder: Path) -> dict | None:
+        """An execution whose owner process died: its process groups ended, its record FAILED with its
+        journaled history, the endpoint changes it made rolled back. The settled status, or None."""
+        ProcessGroups(self.layout.process_groups_dir).reap()
+        settled = execution_records.settle_orphan(
+            folder, "it was killed (SIGKILL) or crashed; the job, Lambda and trial processes it had started were "
+                    "ended, and the endpoint changes it made rolled back")
+        if settled is None:
+            return None
+        log.warning("execution %s: its emulator process (pid %s) died while it ran; recorded FAILED",
+                    settled["name"], (settled.get("owner") or {}).get("pid", "?"))
+        for endpoint, config in _endpoint_changes(execution_records.read_journal(folder)):
+            done = self.sagemaker.hosting.revert_change(endpoint, config, f"the execution {settled['name']} that "
+                                                                          f"requested it died before it ended")
+            if done:
+                log.warning("endpoint %s: the change to %s by the dead execution %s %s", endpoint, config,
+                            settled["name"], done)
+        return settled
+
     # -- executions ----------------------------------------------------------------------------
     def launch(self, machine: StateMachineSpec, input_value: Any, name: str | None = None, *,
-               on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None) -> ExecutionResult:
-        """Run one execution of a deployed state machine to its end, recorded under the layout."""
+               on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None,
+               redrive: bool = False) -> ExecutionResult:
+        """Run one execution of a deployed state machine to its end, recorded under the layout.
+        ``redrive``: continue the failed execution ``name`` from its record instead (same ARN, the
+        definition and input it ran with; ``input_value`` is ignored)."""
         name = name or str(uuid.uuid4())
+        folder = self.layout.execution_dir(machine.name, name)
+        if not redrive and (folder / execution_records.STATUS).is_file():
+            raise sfn_errors.ExecutionAlreadyExists(execution_arn(machine.arn, name))
         if on_event is None and self.observer is not None:
             on_event = self.observer(machine, name)
-        result = run_definition(
-            machine.definition, input_value, integrations=self.integrations, execution_name=name,
-            state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
-            history_dir=self.layout.execution_dir(machine.name, name), on_event=on_event,
-            state_machine_arn=machine.arn, abort=abort, virtual_clock=False)
+        try:
+            result = run_definition(
+                machine.definition, input_value, integrations=self.integrations, execution_name=name,
+                state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
+                history_dir=folder, on_event=on_event, state_machine_arn=machine.arn, abort=abort, virtual_clock=False,
+                redrive=Redrive.load(folder) if redrive else None)
+        except execution_records.ExecutionExists:  # claimed by another process between the check and the run
+            raise sfn_errors.ExecutionAlreadyExists(execution_arn(machine.arn, name)) from None
         self._release_job_data(result)
         return result
 
@@ -217,6 +268,10 @@ class Runtime:
     def _launch_for_api(self, machine: StateMachineSpec, input_value: Any, name: str,
                         on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
         return self.launch(machine, input_value, name, on_event=on_event, abort=abort)
+
+    def _redrive_for_api(self, machine: StateMachineSpec, name: str, on_event: Callable[[dict], None],
+                         abort: threading.Event) -> ExecutionResult:
+        return self.launch(machine, None, name, on_event=on_event, abort=abort, redrive=True)
 
     def _start_from_rule(self, state_machine_arn: str, input_text: str, rule: RuleSpec) -> ExecutionResult:
         """EventBridge's state machine target: the rule's input must be JSON, as Step Functions requires."""
@@ -251,3 +306,23 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_ENDPOINT_CHANGES = ("createEndpoint", "updateEndpoint")
+
+
+def _endpoint_changes(history: list[dict]) -> list[tuple[str, str]]:
+    """(endpoint, endpoint config) of every CreateEndpoint/UpdateEndpoint task the history scheduled
+    (optimized or AWS SDK integration), newest first: what to roll back when its execution died."""
+    changes = []
+    for event in reversed(history):
+        details = event.get("taskScheduledEventDetails") or {}
+        if "sagemaker" not in str(details.get("resourceType")) or details.get("resource") not in _ENDPOINT_CHANGES:
+            continue
+        try:
+            parameters = json.loads(details.get("parameters") or "{}")
+        except json.JSONDecodeError:
+            continue
+        if isinstance(parameters.get("EndpointName"), str) and isinstance(parameters.get("EndpointConfigName"), str):
+            changes.append((parameters["EndpointName"], parameters["EndpointConfigName"]))
+    return changes

@@ -6,12 +6,14 @@
     functions/<name>/, layers/<id>/ staged Lambda code
     lambda/invocations/<id>/        one Lambda invocation's event, response and log
     logs/                           Lambda logs of invocations outside an execution
-    executions/<machine>/<name>/    an execution's status, history, output and Lambda logs
+    executions/<machine>/<name>/    an execution's status, history, output, redrive point and Lambda logs;
+                                    its Map Runs under mapRuns/<run id>/ (storage/mapruns.py)
     outbox/<topic>.jsonl            messages published to SNS topics
     dead_letters/                   events EventBridge could not deliver
     sagemaker/<kind>/<name>.json    SageMaker resource records; sagemaker/work/<kind>/<name>/ job folders
     sagemaker/work/shared-inputs/   job inputs copied once when the bucket is on another filesystem
     sagemaker/invoke_server.json    the live `serve` process that answers InvokeEndpoint
+    processes/groups/<pid>.json     the job, Lambda and trial process groups an emulator process runs
 """
 
 from __future__ import annotations
@@ -119,3 +121,7 @@ class Layout:
     @property
     def invoke_server_file(self) -> Path:
         return self.root / "sagemaker" / "invoke_server.json"
+
+    @property
+    def process_groups_dir(self) -> Path:
+        return self.root / "processes"

@@ -158,7 +158,7 @@ class RegistryBackend:
         fields.update(rest)
         package = ModelPackage(fields)
         self.records.write(PACKAGES, package.key, package.fields)
-        log.info("model package %s registered (%s)", package.arn, fields["ModelApprovalStatus"])
+        log.debug("model package %s registered (%s)", package.arn, fields["ModelApprovalStatus"])
         return {"ModelPackageArn": package.arn}
 
     def package(self, name_or_arn: str) -> ModelPackage:

@@ -75,3 +75,17 @@ class SerializationException(StepFunctionsError):
 
 class InvalidDefinition(StepFunctionsError):
     code = "InvalidDefinition"
+
+
+class ExecutionNotRedrivable(StepFunctionsError):
+    code = "ExecutionNotRedrivable"
+
+    def __init__(self, arn: str, reason: str):
+        super().__init__(f"Execution '{arn}' cannot be redriven: {reason}")
+
+
+class ResourceNotFound(StepFunctionsError):
+    code = "ResourceNotFound"
+
+    def __init__(self, what: str, arn: object):
+        super().__init__(f"{what} Does Not Exist: '{arn}'")

@@ -186,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             status = max(status, summarize(runtime, machine, name, result, progress, time.monotonic() - started))
             held = disk_bytes([args.state_dir])
             if result.status == "SUCCEEDED":
-                print_pipeline_summary(runtime, result.output, disk=(held - disk_before, held))
+                print_pipeline_summary(runtime, result.output, source=source, disk=(held - disk_before, held))
             else:
                 print(disk_line(held - disk_before, held).strip())
         return status

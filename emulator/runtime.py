@@ -243,13 +243,28 @@ class Runtime:
         if on_event is None and self.observer is not None:
             on_event = self.observer(machine, name)
         try:
-            return run_definition(
+            result = run_definition(
                 machine.definition, input_value, integrations=self.integrations, execution_name=name,
                 state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
                 history_dir=folder, on_event=on_event, state_machine_arn=machine.arn, abort=abort, virtual_clock=False,
                 redrive=Redrive.load(folder) if redrive else None)
         except execution_records.ExecutionExists:  # claimed by another process between the check and the run
             raise sfn_errors.ExecutionAlreadyExists(execution_arn(machine.arn, name)) from None
+        self._release_job_data(result)
+        return result
+
+    def _release_job_data(self, result: ExecutionResult) -> None:
+        """The default retention policy, once an execution has ended: its jobs' folders keep their logs
+        and configuration, their data copies go (README, "Disk use")."""
+        from emulator.services.sagemaker import retention
+
+        try:
+            freed = retention.release_job_data(self.layout, retention.jobs_in_history(result.history))
+        except OSError:
+            log.exception("could not release the job folders of %s", result.execution_arn)
+            return
+        if freed:
+            log.debug("released %d bytes of job data of %s", freed, result.execution_arn)
 
     def _launch_for_api(self, machine: StateMachineSpec, input_value: Any, name: str,
                         on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:

@@ -1,7 +1,8 @@
 """What `run` tells a person after a successful pipeline execution: the gate decision and metrics,
 the model, the batch predictions and the endpoint — and one real prediction from that endpoint for
 a raw row of the uploaded table (its first data row without the target), through boto3's
-sagemaker-runtime client, exactly as an application would call it."""
+sagemaker-runtime client, exactly as an application would call it — and the disk the run added
+under .emulator/."""
 
 from __future__ import annotations
 
@@ -18,10 +19,28 @@ from emulator.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+def disk_line(added: int, total: int) -> str:
+    """The bytes a run added under the state folder, and what the folder holds now."""
+    sign = "+" if added >= 0 else "-"
+    return (f"  disk              {sign}{size_text(abs(added))} under .emulator/ by this run ({size_text(total)} in all; "
+            f"`python -m emulator clean` prunes old executions)")
+
+
+def size_text(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return str(count)
+
+
 def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str], None] = print,
-                           source: Path | None = None) -> None:
-    """``source``: the file the run uploaded; its first data row is what the endpoint is asked."""
+                           source: Path | None = None, disk: tuple[int, int] | None = None) -> None:
+    """``source``: the file the run uploaded; its first data row is what the endpoint is asked.
+    ``disk``: (bytes the run added under .emulator/, bytes it holds now)."""
     if not isinstance(output, dict) or "gate" not in output or "endpoint" not in output:
+        if disk is not None:
+            write(disk_line(*disk))
         text = json.dumps(output, indent=2, default=str).splitlines()  # not the training pipeline's shape
         write("output:")
         for line in text[:40]:
@@ -44,6 +63,8 @@ def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str],
     name = endpoint.get("EndpointName")
     base = runtime.invoke_server_url()
     write(f"  endpoint          {name} ({endpoint.get('EndpointStatus')}) at {base}/endpoints/{name}/invocations")
+    if disk is not None:
+        write(disk_line(*disk))
     target = (output.get("target") or {}).get("column")
     row, where = _first_raw_row(source, target)
     if row is None:  # started from an input document: the batch file holds raw rows of the table too

@@ -10,7 +10,7 @@ from typing import Any
 
 from emulator.app.datasets import DATASETS, sample_file
 from emulator.app.own_data import OwnDataError, choose_target, pipeline_context
-from emulator.app.summary import print_pipeline_summary
+from emulator.app.summary import disk_line, print_pipeline_summary
 from emulator.asl import DefinitionError, run_definition
 from emulator.asl.ports import Integrations
 from emulator.asl.validate import ValidationException, format_diagnostics, validate_definition
@@ -25,6 +25,7 @@ from emulator.runtime import Runtime
 from emulator.services.stepfunctions.exceptions import ExecutionAlreadyExists
 from emulator.services.stepfunctions.machines import StateMachineSpec
 from emulator.storage.layout import Layout
+from emulator.storage.retention import disk_bytes
 
 
 class _Watcher:
@@ -151,6 +152,7 @@ def _run_context(args: argparse.Namespace, input_value: Any) -> tuple[dict[str, 
 def cmd_run(args: argparse.Namespace) -> int:
     input_value = _execution_input(args)
     context, source = _run_context(args, input_value)
+    disk_before = disk_bytes([args.state_dir])  # the run's own bytes: deploy, upload, jobs, records
     deployment = prepare(args, context)
     stack = context.get("stack_name") or DEFAULT_STACK
     started = time.monotonic()
@@ -182,8 +184,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         status = 0
         for (machine, name, progress), result in zip(watcher.started, results, strict=True):
             status = max(status, summarize(runtime, machine, name, result, progress, time.monotonic() - started))
+            held = disk_bytes([args.state_dir])
             if result.status == "SUCCEEDED":
-                print_pipeline_summary(runtime, result.output, source=source)
+                print_pipeline_summary(runtime, result.output, source=source, disk=(held - disk_before, held))
+            else:
+                print(disk_line(held - disk_before, held).strip())
         return status
 
 

@@ -1,4 +1,4 @@
-"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve.
+"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean.
 
   asl DEFINITION.json [--input INPUT.json]   run a bare definition, print one JSON result
   synth [-c key=value ...]                   npx cdk synth --quiet with the venv on PATH
@@ -11,6 +11,7 @@
                                              S3, Step Functions and the SageMaker runtime on localhost
   env                                        the AWS_ENDPOINT_URL_* lines for the running serve
   validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
+  clean [--keep N] [--older-than DAYS]       prune old executions, their job folders and run data
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
+from emulator.cli import clean
 from emulator.cli.commands import (
     cmd_asl,
     cmd_deploy,
@@ -141,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     red.add_argument("--state-machine", help="the machine (name or ARN) when several have an execution of that name")
     red.add_argument("--time-scale", type=float, default=0.01, help="multiplies Wait/Retry intervals (default 0.01)")
     red.set_defaults(func=cmd_redrive)
+
+    clean.add_parser(sub)
 
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)

@@ -11,6 +11,7 @@
     outbox/<topic>.jsonl            messages published to SNS topics
     dead_letters/                   events EventBridge could not deliver
     sagemaker/<kind>/<name>.json    SageMaker resource records; sagemaker/work/<kind>/<name>/ job folders
+    sagemaker/work/shared-inputs/   job inputs copied once when the bucket is on another filesystem
     sagemaker/invoke_server.json    the live `serve` process that answers InvokeEndpoint
     processes/groups/<pid>.json     the job, Lambda and trial process groups an emulator process runs
 """
@@ -106,7 +107,16 @@ class Layout:
         return self.root / "sagemaker"
 
     def sagemaker_work_dir(self, kind: str, name: str) -> Path:
-        return self.root / "sagemaker" / "work" / kind / name
+        return self.sagemaker_work_root / kind / name
+
+    @property
+    def sagemaker_work_root(self) -> Path:
+        return self.root / "sagemaker" / "work"
+
+    @property
+    def shared_inputs_dir(self) -> Path:
+        """Objects copied once for every job that reads them, when no hard link can reach the bucket."""
+        return self.sagemaker_work_root / "shared-inputs"
 
     @property
     def invoke_server_file(self) -> Path:

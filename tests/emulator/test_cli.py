@@ -62,6 +62,7 @@ def test_run_sample_goes_through_the_eventbridge_rule(tmp_path, capsys, mini_ass
     assert "status: SUCCEEDED" in out
     assert '"input_s3_uri": "s3://ministack-databuckete3889a50/raw/abalone.csv"' in out
     assert "not emulated (" in out
+    assert re.search(r"disk +\+[\d.]+ (KB|MB) under \.emulator/ by this run", out), out  # the run's own bytes
     histories = list((tmp_path / "state" / "executions" / "mini-training").iterdir())
     assert len(histories) == 1
 

@@ -33,7 +33,8 @@ from emulator.services.s3.store import (
     NoSuchBucket,
     NoSuchKey,
     S3Error,
-    etag_of,
+    multipart_etag,
+    stored_etag,
     valid_bucket_name,
 )
 
@@ -348,16 +349,16 @@ class _Handler(BaseHTTPRequestHandler):
             source = unquote(self.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/")
             src_bucket, _, src_key = source.partition("/")
             with s3.write_condition(uri, **self._conditions()):
-                s3.copy(LocalS3.uri(src_bucket, src_key), uri)
+                etag = s3.copy(LocalS3.uri(src_bucket, src_key), uri)
             self._created(uri)
             path = s3.path(uri)
             return self._send(200, _xml("CopyObjectResult", [
-                ("LastModified", _iso(path.stat().st_mtime)), ("ETag", _etag(path))]))
+                ("LastModified", _iso(path.stat().st_mtime)), ("ETag", etag or _etag(path))]))
         if method == "PUT":
             with s3.write_condition(uri, **self._conditions()):
-                s3.put_bytes(uri, body)
+                etag = s3.put_bytes(uri, body)  # hashed as it is written, kept beside the object
             self._created(uri)
-            return self._send(200, headers={"ETag": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'})
+            return self._send(200, headers={"ETag": etag or f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'})
         if method == "DELETE":
             s3.delete(uri)
             return self._send(204)
@@ -422,27 +423,32 @@ class _Handler(BaseHTTPRequestHandler):
             raise _S3Fault(404, "NoSuchUpload", "The specified upload does not exist.", UploadId=upload_id)
         if method == "PUT":
             number = int(self.query["partNumber"])
+            digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
             (folder / f"{number:05d}").write_bytes(body)
-            return self._send(200, headers={"ETag": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'})
+            (folder / f"{number:05d}.md5").write_text(digest)  # the object's ETag is made of these
+            return self._send(200, headers={"ETag": f'"{digest}"'})
         if method == "DELETE":
             shutil.rmtree(folder, ignore_errors=True)
             return self._send(204)
         if method == "POST":
             assembled = folder / "assembled"
+            parts = sorted(p for p in folder.iterdir() if p.name.isdigit())
             with assembled.open("wb") as out:
-                for part in sorted(p for p in folder.iterdir() if p.name.isdigit()):
+                for part in parts:
                     out.write(part.read_bytes())
-            s3.put_file(LocalS3.uri(bucket, key), assembled)
+            # S3's multipart ETag, from the parts' MD5s taken at upload; the assembled file is renamed in
+            etag = multipart_etag([part.with_name(part.name + ".md5").read_text().strip() for part in parts])
+            s3.move_in(LocalS3.uri(bucket, key), assembled, etag=etag)
             shutil.rmtree(folder, ignore_errors=True)
             self._created(LocalS3.uri(bucket, key))
-            etag = _etag(s3.path(LocalS3.uri(bucket, key)))
             return self._send(200, _xml("CompleteMultipartUploadResult", [
                 ("Location", f"/{bucket}/{key}"), ("Bucket", bucket), ("Key", key), ("ETag", etag)]))
         raise _S3Fault(501, "NotImplemented", "unsupported multipart operation")
 
 
 def _etag(path: Path) -> str:
-    return etag_of(path)
+    """The ETag recorded when the object was written (never a hash of the object per request)."""
+    return stored_etag(path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,10 @@
 """SageMaker processing and training jobs, moto style: the resources and the runners that play them.
 
 A job runs as a local process (runner.py) in its work folder (``layout.sagemaker_work_dir``: ``ml/``
-is the container's /opt/ml, ``logs/`` its stdout and stderr), watched by one thread per job. Its
+is the container's /opt/ml, ``logs/`` its stdout and stderr and ``emulator.log``, what the emulator
+did to set it up), watched by one thread per job. Inputs are read-only hard links to the bucket's
+objects (a copy only across filesystems, said in emulator.log); outputs are renamed into the bucket
+when the job completes, never copied, and a job that did not complete promotes nothing. Its
 Describe* answer is a record in the SageMaker record store, written owned by this process: a
 record left InProgress by a process that died reads as Failed (storage.records.owner_dead).
 Methods are named after the API operations and take the request's PascalCase members.
@@ -241,6 +244,19 @@ class JobsBackend:
             )
         return without_owner(stored)
 
+    def _materialize(self, job: Job, what: str, uri: str, dest: Path, shown: str) -> int:
+        """The objects under ``uri`` in ``dest`` as read-only hard links; how many (0: none found)."""
+        placed = self.context.s3.link_prefix(uri, dest, shared=self.context.layout.shared_inputs_dir)
+        copied = [p for p in placed if p.how != "linked"]
+        if placed:
+            _note(job, f"{what}: {len(placed)} object(s) from {uri} in {shown}, hard-linked read-only"
+                       + (f"; {len(copied)} copied first (the bucket is on another filesystem: no hard link "
+                          f"reaches it; jobs reading the same object share the copy)" if copied else ""))
+        if copied:
+            log.warning("%s %s: %d input object(s) copied, the bucket is on another filesystem than %s",
+                        job.name, what, len(copied), dest)
+        return len(placed)
+
     def _start(self, target: Any, job: Job, launcher: Launcher, kind: str) -> None:
         thread = threading.Thread(target=target, args=(job, launcher), name=f"{kind}-{job.name}", daemon=True)
         with self._lock:
@@ -290,7 +306,7 @@ class JobsBackend:
                 return
             dest = local_path(source["LocalPath"], ml)
             dest.mkdir(parents=True, exist_ok=True)
-            if not s3.download_prefix(source["S3Uri"], dest):
+            if not self._materialize(job, f"input {item.get('InputName')!r}", source["S3Uri"], dest, source["LocalPath"]):
                 job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
                 return
         for output in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
@@ -331,7 +347,9 @@ class JobsBackend:
         for output in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
             target = output.get("S3Output")
             if target:
-                s3.upload_dir(local_path(target["LocalPath"], ml), target["S3Uri"])
+                moved = s3.move_dir_in(local_path(target["LocalPath"], ml), target["S3Uri"])
+                _note(job, f"output {output.get('OutputName')!r}: {len(moved)} file(s) moved from "
+                           f"{target['LocalPath']} into {target['S3Uri']}")
         job.exit_message = _read_text(ml / "output" / "message") or None
         job.status = "Completed"
 
@@ -427,7 +445,9 @@ class JobsBackend:
             if source.get("S3DataType", "S3Prefix") != "S3Prefix":
                 job.fail(f"ClientError: channel {channel['ChannelName']!r}: S3DataType {source['S3DataType']} is not supported locally; use S3Prefix")
                 return
-            if not s3.download_prefix(source["S3Uri"], ml / "input" / "data" / channel["ChannelName"]):
+            name = channel["ChannelName"]
+            if not self._materialize(job, f"channel {name!r}", source["S3Uri"], ml / "input" / "data" / name,
+                                     f"/opt/ml/input/data/{name}"):
                 job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
                 return
         if job.stop_requested:
@@ -462,9 +482,10 @@ class JobsBackend:
             return
         job.set_secondary("Uploading", "Uploading generated training model")
         prefix = req["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{job.name}/output"
-        s3.put_file(f"{prefix}/model.tar.gz", _tar(ml / "model", job.folder))
+        s3.move_in(f"{prefix}/model.tar.gz", _tar(ml / "model", job.folder))
         if any((ml / "output" / "data").iterdir()):
-            s3.put_file(f"{prefix}/output.tar.gz", _tar(ml / "output" / "data", job.folder))
+            s3.move_in(f"{prefix}/output.tar.gz", _tar(ml / "output" / "data", job.folder))
+        _note(job, f"model.tar.gz packed from /opt/ml/model and moved into {prefix}/")
         job.model_artifacts = f"{prefix}/model.tar.gz"
         job.finish("Completed", "Completed", "Training job completed")
 
@@ -584,6 +605,13 @@ def _resource_config(resources: dict) -> dict:
         "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": hosts}],
         "network_interface_name": "eth0",
     }
+
+
+def _note(job: Job, line: str) -> None:
+    """One line of the job's emulator.log: what was done to set it up and promote its outputs."""
+    job.log_dir.mkdir(parents=True, exist_ok=True)
+    with open(job.log_dir / "emulator.log", "a", encoding="utf-8") as handle:
+        handle.write(f"{utcnow().isoformat(timespec='seconds')} {line}\n")
 
 
 def _read_text(path: Path) -> str:

@@ -3,15 +3,23 @@
 The job folder plays the container's /opt/ml: ``map_paths`` rewrites every /opt/ml path in a
 command line to the folder, and the process gets ``SM_ML_ROOT`` pointing at it (what the twins
 read instead of the hard-coded /opt/ml).
+
+A job's inputs are read-only hard links to bucket objects (LocalS3.link_prefix): the file mode is
+what keeps a job from writing through them. Root ignores file modes while it holds
+CAP_DAC_OVERRIDE, so a job launched by root runs without it (util-linux ``setpriv``), and reads
+everything but writes only what it owns and may write, as any user's job does.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +156,23 @@ class JobProcess:
         return "\n".join(text.strip().splitlines()[-lines:])
 
 
+@functools.cache
+def _mode_keeper() -> list[str]:
+    """The prefix that makes a root-launched job respect file modes ([] when not root or not possible)."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return []
+    prefix = [shutil.which("setpriv") or "setpriv", "--bounding-set", "-dac_override", "--"]
+    try:
+        ok = subprocess.run([*prefix, "true"], check=False, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    if not ok:
+        log.warning("jobs run as root with CAP_DAC_OVERRIDE (no usable setpriv): a job could write "
+                    "through its read-only input links into the bucket")
+        return []
+    return prefix
+
+
 def launch(
     command: list[str],
     *,
@@ -173,7 +198,7 @@ def launch(
         full_env["PYTHONPATH"] = os.pathsep.join(paths)
     with open(log_dir / "stdout.log", "wb") as out, open(log_dir / "stderr.log", "wb") as err:
         popen = subprocess.Popen(
-            command, cwd=cwd, env=full_env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+            [*_mode_keeper(), *command], cwd=cwd, env=full_env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
         )
     log.debug("started pid %d: %s", popen.pid, " ".join(command))
     deadline = time.monotonic() + max_runtime if max_runtime else None

@@ -140,7 +140,7 @@ def extract_model(container: dict, s3: LocalS3, artifacts_root: Path) -> Path:
     if source and source.get("CompressionType") == "None":
         digest = hashlib.sha256("\n".join(s3.list(url)).encode() + str(time.time()).encode()).hexdigest()[:20]
         target = artifacts_root / digest
-        s3.download_prefix(url, target)
+        s3.link_prefix(url, target)  # read-only links: nothing served can change the objects
         return target
     if not s3.exists(url):
         raise ValidationException(f"Could not find model data at {url}.")

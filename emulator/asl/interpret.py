@@ -45,9 +45,10 @@ log = logging.getLogger(__name__)
 # -- the loop --------------------------------------------------------------------------------------
 
 
-def run_block(ex: Execution, block: model.StateMachine, data: Any, frame: Frame) -> Any:
-    """Run states from StartAt until one ends the block; returns the block's output."""
-    name: str | None = block.start_at
+def run_block(ex: Execution, block: model.StateMachine, data: Any, frame: Frame, start_at: str | None = None) -> Any:
+    """Run states from StartAt (or ``start_at``: a resumed execution) until one ends the block;
+    returns the block's output."""
+    name: str | None = start_at or block.start_at
     states = block.states
     while name is not None:
         ex.check(frame)

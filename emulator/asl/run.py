@@ -35,6 +35,29 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Resume:
+    """Where a resumed execution continues: the top-level Task state that was waiting on ``token``
+    when its process ended, run again from its recorded input with the same token (the integration
+    does not send its request twice); ``events`` is the history before that state was entered."""
+
+    state_name: str
+    input: Any
+    token: str
+    events: list[dict]
+    start: datetime
+
+    @classmethod
+    def from_history(cls, events: list[dict], state_name: str, token: str, start: datetime) -> Resume:
+        """The point to resume at from a checkpointed history: the last entry into ``state_name``."""
+        for index in range(len(events) - 1, -1, -1):
+            event = events[index]
+            if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == state_name:
+                data = json.loads(event["stateEnteredEventDetails"].get("input") or "{}")
+                return cls(state_name, data, token, list(events[:index]), start)
+        raise ValueError(f"the history does not show state {state_name!r} being entered; it cannot be resumed")
+
+
+@dataclass(frozen=True)
 class ExecutionResult:
     status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
     output: Any
@@ -62,6 +85,7 @@ def run_definition(
     abort: threading.Event | None = None,
     state_machine_arn: str | None = None,
     virtual_clock: bool = True,
+    resume: Resume | None = None,
 ) -> ExecutionResult:
     """Run a definition to the end and return how it ended.
 
@@ -72,6 +96,8 @@ def run_definition(
     as ABORTED. ``virtual_clock=False`` records wall-clock times only (skipped Wait/Retry time is
     not added). ``state_machine_arn`` (a deployed machine's) sets the region and account of the
     execution ARN; without it they are the local defaults (emulator.aws.arns).
+    ``resume`` continues an execution at a top-level Task state that waited on a task token (see
+    Resume): its earlier events are kept, no second ExecutionStarted is recorded.
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
@@ -81,6 +107,11 @@ def run_definition(
     clock = clock or (lambda: datetime.now(UTC))
     rng = rng or random.Random()
     new_id = id_generator or (lambda: str(uuid.uuid4()))
+    if resume is not None:
+        if resume.state_name not in machine.states:
+            raise ValueError(f"state {resume.state_name!r} is not a top-level state: only a wait at the top level "
+                             f"can be resumed")
+        new_id = _first(resume.token, new_id)  # the resumed Task waits on its old token
     data = _json_value({} if input is None else input)
     # A deployed state machine's ARN fixes the region and account its executions report.
     region, account = DEFAULT_REGION, ACCOUNT
@@ -94,6 +125,9 @@ def run_definition(
     role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"
     history = History(clock, on_event, virtual_clock)
     start = clock()
+    if resume is not None:
+        history.events.extend(resume.events)
+        start = resume.start
     timeout = execution_timeout_seconds if execution_timeout_seconds is not None else machine.timeout_seconds
     ex = Execution(
         machine=machine,
@@ -114,7 +148,7 @@ def run_definition(
         timeout_seconds=timeout,
         stop=abort if abort is not None else threading.Event(),
     )
-    frame = Frame(Cursor(), (ex.stop,))
+    frame = Frame(Cursor(len(history.events)), (ex.stop,))
     status_record = {
         "executionArn": execution_arn,
         "stateMachineArn": state_machine_arn,
@@ -125,16 +159,20 @@ def run_definition(
     }
     if history_dir is not None:
         write_status(Path(history_dir), status_record)
-    history.add(
-        frame.cursor,
-        "ExecutionStarted",
-        {"input": to_json(data), "inputDetails": {"truncated": False}, "roleArn": role},
-    )
+    if resume is None:
+        history.add(
+            frame.cursor,
+            "ExecutionStarted",
+            {"input": to_json(data), "inputDetails": {"truncated": False}, "roleArn": role},
+        )
     output: Any = None
     error: str | None = None
     cause: str | None = None
     try:
-        output = run_block(ex, machine, data, frame)
+        if resume is None:
+            output = run_block(ex, machine, data, frame)
+        else:
+            output = run_block(ex, machine, _json_value(resume.input), frame, start_at=resume.state_name)
         status = "SUCCEEDED"
         history.add(frame.cursor, "ExecutionSucceeded", {"output": to_json(output), "outputDetails": {"truncated": False}})
     except StatesError as err:
@@ -169,6 +207,12 @@ def run_definition(
     if history_dir is not None:
         _record(Path(history_dir), status_record, result, format_timestamp(history.now(frame.cursor)))
     return result
+
+
+def _first(value: str, then: Callable[[], str]) -> Callable[[], str]:
+    """An id generator that answers ``value`` once, then ``then()``."""
+    pending = [value]
+    return lambda: pending.pop() if pending else then()
 
 
 def _json_value(value: Any) -> Any:

@@ -8,9 +8,10 @@
   watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ and play
                                              the EventBridge rule
   serve [--time-scale S] [--stepfunctions-port P] ...
-                                             S3, Step Functions and the SageMaker runtime on localhost
+                                             S3, Step Functions, SageMaker and its runtime on localhost
   env                                        the AWS_ENDPOINT_URL_* lines for the running serve
   validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
+  approve|reject [EXECUTION] [--reason R]    answer the approval an execution waits on
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
+from emulator.cli import approvals
 from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_env, cmd_run, cmd_synth, cmd_validate, cmd_watch
 from emulator.cli.errors import CliError
 from emulator.cli.serve import serve
@@ -116,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)
 
-    srv = sub.add_parser("serve", help="the SageMaker runtime and Step Functions APIs on localhost")
+    approvals.add_parsers(sub)
+
+    srv = sub.add_parser("serve", help="the S3, Step Functions, SageMaker and SageMaker runtime APIs on localhost")
     srv.add_argument("serve_args", nargs=argparse.REMAINDER)
     srv.set_defaults(func=lambda args: serve(args.serve_args, args.project, args.state_dir))
     return parser

@@ -1,7 +1,8 @@
 """An execution's record on disk: status.json (always), history.json and output.json (once ended).
 
 The interpreter writes it; the Step Functions API and the CLI read it. A running (or killed)
-execution has a status.json only.
+execution has a status.json only, plus the history up to the wait once a Task waits on a task
+token (a checkpoint: a restarted process resumes the execution from it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ def write_history(folder: Path, history: list[dict], status: dict, output: Any) 
     write_json_atomic(Path(folder) / "history.json", history, indent=2)
     write_json_atomic(Path(folder) / "output.json", output, indent=2)
     write_json_atomic(Path(folder) / "status.json", status, indent=2)
+
+
+def write_checkpoint(folder: Path, history: list[dict]) -> None:
+    """The history of a running execution so far (status.json stays RUNNING)."""
+    write_json_atomic(Path(folder) / "history.json", history, indent=2)
 
 
 def write_status(folder: Path, status: dict) -> None:

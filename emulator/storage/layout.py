@@ -11,6 +11,8 @@
     dead_letters/                   events EventBridge could not deliver
     sagemaker/<kind>/<name>.json    SageMaker resource records; sagemaker/work/<kind>/<name>/ job folders
     sagemaker/invoke_server.json    the live `serve` process that answers InvokeEndpoint
+    stepfunctions/tokens/<id>.json  the task tokens of .waitForTaskToken states (any process answers them)
+    cloudwatch/                     metric datapoints (metrics.sqlite) and alarm records
 """
 
 from __future__ import annotations
@@ -105,6 +107,14 @@ class Layout:
 
     def sagemaker_work_dir(self, kind: str, name: str) -> Path:
         return self.root / "sagemaker" / "work" / kind / name
+
+    @property
+    def stepfunctions_records(self) -> Path:
+        return self.root / "stepfunctions"
+
+    @property
+    def cloudwatch_dir(self) -> Path:
+        return self.root / "cloudwatch"
 
     @property
     def invoke_server_file(self) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import uuid
@@ -21,6 +22,7 @@ from typing import Any
 from emulator.aws.arns import execution_arn, parse_execution_arn
 from emulator.services.stepfunctions import exceptions as exc
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
+from emulator.services.stepfunctions.tokens import TaskTokens
 from emulator.storage.executions import read_execution, write_history
 from emulator.storage.layout import Layout
 from emulator.storage.pages import InvalidNextToken, paginate
@@ -33,6 +35,8 @@ _BAD_NAME_CHAR = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
 
 # (machine, input value, execution name, on_event, abort) -> the ended execution (anything)
 Launch = Callable[[StateMachineSpec, Any, str, Callable[[dict], None], threading.Event], Any]
+# (machine, execution name, its waiting token record, on_event, abort) -> the ended execution
+Resume = Callable[[StateMachineSpec, str, dict, Callable[[dict], None], threading.Event], Any]
 
 
 def check_name(name: Any) -> str:
@@ -65,10 +69,11 @@ class _Running:
 class StepFunctionsBackend:
     OPERATIONS = ("ListStateMachines", "DescribeStateMachine", "StartExecution", "DescribeExecution",
                   "ListExecutions", "GetExecutionHistory", "StopExecution", "ValidateStateMachineDefinition",
-                  "TestState")
+                  "TestState", "SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
 
     def __init__(self, machines: StateMachines, layout: Layout, launch: Launch, *, created: float = 0.0,
-                 validate: Callable[..., dict] | None = None, test_state: Callable[..., dict] | None = None):
+                 validate: Callable[..., dict] | None = None, test_state: Callable[..., dict] | None = None,
+                 tokens: TaskTokens | None = None, resume: Resume | None = None):
         self.machines = machines
         self.layout = layout
         self.launch = launch
@@ -76,6 +81,10 @@ class StepFunctionsBackend:
         self._validate = validate
         self._test_state = test_state
         self.created = created  # when the machines were deployed (epoch seconds)
+        # task tokens live on disk (any process answers them); ``resume`` continues an execution
+        # whose process ended while it waited on one (the interpreter's job, injected)
+        self.tokens = tokens or TaskTokens(layout.stepfunctions_records)
+        self._resume = resume
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
@@ -155,14 +164,18 @@ class StepFunctionsBackend:
             raise exc.ValidationException(f"The execution could not start: {running.failure}")
         return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
 
-    def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running) -> None:
+    def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running,
+                 waiting: dict | None = None) -> None:
         def on_event(event: dict) -> None:
             running.events.append(event)
             running.started.set()
 
-        log.info("execution %s of %s starting", name, machine.name)
+        log.info("execution %s of %s %s", name, machine.name, "resuming" if waiting else "starting")
         try:
-            result = self.launch(machine, running.input_value, name, on_event, running.abort)
+            if waiting is not None:
+                result = self._resume(machine, name, waiting, on_event, running.abort)
+            else:
+                result = self.launch(machine, running.input_value, name, on_event, running.abort)
             log.info("execution %s %s%s", name, result.status, f": {result.error}" if result.error else "")
         except Exception as error:  # noqa: BLE001 - refused before its first event (e.g. a bad definition)
             running.failure = error
@@ -173,14 +186,58 @@ class StepFunctionsBackend:
                     del self._running[arn]
 
     def stop_all(self, timeout: float = 30.0) -> None:
-        """Abort every execution this backend runs and wait for their ABORTED records (shutdown)."""
+        """Abort every execution this backend runs and wait for their ABORTED records (shutdown).
+        An execution waiting on a task token is left as it is on disk, RUNNING with its token
+        WAITING: the next `serve` resumes it (see resume_waiting), so a restart loses no approval."""
+        waiting = {record["executionArn"] for record in self.tokens.waiting() if record.get("waiterPid") == os.getpid()}
         with self._lock:
-            running = list(self._running.values())
+            running = [execution for arn, execution in self._running.items() if arn not in waiting]
         for execution in running:
             execution.abort.set()
         for execution in running:
             if execution.thread:
                 execution.thread.join(timeout)
+
+    def resume_waiting(self) -> list[str]:
+        """Resume, on threads of this process, every execution whose process ended while it waited
+        on a task token (a killed or restarted `serve`, an interrupted `run`); returns their ARNs."""
+        if self._resume is None:
+            return []
+        resumed = []
+        for record in self.tokens.waiting():
+            arn = record["executionArn"]
+            if self.tokens.waiter_alive(record) or arn in self._running:
+                continue
+            try:
+                machine = self.machines.get(record["stateMachineName"])
+            except exc.StateMachineDoesNotExist:
+                log.warning("token of %s: its state machine is no longer deployed; not resumed", arn)
+                continue
+            with self._lock:
+                running = self._running[arn] = _Running(None)
+                running.thread = threading.Thread(target=self._execute, args=(machine, record["executionName"], arn,
+                                                                              running, record),
+                                                  name=f"execution-{record['executionName']}", daemon=True)
+                running.thread.start()
+            running.started.wait(10)
+            resumed.append(arn)
+        return resumed
+
+    # -- callback tasks (.waitForTaskToken) ---------------------------------------------------
+    def send_task_success(self, taskToken: Any = None, output: Any = None, **_: Any) -> dict:
+        self.tokens.send_success(taskToken, output)
+        return {}
+
+    def send_task_failure(self, taskToken: Any = None, error: Any = None, cause: Any = None, **_: Any) -> dict:
+        for name, value, limit in (("error", error, 256), ("cause", cause, 32768)):
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                raise exc.ValidationException(f"{name} must be a string of at most {limit} characters")
+        self.tokens.send_failure(taskToken, error, cause)
+        return {}
+
+    def send_task_heartbeat(self, taskToken: Any = None, **_: Any) -> dict:
+        self.tokens.send_heartbeat(taskToken)
+        return {}
 
     def describe_execution(self, executionArn: Any = None, **_: Any) -> dict:
         _, _, record = self._execution(executionArn)

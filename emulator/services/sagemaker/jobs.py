@@ -307,6 +307,8 @@ class JobsBackend:
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
         )
+        if job.stop_requested:  # a Stop* that came while the process was being launched
+            job.process.stop()
         result = job.process.wait()
         job.end_time = utcnow()
         if result.timed_out:
@@ -437,6 +439,8 @@ class JobsBackend:
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
         )
+        if job.stop_requested:  # a Stop* that came while the process was being launched
+            job.process.stop()
         result = job.process.wait()
         job.metrics = final_metrics(job.process.log_text(), job.metric_definitions, utcnow())
         if result.timed_out:

@@ -33,8 +33,7 @@ from emulator.integrations import callback, lambda_, s3_sdk, sns
 from emulator.integrations.lambda_ import log_file
 from emulator.services.cloudwatch import Alarm, CloudWatchBackend, UnsupportedAlarm
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec, RuleTargetSpec
-from emulator.services.lambda_.functions import ResourceNotFoundException
-from emulator.services.lambda_.functions import Functions
+from emulator.services.lambda_.functions import Functions, ResourceNotFoundException
 from emulator.services.lambda_.invoke import LambdaRunner
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3

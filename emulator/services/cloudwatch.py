@@ -385,7 +385,7 @@ class CloudWatchBackend:
                        "Trigger": {k: v for k, v in alarm.describe().items() if k not in ("AlarmName", "AlarmDescription")}}
             try:
                 self.notify(action, f'{record["StateValue"]}: "{alarm.name}" in {self.region}', json.dumps(message))
-            except Exception:  # noqa: BLE001 - a failed notification must not stop the evaluation
+            except Exception:
                 log.exception("alarm %s: action %s failed", alarm.name, action)
 
     def describe_alarms(self, AlarmNames: list[str] | None = None, StateValue: str | None = None, **_: Any) -> dict:

@@ -17,7 +17,15 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from sm_testkit import DATA, PROJECT_ROOT, ROLE, SKLEARN_IMAGE, XGBOOST_IMAGE, abalone_channels, channel, training_request
+from sm_testkit import (
+    PROJECT_ROOT,
+    ROLE,
+    SKLEARN_IMAGE,
+    XGBOOST_IMAGE,
+    abalone_channels,
+    channel,
+    training_request,
+)
 
 from emulator.services.s3.store import LocalS3
 from emulator.services.sagemaker.context import SageMakerContext
@@ -296,15 +304,15 @@ def test_the_aws_cli_and_the_sagemaker_sdk_work_unchanged(world):
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
     aws = Path(sys.executable).parent / "aws"
     listed = subprocess.run([str(aws), "sagemaker", "list-models", "--endpoint-url", world["url"]],
-                            env=env, capture_output=True, text=True, timeout=60)
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
     assert listed.returncode == 0, listed.stderr
     assert sorted(m["ModelName"] for m in json.loads(listed.stdout)["Models"]) == ["model-1", "model-2"]
     missing = subprocess.run([str(aws), "sagemaker", "describe-training-job", "--training-job-name", "nope",
-                              "--endpoint-url", world["url"]], env=env, capture_output=True, text=True, timeout=60)
+                              "--endpoint-url", world["url"]], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert missing.returncode != 0 and "ResourceNotFound" in missing.stderr
     code = ("import boto3\nfrom sagemaker.core.resources import TrainingJob\n"
             "job = TrainingJob.get('train-1', session=boto3.Session(region_name='us-east-1'))\n"
             "print(job.training_job_status)\n")
     sdk = subprocess.run([sys.executable, "-c", code], env={**env, "AWS_ENDPOINT_URL_SAGEMAKER": world["url"]},
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert sdk.returncode == 0 and sdk.stdout.strip().endswith("Completed"), sdk.stderr[-2000:]

@@ -232,7 +232,7 @@ class RegistryBackend:
         }
         try:
             self.context.emit_event(event)
-        except Exception:  # noqa: BLE001 - a rule that cannot deliver must not undo the registry's change
+        except Exception:
             log.exception("model package %s: its state change event was not delivered", fields["ModelPackageArn"])
 
     def list_model_packages(self, ModelPackageGroupName: str | None = None, ModelApprovalStatus: str | None = None,

@@ -69,7 +69,7 @@ def from_wire(value: Any, shape: Shape | None) -> Any:
             return dt.datetime.fromtimestamp(value, dt.UTC)
         if isinstance(value, str):
             try:
-                return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return dt.datetime.fromisoformat(value)
             except ValueError:
                 return value  # validation names it
     if shape.type_name == "blob" and isinstance(value, str):

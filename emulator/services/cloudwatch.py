@@ -402,8 +402,8 @@ class CloudWatchBackend:
     def describe_alarm_history(self, AlarmName: str | None = None, **_: Any) -> dict:
         names = [AlarmName] if AlarmName else sorted(self.alarms)
         items = [item for name in names for item in self._state(name)["History"]]
-        items.sort(key=lambda item: item["Timestamp"], reverse=True)
-        return {"AlarmHistoryItems": items}
+        items.sort(key=lambda item: item["Timestamp"])  # stable: changes at one moment keep their order
+        return {"AlarmHistoryItems": items[::-1]}  # newest first, as CloudWatch lists them
 
 
 def _epoch(value: Any) -> float:

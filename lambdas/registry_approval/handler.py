@@ -34,19 +34,24 @@ ANSWERED = ("TaskTimedOut", "TaskDoesNotExist")
 def waiting_token(events_newest_first: Iterable[dict]) -> str | None:
     """The token of the approval request still waiting for an answer, or None (answered, timed out,
     or not published yet). Events as GetExecutionHistory(reverseOrder=True) lists them."""
+    return approval_request(events_newest_first)[1]
+
+
+def approval_request(events_newest_first: Iterable[dict]) -> tuple[str, str | None]:
+    """("waiting", token), ("answered", None) or ("absent", None): the newest approval request's state."""
     for event in events_newest_first:
         kind = event["type"]
         details = event.get(kind[0].lower() + kind[1:] + "EventDetails") or {}
         if details.get("resource") != WAIT_RESOURCE:
             continue
         if kind in ("TaskSucceeded", "TaskFailed", "TaskTimedOut"):
-            return None
+            return "answered", None
         if kind == "TaskScheduled":
             message = json.loads(details["parameters"]).get("Message")
             if isinstance(message, str):
                 message = json.loads(message)
-            return (message or {}).get("task_token")
-    return None
+            return "waiting", (message or {}).get("task_token")
+    return "absent", None
 
 
 def decide(detail: dict) -> tuple[str, dict] | None:
@@ -81,7 +86,9 @@ def resume(detail: dict, describe_package: Callable[[str], dict], execution_stat
     for attempt in range(attempts):
         if execution_status(execution) != "RUNNING":
             return {"action": "ignored", "why": f"{execution} is not running"}
-        token = waiting_token(history(execution))
+        state, token = approval_request(history(execution))
+        if state == "answered":
+            return {"action": "already-answered", "execution": execution}
         if token:
             kind, payload = decision
             try:

@@ -99,3 +99,8 @@ def test_metadata_missing_from_the_event_is_read_from_the_package():
     event_detail = detail("Approved")
     del event_detail["CustomerMetadataProperties"]
     assert fake.run(event_detail)["action"] == "success"
+
+
+def test_a_request_already_answered_is_not_waited_for():
+    fake = Fake(events=[ended("TaskSucceeded"), scheduled("tok-1")])
+    assert fake.run(detail("Approved"), attempts=50, )["action"] == "already-answered" and fake.sent == []

@@ -72,11 +72,11 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         except EventsError:
             continue
         print(f"an upload to s3://{bucket}/{prefix} through the S3 API starts {stack}'s pipeline, as on AWS", flush=True)
+    for arn in runtime.resume_waiting() if runtime else []:
+        print(f"resumed {arn} at the task it waited on (answered meanwhile, or still waiting for "
+              f"SendTaskSuccess/Failure or the model registry)", flush=True)
     if not warm(layout, server):
         log.info("no endpoint is InService yet; endpoints created later are served as they appear")
-    for arn in runtime.resume_waiting() if runtime else []:
-        print(f"resumed {arn}: it waits on its task token again (SendTaskSuccess/Failure, or the model registry)",
-              flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

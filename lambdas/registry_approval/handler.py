@@ -75,6 +75,9 @@ def resume(detail: dict, describe_package: Callable[[str], dict], execution_stat
     decision = decide(detail)
     if decision is None:
         return {"action": "ignored", "why": f"status {detail.get('ModelApprovalStatus')!r} needs no answer"}
+    if detail.get("LastModifiedTime") in (None, detail.get("CreationTime")):
+        # a registration (approval_mode auto registers Approved): nobody decided anything
+        return {"action": "ignored", "why": "the package was registered with this status, not changed to it"}
     metadata = detail.get("CustomerMetadataProperties")
     if metadata is None:  # the event did not carry it: read the package
         metadata = describe_package(detail["ModelPackageArn"]).get("CustomerMetadataProperties") or {}

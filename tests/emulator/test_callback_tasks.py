@@ -203,11 +203,13 @@ def test_a_wait_outlives_its_killed_process_and_resumes_on_the_same_token(mini_r
     finally:
         os.killpg(waiter.pid, signal.SIGKILL)
         waiter.wait(10)
+    # answered while no process waits on it: the answer is kept for the execution resumed later
+    mini_runtime.stepfunctions.send_task_success(taskToken=token, output='{"approved": true}')
     assert mini_runtime.resume_waiting() == [arn]
     assert mini_runtime.resume_waiting() == []  # resumed once: its waiter is this process now
-    mini_runtime.stepfunctions.send_task_success(taskToken=token, output='{"approved": true}')
     described = wait_for_describe(mini_runtime, arn)
     assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"])["answer"] == {"approved": True}
     assert len(read_outbox(Layout.at(mini_deployment.state_dir), "mini-alerts")) == 1  # published once
     events = mini_runtime.stepfunctions.get_execution_history(executionArn=arn)["events"]
     types = [e["type"] for e in events]

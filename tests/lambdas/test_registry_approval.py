@@ -43,7 +43,8 @@ def test_the_waiting_token_is_the_newest_unanswered_request(events, token):
 
 def detail(status: str, **extra) -> dict:
     return {"ModelPackageArn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/g/1", "ModelApprovalStatus": status,
-            "CustomerMetadataProperties": {approval.REGISTERED_BY: EXECUTION}, **extra}
+            "CustomerMetadataProperties": {approval.REGISTERED_BY: EXECUTION},
+            "CreationTime": 1_700_000_000_000, "LastModifiedTime": 1_700_000_060_000, **extra}
 
 
 class Fake:
@@ -83,6 +84,7 @@ def test_an_answer_already_given_is_not_given_twice():
 
 @pytest.mark.parametrize("fake, event_detail, why", [
     (Fake(), detail("PendingManualApproval"), "needs no answer"),
+    (Fake(), detail("Approved", LastModifiedTime=1_700_000_000_000), "registered with this status"),
     (Fake(status="SUCCEEDED"), detail("Approved"), "not running"),
     (Fake(events=[OTHER]), detail("Approved"), "not waiting"),
     (Fake(), {**detail("Approved"), "CustomerMetadataProperties": {}}, "does not name"),

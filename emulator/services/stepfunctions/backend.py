@@ -204,15 +204,18 @@ class StepFunctionsBackend:
         if self._resume is None:
             return []
         resumed = []
-        for record in self.tokens.waiting():
+        for record in self.tokens.orphans():
             arn = record["executionArn"]
-            if self.tokens.waiter_alive(record) or arn in self._running:
+            if arn in self._running:
                 continue
             try:
                 machine = self.machines.get(record["stateMachineName"])
-            except exc.StateMachineDoesNotExist:
-                log.warning("token of %s: its state machine is no longer deployed; not resumed", arn)
+                status = read_execution(self.layout.execution_dir(machine.name, record["executionName"]))["status"]
+            except (exc.StateMachineDoesNotExist, FileNotFoundError):
+                log.warning("token of %s: its state machine or record is gone; not resumed", arn)
                 continue
+            if status.get("status") != "RUNNING" or not self.tokens.claim(record["token"]):
+                continue  # it ended, or another live process resumed it first
             with self._lock:
                 running = self._running[arn] = _Running(None)
                 running.thread = threading.Thread(target=self._execute, args=(machine, record["executionName"], arn,

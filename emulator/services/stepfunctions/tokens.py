@@ -81,8 +81,32 @@ class TaskTokens:
         self.records.update(KIND, _key(token), change)
 
     def waiting(self) -> list[dict]:
-        """Every token still waiting (for resuming the executions of a process that is gone)."""
+        """Every token still waiting for an answer."""
         return [r for r in self.records.all(KIND) if r.get("status") == WAITING]
+
+    def orphans(self) -> list[dict]:
+        """The newest token of each execution whose waiting process is gone, answered or not (an
+        answer may come while no process waits: the execution resumed later picks it up)."""
+        newest: dict[str, dict] = {}
+        for record in self.records.all(KIND):
+            arn = record["executionArn"]
+            if arn not in newest or record["created"] > newest[arn]["created"]:
+                newest[arn] = record
+        return [r for r in newest.values() if r["status"] != CLOSED and not self.waiter_alive(r)]
+
+    def claim(self, token: str) -> bool:
+        """Become the waiter of an orphaned token; False when another live process already did."""
+        claimed = False
+
+        def change(record: dict | None) -> dict | None:
+            nonlocal claimed
+            if record is None or self.waiter_alive(record):
+                return record
+            claimed = True
+            return {**record, "waiterPid": os.getpid()}
+
+        self.records.update(KIND, _key(token), change)
+        return claimed
 
     @staticmethod
     def waiter_alive(record: dict) -> bool:

@@ -41,15 +41,8 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_
 
 
 @pytest.fixture(scope="module")
-def assembly(tmp_path_factory) -> Path:
-    import aws_cdk
-
-    sys.path.insert(0, str(PROJECT_ROOT))
-    import app as pipeline_app
-
-    outdir = tmp_path_factory.mktemp("approvals") / "cdk.out"
-    pipeline_app.build_app(aws_cdk.App(outdir=str(outdir), context=pipeline_app.cdk_json_context())).synth()
-    return outdir
+def assembly(pipeline_assembly) -> Path:
+    return pipeline_assembly  # synthesized once per session (conftest.py)
 
 
 class Serve:
@@ -116,7 +109,7 @@ class Deployment:
             described = self.serve.sfn.describe_execution(executionArn=arn)
             assert described["status"] == "RUNNING", (described, self.log.read_text()[-3000:])
             events = self.serve.sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=200)["events"]
-            state, token = approval_request(events)
+            _, token = approval_request(events)
             if token:
                 return token
             assert time.monotonic() < deadline, f"{arn} never asked for approval"

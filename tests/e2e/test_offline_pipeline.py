@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import boto3
@@ -31,15 +30,8 @@ SMALL = {
 
 
 @pytest.fixture(scope="module")
-def assembly(tmp_path_factory) -> Path:
-    import aws_cdk
-
-    sys.path.insert(0, str(PROJECT_ROOT))
-    import app as pipeline_app
-
-    outdir = tmp_path_factory.mktemp("pipeline") / "cdk.out"
-    pipeline_app.build_app(aws_cdk.App(outdir=str(outdir), context=pipeline_app.cdk_json_context())).synth()
-    return outdir
+def assembly(pipeline_assembly) -> Path:
+    return pipeline_assembly  # synthesized once per session (conftest.py)
 
 
 class Pipeline:

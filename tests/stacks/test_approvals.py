@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import json
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 from test_pipeline_stack import _resolve_join
 
-from app import build_app, cdk_json_context
 from stacks.config import ConfigError, PipelineConfig
 
 WAIT = "arn:aws:states:::sns:publish.waitForTaskToken"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    app = build_app(cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=cdk_json_context()))
-    return app.node.find_child("MlPipeline")
+def stack(synthesized):
+    return synthesized[0]
 
 
 @pytest.fixture(scope="module")

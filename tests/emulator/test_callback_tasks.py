@@ -223,3 +223,17 @@ def wait_for_describe(runtime, arn: str, timeout: float = 30) -> dict:
         assert time.monotonic() < deadline, described
         time.sleep(0.05)
     return described
+
+
+def test_shutting_down_leaves_a_waiting_execution_running_on_disk(api, mini_runtime):
+    """`serve` stopping (SIGTERM) aborts running executions but not one waiting on a token: the
+    next `serve` resumes it."""
+    arn = start(api, mini_runtime, callback_machine(), "shutdown-1")
+    token = wait_for_token(mini_runtime, arn)
+    began = time.monotonic()
+    mini_runtime.stepfunctions.stop_all(timeout=5)
+    assert time.monotonic() - began < 2  # not joined: it is left as it is
+    assert api.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    assert mini_runtime.tokens.read(token)["status"] == "WAITING"
+    api.send_task_success(taskToken=token, output="{}")  # here it still runs: let it end
+    assert wait_for_end(api, arn)["status"] == "SUCCEEDED"

@@ -111,7 +111,14 @@ class MetricStore:
         now = time.time()
         values = [(ns, name, dimensions_key(dims), ts if ts is not None else now, unit, float(value),
                    1.0, float(value), float(value), float(value)) for ns, name, dims, value, ts, unit in rows]
-        self._connect().executemany("INSERT INTO datapoints VALUES (?,?,?,?,?,?,?,?,?,?)", values)
+        connection = self._connect()
+        connection.execute("BEGIN")  # one transaction for the batch (autocommit would make one per row)
+        try:
+            connection.executemany("INSERT INTO datapoints VALUES (?,?,?,?,?,?,?,?,?,?)", values)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
     def put_statistics(self, namespace: str, name: str, dimensions: dict[str, str], stats: dict, *,
                        timestamp: float | None = None, unit: str | None = None) -> None:

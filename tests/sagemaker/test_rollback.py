@@ -215,7 +215,7 @@ def test_a_model_failing_on_a_segment_is_rolled_back_by_its_alarm_during_the_bak
     # errors came only from the new fleet's share, on the segment its model fails, only during the bake
     errors = [a for a in traffic.answers if a[2] == "error"]
     assert errors and all(began <= a[0] <= rolled_back + 0.2 for a in errors)
-    assert all(rows[a[1]][0] > FAULTY_LENGTH for a in errors)
+    assert all(float(rows[a[1]][0]) > FAULTY_LENGTH for a in errors)  # as the request carried it (float32 -> text)
     fleets = [fleet(a[3], rows[a[1]], boosters) for a in during]
     assert "?" not in fleets
     new_share = sum(f != "old" for f in fleets) / len(fleets)

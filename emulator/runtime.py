@@ -4,9 +4,15 @@
 API servers that handlers reach through ``AWS_ENDPOINT_URL_S3/_SFN/_SAGEMAKER``, builds every
 service backend with exactly what it needs, registers the Step Functions integrations over them,
 and injects the calls that go upward: the one execution launcher (used by the CLI, `serve`'s Step
-Functions API, EventBridge targets, tests and benchmarks) and its resumption after a restart, the
+Functions API, EventBridge targets, tests and benchmarks) and its continuation after a restart, the
 SageMaker invoke server an endpoint needs once it is InService, EventBridge's delivery of SageMaker
 events and of Lambda targets, and CloudWatch's alarm evaluation for endpoint rollbacks.
+
+Opening a runtime first settles what emulator processes that died (SIGKILL, a crash) left behind
+(``recover``): their job, Lambda and trial process groups are ended, their RUNNING executions are
+recorded FAILED with the history they journaled, and the endpoint changes those executions (or any
+dead process) made are rolled back, so the endpoint serves what it served before the killed run.
+An execution that was waiting on a task token (an approval) is not settled: `serve` resumes it.
 """
 
 from __future__ import annotations
@@ -18,16 +24,17 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from emulator.asl import ExecutionResult, run_definition, teststate
 from emulator.asl import validate as asl_validate
+from emulator.asl.parse import parse_definition
 from emulator.asl.ports import Integrations
-from emulator.asl.run import Resume
+from emulator.asl.redrive import Redrive
 from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
+from emulator.aws.arns import execution_arn
 from emulator.cloud.deployment import Deployment
 from emulator.integrations import callback, lambda_, s3_sdk, sns
 from emulator.integrations.lambda_ import log_file
@@ -44,8 +51,9 @@ from emulator.services.stepfunctions.exceptions import StepFunctionsError
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
 from emulator.services.stepfunctions.server import StepFunctionsServer
 from emulator.services.stepfunctions.tokens import TaskTokens
-from emulator.storage.executions import read_execution, write_checkpoint, write_history
+from emulator.storage import executions as execution_records
 from emulator.storage.layout import Layout
+from emulator.storage.processes import ProcessGroups
 
 if TYPE_CHECKING:
     from emulator.services.sagemaker.context import SageMakerContext
@@ -117,6 +125,7 @@ class Runtime:
             runtime._sagemaker_server = SageMakerServer(runtime.sagemaker, host, sagemaker_port).start()
             runtime.service_endpoints.update({"S3": runtime._s3_server.url, "SFN": runtime._sfn_server.url,
                                               "SAGEMAKER": runtime._sagemaker_server.url})
+        runtime.recover()
         return runtime
 
     # -- assembly ------------------------------------------------------------------------------
@@ -137,12 +146,14 @@ class Runtime:
             validate=_api_errors(validate_definition),
             test_state=_api_errors(lambda definition, **request: run_test_state(
                 definition, integrations=self.integrations, **request)),
-            tokens=self.tokens, resume=self._resume_for_api)
+            redrive=self._redrive_for_api, tokens=self.tokens, resume=self._resume_for_api)
+        self.stepfunctions.settle = self.settle_execution
         self.integrations = Integrations()
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
         callback.register(self.integrations, self.tokens)
         s3_sdk.register(self.integrations, self.s3)
+        s3_sdk.register_map_run(self.integrations, self.s3)  # Distributed Map: ItemReader, ResultWriter
         # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
         # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
         from emulator.integrations import sagemaker as sagemaker_integration
@@ -153,8 +164,8 @@ class Runtime:
         self._provision()
 
     def sagemaker_context(self) -> SageMakerContext:
-        """What the SageMaker backends are given: images resolve against the deployment's cloud
-        assembly (CDK image assets); the invoke server is started on first use, per state folder."""
+        """What the SageMaker backends are given: images resolve against every cloud assembly deployed
+        here (CDK image assets); the invoke server is started on first use, per state folder."""
         from emulator.services.sagemaker.context import SageMakerContext
         from emulator.services.sagemaker.images import resolve_image
 
@@ -241,58 +252,112 @@ class Runtime:
 
         return ensure_invoke_server(self.layout, self.account)
 
+    # -- what dead emulator processes left ---------------------------------------------------------
+    def recover(self) -> list[dict]:
+        """Settle what emulator processes that died left behind; the executions recorded FAILED."""
+        ProcessGroups(self.layout.process_groups_dir).reap()
+        settled = [record for folder in execution_records.orphans(self.layout.executions_root)
+                   if (record := self.settle_execution(folder)) is not None]
+        for name in self.sagemaker.hosting.recover():
+            log.warning("endpoint %s: a change left in progress by a process that died was rolled back", name)
+        return settled
+
+    def settle_execution(self, folder: Path) -> dict | None:
+        """An execution whose owner process died: its process groups ended, its record FAILED with its
+        journaled history, the endpoint changes it made rolled back. The settled status, or None."""
+        ProcessGroups(self.layout.process_groups_dir).reap()
+        if self._waiting_on_token(folder) is not None:
+            return None  # it waits for an answer, not for its process: `serve` resumes it
+        settled = execution_records.settle_orphan(
+            folder, "it was killed (SIGKILL) or crashed; the job, Lambda and trial processes it had started were "
+                    "ended, and the endpoint changes it made rolled back")
+        if settled is None:
+            return None
+        log.warning("execution %s: its emulator process (pid %s) died while it ran; recorded FAILED",
+                    settled["name"], (settled.get("owner") or {}).get("pid", "?"))
+        for endpoint, config in _endpoint_changes(execution_records.read_journal(folder)):
+            done = self.sagemaker.hosting.revert_change(endpoint, config, f"the execution {settled['name']} that "
+                                                                          f"requested it died before it ended")
+            if done:
+                log.warning("endpoint %s: the change to %s by the dead execution %s %s", endpoint, config,
+                            settled["name"], done)
+        return settled
+
+    def _waiting_on_token(self, folder: Path) -> dict | None:
+        """The orphaned task token an execution was waiting on when its process ended (its journal
+        still in that state), or None."""
+        for record in self.tokens.orphans():
+            if (record["stateMachineName"], record["executionName"]) != (folder.parent.name, folder.name):
+                continue
+            entered = [e for e in execution_records.read_journal(folder) if "stateEnteredEventDetails" in e]
+            if entered and entered[-1]["type"] == "TaskStateEntered" and \
+                    entered[-1]["stateEnteredEventDetails"]["name"] == record["stateName"]:
+                return record
+        return None
+
     # -- executions ----------------------------------------------------------------------------
     def launch(self, machine: StateMachineSpec, input_value: Any, name: str | None = None, *,
-               on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None) -> ExecutionResult:
-        """Run one execution of a deployed state machine to its end, recorded under the layout."""
+               on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None,
+               redrive: bool = False) -> ExecutionResult:
+        """Run one execution of a deployed state machine to its end, recorded under the layout.
+        ``redrive``: continue the failed execution ``name`` from its record instead (same ARN, the
+        definition and input it ran with; ``input_value`` is ignored)."""
         name = name or str(uuid.uuid4())
+        folder = self.layout.execution_dir(machine.name, name)
+        if not redrive and (folder / execution_records.STATUS).is_file():
+            raise sfn_errors.ExecutionAlreadyExists(execution_arn(machine.arn, name))
         if on_event is None and self.observer is not None:
             on_event = self.observer(machine, name)
-        return self._run(machine, input_value, name, on_event, abort)
-
-    def _run(self, machine: StateMachineSpec, input_value: Any, name: str, on_event: Callable[[dict], None] | None,
-             abort: threading.Event | None, resume: Resume | None = None) -> ExecutionResult:
-        folder = self.layout.execution_dir(machine.name, name)
-        return run_definition(
-            machine.definition, input_value, integrations=self.integrations, execution_name=name,
-            state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
-            history_dir=folder, on_event=_checkpointing(folder, on_event, resume.events if resume else []),
-            state_machine_arn=machine.arn, abort=abort, virtual_clock=False, resume=resume)
+        try:
+            return run_definition(
+                machine.definition, input_value, integrations=self.integrations, execution_name=name,
+                state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
+                history_dir=folder, on_event=on_event, state_machine_arn=machine.arn, abort=abort, virtual_clock=False,
+                redrive=Redrive.load(folder) if redrive else None)
+        except execution_records.ExecutionExists:  # claimed by another process between the check and the run
+            raise sfn_errors.ExecutionAlreadyExists(execution_arn(machine.arn, name)) from None
 
     def resume(self, machine: StateMachineSpec, name: str, waiting: dict, *,
                on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None) -> ExecutionResult:
-        """Continue an execution whose process ended while it waited on the task token ``waiting``
-        (a token record): from its checkpointed history, at the waiting state, on the same token. An
-        execution that cannot be resumed (its wait is inside a Parallel or Map, its history was not
-        checkpointed) ends FAILED with the reason, and its token is closed."""
+        """Continue an execution whose process ended while it waited on the task token ``waiting`` (its
+        token record): at that state, on the same token, from its journal. One that cannot go on (its
+        wait is inside a Parallel or Map, its journal does not show the wait) is settled FAILED."""
         folder = self.layout.execution_dir(machine.name, name)
-        record = read_execution(folder)
-        status = record["status"]
         try:
-            start = datetime.fromisoformat(status["startDate"])
-            point = Resume.from_history(record["history"], waiting["stateName"], waiting["token"], start)
-            return self._run(machine, json.loads(status.get("input") or "{}"), name, on_event, abort, point)
+            if waiting["stateName"] not in parse_definition(machine.definition).states:
+                raise ValueError(f"state {waiting['stateName']!r} is not at the top level of {machine.name}: only a "
+                                 f"top-level wait can be resumed")
+            point = Redrive.continuing(folder, waiting["stateName"], waiting["token"], machine.definition)
         except ValueError as error:
             self.tokens.close(waiting["token"])
-            cause = f"The emulator could not resume this execution after its process ended: {error}"
-            failed = {**status, "status": "FAILED", "error": "States.Runtime", "cause": cause,
-                      "stopDate": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
-            write_history(folder, record["history"], failed, None)
-            log.warning("execution %s: %s", name, cause)
-            return ExecutionResult("FAILED", None, "States.Runtime", cause, record["history"], status["executionArn"])
+            settled = execution_records.settle_orphan(folder, f"it could not be resumed after its process ended: {error}")
+            log.warning("execution %s: %s", name, error)
+            return ExecutionResult("FAILED", None, execution_records.ORPHANED, (settled or {}).get("cause"), [],
+                                   execution_arn(machine.arn, name))
+        if on_event is None and self.observer is not None:
+            on_event = self.observer(machine, name)
+        return run_definition(
+            point.definition, None, integrations=self.integrations, execution_name=name,
+            state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
+            history_dir=folder, on_event=on_event, state_machine_arn=machine.arn, abort=abort, virtual_clock=False,
+            redrive=point)
 
     def resume_waiting(self) -> list[str]:
         """Resume, in this process, every execution left waiting on a task token by a process that
         is gone (what `serve` does when it starts); returns their ARNs."""
         return self.stepfunctions.resume_waiting()
 
+    def _resume_for_api(self, machine: StateMachineSpec, name: str, waiting: dict,
+                        on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
+        return self.resume(machine, name, waiting, on_event=on_event, abort=abort)
+
     def _launch_for_api(self, machine: StateMachineSpec, input_value: Any, name: str,
                         on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
         return self.launch(machine, input_value, name, on_event=on_event, abort=abort)
 
-    def _resume_for_api(self, machine: StateMachineSpec, name: str, waiting: dict,
-                        on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
-        return self.resume(machine, name, waiting, on_event=on_event, abort=abort)
+    def _redrive_for_api(self, machine: StateMachineSpec, name: str, on_event: Callable[[dict], None],
+                         abort: threading.Event) -> ExecutionResult:
+        return self.launch(machine, None, name, on_event=on_event, abort=abort, redrive=True)
 
     def _start_from_rule(self, state_machine_arn: str, input_text: str, rule: RuleSpec) -> ExecutionResult:
         """EventBridge's state machine target: the rule's input must be JSON, as Step Functions requires."""
@@ -339,18 +404,21 @@ class Runtime:
         self.close()
 
 
-def _checkpointing(folder: Path, on_event: Callable[[dict], None] | None,
-                   earlier: list[dict]) -> Callable[[dict], None]:
-    """``on_event`` that also writes the history so far when a Task starts waiting on a task token,
-    so an execution whose process ends while it waits can be resumed from its record on disk."""
-    events = list(earlier)
+_ENDPOINT_CHANGES = ("createEndpoint", "updateEndpoint")
 
-    def record(event: dict) -> None:
-        events.append(event)
-        details = event.get("taskStartedEventDetails") or {}
-        if event["type"] == "TaskStarted" and str(details.get("resource", "")).endswith(callback.SUFFIX):
-            write_checkpoint(folder, events)
-        if on_event is not None:
-            on_event(event)
 
-    return record
+def _endpoint_changes(history: list[dict]) -> list[tuple[str, str]]:
+    """(endpoint, endpoint config) of every CreateEndpoint/UpdateEndpoint task the history scheduled
+    (optimized or AWS SDK integration), newest first: what to roll back when its execution died."""
+    changes = []
+    for event in reversed(history):
+        details = event.get("taskScheduledEventDetails") or {}
+        if "sagemaker" not in str(details.get("resourceType")) or details.get("resource") not in _ENDPOINT_CHANGES:
+            continue
+        try:
+            parameters = json.loads(details.get("parameters") or "{}")
+        except json.JSONDecodeError:
+            continue
+        if isinstance(parameters.get("EndpointName"), str) and isinstance(parameters.get("EndpointConfigName"), str):
+            changes.append((parameters["EndpointName"], parameters["EndpointConfigName"]))
+    return changes

@@ -6,10 +6,15 @@
 
 Runs as a Processing job in the XGBoost 3.0-5 image. Reads model.tar.gz (`xgboost-model` inside,
 read from the archive without extracting it), test.csv (label first, no header) and schema.json
-(problem type, classes), and writes evaluation.json:
-  {"problem_type": ..., "metrics": {...}, "row_counts": {"test": N}}
+(problem type, classes, the naive baseline's prediction), and writes evaluation.json:
+  {"target_column", "problem_type", "input_columns", "labels", "metrics": {...},
+   "baseline": {"strategy", "metrics": {...}}, "row_counts": {"test": N}}
 with metrics rmse/mse/mae/r2 (regression); auc/accuracy/precision/recall/f1/logloss and the
 confusion matrix at threshold 0.5 (binary); accuracy/f1_weighted/confusion matrix (multiclass).
+"baseline" scores a naive model on the same test rows — the train mean (regression) or the train
+class prior (classification) for every row — so the quality gate can ask the model to beat it.
+The report is what the pipeline records as the champion, so it names the use case the model was
+trained for: the target column, the problem type and the input columns.
 Errors end with `<ErrorClass>: <message>` on stderr (and in --failure-file) and exit code 1.
 """
 
@@ -154,6 +159,25 @@ def multiclass_metrics(y: np.ndarray, predicted: np.ndarray, num_classes: int) -
     }
 
 
+def baseline_metrics(labels: np.ndarray, schema: dict[str, Any]) -> dict[str, Any]:
+    """A naive model's metrics on the test rows: schema.json's train mean or train class prior for
+    every row (the test split's own when an older schema lacks it)."""
+    problem_type = schema["problem_type"]
+    naive = schema.get("baseline_prediction") or {}
+    if problem_type == "regression":
+        mean = float(naive["mean"]) if "mean" in naive else float(labels.mean())
+        return {"strategy": "the train mean for every row",
+                "metrics": regression_metrics(labels, np.full(len(labels), mean))}
+    num_classes = int(schema.get("num_classes") or (labels.max() + 1))
+    prior = np.asarray(naive["class_fractions"] if "class_fractions" in naive
+                       else np.bincount(labels.astype(int), minlength=num_classes) / len(labels), dtype=np.float64)
+    if problem_type == "binary":
+        metrics = binary_metrics(labels, np.full(len(labels), prior[-1]))
+    else:
+        metrics = multiclass_metrics(labels, np.full(len(labels), int(np.argmax(prior))), num_classes)
+    return {"strategy": "the train class prior for every row", "metrics": metrics}
+
+
 def evaluate(booster, features: np.ndarray, labels: np.ndarray, schema: dict[str, Any]) -> dict[str, Any]:
     import xgboost as xgb
 
@@ -171,7 +195,10 @@ def evaluate(booster, features: np.ndarray, labels: np.ndarray, schema: dict[str
         num_classes = int(schema.get("num_classes") or (raw.shape[1] if raw.ndim == 2 else labels.max() + 1))
         predicted = np.argmax(raw, axis=1) if raw.ndim == 2 else np.rint(raw).astype(int)
         metrics = multiclass_metrics(labels, predicted, num_classes)
-    return {"problem_type": problem_type, "metrics": metrics, "row_counts": {"test": len(labels)}}
+    return {"target_column": schema.get("target_column"), "problem_type": problem_type,
+            "input_columns": schema.get("input_columns"),
+            "labels": schema.get("labels"), "metrics": metrics, "baseline": baseline_metrics(labels, schema),
+            "row_counts": {"test": len(labels)}}
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:

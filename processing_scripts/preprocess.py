@@ -14,15 +14,29 @@ under --output-dir, staged under a temporary name and renamed into place only wh
 Bad input stops with a PreprocessError subclass; its `<ErrorClass>: <message>` is the last line of
 stderr (and the content of --failure-file), the exit code is 1 and the output folder is untouched.
 
+The target: problem_rules.py (beside this file) decides the problem type and the classes from the
+target's cells as text, by the rule the validation Lambda applies too; rows without a target are
+dropped and counted; fewer than problem_rules.MIN_LABELLED_ROWS labelled rows, or a class with fewer
+than MIN_ROWS_PER_CLASS rows, stop with InsufficientData.
+
+Column hygiene, each decision recorded in schema.json ("column_decisions", and "report": one line
+each for a person): ID-like columns (text unique per row; unique integers that are a monotonic
+index or named like an identifier) are dropped; date and datetime text columns become year, month,
+day of week and days since the earliest train date; constant columns are dropped; category values
+are trimmed and case-folded ("Pro", "pro " and "PRO" are one category, named by its most frequent
+spelling), the merged spellings reported.
+
 Encoders are fitted on the train split only: numeric columns are imputed with the train median;
 categorical columns get a `__missing__` category, then one-hot encoding up to
 --max-onehot-cardinality categories and frequency encoding above it (unseen categories encode to 0).
+`transform_with_schema(schema, frame)` re-applies all of it from schema.json alone.
 
-This file is self-contained (numpy, pandas, scikit-learn) so it runs as the single code file of a
-SageMaker Processing job in the scikit-learn image, whose pandas is older than the project's. It
+The job's code is this file and problem_rules.py (numpy, pandas, scikit-learn), run in the
+SageMaker scikit-learn image, whose pandas is older than the project's. It
 sticks to APIs that did not change across pandas 1.x-3.x (no DataFrame.map, no lineterminator=,
-no object-dtype checks, which pandas 3's str dtype breaks); its outputs are byte-identical under
-pandas 1.5.3/scikit-learn 1.2.2, pandas 2.2.3/scikit-learn 1.5.2 and pandas 3.1.1/scikit-learn 1.9.1.
+no object-dtype checks, which pandas 3's str dtype breaks); its outputs on the sample data and the
+test suite's user tables are byte-identical under pandas 1.5.3/scikit-learn 1.2.2 and pandas
+3.1.1/scikit-learn 1.9.1.
 """
 
 from __future__ import annotations
@@ -33,9 +47,11 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,14 +59,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+if __package__:  # imported from the source tree (tests, benchmarks)
+    from . import problem_rules as rules
+else:  # run as the job's script: the rules module sits beside it in the job's code folder
+    import problem_rules as rules
+
 log = logging.getLogger("preprocess")
 
-REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
-PROBLEM_TYPES = ("auto", REGRESSION, BINARY, MULTICLASS)
+REGRESSION, BINARY, MULTICLASS = rules.REGRESSION, rules.BINARY, rules.MULTICLASS
+PROBLEM_TYPES = rules.PROBLEM_TYPES
 MISSING = "__missing__"
-# auto: an integer-valued numeric target with at most this many values is read as multiclass
-MAX_AUTO_MULTICLASS_VALUES = 10
-MAX_CLASSES = 100
 BASELINE_QUANTILES = (1, 5, 25, 50, 75, 95, 99)
 BASELINE_TOP_CATEGORIES = 50
 HISTOGRAM_BINS = 10
@@ -110,24 +128,13 @@ class MissingTargetColumnError(PreprocessError):
     pass
 
 
-class AllNullTargetError(PreprocessError):
-    pass
+class UnusableTarget(PreprocessError):
+    """The shared problem rules refuse the target (problem_rules.UnusableTarget), by the same name
+    the validation Lambda uses."""
 
 
-class SingleClassTargetError(PreprocessError):
-    pass
-
-
-class NonNumericTargetError(PreprocessError):
-    pass
-
-
-class TargetClassCountError(PreprocessError):
-    pass
-
-
-class InsufficientRowsError(PreprocessError):
-    pass
+class InsufficientData(PreprocessError):
+    """Too few labelled rows, or rows of a class, to split; the message gives the counts."""
 
 
 class NoFeaturesError(PreprocessError):
@@ -178,7 +185,8 @@ def _display(path: Path, root: Path) -> str:
     return path.name if root.is_file() else str(path.relative_to(root))
 
 
-def read_header(path: Path, shown: str) -> list[str]:
+def raw_header(path: Path, shown: str) -> list[str]:
+    """The header's column names as pandas reads them (callers trim them); named errors for bad headers."""
     with path.open("rb") as handle:
         head = handle.read(65536)
         handle.seek(0)
@@ -192,7 +200,9 @@ def read_header(path: Path, shown: str) -> list[str]:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = first_line.decode("latin-1")  # read_csv reports the encoding problem with its position
-    header = [name.strip() for name in next(csv.reader([text.rstrip("\r\n")]), [])]
+    # skipinitialspace as read_csv does, so these are the names pandas gives the columns
+    raw = next(csv.reader([text.rstrip("\r\n")], skipinitialspace=True), [])
+    header = [name.strip() for name in raw]
     duplicates = sorted({n for n in header if header.count(n) > 1})
     if duplicates:
         raise DuplicateColumnError(f"{shown} has duplicate column names {duplicates}. "
@@ -200,12 +210,15 @@ def read_header(path: Path, shown: str) -> list[str]:
     if any(not n for n in header):
         raise UnparseableFileError(f"{shown} has an empty column name in its header. "
                                    "Name every column in the first line.")
-    return header
+    return raw
 
 
-def read_csv_file(path: Path, shown: str) -> pd.DataFrame:
+def read_csv_file(path: Path, shown: str, text_columns: list[str] = ()) -> pd.DataFrame:
+    """The file as pandas infers it, except ``text_columns`` (raw names), kept as the cells' text."""
     try:
-        frame = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
+        # round_trip: older pandas' default parser drops the last digits of 17-digit floats
+        frame = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True, float_precision="round_trip",
+                            dtype={name: object for name in text_columns} or None)
     except UnicodeDecodeError as err:
         raise UnparseableFileError(f"{shown} is not UTF-8 text ({err.reason} at byte {err.start}). "
                                    "Save it as UTF-8 CSV.") from None
@@ -220,17 +233,21 @@ def read_csv_file(path: Path, shown: str) -> pd.DataFrame:
 
 
 def read_raw(options: Options) -> tuple[pd.DataFrame, list[str]]:
+    """Every input file, concatenated. The target column is read as text: the shared problem rules
+    judge its cells as written (so "1" and "1.0", "Yes" and "yes " are judged as the Lambda does)."""
     files = list_input_files(options.input_dir)
     frames, names, header0 = [], [], None
     for path in files:
         shown = _display(path, options.input_dir)
-        header = read_header(path, shown)
+        raw = raw_header(path, shown)
+        header = [name.strip() for name in raw]
+        target = [r for r, name in zip(raw, header) if name == options.target_column]
         if header0 is None:
             header0 = header
         elif header != header0:
             raise SchemaMismatchError(f"{shown} has columns {header}, but {names[0]} has {header0}. "
                                       "Every input file must have the same header.")
-        frame = read_csv_file(path, shown)
+        frame = read_csv_file(path, shown, target)
         if list(frame.columns) != header:  # quoting the csv module and pandas read differently
             raise UnparseableFileError(f"{shown}: could not read a consistent header. Check its quoting.")
         frames.append(frame)
@@ -242,7 +259,7 @@ def read_raw(options: Options) -> tuple[pd.DataFrame, list[str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Target and problem type
+# Target and problem type: the shared rule (problem_rules.py), applied to the target's text
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -253,52 +270,18 @@ def _integer_valued(values: pd.Series) -> bool:
     return bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
 
 
-def infer_problem_type(target: pd.Series, requested: str, name: str) -> str:
-    distinct = target.nunique()
-    numeric = _is_numeric(target)
-    if distinct == 1:
-        raise SingleClassTargetError(f"Target column {name!r} has a single value "
-                                     f"({target.iloc[0]!r}) in every row; there is nothing to learn. "
-                                     "Check the target column or the data export.")
-    if requested == REGRESSION:
-        if not numeric:
-            converted = pd.to_numeric(target, errors="coerce")
-            bad = target[converted.isna()].astype(str).unique()[:5].tolist()
-            raise NonNumericTargetError(f"Target column {name!r} must be numeric for regression but holds "
-                                        f"{bad}. Clean those values or use --problem-type binary/multiclass.")
-        return REGRESSION
-    if requested == BINARY and distinct != 2:
-        raise TargetClassCountError(f"Target column {name!r} has {distinct} classes; binary needs exactly 2. "
-                                    "Use --problem-type multiclass or regression.")
-    if requested in (BINARY, MULTICLASS):
-        return requested
-    # auto
-    if distinct == 2:
-        return BINARY
-    if numeric and not (_integer_valued(target) and distinct <= MAX_AUTO_MULTICLASS_VALUES):
-        return REGRESSION
-    return MULTICLASS
+def decide_target(cells: pd.Series, requested: str, name: str) -> rules.TargetDecision:
+    try:
+        return rules.decide(rules.TargetSummary.of(cells.tolist()), requested, name, "the input")
+    except rules.UnusableTarget as err:
+        raise UnusableTarget(str(err)) from None
 
 
-def _label_key(value: Any) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def label_mapping(target: pd.Series) -> dict[str, int]:
-    values = target.unique().tolist()
-    if _is_numeric(target):
-        values = sorted(values)
-    else:
-        values = sorted(values, key=str)
-    return {_label_key(v): i for i, v in enumerate(values)}
-
-
-def encode_target(target: pd.Series, problem_type: str, mapping: dict[str, int] | None) -> np.ndarray:
-    if problem_type == REGRESSION:
-        return pd.to_numeric(target).to_numpy(dtype=np.float64)
-    return target.map(lambda v: mapping[_label_key(v)]).to_numpy(dtype=np.int64)
+def encode_target(cells: pd.Series, decision: rules.TargetDecision) -> np.ndarray:
+    if decision.problem_type == REGRESSION:
+        return np.asarray([float(str(c).strip()) for c in cells], dtype=np.float64)
+    index = decision.index()
+    return np.asarray([index[rules.label_key(c)] for c in cells], dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,10 +294,9 @@ def split_sizes(n: int, validation_fraction: float, test_fraction: float) -> tup
     return n - n_test - n_val, n_val, n_test
 
 
-def _split_fits(n: int, options: Options, n_classes: int, smallest_class: int) -> bool:
+def _split_fits(n: int, options: Options, n_classes: int) -> bool:
     n_train, n_val, n_test = split_sizes(n, options.validation_fraction, options.test_fraction)
-    each = max(1, n_classes)
-    return min(n_train, n_val, n_test) >= each and (n_classes == 0 or smallest_class >= 3)
+    return min(n_train, n_val, n_test) >= max(1, n_classes)
 
 
 def split_indices(y: np.ndarray, problem_type: str, options: Options) -> tuple[np.ndarray, ...]:
@@ -324,14 +306,12 @@ def split_indices(y: np.ndarray, problem_type: str, options: Options) -> tuple[n
     n = len(y)
     classification = problem_type != REGRESSION
     n_classes = len(np.unique(y)) if classification else 0
-    smallest = int(np.bincount(y).min()) if classification else 0
-    if not _split_fits(n, options, n_classes, smallest):
-        needed = next((m for m in range(n + 1, 100_000) if _split_fits(m, options, n_classes, 3)), None)
-        why = (f"the smallest class has {smallest} row(s) and every class needs at least 3 (one per split)"
-               if classification and smallest < 3 else
-               f"a {options.validation_fraction}/{options.test_fraction} validation/test split needs at least "
-               f"{needed} rows{' so each split holds every class' if classification else ''}")
-        raise InsufficientRowsError(f"{n} usable rows after cleaning, but {why}. Provide more data.")
+    if not _split_fits(n, options, n_classes):
+        needed = next((m for m in range(n + 1, 100_000) if _split_fits(m, options, n_classes)), None)
+        raise InsufficientData(
+            f"{n} labelled rows, but a {options.validation_fraction}/{options.test_fraction} validation/test split "
+            f"needs at least {needed} rows{' so each split holds every class' if classification else ''}. "
+            "Provide more labelled rows.")
     _, n_val, n_test = split_sizes(n, options.validation_fraction, options.test_fraction)
     positions = np.arange(n)
     rest, test = train_test_split(positions, test_size=n_test, random_state=options.seed,
@@ -339,6 +319,84 @@ def split_indices(y: np.ndarray, problem_type: str, options: Options) -> tuple[n
     train, val = train_test_split(rest, test_size=n_val, random_state=options.seed,
                                   stratify=y[rest] if classification else None)
     return train, val, test
+
+
+# ---------------------------------------------------------------------------------------------
+# Column hygiene: which columns are IDs, dates or constants. Decided once, recorded in schema.json;
+# the transformation then only reads the schema.
+
+# A column whose name says it identifies a row (customer_id, CustomerID, order_no, key, uuid, index).
+ID_NAME = re.compile(r"(^|[^a-z])(id|ids|key|uuid|guid|index|idx|no|num|number)$|[a-z]Id$|ID$")
+DATE_SHAPE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?$")
+# Tried in order; the first that reads the most values wins (month-first before day-first, as
+# pandas guesses; a column whose days all exceed 12 reads day-first).
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M",
+                "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S",
+                "%m/%d/%Y", "%d/%m/%Y", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%d.%m.%Y", "%d-%m-%Y")
+DATE_MIN_SHARE = 0.95  # of the non-missing values must read as dates; the rest are treated as missing
+DATE_PARTS = ("year", "month", "dayofweek", "days_since_first")
+MIN_ROWS_FOR_ID = 20  # below this, "unique per row" says little
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Non-missing cells as trimmed text."""
+    values = series[series.notna()].astype(object)
+    return values.map(str).str.strip()
+
+
+def date_format(series: pd.Series) -> tuple[str, int] | None:
+    """(strptime format, values it cannot read) when a text column holds dates, else None."""
+    if _is_numeric(series) or pd.api.types.is_bool_dtype(series):
+        return None
+    values = _text(series)
+    values = values[values != ""]
+    looks_like_date = lambda v: bool(DATE_SHAPE.match(v))
+    # a look at the first values settles most text columns without scanning them all
+    if values.empty or values.iloc[:200].map(looks_like_date).mean() < DATE_MIN_SHARE:
+        return None
+    if values.map(looks_like_date).mean() < DATE_MIN_SHARE:
+        return None
+    best = None
+    for fmt in DATE_FORMATS:
+        read = int(pd.to_datetime(values, format=fmt, errors="coerce").notna().sum())
+        if best is None or read > best[1]:
+            best = (fmt, read)
+    if best is None or best[1] < DATE_MIN_SHARE * len(values):
+        return None
+    return best[0], len(values) - best[1]
+
+
+def id_reason(series: pd.Series) -> str | None:
+    """Why a column identifies rows rather than describing them, or None."""
+    n = len(series)
+    if n < MIN_ROWS_FOR_ID or series.isna().any() or series.nunique() != n:
+        return None
+    if not _is_numeric(series):
+        return "unique per row, an identifier"
+    if not _integer_valued(series):
+        return None  # unique measurements are features
+    values = series.to_numpy(dtype=float)
+    steps = np.diff(values)
+    if np.all(steps > 0) or np.all(steps < 0):
+        return "a monotonic integer index"
+    if ID_NAME.search(str(series.name).strip()) or ID_NAME.search(str(series.name).strip().lower()):
+        return "unique integers named like an identifier"
+    return None
+
+
+def plan_columns(features: pd.DataFrame) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Date columns (name -> format and unread count) and dropped ID-like columns, from the labelled
+    rows in file order (no label is read, so deciding on every row leaks nothing)."""
+    dates, dropped = {}, []
+    for name in features.columns:
+        found = date_format(features[name])
+        if found:
+            dates[name] = {"format": found[0], "unreadable": found[1]}
+            continue
+        why = id_reason(features[name])
+        if why:
+            dropped.append({"name": name, "reason": why})
+    return dates, dropped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,9 +408,25 @@ def _safe_name(name: str) -> str:
     return name.replace("[", "(").replace("]", ")").replace("<", "lt")
 
 
-def _as_category_strings(series: pd.Series) -> pd.Series:
+def _category_keys(series: pd.Series) -> pd.Series:
+    """Each cell's category: trimmed and case-folded (problem_rules.category_key), missing or blank
+    -> __missing__."""
     values = series.astype(object)
-    return values.where(values.notna(), MISSING).map(str)
+    keys = values.where(values.notna(), MISSING).map(str).str.strip().str.casefold()
+    return keys.where(keys != "", MISSING)
+
+
+def _date_values(series: pd.Series, fmt: str) -> pd.Series:
+    values = series.astype(object)
+    text = values.where(values.notna(), "").map(str).str.strip()
+    return pd.to_datetime(text, format=fmt, errors="coerce")
+
+
+def _date_parts(series: pd.Series, fmt: str, origin: str) -> np.ndarray:
+    when = _date_values(series, fmt)
+    days = (when - pd.Timestamp(origin)) / pd.Timedelta(days=1)
+    parts = [when.dt.year, when.dt.month, when.dt.dayofweek, days]
+    return np.column_stack([pd.to_numeric(p, errors="coerce").to_numpy(dtype=np.float64) for p in parts])
 
 
 @dataclass
@@ -360,78 +434,139 @@ class ColumnEncoding:
     """How one source column becomes one or more output features."""
 
     name: str
-    kind: str  # numeric | categorical
-    encoding: str  # passthrough | one_hot | frequency
+    kind: str  # numeric | categorical | date
+    encoding: str  # passthrough | one_hot | frequency | date_parts
     impute_value: float | None = None
-    categories: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)  # category keys (trimmed, case-folded)
+    labels: list[str] = field(default_factory=list)  # the most frequent spelling of each category
     frequencies: dict[str, float] = field(default_factory=dict)
     missing_in_train: float = 0.0
     cardinality: int = 0
+    date_format: str = ""
+    origin: str = ""  # the earliest train date: day 0 of days_since_first
+    part_impute_values: list[float] = field(default_factory=list)
 
     def output_names(self) -> list[str]:
         if self.encoding == "one_hot":
-            return [_safe_name(f"{self.name}={c}") for c in self.categories]
+            return [_safe_name(f"{self.name}={label}") for label in self.labels]
+        if self.kind == "date":
+            return [_safe_name(f"{self.name}_{part}") for part in DATE_PARTS]
         return [_safe_name(self.name)]
 
     def transform(self, series: pd.Series) -> np.ndarray:
         if self.kind == "numeric":
             values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
             return np.where(np.isnan(values), self.impute_value, values).reshape(-1, 1)
-        strings = _as_category_strings(series).to_numpy()
+        if self.kind == "date":
+            parts = _date_parts(series, self.date_format, self.origin)
+            return np.where(np.isnan(parts), np.asarray(self.part_impute_values, dtype=np.float64), parts)
+        keys = _category_keys(series).to_numpy()
         if self.encoding == "one_hot":
-            return (strings.reshape(-1, 1) == np.asarray(self.categories, dtype=object)).astype(np.float64)
-        return np.asarray([self.frequencies.get(s, 0.0) for s in strings], dtype=np.float64).reshape(-1, 1)
+            return (keys.reshape(-1, 1) == np.asarray(self.categories, dtype=object)).astype(np.float64)
+        return np.asarray([self.frequencies.get(k, 0.0) for k in keys], dtype=np.float64).reshape(-1, 1)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind, "encoding": self.encoding,
                                "missing_fraction_train": self.missing_in_train}
         if self.kind == "numeric":
             out["imputation"] = {"strategy": "median", "value": self.impute_value}
+        elif self.kind == "date":
+            out["date_format"] = self.date_format
+            out["origin"] = self.origin
+            out["parts"] = list(DATE_PARTS)
+            out["imputation"] = {"strategy": "median", "values": self.part_impute_values}
         else:
             out["imputation"] = {"strategy": "constant", "value": MISSING}
             out["cardinality"] = self.cardinality
+            out["normalization"] = "trimmed and case-folded"
             if self.encoding == "one_hot":
                 out["categories"] = self.categories
+                out["labels"] = self.labels
             else:
                 out["frequencies"] = self.frequencies
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ColumnEncoding:
+        imputation = data.get("imputation", {})
         return cls(name=data["name"], kind=data["kind"], encoding=data["encoding"],
-                   impute_value=data.get("imputation", {}).get("value") if data["kind"] == "numeric" else None,
-                   categories=list(data.get("categories", [])), frequencies=dict(data.get("frequencies", {})),
+                   impute_value=imputation.get("value") if data["kind"] == "numeric" else None,
+                   categories=list(data.get("categories", [])),
+                   labels=list(data.get("labels", data.get("categories", []))),
+                   frequencies=dict(data.get("frequencies", {})),
                    missing_in_train=data.get("missing_fraction_train", 0.0),
-                   cardinality=data.get("cardinality", 0))
+                   cardinality=data.get("cardinality", 0),
+                   date_format=data.get("date_format", ""), origin=data.get("origin", ""),
+                   part_impute_values=list(imputation.get("values", [])) if data["kind"] == "date" else [])
 
 
-def fit_encodings(train: pd.DataFrame, max_onehot: int) -> tuple[list[ColumnEncoding], list[dict[str, str]]]:
-    encodings, dropped = [], []
+def _spellings(series: pd.Series) -> dict[str, Counter]:
+    """Category key -> the trimmed spellings seen, with their counts."""
+    text = _text(series)
+    text = text[text != ""]
+    found: dict[str, Counter] = {}
+    for spelling, count in text.value_counts().items():
+        found.setdefault(rules.category_key(spelling), Counter())[spelling] += int(count)
+    return found
+
+
+def fit_encodings(train: pd.DataFrame, max_onehot: int, dates: dict[str, dict[str, Any]] | None = None,
+                  ) -> tuple[list[ColumnEncoding], list[dict[str, str]], list[dict[str, Any]]]:
+    """Encodings fitted on the train split, the columns dropped there, and each column's decision."""
+    dates = dates or {}
+    encodings, dropped, decisions = [], [], []
     for name in train.columns:
         series = train[name]
         missing = float(series.isna().mean())
         if missing == 1.0:
             dropped.append({"name": name, "reason": "every value is missing in the train split"})
             continue
-        if _is_numeric(series) or pd.api.types.is_bool_dtype(series):
+        numeric = _is_numeric(series) or pd.api.types.is_bool_dtype(series)
+        if (series if numeric or name in dates else _category_keys(series)).nunique(dropna=False) <= 1:
+            dropped.append({"name": name, "reason": f"constant ({_text(series).iloc[0]!r} in every train row)"})
+            continue
+        if name in dates:
+            fmt = dates[name]["format"]
+            when = _date_values(series, fmt)
+            origin = when.min()
+            parts = _date_parts(series, fmt, str(origin))
+            medians = [float(np.nanmedian(parts[:, i])) for i in range(parts.shape[1])]
+            encodings.append(ColumnEncoding(name, "date", "date_parts", date_format=fmt, origin=str(origin),
+                                            part_impute_values=medians, missing_in_train=missing))
+            unread = dates[name]["unreadable"]
+            decisions.append({"column": name, "action": "read as dates",
+                              "detail": f"({fmt}) -> {', '.join(DATE_PARTS)} (day 0 = {origin.date()})"
+                                        + (f"; {unread} value(s) not read as dates are treated as missing"
+                                           if unread else "")})
+            continue
+        if numeric:
             values = series.astype(float)
             encodings.append(ColumnEncoding(name, "numeric", "passthrough",
                                             impute_value=float(values.median()), missing_in_train=missing))
             continue
-        strings = _as_category_strings(series)
-        counts = strings.value_counts()
+        keys = _category_keys(series)
+        counts = keys.value_counts()
         cardinality = len(counts)
+        spellings = _spellings(series)
+        labels = {key: min(found.items(), key=lambda kv: (-kv[1], kv[0]))[0] for key, found in spellings.items()}
+        merged = {labels[key]: sorted(found) for key, found in sorted(spellings.items()) if len(found) > 1}
+        if merged:
+            decisions.append({"column": name, "action": "spellings merged:",
+                              "detail": "; ".join(f"{v} -> {k!r}" for k, v in merged.items())})
         if cardinality <= max_onehot:
-            encodings.append(ColumnEncoding(name, "categorical", "one_hot", categories=sorted(counts.index),
+            categories = sorted(counts.index)
+            encodings.append(ColumnEncoding(name, "categorical", "one_hot", categories=categories,
+                                            labels=[labels.get(k, k) for k in categories],
                                             missing_in_train=missing, cardinality=cardinality))
         else:
-            freq = {str(k): float(v) / len(strings) for k, v in sorted(counts.items())}
+            freq = {str(k): float(v) / len(keys) for k, v in sorted(counts.items())}
             encodings.append(ColumnEncoding(name, "categorical", "frequency", frequencies=freq,
                                             missing_in_train=missing, cardinality=cardinality))
     if not encodings:
-        raise NoFeaturesError("No usable feature columns: every column besides the target is empty. "
-                              "Check the export includes the feature columns.")
-    return encodings, dropped
+        raise NoFeaturesError("No usable feature columns: every column besides the target is empty, constant or an "
+                              f"identifier ({', '.join(d['name'] for d in dropped)}). Check the export includes the "
+                              "feature columns.")
+    return encodings, dropped, decisions
 
 
 def transform(encodings: list[ColumnEncoding], frame: pd.DataFrame) -> np.ndarray:
@@ -439,7 +574,8 @@ def transform(encodings: list[ColumnEncoding], frame: pd.DataFrame) -> np.ndarra
 
 
 def transform_with_schema(schema: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
-    """Encode raw rows (with the original columns) exactly as the train split was encoded."""
+    """Encode raw rows (with the original columns; others, such as dropped IDs, are ignored) exactly
+    as the train split was encoded. A pure function of schema.json and the rows."""
     return transform([ColumnEncoding.from_json(c) for c in schema["source_columns"]], frame)
 
 
@@ -474,7 +610,7 @@ def build_baseline(encodings: list[ColumnEncoding], features: np.ndarray, featur
     for enc in encodings:
         entry: dict[str, Any] = {"kind": enc.kind, "missing_fraction": enc.missing_in_train}
         if enc.kind == "categorical":
-            counts = _as_category_strings(raw_train[enc.name]).value_counts()
+            counts = _category_keys(raw_train[enc.name]).value_counts()  # as the encoder sees them
             top = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:BASELINE_TOP_CATEGORIES]
             entry["top_categories"] = {str(k): float(v) / len(raw_train) for k, v in top}
         per_source[enc.name] = entry
@@ -533,28 +669,32 @@ def run(options: Options) -> dict[str, Any]:
         raise MissingTargetColumnError(f"Target column {target!r} is not in the input columns "
                                        f"{list(raw.columns)}.{hint} Pass --target-column with one of them.")
     rows_in = len(raw)
-    data = raw[raw[target].notna()]
-    if len(data) == 0:
-        raise AllNullTargetError(f"Target column {target!r} is empty in all {rows_in} rows. "
-                                 "Check the export fills the target column.")
-    dropped_null = rows_in - len(data)
-    deduplicated = data.drop_duplicates()
-    dropped_dupes = len(data) - len(deduplicated)
-    data = deduplicated.reset_index(drop=True)
+    decision = decide_target(raw[target], options.problem_type, target)  # refuses an empty target by name
+    data, dropped_null, dropped_dupes = labelled_rows(raw, target)
     log.info("%d rows read; %d without a target and %d duplicates dropped", rows_in, dropped_null, dropped_dupes)
+    try:
+        rules.check_labelled_rows(len(data), dropped_null, target, "The input")
+    except rules.InsufficientData as err:
+        raise InsufficientData(f"{err} ({dropped_dupes} duplicate row(s) were dropped too.)" if dropped_dupes
+                               else str(err)) from None
 
-    problem_type = infer_problem_type(data[target], options.problem_type, target)
+    problem_type = decision.problem_type
     classification = problem_type != REGRESSION
-    mapping = label_mapping(data[target]) if classification else None
-    if classification and len(mapping) > MAX_CLASSES:
-        raise TargetClassCountError(f"Target column {target!r} has {len(mapping)} distinct values, more than "
-                                    f"{MAX_CLASSES} classes. Pick the right target or use --problem-type regression.")
-    y = encode_target(data[target], problem_type, mapping)
+    y = encode_target(data[target], decision)
+    if classification:
+        counts = np.bincount(y, minlength=len(decision.labels))
+        try:
+            rules.check_class_sizes(dict(zip(decision.labels, (int(c) for c in counts))), target)
+        except rules.InsufficientData as err:
+            raise InsufficientData(str(err)) from None
     train_idx, val_idx, test_idx = split_indices(y, problem_type, options)
 
     feature_frame = data.drop(columns=[target])
+    dates, id_columns = plan_columns(feature_frame)
+    feature_frame = feature_frame.drop(columns=[c["name"] for c in id_columns])
     train_frame = feature_frame.iloc[train_idx].reset_index(drop=True)
-    encodings, dropped_columns = fit_encodings(train_frame, options.max_onehot_cardinality)
+    encodings, dropped_in_train, decisions = fit_encodings(train_frame, options.max_onehot_cardinality, dates)
+    dropped_columns = id_columns + dropped_in_train
     feature_names = [n for enc in encodings for n in enc.output_names()]
     x = {key: transform(encodings, feature_frame.iloc[idx]) for key, idx in
          (("train", train_idx), ("validation", val_idx), ("test", test_idx))}
@@ -569,23 +709,38 @@ def run(options: Options) -> dict[str, Any]:
             if enc.encoding == "one_hot":
                 entry["category"] = enc.categories[i]
             features_json.append(entry)
+    decisions = ([{"column": d["name"], "action": "dropped", "detail": d["reason"]} for d in dropped_columns]
+                 + decisions)
+    report = data_report(rows_in, dropped_null, dropped_dupes, target, decision, decisions)
+    for line in report:
+        log.info("%s", line)
     schema = {
         "schema_version": SCHEMA_VERSION,
         "target_column": target,
+        # the columns a request carries, in file order (the endpoint's contract; part of the use case)
+        "input_columns": [c for c in raw.columns if c != target],
         "problem_type": problem_type,
-        "num_classes": len(mapping) if classification else None,
-        "label_mapping": mapping,
+        "num_classes": decision.num_classes,
+        # encoded class (the model's output index, as text) -> the label as the input spelt it
+        "label_mapping": decision.label_mapping() if classification else None,
+        "labels": list(decision.labels) if classification else None,
+        "label_spellings_merged": decision.merged,
         "features": features_json,
         "feature_names": feature_names,
         "source_columns": [enc.to_json() for enc in encodings],
         "dropped_columns": dropped_columns,
+        "column_decisions": decisions,
+        # what a person should read about this input, one line each (the run summary prints them)
+        "report": report,
         "row_counts": {"input": rows_in, "dropped_null_target": dropped_null,
                        "dropped_duplicates": dropped_dupes, "train": len(train_idx),
                        "validation": len(val_idx), "test": len(test_idx), "batch": len(test_idx)},
         "split": {"validation_fraction": options.validation_fraction, "test_fraction": options.test_fraction,
                   "seed": options.seed, "stratified": classification},
+        # the naive model evaluate.py scores beside the real one (quality_threshold auto)
+        "baseline_prediction": naive_prediction(labels["train"], problem_type, decision.num_classes),
         "csv_format": {"header": False, "label_column": 0, "batch_has_label": False},
-        "xgboost": {"objective": objective, "num_class": len(mapping) if problem_type == MULTICLASS else None,
+        "xgboost": {"objective": objective, "num_class": decision.num_classes if problem_type == MULTICLASS else None,
                     "tuning_objective_metric": tuning_metric},
         "input_files": file_names,
         "max_onehot_cardinality": options.max_onehot_cardinality,
@@ -602,6 +757,37 @@ def run(options: Options) -> dict[str, Any]:
     log.info("%s problem; %d features; train/validation/test = %d/%d/%d rows", problem_type,
              len(feature_names), len(train_idx), len(val_idx), len(test_idx))
     return schema
+
+
+def labelled_rows(raw: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int, int]:
+    """The rows that are trained on, in file order: those with a target, each once. Returns them
+    with the number of rows without a target and of duplicates dropped."""
+    data = raw[~raw[target].map(rules.is_missing).to_numpy(dtype=bool)]
+    dropped_null = len(raw) - len(data)
+    # duplicates by label identity: "15" and "15.0", "Yes" and "yes " are one target value
+    repeated = data.assign(**{target: data[target].map(rules.label_key)}).duplicated().to_numpy(dtype=bool)
+    return data[~repeated].reset_index(drop=True), dropped_null, int(repeated.sum())
+
+
+def naive_prediction(y_train: np.ndarray, problem_type: str, num_classes: int | None) -> dict[str, Any]:
+    if problem_type == REGRESSION:
+        return {"strategy": "mean", "mean": float(y_train.mean())}
+    counts = np.bincount(y_train, minlength=num_classes or 0)
+    return {"strategy": "class_prior", "class_fractions": [float(c) / len(y_train) for c in counts]}
+
+
+def data_report(rows_in: int, dropped_null: int, dropped_dupes: int, target: str, decision: rules.TargetDecision,
+                decisions: list[dict[str, Any]]) -> list[str]:
+    """One line per thing done to the user's table that they did not ask for."""
+    lines = []
+    if dropped_null:
+        lines.append(f"{dropped_null} of {rows_in} rows have no value in target {target!r}: dropped")
+    if dropped_dupes:
+        lines.append(f"{dropped_dupes} duplicate rows dropped")
+    lines += list(decision.notes)
+    lines += [f"{d['column']}: {d['action']} ({d['detail']})" if d["action"] == "dropped"
+              else f"{d['column']}: {d['action']} {d['detail']}" for d in decisions]
+    return lines
 
 
 def parse_args(argv: list[str] | None) -> tuple[Options, str | None]:

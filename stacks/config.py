@@ -12,15 +12,16 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from lambdas.validate_input.handler import QUALITY_METRICS as _LAMBDA_METRICS
+from processing_scripts import problem_rules as rules
 
-PROBLEM_TYPES = ("auto", "regression", "binary", "multiclass")
+PROBLEM_TYPES = rules.PROBLEM_TYPES
 TUNING_STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
 APPROVAL_MODES = ("auto", "manual")
 MODEL_APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
-# The metrics evaluate.py reports; the validation Lambda owns the table (and checks the metric fits
-# the problem type at run time), so the app checks against the same one at synth time.
-QUALITY_METRICS = {name for metrics in _LAMBDA_METRICS.values() for name in metrics}
+# The metrics evaluate.py reports; the shared rules own the table (the validation Lambda checks at
+# run time that the metric fits the problem type), so the app checks against the same one at synth.
+QUALITY_METRICS = set(rules.ALL_METRICS)
+AUTO = rules.AUTO
 
 
 # Settings that shape resources (the trigger, the endpoint, its alarms, the registry, IAM, timeouts),
@@ -73,8 +74,10 @@ class PipelineConfig:
 
     target_column: str = "rings"
     problem_type: str = "auto"
-    quality_metric: str = "rmse"
-    quality_threshold: float = 2.6
+    # auto: rmse (regression), auc (binary), f1_weighted (multiclass)
+    quality_metric: str = AUTO
+    # auto: beat the naive baseline on the same test split by problem_rules.AUTO_MARGIN; or a number
+    quality_threshold: float | str = AUTO
     # Only deploy when the new model does no worse than the deployed champion.
     no_worse_than_champion: bool = True
     raw_prefix: str = "raw/"
@@ -124,8 +127,15 @@ class PipelineConfig:
     def validate(self) -> None:
         if self.problem_type not in PROBLEM_TYPES:
             raise ConfigError(f"problem_type {self.problem_type!r} is not one of {PROBLEM_TYPES}")
-        if self.quality_metric not in QUALITY_METRICS:
-            raise ConfigError(f"quality_metric {self.quality_metric!r} is not one of {sorted(QUALITY_METRICS)}")
+        if self.quality_metric != AUTO and self.quality_metric not in QUALITY_METRICS:
+            raise ConfigError(f"quality_metric {self.quality_metric!r} is not one of {sorted(QUALITY_METRICS)} or 'auto'")
+        if self.quality_threshold != AUTO:
+            if isinstance(self.quality_threshold, bool) or not isinstance(self.quality_threshold, (int, float)):
+                raise ConfigError(f"quality_threshold {self.quality_threshold!r} must be a number or 'auto'")
+            # With an explicit metric the range is known now; with auto, validation checks it per run.
+            why = rules.threshold_problem(self.quality_metric, self.quality_threshold) if self.quality_metric != AUTO else None
+            if why:
+                raise ConfigError(why)
         if self.tuning_strategy not in TUNING_STRATEGIES:
             raise ConfigError(f"tuning_strategy {self.tuning_strategy!r} is not one of {TUNING_STRATEGIES}")
         if not 0 < self.validation_fraction + self.test_fraction < 0.9:
@@ -154,6 +164,13 @@ class PipelineConfig:
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
+    if name == "quality_threshold":  # "auto" or a number
+        if not isinstance(value, str) or value == AUTO:
+            return value
+        try:
+            return float(value)
+        except ValueError as exc:
+            raise ConfigError(f"pipeline setting {name}={value!r} must be a number or 'auto'") from exc
     if not isinstance(value, str) or isinstance(default, str):
         return value
     try:

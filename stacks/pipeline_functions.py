@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Duration, SymlinkFollowMode
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -16,7 +16,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 
 class PipelineFunctions(Construct):
     """Exposes ``validate_input`` and ``quality_gate``. Each is a plain asset folder (boto3 only, no
-    bundling) so the app synthesizes without Docker."""
+    bundling) so the app synthesizes without Docker. Both folders hold ``problem_rules.py`` as a
+    symlink to processing_scripts/problem_rules.py, which the asset copies as a file: the Lambdas and
+    the processing jobs run one rule from one source file."""
 
     def __init__(
         self,
@@ -60,7 +62,8 @@ class PipelineFunctions(Construct):
             construct_id,
             runtime=RUNTIME,
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIR / folder), exclude=["__pycache__", "*.pyc", "__init__.py"]),
+            code=lambda_.Code.from_asset(str(LAMBDAS_DIR / folder), exclude=["__pycache__", "*.pyc", "__init__.py"],
+                                         follow_symlinks=SymlinkFollowMode.ALWAYS),
             description=description,
             memory_size=memory_mb,
             timeout=Duration.seconds(120),

@@ -13,9 +13,6 @@ from constructs import Construct
 
 # Key prefixes inside the data bucket (the contract between the stack, the Lambdas and the jobs).
 CODE_PREFIX = "code/processing/"
-RUNS_PREFIX = "runs/"
-CHAMPION_PREFIX = "champion/"
-SCORING_PREFIX = "scoring/"
 
 
 @dataclass(frozen=True)

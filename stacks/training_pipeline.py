@@ -43,6 +43,9 @@ ENDPOINT_POLL_SECONDS = 30
 ENDPOINT_MAX_POLLS = 60  # 30 minutes of Creating/Updating before the deploy is declared failed
 
 
+# The cause of DescribeEndpoint's ValidationException for an endpoint that does not exist yet.
+ENDPOINT_MISSING_PATTERN = '*Could not find endpoint "*'
+
 @dataclass(frozen=True)
 class TrainingPipelineProps:
     config: PipelineConfig
@@ -64,12 +67,23 @@ class TrainingPipeline(Construct):
         self._stack = Stack.of(self)
 
         failure = self._failure_handler()
+        # The pipeline, in order; each step is a method below and every Task in it is guarded
+        # (Retry on transient errors, Catch -> the failure handler).
         definition = (
-            self._collect_input()
+            sfn.Chain.start(self._collect_input())
             .next(self._apply_defaults())
             .next(self._validate(failure))
             .next(self._preprocess(failure))
             .next(self._tune_or_not(failure))
+            .next(self._train(failure))
+            .next(self._evaluate(failure))
+            .next(self._gate(failure))
+            .next(self._create_model(failure))
+            .next(self._register(failure))
+            .next(self._approval(failure))
+            .next(self._score_and_deploy(failure))
+            .next(self._promote_champion(failure))
+            .next(self._notify_success(failure))
         )
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
         self.state_machine = sfn.StateMachine(
@@ -292,14 +306,11 @@ class TrainingPipeline(Construct):
             parameters={"values.$": "$.plan.hyperparameters"},
             result_path="$.hyperparameters",
         )
-        train = self._train(failure)
-        tune.next(merge_tuned)
-        merge_tuned.next(train)
-        use_static.next(train)
         return (
             sfn.Choice(self, "Tuning enabled?")
-            .when(sfn.Condition.boolean_equals("$.plan.config.tuning_enabled", True), tune)
+            .when(sfn.Condition.boolean_equals("$.plan.config.tuning_enabled", True), tune.next(merge_tuned))
             .otherwise(use_static)
+            .afterwards()
         )
 
     def _train(self, failure: sfn.IChainable) -> sfn.IChainable:
@@ -322,7 +333,7 @@ class TrainingPipeline(Construct):
             failure,
             "The final model, on the best (or configured) hyperparameters",
         )
-        return train.next(self._evaluate(failure))
+        return train
 
     def _evaluate(self, failure: sfn.IChainable) -> sfn.IChainable:
         p = PROCESSING
@@ -347,7 +358,7 @@ class TrainingPipeline(Construct):
             failure,
             "Scores the held-out test split into evaluation.json",
         )
-        return evaluate.next(self._gate(failure))
+        return evaluate
 
     # ------------------------------------------------------------------ gate, register, deploy
 
@@ -367,10 +378,12 @@ class TrainingPipeline(Construct):
             parameters={"Error": "ModelQualityBelowThreshold", "Cause.$": "$.gate.reason"},
             result_path="$.error",
         ).next(failure)
+        passed = sfn.Pass(self, "Gate passed")
         return gate.next(
             sfn.Choice(self, "Good enough?")
-            .when(sfn.Condition.boolean_equals("$.gate.passed", True), self._create_model(failure))
+            .when(sfn.Condition.boolean_equals("$.gate.passed", True), passed)
             .otherwise(rejected)
+            .afterwards(include_otherwise=False)
         )
 
     def _create_model(self, failure: sfn.IChainable) -> sfn.IChainable:
@@ -387,7 +400,9 @@ class TrainingPipeline(Construct):
             result_selector={"ModelArn.$": "$.ModelArn"},
             result_path="$.model",
         )
-        guard(create, SAGEMAKER_TRANSIENT, failure)
+        return guard(create, SAGEMAKER_TRANSIENT, failure)
+
+    def _register(self, failure: sfn.IChainable) -> sfn.IChainable:
         register = tasks.CallAwsService(
             self,
             "Register model package",
@@ -415,7 +430,9 @@ class TrainingPipeline(Construct):
             result_selector={"ModelPackageArn.$": "$.ModelPackageArn"},
             result_path="$.registration",
         )
-        guard(register, SAGEMAKER_SDK_TRANSIENT, failure)
+        return guard(register, SAGEMAKER_SDK_TRANSIENT, failure)
+
+    def _score_and_deploy(self, failure: sfn.IChainable) -> sfn.IChainable:
         score_and_deploy = sfn.Parallel(
             self,
             "Score and deploy",
@@ -426,8 +443,7 @@ class TrainingPipeline(Construct):
         score_and_deploy.branch(self._batch_transform())
         score_and_deploy.branch(self._deploy())
         score_and_deploy.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
-        return (create.next(register).next(self._approval(failure)).next(score_and_deploy)
-                .next(self._promote_champion(failure)).next(self._notify_success(failure)))
+        return score_and_deploy
 
     def _approval(self, failure: sfn.IChainable) -> sfn.Chain:
         """approval_mode manual: publish the approval request (the evaluation summary and the exact
@@ -609,7 +625,8 @@ class TrainingPipeline(Construct):
                        max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL)
         missing = (
             sfn.Choice(self, "Endpoint missing?")
-            .when(sfn.Condition.string_matches("$.existing.Cause", "*Could not find endpoint*"), create)
+            # SageMaker's words for a missing endpoint (not "...endpoint configuration"), matched only here
+            .when(sfn.Condition.string_matches("$.existing.Cause", ENDPOINT_MISSING_PATTERN), create)
             .otherwise(sfn.Pass(self, "Lookup failed", parameters={"Error.$": "$.existing.Error", "Cause.$": "$.existing.Cause"},
                                 result_path="$.error").next(deploy_failed))
         )
@@ -726,6 +743,10 @@ class TrainingPipeline(Construct):
                 "batch_input.$": "$.plan.paths.batch",
                 "batch_predictions.$": "$.outcome.transform.S3OutputPath",
                 "evaluation_report.$": "$.plan.paths.evaluation_report",
+                # what was decided about the user's table: the plan's notes and schema.json's "report"
+                "target.$": "$.plan.target",
+                "notes.$": "$.plan.notes",
+                "schema.$": "$.plan.paths.schema_file",
             },
         )
         return notify.next(summary).next(sfn.Succeed(self, "Pipeline succeeded"))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 DATASETS: dict[str, dict[str, str]] = {
     "abalone": {},
+    # a use case of its own: its own stack, bucket, endpoint and champion (one use case per stack)
     "bank-marketing": {
+        "stack_name": "BankMarketing",
         "pipeline.target_column": "deposit",
-        "pipeline.quality_metric": "auc",
-        "pipeline.quality_threshold": "0.85",
     },
 }
 

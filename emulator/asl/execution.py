@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from emulator.asl import model
@@ -49,6 +50,11 @@ class Frame:
     cursor: Cursor
     cancels: tuple[threading.Event, ...]
     scope: Scope = field(default_factory=Scope)
+    resume: dict | None = None  # redrive: the progress of the Parallel/Map this frame picks up in
+
+    def take_resume(self) -> dict | None:
+        progress, self.resume = self.resume, None
+        return progress
 
     def child(self, group: threading.Event | None = None) -> Frame:
         return Frame(self.cursor.child(), self.cancels + ((group,) if group is not None else ()), self.scope.child())
@@ -78,6 +84,8 @@ class Execution:
     start_text: str
     timeout_seconds: float | None
     stop: threading.Event
+    record_dir: Path | None = None  # the execution's record folder (Map Runs are recorded under it)
+    redrive_count: int = 0
 
     def __post_init__(self) -> None:
         self.execution_context = {
@@ -86,7 +94,7 @@ class Execution:
             "Name": self.execution_name,
             "RoleArn": self.role_arn,
             "StartTime": self.start_text,
-            "RedriveCount": 0,
+            "RedriveCount": self.redrive_count,
         }
         self.state_machine_context = {"Id": self.state_machine_arn, "Name": self.state_machine_name}
 

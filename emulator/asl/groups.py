@@ -9,6 +9,7 @@ from typing import Any
 
 from emulator.asl.errors import EXCEED_TOLERATED_FAILURE_THRESHOLD, StatesError
 from emulator.asl.execution import Cancelled, Execution, Frame
+from emulator.asl.redrive import group_progress
 
 MAX_THREADS = 40  # cap for MaxConcurrency 0 (unbounded) and for Parallel branches
 
@@ -26,7 +27,9 @@ def run_group(
 
     Without ``tolerance`` the first failure cancels the others and is raised. With it, failures
     are counted and the group fails with States.ExceedToleratedFailureThreshold once the count or
-    percentage passes what is tolerated; failed slots hold {"Error", "Cause"}.
+    percentage passes what is tolerated; failed slots hold {"Error", "Cause"}. Whatever the group
+    raises carries its progress (``group_progress``: finished outputs, where the others stopped),
+    which a redrive picks up from.
     """
     total = len(jobs)
     group = threading.Event()
@@ -34,6 +37,8 @@ def run_group(
     failures: list[tuple[int, BaseException]] = []
     lock = threading.Lock()
     frames = [frame.child(group) for _ in jobs]
+    done: set[int] = set()
+    stopped: dict[int, BaseException] = {}  # cancelled part-way: a redrive picks up where they were
 
     def exceeded(failed: int) -> bool:
         count, pct = tolerance or (None, None)
@@ -49,6 +54,7 @@ def run_group(
             return
         try:
             results[index] = jobs[index](child)
+            done.add(index)
         except StatesError as err:
             with lock:
                 failures.append((index, err))
@@ -56,8 +62,8 @@ def run_group(
                 if tolerance is None or exceeded(failed):
                     group.set()
             results[index] = {"Error": err.name, "Cause": err.cause if err.cause is not None else ""}
-        except Cancelled:
-            pass
+        except Cancelled as exc:
+            stopped[index] = exc
         except BaseException as exc:  # noqa: BLE001 - timeouts and emulator bugs stop every sibling
             with lock:
                 failures.append((index, exc))
@@ -80,19 +86,26 @@ def run_group(
     frame.cursor.offset = max([frame.cursor.offset] + [f.cursor.offset for f in frames])
     frame.cursor.last_id = max([frame.cursor.last_id] + [f.cursor.last_id for f in frames])
 
+    def progress(exc: BaseException) -> BaseException:
+        unfinished: dict[int, BaseException | None] = {i: None for i in range(total) if i not in done}
+        unfinished.update(stopped)
+        unfinished.update({i: e for i, e in failures})
+        exc.group_progress = group_progress({i: results[i] for i in sorted(done)}, unfinished)  # type: ignore[attr-defined]
+        return exc
+
     for _, exc in failures:
         if not isinstance(exc, StatesError):
-            raise exc
+            raise progress(exc)
     if frame.cancelled():
-        raise Cancelled()
+        raise progress(Cancelled())
     errors = [err for _, err in failures]
     if not errors:
         return results
     if tolerance is None:
-        raise errors[0]
+        raise progress(errors[0])
     if exceeded(len(errors)):
-        raise StatesError(
+        raise progress(StatesError(
             EXCEED_TOLERATED_FAILURE_THRESHOLD,
             f"{len(errors)} of {total} Map iterations failed, more than tolerated",
-        )
+        ))
     return results

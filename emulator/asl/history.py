@@ -30,6 +30,8 @@ _NO_DETAILS = frozenset(
         "MapStateSucceeded",
         "MapStateFailed",
         "MapStateAborted",
+        "MapRunSucceeded",
+        "MapRunAborted",
         "LambdaFunctionStarted",
         "TaskStateAborted",
         "WaitStateAborted",
@@ -72,15 +74,20 @@ class Cursor:
 
 class History:
     def __init__(self, clock: Callable[[], datetime], on_event: Callable[[dict], None] | None = None,
-                 virtual_clock: bool = True):
+                 virtual_clock: bool = True, journal: Callable[[dict], None] | None = None):
         self._clock = clock
         self._on_event = on_event
+        self._journal = journal  # where each event is made durable before the execution goes on
         # virtual: skipped Wait/Retry time advances the recorded times, so a history reads as it would
         # on AWS (the conformance corpus checks backoff gaps this way); otherwise every time recorded
         # is the wall clock's, so a local execution's record never claims a time that did not happen
         self._virtual = virtual_clock
         self._lock = threading.Lock()
         self.events: list[dict] = []
+
+    def fresh(self) -> History:
+        """An empty history on the same clock (a Distributed Map's child execution has its own)."""
+        return History(self._clock, None, self._virtual)
 
     def now(self, cursor: Cursor) -> datetime:
         moment = self._clock()
@@ -101,6 +108,11 @@ class History:
                 event[key] = details or {}
             self.events.append(event)
             cursor.last_id = event_id
+            if self._journal is not None:
+                try:
+                    self._journal(event)
+                except OSError:  # a full disk must not break the execution; the end writes it all
+                    log.exception("could not journal event %s", event_type)
             if self._on_event is not None:  # under the lock: callers see events in id order
                 try:
                     self._on_event(event)

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from emulator.asl import model
+from emulator.asl import model, redrive
 from emulator.asl.choice import parse_timestamp
 from emulator.asl.dataflow import (
     catch_output,
@@ -31,11 +31,13 @@ from emulator.asl.dataflow import (
     render_payload,
 )
 from emulator.asl.errors import NO_CHOICE_MATCHED, QUERY_EVALUATION_ERROR, RUNTIME, StatesError
-from emulator.asl.execution import Cancelled, Execution, Frame
+from emulator.asl.execution import Cancelled, Execution, ExecutionTimedOut, Frame
 from emulator.asl.groups import MAX_THREADS, run_group
 from emulator.asl.history import to_json
 from emulator.asl.jsonpath import JsonPath
+from emulator.asl.maprun import run_distributed
 from emulator.asl.paths import Env, apply_input_path, apply_output_path, apply_result_path
+from emulator.asl.redrive import Resume
 from emulator.asl.retry import backoff_seconds, find_handler
 from emulator.asl.tasks import task_attempt
 
@@ -45,19 +47,28 @@ log = logging.getLogger(__name__)
 # -- the loop --------------------------------------------------------------------------------------
 
 
-def run_block(ex: Execution, block: model.StateMachine, data: Any, frame: Frame, start_at: str | None = None) -> Any:
-    """Run states from StartAt (or ``start_at``: a resumed execution) until one ends the block;
-    returns the block's output."""
-    name: str | None = start_at or block.start_at
+def run_block(ex: Execution, block: model.StateMachine, data: Any, frame: Frame, resume: Resume | None = None) -> Any:
+    """Run states from StartAt (or, redriven, from where ``resume`` says) until one ends the block;
+    returns the block's output. A failure leaving the block carries its redrive point."""
+    name: str | None = block.start_at
+    if resume is not None:
+        name, data = resume.state, resume.input
+        frame.scope.restore(resume.variables)
+        frame.resume = resume.group
     states = block.states
     while name is not None:
-        ex.check(frame)
         state = states[name]
         try:
+            ex.check(frame)
             data, name = HANDLERS[type(state)](ex, state, data, frame)
         except StatesError as err:
             report_evaluation_failure(ex, state, err, frame)
+            redrive.attach(err, state.name, data, frame.scope.values)
             raise
+        except (Cancelled, ExecutionTimedOut) as err:
+            redrive.attach(err, state.name, data, frame.scope.values)
+            raise
+        frame.resume = None  # only the state a redrive starts in picks up a group's progress
     return data
 
 
@@ -249,6 +260,7 @@ def run_Task(ex: Execution, state: model.Task, data: Any, frame: Frame) -> tuple
 
 def run_Parallel(ex: Execution, state: model.Parallel, data: Any, frame: Frame) -> tuple[Any, str | None]:
     entered = ex.enter(state, data, frame)
+    progress = [frame.take_resume()]  # redriven: the branches that finished are not run again
 
     def attempt(retry_count: int) -> Any:
         env = ex.env(state, data, frame, entered, retry_count)
@@ -256,7 +268,8 @@ def run_Parallel(ex: Execution, state: model.Parallel, data: Any, frame: Frame) 
         if state.parameters is not None:
             effective = render_payload(state.parameters, env.with_data(effective), "Arguments" if state.jsonata else "Parameters")
         ex.history.add(frame.cursor, "ParallelStateStarted")
-        jobs = [_branch_job(ex, branch, effective) for branch in state.branches]
+        prior, progress[0] = progress[0], None
+        jobs = [_resumable(prior, index, _branch_job(ex, branch, effective)) for index, branch in enumerate(state.branches)]
         threaded = any(b.has_task or (b.has_wait and ex.time_scale > 0) for b in state.branches)
         try:
             results = run_group(ex, jobs, frame, limit=MAX_THREADS, threaded=threaded)
@@ -269,22 +282,40 @@ def run_Parallel(ex: Execution, state: model.Parallel, data: Any, frame: Frame) 
     return with_retry(ex, state, data, frame, attempt, entered)
 
 
-def _branch_job(ex: Execution, branch: model.StateMachine, data: Any) -> Callable[[Frame], Any]:
-    return lambda child: run_block(ex, branch, data, child)
+def _branch_job(ex: Execution, branch: model.StateMachine, data: Any) -> Callable[..., Any]:
+    return lambda child, resume=None: run_block(ex, branch, data, child, resume)
+
+
+def _resumable(prior: dict | None, index: int, job: Callable[..., Any]) -> Callable[[Frame], Any]:
+    """A branch or iteration job under a redrive: a finished one returns its recorded output without
+    running; an unfinished one picks up where it stopped (or starts over when it never started)."""
+    if prior is None:
+        return job
+    key = str(index)
+    if key in prior.get("done", {}):
+        output = prior["done"][key]
+        return lambda child: output
+    point = prior.get("resume", {}).get(key)
+    resume = Resume.from_json(point) if point else None
+    return lambda child: job(child, resume)
 
 
 def run_Map(ex: Execution, state: model.Map, data: Any, frame: Frame) -> tuple[Any, str | None]:
     entered = ex.enter(state, data, frame)
+    progress = [frame.take_resume()]  # redriven: the iterations that finished are not run again
 
     def attempt(retry_count: int) -> Any:
         env = ex.env(state, data, frame, entered, retry_count)
         effective = apply_input_path(state.input_path, env)
         effective_env = env.with_data(effective)
-        if state.items is not None:  # JSONata Items
+        prior, progress[0] = progress[0], None
+        if state.distributed is not None and state.distributed.item_reader is not None:
+            items = None  # read from S3 by the Map Run
+        elif state.items is not None:  # JSONata Items
             items = state.items.render(jsonata_bindings(env), "Items")
         else:
             items = apply_input_path(state.items_path, effective_env) if state.items_path is not None else effective
-        if not isinstance(items, list):
+        if items is not None and not isinstance(items, list):
             what = "Items" if state.jsonata else "ItemsPath"
             raise StatesError(
                 QUERY_EVALUATION_ERROR if state.jsonata else RUNTIME,
@@ -293,6 +324,10 @@ def run_Map(ex: Execution, state: model.Map, data: Any, frame: Frame) -> tuple[A
         limit = map_setting(state.max_concurrency, state.max_concurrency_path, effective_env, "MaxConcurrencyPath", integer=True)
         tolerated_count = map_setting(state.tolerated_failure_count, state.tolerated_failure_count_path, effective_env, "ToleratedFailureCountPath", integer=True)
         tolerated_pct = map_setting(state.tolerated_failure_percentage, state.tolerated_failure_percentage_path, effective_env, "ToleratedFailurePercentagePath", integer=False)
+        if state.distributed is not None:
+            settings = (limit, tolerated_count, tolerated_pct, retry_count, entered)
+            results = run_distributed(ex, state, effective_env, items, frame, settings, prior, run_block)
+            return finish(state, data, results, env)
         ex.history.add(frame.cursor, "MapStateStarted", {"length": len(items)})
         inputs = []
         for index, item in enumerate(items):
@@ -301,7 +336,7 @@ def run_Map(ex: Execution, state: model.Map, data: Any, frame: Frame) -> tuple[A
             else:
                 item_env = Env(effective, ex.context(state, entered, retry_count, item=(index, item)), ex.rng, frame.scope)
                 inputs.append(render_payload(state.item_selector, item_env, "ItemSelector"))
-        jobs = [_iteration_job(ex, state, index, value) for index, value in enumerate(inputs)]
+        jobs = [_resumable(prior, index, _iteration_job(ex, state, index, value)) for index, value in enumerate(inputs)]
         block = state.processor
         threaded = (block.has_task or (block.has_wait and ex.time_scale > 0)) and limit != 1
         tolerance = None
@@ -320,12 +355,12 @@ def run_Map(ex: Execution, state: model.Map, data: Any, frame: Frame) -> tuple[A
     return with_retry(ex, state, data, frame, attempt, entered)
 
 
-def _iteration_job(ex: Execution, state: model.Map, index: int, value: Any) -> Callable[[Frame], Any]:
-    def job(child: Frame) -> Any:
+def _iteration_job(ex: Execution, state: model.Map, index: int, value: Any) -> Callable[..., Any]:
+    def job(child: Frame, resume: Resume | None = None) -> Any:
         details = {"name": state.name, "index": index}
         ex.history.add(child.cursor, "MapIterationStarted", details)
         try:
-            output = run_block(ex, state.processor, value, child)
+            output = run_block(ex, state.processor, value, child, resume)
         except StatesError:
             ex.history.add(child.cursor, "MapIterationFailed", details)
             raise

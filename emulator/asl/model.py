@@ -132,6 +132,54 @@ class Parallel(State):
     catch: tuple[Catcher, ...] = ()
 
 
+@dataclass(frozen=True)
+class ItemReader:
+    """Where a Distributed Map reads its items: an S3 object (CSV, JSON, JSONL, an S3 inventory
+    manifest) through ``s3:getObject``, or a bucket listing through ``s3:listObjectsV2``."""
+
+    resource: str  # the Resource ARN as written
+    action: str  # "getObject" or "listObjectsV2"
+    parameters: Payload | None  # Parameters (JSONPath) or Arguments (JSONata): Bucket, Key / Prefix
+    input_type: str | None = None  # CSV | JSON | JSONL | MANIFEST (ReaderConfig.InputType)
+    csv_header_location: str = "FIRST_ROW"
+    csv_headers: tuple[str, ...] = ()
+    csv_delimiter: str = "COMMA"
+    max_items: int | None = None
+    max_items_path: Dynamic | None = None
+    pointer: str = ""
+
+
+@dataclass(frozen=True)
+class ItemBatcher:
+    max_items_per_batch: int | None = None
+    max_items_per_batch_path: Dynamic | None = None
+    max_input_bytes_per_batch: int | None = None
+    max_input_bytes_per_batch_path: Dynamic | None = None
+    batch_input: Payload | None = None  # a payload template (JSONPath) or a JSONata template
+    pointer: str = ""
+
+
+@dataclass(frozen=True)
+class ResultWriter:
+    resource: str | None  # arn:aws:states:::s3:putObject, or None for WriterConfig alone
+    parameters: Payload | None  # Bucket, Prefix
+    transformation: str | None = None  # NONE | COMPACT | FLATTEN (None: NONE with S3, COMPACT without)
+    output_type: str = "JSON"  # JSON | JSONL
+    pointer: str = ""
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """What makes a Map distributed (ProcessorConfig Mode DISTRIBUTED): each item or batch runs as a
+    child execution of the item processor, in a Map Run."""
+
+    execution_type: str = "STANDARD"  # STANDARD | EXPRESS
+    item_reader: ItemReader | None = None
+    item_batcher: ItemBatcher | None = None
+    result_writer: ResultWriter | None = None
+    label: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Map(State):
     processor: StateMachine
@@ -148,6 +196,7 @@ class Map(State):
     result_path: JsonPath | None = ROOT
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
+    distributed: Distributed | None = None  # None: an inline Map
 
     @property
     def has_tolerance(self) -> bool:

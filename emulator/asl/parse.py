@@ -17,6 +17,7 @@ from emulator.asl import choice as rules
 from emulator.asl import query
 from emulator.asl.dataflow import compile_assign
 from emulator.asl.errors import ALL, UNSUPPORTED_FEATURE, DefinitionError
+from emulator.asl.items import CSV_DELIMITERS
 from emulator.asl.jsonpath import JsonPath
 from emulator.asl.model import (
     JSONATA,
@@ -25,10 +26,14 @@ from emulator.asl.model import (
     STATE_CLASSES,
     Catcher,
     Choice,
+    Distributed,
     Fail,
+    ItemBatcher,
+    ItemReader,
     Map,
     Parallel,
     Pass,
+    ResultWriter,
     Retrier,
     State,
     StateMachine,
@@ -81,15 +86,11 @@ _FIELDS: dict[str, set[str]] = {
         "ItemsPath", "ItemSelector", "Parameters", "Iterator", "ItemProcessor", "MaxConcurrency",
         "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath",
         "ToleratedFailureCount", "ToleratedFailureCountPath", "ResultSelector", "ResultPath", "Retry", "Catch",
-        "Assign", "Items", "Output",
+        "Assign", "Items", "Output", "ItemReader", "ItemBatcher", "ResultWriter", "Label",
     },
 }
 # Fields that exist in AWS but that the emulator does not run: say so instead of ignoring them.
 _UNSUPPORTED = {
-    "ItemReader": "ItemReader (distributed Map reading items from S3)",
-    "ResultWriter": "ResultWriter (distributed Map writing results to S3)",
-    "ItemBatcher": "ItemBatcher (distributed Map batching)",
-    "Label": "Label (distributed Map)",
     "Credentials": "Credentials (cross-account task credentials)",
 }
 # JSONPath-only fields and what a JSONata state uses instead (AWS: "Transforming data with JSONata").
@@ -396,9 +397,16 @@ def _build_map(raw: dict, pointer: str, common: dict, machine: str) -> Map:
         key, body, allowed = "ItemProcessor", raw["ItemProcessor"], _BRANCH | {"ProcessorConfig"}
     if not isinstance(body, dict):
         raise DefinitionError(f"{pointer}/{key}", "must be a JSON object with StartAt and States")
+    mode, execution_type = "INLINE", None
     if "ProcessorConfig" in body:
-        _check_processor_config(body["ProcessorConfig"], f"{pointer}/{key}/ProcessorConfig", common["name"])
-    processor = _parse_machine(body, f"{pointer}/{key}", allowed, machine)
+        mode, execution_type = _check_processor_config(body["ProcessorConfig"], f"{pointer}/{key}/ProcessorConfig")
+    # A Distributed Map's item processor is a state machine of its own (its child executions), so
+    # it may set its own QueryLanguage; an inline one inherits the Map's.
+    processor_language = machine
+    if mode == "DISTRIBUTED" and isinstance(body.get("QueryLanguage"), str):
+        processor_language = body["QueryLanguage"]
+    processor = _parse_machine(body, f"{pointer}/{key}", allowed | ({"QueryLanguage"} if mode == "DISTRIBUTED" else set()),
+                               processor_language if mode == "DISTRIBUTED" else machine)
     selector_key = "ItemSelector" if "ItemSelector" in raw else "Parameters"
     jsonata = common["query_language"] == JSONATA
     item_selector = (
@@ -429,24 +437,172 @@ def _build_map(raw: dict, pointer: str, common: dict, machine: str) -> Map:
         result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
         retry=_retriers(raw, pointer),
         catch=_catchers(raw, pointer, common["query_language"]),
+        distributed=_distributed(raw, pointer, common, mode, execution_type),
     )
 
 
-def _check_processor_config(config: Any, pointer: str, name: str) -> None:
+def _check_processor_config(config: Any, pointer: str) -> tuple[str, str | None]:
+    """(Mode, ExecutionType) of an ItemProcessor's ProcessorConfig."""
     if not isinstance(config, dict):
         raise DefinitionError(pointer, "must be a JSON object")
     _reject_unknown(config, {"Mode", "ExecutionType"}, pointer, "ProcessorConfig")
     mode = config.get("Mode", "INLINE")
-    if mode == "DISTRIBUTED":
-        raise DefinitionError(
-            f"{pointer}/Mode",
-            f"Map state {name!r} uses Mode DISTRIBUTED, which the emulator does not support; use INLINE",
-            code=UNSUPPORTED_FEATURE,
-        )
-    if mode != "INLINE":
+    if mode not in ("INLINE", "DISTRIBUTED"):
         raise DefinitionError(f"{pointer}/Mode", f"Mode must be INLINE or DISTRIBUTED, got {mode!r}")
-    if "ExecutionType" in config:
+    if "ExecutionType" in config and mode != "DISTRIBUTED":
         raise DefinitionError(f"{pointer}/ExecutionType", "ExecutionType is only valid with Mode DISTRIBUTED")
+    execution_type = config.get("ExecutionType")
+    if mode == "DISTRIBUTED" and execution_type not in ("STANDARD", "EXPRESS"):
+        raise DefinitionError(f"{pointer}/ExecutionType",
+                              f"a Distributed Map needs ExecutionType STANDARD or EXPRESS for its child executions, got {execution_type!r}")
+    return mode, execution_type
+
+
+# AWS "Map state in Distributed mode": a Label is at most 40 characters, none of them whitespace,
+# brackets, wildcards or these specials (the name rules of an execution).
+_LABEL_BAD = set(' \t\n<>{}[]?*"#%\\^|~`$&,;:/')
+_DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ResultWriter", "Label")
+
+
+def _distributed(raw: dict, pointer: str, common: dict, mode: str, execution_type: str | None) -> Distributed | None:
+    if mode != "DISTRIBUTED":
+        for key in _DISTRIBUTED_ONLY:
+            if key in raw:
+                raise DefinitionError(f"{pointer}/{key}", f"{key} is only valid in a Distributed Map: set "
+                                      "ItemProcessor.ProcessorConfig to {\"Mode\": \"DISTRIBUTED\", \"ExecutionType\": \"STANDARD\"}")
+        return None
+    jsonata = common["query_language"] == JSONATA
+    for key in ("ItemsPath", "Items"):
+        if "ItemReader" in raw and key in raw:
+            raise DefinitionError(f"{pointer}/{key}", f"a Distributed Map reads its items with ItemReader or takes them "
+                                  f"from {key}, not both")
+    label = raw.get("Label")
+    if label is not None and (not isinstance(label, str) or not 1 <= len(label) <= 40 or _LABEL_BAD & set(label)
+                              or any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in label)):
+        raise DefinitionError(f"{pointer}/Label", f"Label must be 1 to 40 characters without whitespace, brackets, "
+                              f"wildcards or special characters, got {label!r}")
+    return Distributed(
+        execution_type=execution_type or "STANDARD",
+        item_reader=_item_reader(raw["ItemReader"], f"{pointer}/ItemReader", jsonata) if "ItemReader" in raw else None,
+        item_batcher=_item_batcher(raw["ItemBatcher"], f"{pointer}/ItemBatcher", jsonata) if "ItemBatcher" in raw else None,
+        result_writer=_result_writer(raw["ResultWriter"], f"{pointer}/ResultWriter", jsonata) if "ResultWriter" in raw else None,
+        label=label,
+    )
+
+
+def _resource_action(raw: dict, pointer: str, allowed: tuple[str, ...], what: str) -> str:
+    resource = raw.get("Resource")
+    prefix = resource.split(":states:::s3:", 1) if isinstance(resource, str) else []
+    if len(prefix) != 2 or not prefix[0].startswith("arn:") or prefix[1] not in allowed:
+        options = " or ".join(f"arn:aws:states:::s3:{a}" for a in allowed)
+        raise DefinitionError(f"{pointer}/Resource", f"the {what} Resource must be {options}, got {resource!r}")
+    return prefix[1]
+
+
+def _block_payload(raw: dict, pointer: str, jsonata: bool, key_hint: str) -> Any:
+    """Parameters (JSONPath) or Arguments (JSONata) of an ItemReader or ResultWriter."""
+    if jsonata and "Parameters" in raw:
+        raise DefinitionError(f"{pointer}/Parameters", f"the {key_hint} of a JSONata state takes Arguments, not Parameters")
+    if not jsonata and "Arguments" in raw:
+        raise DefinitionError(f"{pointer}/Arguments", f"the {key_hint} of a JSONPath state takes Parameters, not Arguments")
+    if jsonata:
+        return query.compile_template(raw["Arguments"], f"{pointer}/Arguments") if "Arguments" in raw else None
+    return _opt_template(raw, "Parameters", pointer)
+
+
+def _item_reader(raw: Any, pointer: str, jsonata: bool) -> ItemReader:
+    if not isinstance(raw, dict):
+        raise DefinitionError(pointer, "ItemReader must be a JSON object with Resource and ReaderConfig")
+    _reject_unknown(raw, {"Resource", "Parameters", "Arguments", "ReaderConfig"}, pointer, "an ItemReader")
+    action = _resource_action(raw, pointer, ("getObject", "listObjectsV2"), "ItemReader")
+    config = raw.get("ReaderConfig", {})
+    where = f"{pointer}/ReaderConfig"
+    if not isinstance(config, dict):
+        raise DefinitionError(where, "ReaderConfig must be a JSON object")
+    _reject_unknown(config, {"InputType", "CSVHeaderLocation", "CSVHeaders", "CSVDelimiter", "MaxItems",
+                             "MaxItemsPath", "ManifestType"}, where, "a ReaderConfig")
+    input_type = config.get("InputType")
+    if action == "getObject" and input_type not in ("CSV", "JSON", "JSONL", "MANIFEST"):
+        hint = " (PARQUET is not read by the emulator)" if input_type == "PARQUET" else ""
+        raise DefinitionError(f"{where}/InputType", f"an s3:getObject ItemReader needs InputType CSV, JSON, JSONL or "
+                              f"MANIFEST, got {input_type!r}{hint}", code=UNSUPPORTED_FEATURE if hint else "SCHEMA_VALIDATION_FAILED")
+    if action == "listObjectsV2" and input_type is not None:
+        raise DefinitionError(f"{where}/InputType", "an s3:listObjectsV2 ItemReader lists objects: it takes no InputType")
+    if config.get("ManifestType", "S3_INVENTORY") != "S3_INVENTORY":
+        raise DefinitionError(f"{where}/ManifestType", f"the emulator reads S3 inventory manifests only, got "
+                              f"{config['ManifestType']!r}", code=UNSUPPORTED_FEATURE)
+    location = config.get("CSVHeaderLocation", "FIRST_ROW")
+    if location not in ("FIRST_ROW", "GIVEN"):
+        raise DefinitionError(f"{where}/CSVHeaderLocation", f"must be FIRST_ROW or GIVEN, got {location!r}")
+    headers = config.get("CSVHeaders")
+    if location == "GIVEN":
+        if not isinstance(headers, list) or not headers or not all(isinstance(h, str) for h in headers):
+            raise DefinitionError(f"{where}/CSVHeaders", "CSVHeaderLocation GIVEN needs CSVHeaders: a non-empty array of column names")
+    elif headers is not None:
+        raise DefinitionError(f"{where}/CSVHeaders", "CSVHeaders are only used with CSVHeaderLocation GIVEN")
+    if (location != "FIRST_ROW" or headers is not None or "CSVDelimiter" in config) and input_type != "CSV":
+        raise DefinitionError(where, "CSVHeaderLocation, CSVHeaders and CSVDelimiter apply to InputType CSV only")
+    delimiter = config.get("CSVDelimiter", "COMMA")
+    if delimiter not in CSV_DELIMITERS:
+        raise DefinitionError(f"{where}/CSVDelimiter", f"must be one of {sorted(CSV_DELIMITERS)}, got {delimiter!r}")
+    if jsonata and "MaxItemsPath" in config:
+        raise DefinitionError(f"{where}/MaxItemsPath", "MaxItemsPath is a JSONPath field; a JSONata state sets MaxItems to a {% %} expression")
+    max_items = _exclusive_number(config, "MaxItems", where, integer=True, low=0, high=100_000_000)
+    return ItemReader(resource=raw["Resource"], action=action, parameters=_block_payload(raw, pointer, jsonata, "ItemReader"),
+                      input_type=input_type, csv_header_location=location, csv_headers=tuple(headers or ()),
+                      csv_delimiter=delimiter, max_items=max_items[0], max_items_path=max_items[1], pointer=pointer)
+
+
+def _item_batcher(raw: Any, pointer: str, jsonata: bool) -> ItemBatcher:
+    if not isinstance(raw, dict):
+        raise DefinitionError(pointer, "ItemBatcher must be a JSON object")
+    _reject_unknown(raw, {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch",
+                          "MaxInputBytesPerBatchPath", "BatchInput"}, pointer, "an ItemBatcher")
+    for key in ("MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"):
+        if jsonata and key in raw:
+            raise DefinitionError(f"{pointer}/{key}", f"{key} is a JSONPath field; a JSONata state sets "
+                                  f"{key.removesuffix('Path')} to a {{% %}} expression")
+    count = _exclusive_number(raw, "MaxItemsPerBatch", pointer, integer=True, low=1, high=None)
+    size = _exclusive_number(raw, "MaxInputBytesPerBatch", pointer, integer=True, low=1, high=262_144)
+    if count == (None, None) and size == (None, None):
+        raise DefinitionError(pointer, "an ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch (or both)")
+    batch_input = None
+    if "BatchInput" in raw:
+        if not isinstance(raw["BatchInput"], dict) and not (jsonata and query.is_expression(raw["BatchInput"])):
+            raise DefinitionError(f"{pointer}/BatchInput", "BatchInput must be a JSON object")
+        batch_input = (query.compile_template(raw["BatchInput"], f"{pointer}/BatchInput") if jsonata
+                       else compile_template(raw["BatchInput"], f"{pointer}/BatchInput"))
+    return ItemBatcher(max_items_per_batch=count[0], max_items_per_batch_path=count[1], max_input_bytes_per_batch=size[0],
+                       max_input_bytes_per_batch_path=size[1], batch_input=batch_input, pointer=pointer)
+
+
+def _result_writer(raw: Any, pointer: str, jsonata: bool) -> ResultWriter:
+    if not isinstance(raw, dict) or not raw:
+        raise DefinitionError(pointer, "ResultWriter must be a JSON object with Resource and Parameters/Arguments, WriterConfig, or both")
+    _reject_unknown(raw, {"Resource", "Parameters", "Arguments", "WriterConfig"}, pointer, "a ResultWriter")
+    resource = None
+    if "Resource" in raw:
+        _resource_action(raw, pointer, ("putObject",), "ResultWriter")
+        resource = raw["Resource"]
+        if "Parameters" not in raw and "Arguments" not in raw:
+            raise DefinitionError(pointer, f"a ResultWriter with a Resource needs {'Arguments' if jsonata else 'Parameters'} naming the Bucket (and Prefix)")
+    elif "Parameters" in raw or "Arguments" in raw:
+        raise DefinitionError(f"{pointer}/Resource", "a ResultWriter with Parameters/Arguments needs Resource arn:aws:states:::s3:putObject")
+    config = raw.get("WriterConfig", {})
+    where = f"{pointer}/WriterConfig"
+    if not isinstance(config, dict):
+        raise DefinitionError(where, "WriterConfig must be a JSON object")
+    _reject_unknown(config, {"Transformation", "OutputType"}, where, "a WriterConfig")
+    transformation = config.get("Transformation")
+    if transformation is not None and transformation not in ("NONE", "COMPACT", "FLATTEN"):
+        raise DefinitionError(f"{where}/Transformation", f"must be NONE, COMPACT or FLATTEN, got {transformation!r}")
+    output_type = config.get("OutputType", "JSON")
+    if output_type not in ("JSON", "JSONL"):
+        raise DefinitionError(f"{where}/OutputType", f"must be JSON or JSONL, got {output_type!r}")
+    if resource is None and "WriterConfig" not in raw:
+        raise DefinitionError(pointer, "ResultWriter cannot be empty")
+    return ResultWriter(resource=resource, parameters=_block_payload(raw, pointer, jsonata, "ResultWriter") if resource else None,
+                        transformation=transformation, output_type=output_type, pointer=pointer)
 
 
 def _exclusive_number(

@@ -20,41 +20,19 @@ from emulator.asl.history import (
     History,
     format_timestamp,
     to_json,
-    write_history,
-    write_status,
 )
 from emulator.asl.interpret import run_block
 from emulator.asl.parse import StateMachine, parse_definition
 from emulator.asl.ports import Integrations
-from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.asl.redrive import Redrive, resume_of
+from emulator.asl.redrive import save as save_redrive
+from emulator.aws.arns import ACCOUNT, DEFAULT_REGION, parse_state_machine_arn
 from emulator.aws.arns import execution_arn as make_execution_arn
 from emulator.aws.arns import state_machine_arn as make_state_machine_arn
+from emulator.storage.executions import Journal, claim, finish, reclaim, restart_journal
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Where a resumed execution continues: the top-level Task state that was waiting on ``token``
-    when its process ended, run again from its recorded input with the same token (the integration
-    does not send its request twice); ``events`` is the history before that state was entered."""
-
-    state_name: str
-    input: Any
-    token: str
-    events: list[dict]
-    start: datetime
-
-    @classmethod
-    def from_history(cls, events: list[dict], state_name: str, token: str, start: datetime) -> Resume:
-        """The point to resume at from a checkpointed history: the last entry into ``state_name``."""
-        for index in range(len(events) - 1, -1, -1):
-            event = events[index]
-            if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == state_name:
-                data = json.loads(event["stateEnteredEventDetails"].get("input") or "{}")
-                return cls(state_name, data, token, list(events[:index]), start)
-        raise ValueError(f"the history does not show state {state_name!r} being entered; it cannot be resumed")
 
 
 @dataclass(frozen=True)
@@ -85,7 +63,7 @@ def run_definition(
     abort: threading.Event | None = None,
     state_machine_arn: str | None = None,
     virtual_clock: bool = True,
-    resume: Resume | None = None,
+    redrive: Redrive | None = None,
 ) -> ExecutionResult:
     """Run a definition to the end and return how it ended.
 
@@ -96,39 +74,65 @@ def run_definition(
     as ABORTED. ``virtual_clock=False`` records wall-clock times only (skipped Wait/Retry time is
     not added). ``state_machine_arn`` (a deployed machine's) sets the region and account of the
     execution ARN; without it they are the local defaults (emulator.aws.arns).
-    ``resume`` continues an execution at a top-level Task state that waited on a task token (see
-    Resume): its earlier events are kept, no second ExecutionStarted is recorded.
+    With ``history_dir`` the execution is recorded there as it runs (storage.executions: claimed,
+    each event journaled, finished); a folder that already holds an execution raises
+    ExecutionExists before anything runs.
+    ``redrive`` (``Redrive.load(history_dir)``) continues that failed execution instead: its recorded
+    definition and input, from the state that failed, appending to its history (asl/redrive.py).
+    A continuation (``Redrive.continuing``) goes on with a RUNNING execution whose process ended while
+    a top-level Task waited on a task token: at that Task, on the same token, with no ExecutionRedriven.
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
+    if redrive is not None:
+        definition, input = redrive.definition, redrive.input
+    definition_text = definition if isinstance(definition, str) else None
     machine = definition if isinstance(definition, StateMachine) else parse_definition(definition)
     if time_scale < 0:
         raise ValueError("time_scale must be >= 0")
     clock = clock or (lambda: datetime.now(UTC))
     rng = rng or random.Random()
     new_id = id_generator or (lambda: str(uuid.uuid4()))
-    if resume is not None:
-        if resume.state_name not in machine.states:
-            raise ValueError(f"state {resume.state_name!r} is not a top-level state: only a wait at the top level "
-                             f"can be resumed")
-        new_id = _first(resume.token, new_id)  # the resumed Task waits on its old token
+    if redrive is not None and redrive.continuation:
+        new_id = _first(redrive.token, new_id)  # the Task it waited in waits on its old token
     data = _json_value({} if input is None else input)
     # A deployed state machine's ARN fixes the region and account its executions report.
     region, account = DEFAULT_REGION, ACCOUNT
     if state_machine_arn:
-        parts = state_machine_arn.split(":")
-        if len(parts) < 7 or parts[5] != "stateMachine":
+        parsed = parse_state_machine_arn(state_machine_arn)
+        if parsed is None:
             raise ValueError(f"state_machine_arn {state_machine_arn!r} is not a state machine ARN")
-        region, account, state_machine_name = parts[3], parts[4], parts[6]
+        region, account, state_machine_name = parsed
     state_machine_arn = make_state_machine_arn(state_machine_name, region=region, account=account)
     execution_arn = make_execution_arn(state_machine_arn, execution_name)
     role = role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role"
-    history = History(clock, on_event, virtual_clock)
     start = clock()
-    if resume is not None:
-        history.events.extend(resume.events)
-        start = resume.start
     timeout = execution_timeout_seconds if execution_timeout_seconds is not None else machine.timeout_seconds
+    status_record = {
+        "executionArn": execution_arn,
+        "stateMachineArn": state_machine_arn,
+        "name": execution_name,
+        "status": "RUNNING",
+        "startDate": format_timestamp(start),
+        "input": to_json(data),
+    }
+    if redrive is not None and redrive.continuation:  # the same run going on: its record as it was
+        status_record.update({k: v for k, v in redrive.status.items() if k in ("startDate", "redriveCount", "redriveDate")})
+    elif redrive is not None:  # the same execution again: its start date, a redrive count and date
+        status_record.update(startDate=redrive.status["startDate"], redriveCount=redrive.count,
+                             redriveDate=format_timestamp(start))
+    journal = None
+    if history_dir is not None:
+        if redrive is not None:  # its record exists: this process owns it again, its journal goes on
+            reclaim(Path(history_dir), status_record)
+            if redrive.continuation:  # the waiting state's own events are recorded again as it re-enters
+                restart_journal(Path(history_dir), redrive.history)
+        else:  # the record exists before the first event, and a second execution of the name is refused here
+            claim(Path(history_dir), status_record, definition if isinstance(definition, str | dict) else None)
+        journal = Journal(Path(history_dir))
+    history = History(clock, on_event, virtual_clock, journal=journal.append if journal else None)
+    if redrive is not None:
+        history.events.extend(redrive.history)  # recorded already: not journaled again
     ex = Execution(
         machine=machine,
         integrations=integrations,
@@ -147,19 +151,15 @@ def run_definition(
         start_text=format_timestamp(start),
         timeout_seconds=timeout,
         stop=abort if abort is not None else threading.Event(),
+        record_dir=Path(history_dir) if history_dir is not None else None,
+        redrive_count=redrive.count if redrive is not None else 0,
     )
-    frame = Frame(Cursor(len(history.events)), (ex.stop,))
-    status_record = {
-        "executionArn": execution_arn,
-        "stateMachineArn": state_machine_arn,
-        "name": execution_name,
-        "status": "RUNNING",
-        "startDate": ex.start_text,
-        "input": to_json(data),
-    }
-    if history_dir is not None:
-        write_status(Path(history_dir), status_record)
-    if resume is None:
+    frame = Frame(Cursor(history.events[-1]["id"] if history.events else 0), (ex.stop,))
+    if redrive is not None:
+        ex.execution_context["StartTime"] = redrive.status["startDate"]
+        if not redrive.continuation:
+            history.add(frame.cursor, "ExecutionRedriven", {"redriveCount": redrive.count})
+    else:
         history.add(
             frame.cursor,
             "ExecutionStarted",
@@ -168,29 +168,30 @@ def run_definition(
     output: Any = None
     error: str | None = None
     cause: str | None = None
+    failure: BaseException | None = None  # where a redrive would pick up
     try:
-        if resume is None:
-            output = run_block(ex, machine, data, frame)
-        else:
-            output = run_block(ex, machine, _json_value(resume.input), frame, start_at=resume.state_name)
+        output = run_block(ex, machine, data, frame, redrive.resume if redrive is not None else None)
         status = "SUCCEEDED"
         history.add(frame.cursor, "ExecutionSucceeded", {"output": to_json(output), "outputDetails": {"truncated": False}})
     except StatesError as err:
-        status, error, cause = "FAILED", err.name or None, err.cause
+        status, error, cause, failure = "FAILED", err.name or None, err.cause, err
         history.add(frame.cursor, "ExecutionFailed", _error_details(error, cause))
     except ExecutionTimedOut as exc:
         ex.stop.set()
-        status, error, cause = "TIMED_OUT", TIMEOUT, exc.cause
+        status, error, cause, failure = "TIMED_OUT", TIMEOUT, exc.cause, exc
         history.add(frame.cursor, "ExecutionTimedOut", _error_details(error, cause))
-    except Cancelled:
-        status, error, cause = "ABORTED", None, "The execution was stopped"
+    except Cancelled as exc:
+        status, error, cause, failure = "ABORTED", None, "The execution was stopped", exc
         history.add(frame.cursor, "ExecutionAborted", {"cause": cause})
-    except KeyboardInterrupt:  # leave a record of the interrupted run, then let the caller stop
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: leave a record of the stopped run, then stop
         ex.stop.set()
-        history.add(frame.cursor, "ExecutionAborted", {"error": "KeyboardInterrupt", "cause": "interrupted by the user"})
+        cause = str(interrupt) or "interrupted by the user (Ctrl-C)"
+        history.add(frame.cursor, "ExecutionAborted", {"error": "KeyboardInterrupt", "cause": cause})
         if history_dir is not None:
-            aborted = ExecutionResult("ABORTED", None, "KeyboardInterrupt", "interrupted by the user", list(history.events), execution_arn)
+            aborted = ExecutionResult("ABORTED", None, "KeyboardInterrupt", cause, list(history.events), execution_arn)
             _record(Path(history_dir), status_record, aborted, format_timestamp(history.now(frame.cursor)))
+        if journal is not None:
+            journal.close()
         raise
     except Exception as exc:  # an emulator bug: still a result, with the reason, never a traceback
         log.exception("execution %s crashed", execution_arn)
@@ -206,6 +207,11 @@ def run_definition(
     )
     if history_dir is not None:
         _record(Path(history_dir), status_record, result, format_timestamp(history.now(frame.cursor)))
+        if definition_text is not None or isinstance(definition, dict):
+            text = definition_text if definition_text is not None else json.dumps(definition)
+            save_redrive(Path(history_dir), text, data, resume_of(failure) if failure is not None else None)
+    if journal is not None:
+        journal.close()
     return result
 
 
@@ -241,6 +247,6 @@ def _record(folder: Path, status_record: dict, result: ExecutionResult, stop_dat
     if result.cause is not None:
         status["cause"] = result.cause
     try:
-        write_history(folder, result.history, status, result.output)
+        finish(folder, result.history, status, result.output)
     except OSError:
         log.exception("could not write the history of %s to %s", result.execution_arn, folder)

@@ -50,6 +50,11 @@ class Scope:
     def child(self) -> Scope:
         return Scope(self)
 
+    def restore(self, values: dict[str, Any]) -> None:
+        """Put back a redriven block's own variables (as they were before the state that failed)."""
+        self.values.update(values)
+        self._sizes.update({name: _size(value) for name, value in values.items()})
+
     def lookup(self, name: str) -> Any:
         """The value of ``$name``, or _ABSENT (see ``defined``)."""
         scope: Scope | None = self

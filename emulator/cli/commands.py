@@ -14,12 +14,15 @@ from emulator.app.summary import print_pipeline_summary
 from emulator.asl import DefinitionError, run_definition
 from emulator.asl.ports import Integrations
 from emulator.asl.validate import ValidationException, format_diagnostics, validate_definition
+from emulator.aws.arns import execution_arn
 from emulator.cli import endpoints
 from emulator.cli.errors import CliError
 from emulator.cli.progress import Progress, summarize
+from emulator.cli.signals import stop_on_signals
 from emulator.cli.synth import DEFAULT_STACK, parse_context, prepare, synth
 from emulator.cli.watch import watch
 from emulator.runtime import Runtime
+from emulator.services.stepfunctions.exceptions import ExecutionAlreadyExists
 from emulator.services.stepfunctions.machines import StateMachineSpec
 from emulator.storage.layout import Layout
 
@@ -151,7 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     deployment = prepare(args, context)
     stack = context.get("stack_name") or DEFAULT_STACK
     started = time.monotonic()
-    with Runtime.open(args.state_dir, args.project, time_scale=args.time_scale, deployment=deployment) as runtime:
+    # SIGTERM as Ctrl-C: the execution is recorded ABORTED and its jobs stopped before the process ends
+    with stop_on_signals(), Runtime.open(args.state_dir, args.project, time_scale=args.time_scale,
+                                         deployment=deployment) as runtime:
         watcher = _Watcher()
         runtime.observer = watcher
         if source is not None:
@@ -167,7 +172,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             results = [d.result for d in deliveries]
         else:
             machine = choose_state_machine(runtime, args.state_machine, stack if stack in deployment.stacks else None)
-            results = [runtime.launch(machine, input_value, args.name)]
+            try:
+                results = [runtime.launch(machine, input_value, args.name)]
+            except ExecutionAlreadyExists:
+                folder = runtime.execution_dir(machine.name, args.name)
+                raise CliError(f"an execution named {args.name!r} of {machine.name} already exists "
+                               f"({folder}): a run never overwrites an execution's record; choose another "
+                               f"--name, or leave --name out for a new one") from None
         status = 0
         for (machine, name, progress), result in zip(watcher.started, results, strict=True):
             status = max(status, summarize(runtime, machine, name, result, progress, time.monotonic() - started))
@@ -226,3 +237,37 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     print(format_diagnostics(response))
     return 1 if response["result"] == "FAIL" else 0
+
+
+def _find_execution(runtime: Runtime, target: str, machine_name: str | None) -> str:
+    """The ARN of an execution given by ARN, or by name (searched in every deployed machine's records)."""
+    if target.startswith("arn:"):
+        return target
+    machines = [runtime.machines.get(machine_name)] if machine_name else list(runtime.machines)
+    found = [execution_arn(m.arn, target) for m in machines if runtime.layout.execution_dir(m.name, target).is_dir()]
+    if not found:
+        raise CliError(f"no execution named {target!r} is recorded in {runtime.layout.executions_root} "
+                       f"(machines: {', '.join(m.name for m in machines) or 'none'}); give its ARN")
+    if len(found) > 1:
+        raise CliError(f"several machines have an execution named {target!r}: choose one with --state-machine "
+                       f"({', '.join(found)})")
+    return found[0]
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """RedriveExecution from the command line: the failed execution continues from the state that
+    failed (same ARN), with the progress printer; exit 0 when it then succeeds."""
+    started = time.monotonic()
+    with Runtime.open(args.state_dir, args.project, time_scale=args.time_scale) as runtime:
+        arn = _find_execution(runtime, args.execution, args.state_machine)
+        described = runtime.stepfunctions.describe_execution(executionArn=arn)
+        if described["redriveStatus"] != "REDRIVABLE":
+            raise CliError(f"{arn} cannot be redriven: {described.get('redriveStatusReason')}")
+        machine = runtime.machines.get(described["stateMachineArn"])
+        watcher = _Watcher()
+        runtime.observer = watcher
+        print(f"redrive {described['name']} (redrive {described.get('redriveCount', 0) + 1}): it failed with "
+              f"{described.get('error') or described['status']}")
+        result = runtime.launch(machine, None, described["name"], redrive=True)
+        (_, name, progress), = watcher.started
+        return summarize(runtime, machine, name, result, progress, time.monotonic() - started)

@@ -23,9 +23,19 @@ from pathlib import Path
 
 from emulator.app.datasets import DATASETS
 from emulator.cli import approvals
-from emulator.cli.commands import cmd_asl, cmd_deploy, cmd_env, cmd_run, cmd_synth, cmd_validate, cmd_watch
+from emulator.cli.commands import (
+    cmd_asl,
+    cmd_deploy,
+    cmd_env,
+    cmd_redrive,
+    cmd_run,
+    cmd_synth,
+    cmd_validate,
+    cmd_watch,
+)
 from emulator.cli.errors import CliError
 from emulator.cli.serve import serve
+from emulator.cli.signals import Stopped
 from emulator.cloud.assembly import AssemblyError
 from emulator.cloud.deployment import DeploymentNotFound
 from emulator.services.eventbridge import EventsError
@@ -41,9 +51,22 @@ class _ShortFormatter(logging.Formatter):
         return f"  [{name}] {level}{record.getMessage()}"
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted: a worker thread logging after a
+    caller replaced or closed the stream it started with (tests capture it) still finds one."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_logging(verbose: bool = False) -> None:
     """INFO lines from loggers under "emulator", one concise line each, on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(_ShortFormatter())
     logger = logging.getLogger("emulator")
     logger.handlers[:] = [handler]
@@ -115,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--severity", choices=("ERROR", "WARNING"), default="ERROR")
     val.set_defaults(func=cmd_validate)
 
+    red = sub.add_parser("redrive", help="continue a failed execution from the state that failed (RedriveExecution)")
+    red.add_argument("execution", metavar="EXECUTION_ARN_OR_NAME")
+    red.add_argument("--state-machine", help="the machine (name or ARN) when several have an execution of that name")
+    red.add_argument("--time-scale", type=float, default=0.01, help="multiplies Wait/Retry intervals (default 0.01)")
+    red.set_defaults(func=cmd_redrive)
+
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)
 
@@ -138,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         return args.func(args)
+    except Stopped as stopped:
+        print(f"stopped: {stopped}; the running execution is recorded ABORTED and its jobs were stopped",
+              file=sys.stderr)
+        return stopped.exit_status
     except (CliError, AssemblyError, EventsError, OldStateFolder, StepFunctionsError, DeploymentNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

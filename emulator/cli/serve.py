@@ -78,7 +78,13 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
     if not warm(layout, server):
         log.info("no endpoint is InService yet; endpoints created later are served as they appear")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    why = ["Ctrl-C"]
+
+    def on_sigterm(*_: object) -> None:
+        why[0] = "SIGTERM"
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         while not stop.wait(0.5):
             pass
@@ -86,7 +92,10 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         pass
     finally:
         if runtime is not None:
-            runtime.close()  # each running execution ends ABORTED on disk, not RUNNING forever
+            # each running execution ends ABORTED on disk, saying why, not RUNNING forever
+            runtime.stepfunctions.stop_all(error="Emulator.Stopped",
+                                           cause=f"the emulator's serve process was stopped by {why[0]}")
+            runtime.close()
         server.stop()
         withdraw(layout)
         endpoints.withdraw(layout)

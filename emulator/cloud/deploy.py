@@ -112,9 +112,6 @@ class _Deployer:
             self.deployment.outputs[stack.name] = {
                 oid: stack.resolve(out["Value"], f"{stack.name}/Outputs/{oid}") for oid, out in outputs.items()
             }
-        for image in self.assembly.all_images():
-            uri = f"{ACCOUNT}.dkr.ecr.{self.assembly.region}.amazonaws.com/{image.repository}:{image.image_tag}"
-            self.deployment.images[uri] = str(image.directory)
         return self.deployment
 
     # -- assets ----------------------------------------------------------------------------
@@ -428,6 +425,5 @@ def _merge(deployment: Deployment) -> Deployment:
         setattr(deployment, name, kept + getattr(deployment, name))
     deployment.stacks = [s for s in earlier.stacks if s not in mine] + deployment.stacks
     deployment.outputs = {**{k: v for k, v in earlier.outputs.items() if k not in mine}, **deployment.outputs}
-    deployment.images = {**earlier.images, **deployment.images}
     deployment.assembly_dirs = sorted({*earlier.assembly_dirs, *deployment.assembly_dirs})
     return deployment

@@ -68,7 +68,6 @@ class Deployment:
     state_machines: list[StateMachineSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
     topics: list[TopicSpec] = field(default_factory=list)
-    images: dict[str, str] = field(default_factory=dict)  # image URI -> asset folder (Dockerfile)
     assembly_dirs: list[str] = field(default_factory=list)  # every cloud assembly deployed here (one per use case)
     resources: list[ResourceRecord] = field(default_factory=list)
     not_emulated: list[NotEmulated] = field(default_factory=list)

@@ -1,6 +1,11 @@
-"""S3 through the AWS SDK integration: "aws-sdk:s3:<action>" over LocalS3.
+"""S3 through the AWS SDK integration: "aws-sdk:s3:<action>" over LocalS3; and the S3 calls of a
+Distributed Map ("s3:getObject", "s3:listObjectsV2" for its ItemReader, "s3:putObject" for its
+ResultWriter), which the interpreter makes through the same registry.
 
 Supported actions: getObject, putObject, copyObject, headObject, deleteObject, listObjectsV2.
+putObject and copyObject take S3's write conditions (``IfMatch``, ``IfNoneMatch: "*"``): a condition
+that does not hold fails the task with ``S3.PreconditionFailedException`` (412), a concurrent
+conditional write of the key with ``S3.ConditionalRequestConflictException`` (409).
 Errors follow the SDK-integration naming rule: ``S3.<ErrorName>`` with the "Exception" suffix
 always added (``S3.NoSuchKeyException``, ``S3.NoSuchBucketException``), and a cause in the Java
 SDK's wording ("... (Service: S3, Status Code: 404, Request ID: ...)").
@@ -27,7 +32,8 @@ from emulator.services.s3.store import (
     S3Error,
 )
 
-_STATUS = {"NoSuchKey": 404, "NoSuchBucket": 404, "InvalidURI": 400, "InvalidRequest": 400}
+_STATUS = {"NoSuchKey": 404, "NoSuchBucket": 404, "InvalidURI": 400, "InvalidRequest": 400,
+           "PreconditionFailed": 412, "ConditionalRequestConflict": 409, "NotImplemented": 501}
 _MESSAGES = {
     "NoSuchKey": "The specified key does not exist.",
     "NoSuchBucket": "The specified bucket does not exist",
@@ -49,6 +55,10 @@ def _need(params: Any, *names: str) -> None:
     missing = [n for n in names if not isinstance(params, dict) or n not in params]
     if missing:
         raise StatesError("States.Runtime", f"aws-sdk:s3 call is missing the required parameter(s) {missing}")
+
+
+def _conditions(params: dict) -> dict[str, str | None]:
+    return {"if_match": params.get("IfMatch"), "if_none_match": params.get("IfNoneMatch")}
 
 
 class S3Sdk(Integration):
@@ -102,7 +112,8 @@ class S3Sdk(Integration):
         if not isinstance(body, str):
             body = json.dumps(body, separators=(",", ":"))
         uri = LocalS3.uri(params["Bucket"], params["Key"])
-        self.s3.put_bytes(uri, body.encode("utf-8"))
+        with self.s3.write_condition(uri, **_conditions(params)):
+            self.s3.put_bytes(uri, body.encode("utf-8"))
         return {"ETag": self.s3.head(uri)["ETag"]}
 
     def _copyObject(self, params: dict) -> dict:
@@ -110,7 +121,8 @@ class S3Sdk(Integration):
         source = str(params["CopySource"]).split("?", 1)[0].lstrip("/")
         src_bucket, _, src_key = source.partition("/")
         dst = LocalS3.uri(params["Bucket"], params["Key"])
-        self.s3.copy(LocalS3.uri(src_bucket, src_key), dst)
+        with self.s3.write_condition(dst, **_conditions(params)):
+            self.s3.copy(LocalS3.uri(src_bucket, src_key), dst)
         head = self.s3.head(dst)
         return {"CopyObjectResult": {"ETag": head["ETag"], "LastModified": _iso(head["LastModified"])}}
 
@@ -146,3 +158,23 @@ ACTIONS = ("getObject", "putObject", "copyObject", "headObject", "deleteObject",
 def register(integrations: Integrations, s3: LocalS3) -> None:
     for action in ACTIONS:
         integrations.register(f"aws-sdk:s3:{action}", S3Sdk(s3, action))
+
+
+class MapRunS3(S3Sdk):
+    """A Distributed Map's ItemReader/ResultWriter calls: the same actions, but getObject's Body is
+    the object's bytes (an inventory's CSV files are gzipped) and never lands in a history."""
+
+    def _getObject(self, params: dict) -> dict:
+        _need(params, "Bucket", "Key")
+        uri = LocalS3.uri(params["Bucket"], params["Key"])
+        return {**self._head(uri), "Body": self.s3.get_bytes(uri)}
+
+
+MAP_RUN_ACTIONS = ("getObject", "listObjectsV2", "putObject")
+
+
+def register_map_run(integrations: Integrations, s3: LocalS3) -> None:
+    """The resource keys of ItemReader (arn:aws:states:::s3:getObject / s3:listObjectsV2) and
+    ResultWriter (arn:aws:states:::s3:putObject)."""
+    for action in MAP_RUN_ACTIONS:
+        integrations.register(f"s3:{action}", MapRunS3(s3, action))

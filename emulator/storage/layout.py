@@ -6,11 +6,13 @@
     functions/<name>/, layers/<id>/ staged Lambda code
     lambda/invocations/<id>/        one Lambda invocation's event, response and log
     logs/                           Lambda logs of invocations outside an execution
-    executions/<machine>/<name>/    an execution's status, history, output and Lambda logs
+    executions/<machine>/<name>/    an execution's status, history, output, redrive point and Lambda logs;
+                                    its Map Runs under mapRuns/<run id>/ (storage/mapruns.py)
     outbox/<topic>.jsonl            messages published to SNS topics
     dead_letters/                   events EventBridge could not deliver
     sagemaker/<kind>/<name>.json    SageMaker resource records; sagemaker/work/<kind>/<name>/ job folders
     sagemaker/invoke_server.json    the live `serve` process that answers InvokeEndpoint
+    processes/groups/<pid>.json     the job, Lambda and trial process groups an emulator process runs
     stepfunctions/tokens/<id>.json  the task tokens of .waitForTaskToken states (any process answers them)
     cloudwatch/                     metric datapoints (metrics.sqlite) and alarm records
 """
@@ -119,3 +121,7 @@ class Layout:
     @property
     def invoke_server_file(self) -> Path:
         return self.root / "sagemaker" / "invoke_server.json"
+
+    @property
+    def process_groups_dir(self) -> Path:
+        return self.root / "processes"

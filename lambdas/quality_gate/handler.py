@@ -1,9 +1,15 @@
 """Quality gate: does the evaluated model meet the threshold and do no worse than the deployed champion?
 
-Event: {"evaluation_s3_uri", "metric", "threshold", "direction" ("lower"|"higher"),
-"champion_s3_uri", "no_worse_than_champion"}. Returns {"passed", "metric", "value", "threshold",
-"champion_value", "reason"}; the state machine's Choice fails the execution with
+Event: {"evaluation_s3_uri", "metric", "threshold" (a number, or "auto": beat the naive baseline
+evaluate.py scored on the same test split by the shared rules' margin), "direction"
+("lower"|"higher"), "champion_s3_uri", "no_worse_than_champion"}. Returns {"passed", "metric",
+"value", "threshold", "threshold_rule", "baseline_value", "baseline", "champion_value",
+"target_column", "problem_type", "reason"}; the state machine's Choice fails the execution with
 ModelQualityBelowThreshold when "passed" is false, so a rejection is a decision, not an error.
+
+One stack serves one use case: a champion trained for another target column, problem type or set of
+input columns is not a bar this model can be measured against, so that raises ChampionMismatch (a
+named error saying what to do) instead of comparing unrelated metrics.
 """
 
 from __future__ import annotations
@@ -16,9 +22,18 @@ from urllib.parse import urlparse
 
 import boto3
 
+if __package__:  # imported from the source tree (tests)
+    from . import problem_rules as rules
+else:  # the Lambda runtime imports handler.py from the asset root, where CDK staged the rules beside it
+    import problem_rules as rules
+
 
 class EvaluationReportError(Exception):
     """The evaluation report is missing or does not hold the gated metric."""
+
+
+class ChampionMismatch(Exception):
+    """The deployed champion predicts another target, or another kind of problem, than this model."""
 
 
 def metric_value(report: dict[str, Any], metric: str, where: str) -> float:
@@ -34,50 +49,114 @@ def metric_value(report: dict[str, Any], metric: str, where: str) -> float:
     return float(value)
 
 
+def baseline_value(report: dict[str, Any], metric: str) -> float | None:
+    """The naive baseline's score on the same test split, when evaluate.py reported one."""
+    baseline = report.get("baseline")
+    value = baseline.get("metrics", {}).get(metric) if isinstance(baseline, dict) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def not_worse(value: float, reference: float, direction: str) -> bool:
     """A retrain on the same data that matches the champion may replace it; a regression may not."""
     return value <= reference if direction == "lower" else value >= reference
+
+
+def _shown(columns: list[str]) -> str:
+    return str(columns) if len(columns) <= 6 else f"{columns[:6]} and {len(columns) - 6} more"
+
+
+def check_same_use_case(evaluation: dict[str, Any], champion: dict[str, Any], champion_uri: str) -> None:
+    """Refuse to measure a model against a champion of another use case: another target column,
+    problem type or set of input columns (the endpoint's request format)."""
+    differs = []
+    for key, what in (("target_column", "target column"), ("problem_type", "problem type"),
+                      ("input_columns", "input columns")):
+        mine, theirs = evaluation.get(key), champion.get(key)
+        # A record written before champions carried their use case can only be checked on what it has.
+        if mine is not None and theirs is not None and mine != theirs:
+            differs.append(what)
+    if differs:
+        detail = ""
+        if "input columns" in differs:
+            detail = (f" This model's input columns are {_shown(evaluation['input_columns'])}; the champion's are "
+                      f"{_shown(champion['input_columns'])}.")
+        raise ChampionMismatch(
+            f"This model predicts {evaluation.get('target_column')!r} ({evaluation.get('problem_type')}), but the "
+            f"deployed champion ({champion_uri}) predicts {champion.get('target_column')!r} "
+            f"({champion.get('problem_type')}): they differ in {' and '.join(differs)}.{detail} One stack serves one use "
+            "case, so their metrics cannot be compared. Train this table in its own stack (`cdk deploy -c "
+            "stack_name=<Name>`, or `python -m emulator run --stack <Name>`), or, to replace the use case on purpose, "
+            "delete that champion record (and stop sending the old kind of request to the endpoint) before running again."
+        )
 
 
 def decide(
     evaluation: dict[str, Any],
     champion: dict[str, Any] | None,
     metric: str,
-    threshold: float,
+    threshold: float | str,
     direction: str,
     no_worse_than_champion: bool,
     evaluation_uri: str = "evaluation.json",
+    champion_uri: str = "the champion record",
 ) -> dict[str, Any]:
     """The pure core of the gate."""
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction must be 'lower' or 'higher', got {direction!r}")
     value = metric_value(evaluation, metric, evaluation_uri)
-    meets = value <= threshold if direction == "lower" else value >= threshold
+    baseline = baseline_value(evaluation, metric)
     word = "at most" if direction == "lower" else "at least"
+    strategy = (evaluation.get("baseline") or {}).get("strategy", "a naive prediction")
+    if threshold == rules.AUTO:
+        if baseline is None:
+            raise EvaluationReportError(
+                f"{evaluation_uri} has no naive-baseline {metric!r}, which quality_threshold \"auto\" compares with "
+                "(an evaluation written by an older evaluate.py?). Re-run the pipeline, or set quality_threshold."
+            )
+        bar = rules.auto_threshold(metric, baseline)
+        rule = f"auto: {rules.describe_margin(metric)}, {word} {bar:.6g}"
+    else:
+        bar = float(threshold)
+        rule = f"{word} {bar:g}"
+    meets = value <= bar if direction == "lower" else value >= bar
+    # The baseline beside the model, in every reason, so a person sees what "good" was measured against.
+    beside = (f"; the naive baseline ({strategy}) scores {metric} {baseline:.6g} on the same test split"
+              if baseline is not None else "")
     champion_value = None
-    if champion is not None:
+    # A model that misses the bar is refused for that, whatever the champion; only one that meets it
+    # is measured against the champion, which must then be of the same use case.
+    if champion is not None and meets:
+        check_same_use_case(evaluation, champion, champion_uri)
         try:
             champion_value = metric_value(champion, metric, "the champion's evaluation")
         except EvaluationReportError:
             champion_value = None  # a champion gated on another metric cannot be compared
     if not meets:
-        reason = f"{metric} {value:.6g} does not meet the threshold ({word} {threshold:g})"
+        reason = f"{metric} {value:.6g} does not meet the threshold ({rule}){beside}"
         passed = False
     elif no_worse_than_champion and champion_value is not None and not not_worse(value, champion_value, direction):
-        reason = f"{metric} {value:.6g} is worse than the deployed champion's {champion_value:.6g}"
+        reason = f"{metric} {value:.6g} is worse than the deployed champion's {champion_value:.6g}{beside}"
         passed = False
     else:
-        reason = f"{metric} {value:.6g} meets the threshold ({word} {threshold:g})"
+        reason = f"{metric} {value:.6g} meets the threshold ({rule})"
         if champion_value is not None:
             reason += f" and the champion's {champion_value:.6g}" if no_worse_than_champion else ""
+        reason += beside
         passed = True
     return {
         "passed": passed,
         "metric": metric,
         "value": value,
-        "threshold": threshold,
+        "threshold": bar,
+        "threshold_rule": rule,
         "direction": direction,
+        "baseline_value": baseline,
+        "baseline": strategy if baseline is not None else None,
         "champion_value": champion_value,
+        "target_column": evaluation.get("target_column"),
+        "problem_type": evaluation.get("problem_type"),
         "reason": reason,
     }
 
@@ -101,13 +180,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise EvaluationReportError(
             f"{event['evaluation_s3_uri']} does not exist: the evaluation job wrote no report. Check its logs."
         )
-    champion = read(event["champion_s3_uri"]) if event.get("champion_s3_uri") else None
+    champion_uri = event.get("champion_s3_uri")
+    champion = read(champion_uri) if champion_uri else None
+    threshold = event["threshold"]
     return decide(
         evaluation,
         champion,
         metric=event["metric"],
-        threshold=float(event["threshold"]),
+        threshold=threshold if threshold == rules.AUTO else float(threshold),
         direction=event["direction"],
         no_worse_than_champion=bool(event.get("no_worse_than_champion", True)),
         evaluation_uri=event["evaluation_s3_uri"],
+        champion_uri=champion_uri or "the champion record",
     )

@@ -25,19 +25,16 @@ from urllib.parse import urlparse
 
 import boto3
 
-# Quality metrics evaluate.py writes, per problem type, and whether larger is better.
+if __package__:  # imported from the source tree (tests, the CDK app)
+    from . import problem_rules as rules
+else:  # the Lambda runtime imports handler.py from the asset root, where CDK staged the rules beside it
+    import problem_rules as rules
+
+# The metrics evaluate.py reports per problem type (the shared rules own the table).
 QUALITY_METRICS: dict[str, dict[str, str]] = {
-    "regression": {"rmse": "lower", "mse": "lower", "mae": "lower", "r2": "higher"},
-    "binary": {
-        "auc": "higher",
-        "accuracy": "higher",
-        "precision": "higher",
-        "recall": "higher",
-        "f1": "higher",
-        "logloss": "lower",
-    },
-    "multiclass": {"accuracy": "higher", "f1_weighted": "higher"},
+    problem: {name: metric.direction for name, metric in table.items()} for problem, table in rules.METRICS.items()
 }
+
 # Built-in XGBoost objective, eval metric and tuning objective per problem type.
 XGBOOST_SETUP = {
     "regression": ("reg:squarederror", "rmse", "validation:rmse", "Minimize"),
@@ -45,9 +42,9 @@ XGBOOST_SETUP = {
     "multiclass": ("multi:softprob", "mlogloss", "validation:mlogloss", "Minimize"),
 }
 MAX_READ_BYTES = 64 * 1024 * 1024  # read whole objects up to this; sample beyond it
-MIN_ROWS = 50  # fewer rows cannot fill train/validation/test splits usefully
+MIN_ROWS = rules.MIN_LABELLED_ROWS  # fewer rows cannot fill train/validation/test splits usefully
 NAME_LIMITS = {"tuning": 32}  # HyperParameterTuningJobName; every other SageMaker name: 63
-PROBLEM_TYPES = ("auto", "regression", "binary", "multiclass")
+PROBLEM_TYPES = rules.PROBLEM_TYPES
 APPROVAL_MODES = ("auto", "manual")
 MAX_APPROVAL_SECONDS = 365 * 24 * 3600  # a Task state's TimeoutSeconds limit (one year)
 JOB_STEPS = ("preprocess", "tuning", "training", "evaluate", "model", "transform", "endpoint-config")
@@ -93,8 +90,20 @@ class UnusableTarget(PipelineInputError):
     pass
 
 
+class InsufficientData(PipelineInputError):
+    pass
+
+
 class UnknownQualityMetric(PipelineInputError):
     pass
+
+
+class InvalidQualityThreshold(PipelineInputError):
+    pass
+
+
+# Settings that take "auto" or a value of another type than their default's.
+AUTO_OR_NUMBER = ("quality_threshold",)
 
 
 # ---------------------------------------------------------------- settings
@@ -110,9 +119,14 @@ def check_settings(defaults: dict[str, Any], config: dict[str, Any]) -> None:
         )
     for key, default in defaults.items():
         value = config.get(key)
-        if not _same_json_type(value, default):
+        if key in AUTO_OR_NUMBER:
+            fits = value == rules.AUTO or _json_type(value) == "number"
+        else:
+            fits = _same_json_type(value, default)
+        if not fits:
+            wanted = "a number or \"auto\", like the default" if key in AUTO_OR_NUMBER else f"a {_json_type(default)} like the default"
             raise InvalidPipelineSetting(
-                f"Setting {key!r} must be a {_json_type(default)} like the default {json.dumps(default)}, "
+                f"Setting {key!r} must be {wanted} {json.dumps(default)}, "
                 f"got {json.dumps(value)}. Fix it in the execution input."
             )
     fractions = config["validation_fraction"] + config["test_fraction"]
@@ -174,22 +188,8 @@ def parse_s3_uri(uri: Any) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-# What pandas (and so preprocess.py) reads as missing; such targets are dropped, not a class.
-MISSING_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-                             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
-MAX_DISTINCT_TARGETS = 10_000  # enough to tell regression from classification; bounds memory
-
-
-def _label(value: str) -> str:
-    """A target value as preprocess.py will see it: numbers by value, so "1" and "1.0" are one class."""
-    try:
-        return repr(float(value))
-    except ValueError:
-        return value
-
-
 def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = False) -> dict[str, Any]:
-    """Header, row count and distinct target values of a CSV object's bytes, read as a stream."""
+    """Header, row count and the target column's summary (for the shared rule) of a CSV object's bytes."""
     if not data.strip():
         raise EmptyInputObject(f"{where} is empty. Upload a CSV with a header row and data rows.")
     if b"\x00" in data[:4096]:
@@ -207,7 +207,7 @@ def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = F
     header: list[str] | None = None
     index = -1
     rows = 0
-    classes: set[str] = set()
+    target = rules.TargetSummary()
     for line_number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not row or not any(cell.strip() for cell in row):
             continue
@@ -231,52 +231,46 @@ def inspect_csv(data: bytes, target_column: str, where: str, truncated: bool = F
                 f"{len(header)}. Fix the quoting or delimiters."
             )
         rows += 1
-        value = row[index].strip()
-        if value not in MISSING_MARKERS and len(classes) < MAX_DISTINCT_TARGETS:
-            classes.add(_label(value))
+        target.add(row[index])
     if header is None:
         raise NotCsvInput(f"{where} holds only separators, no header. Upload a CSV with a header row.")
     if not rows:
         raise HeaderOnlyInput(f"{where} has a header but no data rows. Upload a file with data.")
-    return {"columns": header, "rows": rows, "target_values": sorted(classes)}
+    return {"columns": header, "rows": rows, "target": target}
 
 
-def infer_problem_type(requested: str, target_values: list[str], where: str) -> tuple[str, int | None]:
-    """(problem type, number of classes or None) from the target column's distinct values."""
-    present = [v for v in target_values if v not in MISSING_MARKERS]
-    if not present:
-        raise UnusableTarget(f"The target column of {where} is empty in every row. Choose a column with values.")
-    classes = sorted(set(present))
+def infer_problem_type(requested: str, target: rules.TargetSummary, column: str, where: str) -> rules.TargetDecision:
+    """The shared rule (problem_rules.decide), its refusals named as this Lambda's errors."""
+    try:
+        return rules.decide(target, requested, column, where)
+    except rules.UnusableTarget as err:
+        raise UnusableTarget(str(err)) from None
 
-    def numeric(value: str) -> bool:
-        try:
-            float(value)
-            return True
-        except ValueError:
-            return False
 
-    all_numeric = all(numeric(v) for v in classes)
-    problem = requested
-    if requested == "auto":
-        if len(classes) == 2:
-            problem = "binary"
-        elif all_numeric:
-            problem = "regression"
-        else:
-            problem = "multiclass"
-    if problem == "regression" and not all_numeric:
-        example = next(v for v in classes if not numeric(v))
-        raise UnusableTarget(
-            f"problem_type regression needs a numeric target, but {where} has values like {example!r}. "
-            "Use problem_type binary/multiclass, or choose a numeric target column."
+def quality_plan(config: dict[str, Any], problem: str) -> dict[str, Any]:
+    """The gated metric and threshold: "auto" resolved per problem type, explicit values range-checked."""
+    metrics = rules.METRICS[problem]
+    requested = config["quality_metric"]
+    metric = rules.metric_for(problem, requested)
+    if metric not in metrics:
+        raise UnknownQualityMetric(
+            f"quality_metric {requested!r} does not apply to a {problem} problem; use one of {sorted(metrics)} or "
+            f"\"auto\" ({rules.AUTO_METRIC[problem]} for {problem}), and set quality_threshold to match "
+            "(or leave it \"auto\")."
         )
-    if problem in ("binary", "multiclass") and len(classes) < 2:
-        raise UnusableTarget(
-            f"The target column of {where} has a single class ({classes[0]!r}); a classifier needs at least two."
-        )
-    if problem == "binary" and len(classes) != 2:
-        raise UnusableTarget(f"problem_type binary needs exactly 2 classes; {where} has {len(classes)}. Use multiclass.")
-    return problem, (len(classes) if problem == "multiclass" else None)
+    threshold = config["quality_threshold"]
+    if threshold != rules.AUTO:
+        why = rules.threshold_problem(metric, threshold)
+        if why:
+            raise InvalidQualityThreshold(f"{why} (The gated metric is {metric} for this {problem} problem.)")
+        threshold = float(threshold)
+    return {
+        "metric": metric,
+        "threshold": threshold,
+        "direction": metrics[metric].direction,
+        "rule": (f"auto: {rules.describe_margin(metric)}" if threshold == rules.AUTO
+                 else f"{'at most' if metrics[metric].direction == 'lower' else 'at least'} {threshold:g}"),
+    }
 
 
 # ---------------------------------------------------------------- plan
@@ -388,25 +382,35 @@ def build_plan(
     first = f"s3://{bucket}/{keys[0]}"
     data, truncated = read_object(bucket, keys[0])
     info = inspect_csv(data, config["target_column"], first, truncated)
-    if info["rows"] < MIN_ROWS and not truncated and len(keys) == 1:
+    complete = not truncated and len(keys) == 1  # counts are the whole input's, not a sample's
+    if info["rows"] < MIN_ROWS and complete:
         raise TooFewRows(
             f"{first} has {info['rows']} data rows; the pipeline needs at least {MIN_ROWS} to split "
             "train/validation/test. Upload more data."
         )
-    problem, num_class = infer_problem_type(config["problem_type"], info["target_values"], first)
-    if problem == "multiclass" and (truncated or len(keys) > 1):
+    target = info["target"]
+    decision = infer_problem_type(config["problem_type"], target, config["target_column"], first)
+    problem, num_class = decision.problem_type, (decision.num_classes if decision.problem_type == "multiclass" else None)
+    if problem == "multiclass" and not complete:
         # num_class must count every class preprocess.py will see; a sample could miss some.
         raise UnusableTarget(
             f"A multiclass target needs its classes counted over the whole input, but only the first "
             f"{MAX_READ_BYTES // 2**20} MiB of {first} ({len(keys)} object(s)) were read. Give one CSV under "
             f"{MAX_READ_BYTES // 2**20} MiB, or set problem_type explicitly to regression or binary if that fits."
         )
-    metrics = QUALITY_METRICS[problem]
-    if config["quality_metric"] not in metrics:
-        raise UnknownQualityMetric(
-            f"quality_metric {config['quality_metric']!r} does not apply to a {problem} problem; "
-            f"use one of {sorted(metrics)} (set quality_metric and quality_threshold in the execution input)."
-        )
+    if complete:
+        try:
+            rules.check_labelled_rows(target.labelled, target.missing, config["target_column"], first)
+            if problem != "regression":
+                rules.check_class_sizes({label: sum(target.spellings[key].values())
+                                         for key, label in zip(decision.keys, decision.labels)}, config["target_column"])
+        except rules.InsufficientData as err:
+            raise InsufficientData(str(err)) from None
+    quality = quality_plan(config, problem)
+    notes = list(decision.notes)
+    if target.missing:
+        notes.append(f"{target.missing} of {target.rows} rows of {first} have no value in target "
+                     f"{config['target_column']!r}; preprocessing drops them.")
 
     objective, eval_metric, tuning_metric, tuning_direction = XGBOOST_SETUP[problem]
     hyperparameters = {**config["hyperparameters"], "objective": objective, "eval_metric": eval_metric}
@@ -431,11 +435,12 @@ def build_plan(
         # The tuning state's own timeout: the whole search plus a margin to stop it.
         "tuning_timeout_seconds": tuning_seconds(config, job_timeout_seconds) + 900,
         "endpoint_name": endpoint_name,
-        "quality": {
-            "metric": config["quality_metric"],
-            "threshold": config["quality_threshold"],
-            "direction": metrics[config["quality_metric"]],
-        },
+        "quality": quality,
+        "target": {"column": config["target_column"], "problem_type": problem,
+                   "classes": list(decision.labels) or None},
+        # What a person should know about this input (problem type read from integers, spellings
+        # merged, rows without a target): the run summary prints them.
+        "notes": notes,
         "job_names": names,
         "paths": {
             "input": input_prefix,
@@ -445,6 +450,7 @@ def build_plan(
             "test": run + "processed/test/",
             "batch": run + "processed/batch/",
             "schema": run + "processed/schema/",
+            "schema_file": run + "processed/schema/schema.json",
             "tuning_output": run + "tuning/",
             "model_output": run + "model/",
             "evaluation": run + "evaluation/",

@@ -1,5 +1,4 @@
-"""The pipeline's cloud assembly, synthesized once per session for every end-to-end module (the
-app as app.py builds it, cdk.json's context)."""
+"""The pipeline's cloud assembly, synthesized in-process once for every end-to-end module."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def pipeline_assembly(tmp_path_factory) -> Path:
+def assembly(tmp_path_factory) -> Path:
     import aws_cdk
 
     sys.path.insert(0, str(PROJECT_ROOT))

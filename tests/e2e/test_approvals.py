@@ -40,11 +40,6 @@ SETTINGS = {
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-@pytest.fixture(scope="module")
-def assembly(pipeline_assembly) -> Path:
-    return pipeline_assembly  # synthesized once per session (conftest.py)
-
-
 class Serve:
     """`python -m emulator serve` on a state folder, as a user starts it; clients on its URLs."""
 

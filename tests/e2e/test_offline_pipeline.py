@@ -29,11 +29,6 @@ SMALL = {
 }
 
 
-@pytest.fixture(scope="module")
-def assembly(pipeline_assembly) -> Path:
-    return pipeline_assembly  # synthesized once per session (conftest.py)
-
-
 class Pipeline:
     """A local deployment of the template and the helpers the tests share."""
 

@@ -238,3 +238,77 @@ def test_validate_prints_diagnostics_and_fails_on_an_error(tmp_path, capsys):
     bad.write_text(json.dumps({"StartAt": "Missing", "States": {"P": {"Type": "Pass", "End": True}}}))
     assert cli.main(["validate", str(bad)]) == 1
     assert "Missing" in capsys.readouterr().out
+
+
+def test_run_data_uploads_the_users_file_and_says_which_target(tmp_path, capsys, mini_assembly):
+    table = tmp_path / "my table.csv"
+    table.write_text("customer_id,plan,Label\nC1,pro,yes\nC2,basic,no\n")
+    code = cli.main(["--project", str(PROJECT_ROOT), "--state-dir", str(tmp_path / "state"), "run",
+                     "--assembly", str(mini_assembly), "--data", str(table)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "target: Label (the column named 'Label'; pass --target to choose another)" in out
+    assert "upload: my table.csv -> s3://ministack-databuckete3889a50/raw/my table.csv" in out
+    assert (tmp_path / "state" / "s3" / "ministack-databuckete3889a50" / "raw" / "my table.csv").read_bytes() == table.read_bytes()
+
+
+def test_run_data_refuses_what_it_cannot_run_with_what_to_do(tmp_path, capsys):
+    base = ["--project", str(PROJECT_ROOT), "--state-dir", str(tmp_path / "state"), "run"]
+    assert cli.main([*base, "--data", str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    utf16 = tmp_path / "excel.csv"
+    utf16.write_bytes("a,b\n1,2\n".encode("utf-16"))
+    assert cli.main([*base, "--data", str(utf16)]) == 2
+    assert "UTF-16" in capsys.readouterr().err
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,c\n1,2,3\n")
+    assert cli.main([*base, "--data", str(table), "--target", "B"]) == 2
+    assert "did you mean 'b'" in capsys.readouterr().err
+    assert cli.main([*base, "--data", str(table), "--set", "tuning"]) == 2
+    assert "expected key=value" in capsys.readouterr().err
+
+
+def test_the_target_is_a_named_column_or_the_last_one(tmp_path):
+    from emulator.app.own_data import choose_target
+
+    last = tmp_path / "last.csv"
+    last.write_text("x,y_value,price\n1,2,3\n")
+    assert choose_target(last, None) == ("price", "the last column; pass --target to choose another")
+    named = tmp_path / "named.csv"
+    named.write_text("\ufeffClass,x,z\n1,2,3\n")  # a BOM, as Excel writes
+    assert choose_target(named, None)[0] == "Class"
+    assert choose_target(named, "x") == ("x", "given with --target")
+
+
+def test_serve_prints_every_url_and_env_repeats_them(tmp_path, capsys, mini_assembly):
+    import boto3
+
+    state = tmp_path / "state"
+    assert cli.main(["--state-dir", str(state), "deploy", "--assembly", str(mini_assembly)]) == 0
+    capsys.readouterr()
+    assert cli.main(["--state-dir", str(state), "env"]) == 2  # nothing serves yet: says how to start it
+    assert "python -m emulator serve" in capsys.readouterr().err
+    serve = subprocess.Popen([sys.executable, "-m", "emulator", "--project", str(PROJECT_ROOT), "--state-dir", str(state),
+                              "serve"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = []
+        while not any("an upload to s3://" in line for line in printed):
+            line = serve.stdout.readline()
+            assert line, "serve ended early:\n" + "".join(printed)
+            printed.append(line)
+        text = "".join(printed)
+        for name in ("S3", "Step Functions", "SageMaker runtime", "export AWS_ENDPOINT_URL_S3=",
+                     "export AWS_ENDPOINT_URL_SFN=", "export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME="):
+            assert name in text, text
+        assert cli.main(["--state-dir", str(state), "env"]) == 0
+        lines = dict(line.removeprefix("export ").split("=", 1) for line in capsys.readouterr().out.splitlines()
+                     if line.startswith("export AWS_ENDPOINT_URL_"))
+        s3 = boto3.client("s3", endpoint_url=lines["AWS_ENDPOINT_URL_S3"], region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        assert "ministack-databuckete3889a50" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        sfn = boto3.client("stepfunctions", endpoint_url=lines["AWS_ENDPOINT_URL_SFN"], region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")
+        assert [m["name"] for m in sfn.list_state_machines()["stateMachines"]] == ["mini-training"]
+    finally:
+        serve.terminate()
+        serve.wait(30)

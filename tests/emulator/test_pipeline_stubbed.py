@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from emulator.asl import run_definition
 from emulator.asl.errors import StatesError
 from emulator.asl.ports import Integration, TaskOutcome, TaskRequest
 from emulator.cloud.deploy import deploy
@@ -66,7 +65,10 @@ class FakeSageMaker(Integration):
         for output in p.get("ProcessingOutputConfig", {}).get("Outputs", []):
             if output["OutputName"] == "evaluation":  # the evaluate job: the report the gate reads
                 uri = output["S3Output"]["S3Uri"].rstrip("/") + "/evaluation.json"
-                report = {"problem_type": "regression", "metrics": {"rmse": self.rmse, "mae": 1.5, "r2": 0.5}}
+                # what evaluate.py writes: the use case, the model's metrics and a naive baseline's
+                report = {"target_column": "rings", "problem_type": "regression",
+                          "metrics": {"rmse": self.rmse, "mae": 1.5, "r2": 0.5},
+                          "baseline": {"strategy": "the train mean for every row", "metrics": {"rmse": 3.25}}}
                 self.runtime.s3.put_bytes(uri, json.dumps(report).encode())
         return {"ProcessingJobName": p["ProcessingJobName"], "ProcessingJobStatus": "Completed"}
 
@@ -138,11 +140,7 @@ class Pipeline:
         self.results: list = []
 
     def run(self, value: Any, name: str):
-        result = run_definition(
-            self.machine.definition, value, integrations=self.integrations, execution_name=name,
-            state_machine_name=self.machine.name, time_scale=0,
-            history_dir=self.runtime.execution_dir(self.machine.name, name),
-        )
+        result = self.runtime.launch(self.machine, value, name)
         self.results.append(result)
         return result
 
@@ -191,11 +189,12 @@ def test_success_through_the_s3_trigger(pipeline):
 
 
 def test_quality_gate_failure(pipeline):
-    pipeline.sagemaker.rmse = 3.5  # worse than the 2.6 threshold in cdk.json
+    pipeline.sagemaker.rmse = 3.5  # no better than the naive baseline's 3.25 (cdk.json: quality_threshold auto)
     result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "gate-fails")
     assert result.status == "FAILED"
     assert result.error == "ModelQualityBelowThreshold"
-    assert "3.5" in result.cause and "2.6" in result.cause
+    assert "rmse 3.5 does not meet the threshold" in result.cause and "at most 2.925" in result.cause
+    assert "naive baseline (the train mean for every row) scores rmse 3.25" in result.cause
     assert "Create model" not in states_entered(result)
     assert "sagemaker:createModel" not in pipeline.sagemaker.calls
     assert [m["Subject"] for m in pipeline.outbox()] == ["ML pipeline failed"]

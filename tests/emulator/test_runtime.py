@@ -32,3 +32,35 @@ def test_the_observer_sees_every_event_of_a_launched_execution(mini_runtime):
         {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
     mini_runtime.launch(machine, {}, "observed")
     assert seen["observed"][0] == "ExecutionStarted" and seen["observed"][-1] == "ExecutionSucceeded"
+
+
+def test_under_serve_an_upload_through_the_s3_api_starts_the_pipeline(mini_deployment):
+    """Issue 11: on AWS a PutObject under raw/ starts the state machine; the local S3 API does too."""
+    import time
+    from pathlib import Path
+
+    import boto3
+
+    from emulator.runtime import Runtime
+
+    runtime = Runtime.open(Path(mini_deployment.state_dir), Path(__file__).resolve().parents[2],
+                           deployment=mini_deployment, time_scale=0.0, uploads_trigger=True)
+    try:
+        s3 = boto3.client("s3", endpoint_url=runtime.s3_endpoint_url, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        s3.put_object(Bucket="ministack-databuckete3889a50", Key="raw/upload.csv", Body=b"a,b\n1,2\n")
+        machine = runtime.machines.machines[0]
+        deadline = time.monotonic() + 60
+        while True:
+            listed = runtime.stepfunctions.list_executions(stateMachineArn=machine.arn)["executions"]
+            if listed and listed[0]["status"] != "RUNNING":
+                break
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.1)
+        described = runtime.stepfunctions.describe_execution(executionArn=listed[0]["executionArn"])
+        assert json.loads(described["input"])["input_s3_uri"] == "s3://ministack-databuckete3889a50/raw/upload.csv"
+        s3.put_object(Bucket="ministack-databuckete3889a50", Key="elsewhere/x.csv", Body=b"a\n")  # no rule matches
+        time.sleep(0.5)
+        assert len(runtime.stepfunctions.list_executions(stateMachineArn=machine.arn)["executions"]) == 1
+    finally:
+        runtime.close()

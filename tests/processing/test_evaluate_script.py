@@ -93,7 +93,8 @@ def test_iris_multiclass_metrics(tmp_path):
 
 def test_missing_model_is_a_named_error(tmp_path, capsys):
     splits = tmp_path / "splits"
-    pd.DataFrame({"x": range(40), "y": [i % 2 for i in range(40)]}).to_csv(tmp_path / "raw.csv", index=False)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=60), "y": [i % 2 for i in range(60)]}).to_csv(tmp_path / "raw.csv", index=False)
     assert preprocess.main(["--input-dir", str(tmp_path / "raw.csv"), "--output-dir", str(splits),
                             "--target-column", "y"]) == 0
     (tmp_path / "model").mkdir()

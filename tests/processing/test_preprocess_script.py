@@ -100,7 +100,8 @@ class TestAbaloneRegression:
         assert length["count"] == 2923
         assert length["mean"] == pytest.approx(train[:, 4].mean())
         assert sum(length["histogram"]["counts"]) == 2923
-        assert baseline["source_columns"]["sex"]["top_categories"].keys() == {"F", "I", "M"}
+        # categories as the encoder compares them: trimmed and case-folded
+        assert baseline["source_columns"]["sex"]["top_categories"].keys() == {"f", "i", "m"}
 
 
 class TestBankBinary:
@@ -108,7 +109,8 @@ class TestBankBinary:
         schema = schema_of(bank)
         assert schema["problem_type"] == "binary"
         assert schema["num_classes"] == 2
-        assert schema["label_mapping"] == {"no": 0, "yes": 1}
+        assert schema["label_mapping"] == {"0": "no", "1": "yes"}
+        assert schema["labels"] == ["no", "yes"] and schema["label_spellings_merged"] == {}
         assert schema["xgboost"]["tuning_objective_metric"] == "validation:auc"
         assert "deposit" not in schema["feature_names"]
         assert not any(name.startswith("deposit") for name in schema["feature_names"])
@@ -161,7 +163,7 @@ def test_iris_is_multiclass_with_stratified_splits(tmp_path):
     schema = schema_of(out)
     assert schema["problem_type"] == "multiclass"
     assert schema["num_classes"] == 3
-    assert schema["label_mapping"] == {"setosa": 0, "versicolor": 1, "virginica": 2}
+    assert schema["label_mapping"] == {"0": "setosa", "1": "versicolor", "2": "virginica"}
     assert schema["xgboost"] == {"objective": "multi:softprob", "num_class": 3,
                                  "tuning_objective_metric": "validation:mlogloss"}
     for name in ("train", "validation", "test"):
@@ -226,16 +228,23 @@ BAD_INPUTS = {
     "header only": ("a,b,y\n", "y", [], "HeaderOnlyError"),
     "missing target": (_rows("a,b,c", [f"{i},{i * 2},{i % 2}" for i in range(50)]), "y", [],
                        "MissingTargetColumnError"),
-    "single class": (_rows("a,b,y", [f"{i},{i * 2},yes" for i in range(50)]), "y", [], "SingleClassTargetError"),
-    "all-null target": (_rows("a,b,y", [f"{i},{i * 2}," for i in range(50)]), "y", [], "AllNullTargetError"),
+    "single class": (_rows("a,b,y", [f"{i},{i * 2},yes" for i in range(50)]), "y", [], "UnusableTarget"),
+    "single class in two spellings": (_rows("a,b,y", [f"{i},{i * 2},{'Yes' if i % 2 else 'yes '}" for i in range(50)]),
+                                      "y", [], "UnusableTarget"),
+    "all-null target": (_rows("a,b,y", [f"{i},{i * 2}," for i in range(50)]), "y", [], "UnusableTarget"),
     "non-numeric regression target": (_rows("a,b,y", [f"{i},{i * 2},{'high' if i % 3 else 'low'}"
                                                       for i in range(50)]),
-                                      "y", ["--problem-type", "regression"], "NonNumericTargetError"),
+                                      "y", ["--problem-type", "regression"], "UnusableTarget"),
+    "six spellings of two classes forced to multiclass... is fine, forced to regression is not": (
+        _rows("a,y", [f"{i},{['Yes', 'yes', 'YES', 'no', 'No', 'NO'][i % 6]}" for i in range(60)]), "y",
+        ["--problem-type", "regression"], "UnusableTarget"),
     "duplicate columns": (_rows("a,a,y", [f"{i},{i * 2},{i % 2}" for i in range(50)]), "y", [],
                           "DuplicateColumnError"),
     "unparseable file": (_rows("a,b,y", ["1,2,0", "3,4,1", "5,6,1,7,8", "9,10,0"]), "y", [],
                          "UnparseableFileError"),
-    "too few rows": (_rows("a,b,y", ["1,2,0", "3,4,1", "5,6,0", "7,8,1"]), "y", [], "InsufficientRowsError"),
+    "too few rows": (_rows("a,b,y", ["1,2,0", "3,4,1", "5,6,0", "7,8,1"]), "y", [], "InsufficientData"),
+    "too few labelled rows": (_rows("a,b,y", [f"{i},{i % 7},{'' if i > 20 else i % 2}" for i in range(200)]), "y", [],
+                              "InsufficientData"),
 }
 
 
@@ -261,11 +270,12 @@ def test_binary_file_is_unparseable(tmp_path, capsys):
 
 
 def test_rare_class_cannot_be_stratified(tmp_path, capsys):
-    rows = [f"{i},{i % 2}" for i in range(60)] + ["61,2"]
+    rows = [f"{(i * 7) % 61},{i % 2}" for i in range(60)] + ["61,2"]
     (tmp_path / "raw.csv").write_text(_rows("a,y", rows))
     assert run(tmp_path / "raw.csv", tmp_path / "out", "y", "--problem-type", "multiclass") == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("InsufficientRowsError: ") and "smallest class has 1 row" in err
+    assert err.startswith("InsufficientData: Target 'y': class(es) with too few labelled rows ('2': 1)")
+    assert "at least 3 rows of every class" in err
 
 
 def test_cli_reports_last_stderr_line_and_failure_file(tmp_path):
@@ -287,7 +297,7 @@ def test_header_with_quoted_commas_is_read(tmp_path):
     with (tmp_path / "raw.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["size, cm", "kind", "y"])
-        for i in range(40):
-            writer.writerow([i, "a, b" if i % 2 else "c", i * 1.5])
+        for i in range(60):
+            writer.writerow([(i * 7) % 11, "a, b" if i % 2 else "c", i * 1.5])
     assert run(tmp_path / "raw.csv", tmp_path / "out", "y") == 0
     assert schema_of(tmp_path / "out")["feature_names"] == ["size, cm", "kind=a, b", "kind=c"]

@@ -263,8 +263,9 @@ def test_blue_green_canary_shifts_traffic_over_scaled_time_and_records_alarms(ho
     assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == "bg-v2-config"
 
 
-def test_a_creation_whose_owner_process_died_is_finished_by_the_next_describe(context, hosting, boosters):
-    """The one dead-owner rule: a record left Creating by a process that exited is prepared here."""
+def test_a_creation_whose_owner_process_died_is_undone_by_the_next_describe(context, hosting, boosters):
+    """The one dead-owner rule: a change left in progress by a process that exited is rolled back; a
+    creation served nothing before, so the endpoint is gone (a killed run's model never goes live)."""
     from emulator.storage.records import OWNER_KEY, write_json_atomic
 
     config = deploy_model(hosting, boosters["v1"], "orphan")
@@ -278,8 +279,36 @@ def test_a_creation_whose_owner_process_died_is_finished_by_the_next_describe(co
         "ShiftStart": None, "Variants": [], "DeploymentConfig": None}}
     record[OWNER_KEY] = 2**22 + 12345  # above the default pid_max: no such process
     write_json_atomic(hosting.records.path("endpoints", "orphan"), record)
-    assert hosting.describe_endpoint(EndpointName="orphan")["EndpointStatus"] == "InService"
-    assert hosting.records.read("endpoints", "orphan")["_hosting"]["Variants"][0]["VariantName"] == "AllTraffic"
+    with pytest.raises(ValidationException, match="Could not find endpoint"):
+        hosting.describe_endpoint(EndpointName="orphan")
+    assert hosting.records.read("endpoints", "orphan") is None
+
+
+def test_an_update_whose_owner_died_rolls_back_to_what_the_endpoint_served(context, hosting, boosters):
+    from emulator.storage.records import OWNER_KEY, write_json_atomic
+
+    first = deploy_model(hosting, boosters["v1"], "keep")
+    hosting.create_endpoint(EndpointName="keep", EndpointConfigName=first)
+    wait_status(hosting, "keep", "InService")
+    second = deploy_model(hosting, boosters["v2"], "keep-v2")
+    hosting.update_endpoint(EndpointName="keep", EndpointConfigName=second,
+                            DeploymentConfig={"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+                                "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 600}}})
+    hosting.join_workers()
+    record = hosting.records.read("endpoints", "keep")
+    assert record["EndpointStatus"] == "Updating" and OWNER_KEY in record  # owned until InService
+    record[OWNER_KEY] = 2**22 + 12345  # the updating process died
+    write_json_atomic(hosting.records.path("endpoints", "keep"), record)
+    described = hosting.describe_endpoint(EndpointName="keep")
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", first)
+    assert "rolled back" in described["FailureReason"]
+    # a change that completed is undone on request too (a run killed after its deploy)
+    hosting.update_endpoint(EndpointName="keep", EndpointConfigName=second)
+    wait_status(hosting, "keep", "InService")
+    assert hosting.describe_endpoint(EndpointName="keep")["EndpointConfigName"] == second
+    assert hosting.revert_change("keep", second, "its run was killed") == "rolled back"
+    assert hosting.describe_endpoint(EndpointName="keep")["EndpointConfigName"] == first
+    assert hosting.revert_change("keep", second, "again") is None  # no longer that change
 
 
 def test_another_process_view_finishes_a_creation_from_disk(context, boosters):

@@ -9,7 +9,8 @@ import pytest
 from sm_testkit import ROLE, XGBOOST_IMAGE, abalone_channels, channel
 
 from emulator.services.sagemaker import exceptions as exc
-from emulator.services.sagemaker.tuning import (
+from emulator.services.sagemaker.search import (
+    MedianRule,
     ParameterRange,
     make_pruner,
     make_sampler,
@@ -107,8 +108,8 @@ def test_strategies_map_onto_optuna_samplers_and_pruners():
     assert isinstance(make_sampler("Grid", 1, ranges), optuna.samplers.GridSampler)
     assert isinstance(make_pruner({"Strategy": "Hyperband", "StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}}}), optuna.pruners.HyperbandPruner)
     median = make_pruner({"Strategy": "Bayesian", "TrainingJobEarlyStoppingType": "Auto"}, rounds=200)
-    assert isinstance(median, optuna.pruners.MedianPruner) and median._n_warmup_steps == 20
-    assert isinstance(make_pruner({"Strategy": "Bayesian"}), optuna.pruners.NopPruner)
+    assert median == MedianRule(n_startup_trials=3, n_warmup_steps=20)
+    assert make_pruner({"Strategy": "Bayesian"}) is None
 
 
 def test_scaling_types_stay_in_range_and_reverse_log_crowds_the_top():
@@ -136,3 +137,23 @@ def test_hyperband_prunes_with_per_round_values_and_still_completes(backend, cha
     counters = done["TrainingJobStatusCounters"]
     assert counters["Completed"] + counters["Stopped"] == 4
     assert done["BestTrainingJob"]["TrainingJobStatus"] == "Completed"
+
+
+def test_the_same_seed_proposes_the_same_trials_with_parallel_trials_and_early_stopping(backend, channels):
+    """Issue 11: two runs on identical data and seed diverged from trial 5 on, because parallel
+    trials were told to optuna (and compared for early stopping) in the order they happened to end."""
+    proposals = []
+    for name in ("tune-again-1", "tune-again-2"):
+        request = tuning_request(name, channels, jobs=6, parallel=2, TrainingJobEarlyStoppingType="Auto")
+        backend.call("CreateHyperParameterTuningJob", request)
+        done = backend.wait("tuning", name, timeout=180)
+        assert done["HyperParameterTuningJobStatus"] == "Completed", done.get("FailureReason")
+        listed = backend.call("ListTrainingJobsForHyperParameterTuningJob", {"HyperParameterTuningJobName": name})
+        trials = sorted(listed["TrainingJobSummaries"], key=lambda s: s["TrainingJobName"])
+        # a job stopped early ends a round or two after the decision, as the kill lands: only the
+        # completed trials' objective is part of what must repeat (and only they can be the best)
+        proposals.append([(s["TunedHyperParameters"], s["TrainingJobStatus"],
+                           s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+                           if s["TrainingJobStatus"] == "Completed" else None) for s in trials])
+    assert len(proposals[0]) == 6
+    assert proposals[0] == proposals[1]

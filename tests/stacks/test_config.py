@@ -26,6 +26,9 @@ def test_string_overrides_from_the_command_line_are_coerced():
         ({"qualty_metric": "auc"}, "unknown pipeline setting"),
         ({"quality_metric": "bleu"}, "quality_metric 'bleu'"),
         ({"tuning_max_jobs": "many"}, "not a valid int"),
+        ({"quality_threshold": "high"}, "must be a number or 'auto'"),
+        ({"quality_metric": "auc", "quality_threshold": "2.6"}, r"outside auc's range \[0, 1\]"),
+        ({"quality_metric": "rmse", "quality_threshold": -1}, r"outside rmse's range \[0, inf\)"),
         ({"tuning_max_parallel_jobs": 9}, "tuning_max_parallel_jobs"),
         ({"raw_prefix": "/raw"}, "raw_prefix"),
     ],
@@ -33,6 +36,13 @@ def test_string_overrides_from_the_command_line_are_coerced():
 def test_bad_settings_are_named(context, words):
     with pytest.raises(ConfigError, match=words):
         PipelineConfig.from_context(context)
+
+
+def test_quality_defaults_are_auto_and_explicit_values_are_kept():
+    assert (PipelineConfig().quality_metric, PipelineConfig().quality_threshold) == ("auto", "auto")
+    config = PipelineConfig.from_context({"quality_metric": "auc", "quality_threshold": "0.85"})
+    assert (config.quality_metric, config.quality_threshold) == ("auc", 0.85)
+    assert PipelineConfig.from_context({"quality_threshold": "auto"}).quality_threshold == "auto"
 
 
 def test_execution_defaults_leave_out_deploy_only_settings():

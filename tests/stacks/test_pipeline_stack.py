@@ -166,7 +166,7 @@ def test_endpoint_rollout_is_blue_green_and_polled_with_a_bound(definition):
     }
     # Only "not found" creates an endpoint; throttling or access denied fail the deploy instead.
     missing = deploy["Endpoint missing?"]
-    assert missing["Choices"][0] == {"Variable": "$.existing.Cause", "StringMatches": "*Could not find endpoint*",
+    assert missing["Choices"][0] == {"Variable": "$.existing.Cause", "StringMatches": '*Could not find endpoint "*',
                                      "Next": "Create endpoint"}
     choices = deploy["Endpoint ready?"]["Choices"]
     # InService on the new config is success; InService on the old one is a rollback, not a deploy.

@@ -5,10 +5,12 @@ START/END/REPORT lines CloudWatch shows written to a log file."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from typing import IO, Any
 from emulator.aws.clock import utcnow
 from emulator.services.lambda_.functions import FunctionSpec
 from emulator.storage.layout import Layout
+from emulator.storage.processes import ProcessGroups
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class Invocation:
     deadline: float
     log_file: Path
     _log: IO[str] | None = field(default=None, repr=False)
+    groups: ProcessGroups | None = None  # where its process group is recorded while it runs
     result: dict | None = None  # {"ok": bool, "payload"|"error": ...} once finished
 
     def poll(self) -> dict | None:
@@ -77,10 +81,13 @@ class Invocation:
 
     def kill(self) -> None:
         if self.process.poll() is None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # the handler and anything it started
             self.process.wait()
 
     def _finish(self) -> None:
+        if self.groups is not None:
+            self.groups.ended(self.process.pid)
         duration_ms = (time.monotonic() - self.started) * 1000
         if self._log is not None:
             if self.result and not self.result["ok"]:
@@ -103,6 +110,7 @@ class LambdaRunner:
         # local endpoints of the services a handler may call, by botocore's AWS_ENDPOINT_URL_<SERVICE>
         # suffix ({"S3": "http://127.0.0.1:..."}); every other service fails fast, never reaching AWS
         self.service_endpoints = service_endpoints if service_endpoints is not None else {}
+        self.groups = ProcessGroups(layout.process_groups_dir)
 
     def environment(self, fn: FunctionSpec, log_stream: str) -> dict[str, str]:
         env = {key: os.environ[key] for key in _PASSTHROUGH if key in os.environ}
@@ -157,6 +165,9 @@ class LambdaRunner:
             [sys.executable, "-I", "-u", "-B", str(BOOTSTRAP), str(folder)],
             cwd=fn.code_dir, env=self.environment(fn, log_stream), stdin=subprocess.DEVNULL,
             stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, which a later emulator process can end
         )
+        self.groups.started(process.pid, f"Lambda {fn.name} (request {request_id})")
         log.debug("invoking %s (request %s), log %s", fn.name, request_id, log_file)
-        return Invocation(fn, request_id, folder, process, started, started + fn.timeout, log_file, handle)
+        return Invocation(fn, request_id, folder, process, started, started + fn.timeout, log_file, handle,
+                          groups=self.groups)

@@ -49,3 +49,51 @@ class KeyConflict(S3Error):
             f"key followed by '/'; rename one of them"
         )
         self.uri = uri
+
+
+class KeyTooLong(S3Error):
+    code = "KeyTooLongError"
+
+    def __init__(self, key: str):
+        super().__init__(f"Your key is too long: {len(key.encode('utf-8'))} bytes; S3 keys are at most 1024 bytes "
+                         f"(UTF-8)")
+        self.key = key
+
+
+class InvalidBucketName(S3Error):
+    code = "InvalidBucketName"
+
+    def __init__(self, bucket: str):
+        super().__init__(f"The specified bucket is not valid: {bucket!r} (3-63 characters: lowercase letters, digits, "
+                         f"'.' and '-', starting and ending with a letter or digit, no '..', not an IP address)")
+        self.bucket = bucket
+
+
+class PreconditionFailed(S3Error):
+    """A conditional write (If-Match / If-None-Match) whose condition does not hold."""
+
+    code = "PreconditionFailed"
+
+    def __init__(self, uri: str, condition: str):
+        super().__init__(f"At least one of the pre-conditions you specified did not hold ({condition} on {uri})")
+        self.uri = uri
+        self.condition = condition
+
+
+class ConditionalRequestConflict(S3Error):
+    """Another conditional write of the same key is in progress."""
+
+    code = "ConditionalRequestConflict"
+
+    def __init__(self, uri: str):
+        super().__init__(f"A conflicting conditional operation is currently in progress against {uri}. "
+                         f"Please try again.")
+        self.uri = uri
+
+
+class NotImplementedCondition(S3Error):
+    code = "NotImplemented"
+
+    def __init__(self, header: str, value: str):
+        super().__init__(f"A header you provided implies functionality that is not implemented: {header}: {value} "
+                         f"(PutObject accepts If-None-Match: * only)")

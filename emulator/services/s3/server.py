@@ -27,12 +27,24 @@ from typing import Self
 from urllib.parse import parse_qs, quote, unquote, urlparse
 from xml.etree import ElementTree
 
-from emulator.services.s3.store import KeyConflict, LocalS3, NoSuchBucket, NoSuchKey, S3Error, etag_of
+from emulator.services.s3.store import (
+    KeyConflict,
+    LocalS3,
+    NoSuchBucket,
+    NoSuchKey,
+    S3Error,
+    etag_of,
+    valid_bucket_name,
+)
 
 log = logging.getLogger(__name__)
 
 _NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_HEX = re.compile(rb"^[0-9a-fA-F]{1,16}$")
+MAX_BODY_BYTES = 5 * 1024**3  # S3's limit on a single PUT
+# HTTP status of the S3 error codes that are not 400
+_STATUS = {"PreconditionFailed": 412, "ConditionalRequestConflict": 409, "NotImplemented": 501}
 
 
 class _S3Fault(Exception):
@@ -57,13 +69,23 @@ def _xml(root: str, children: list[tuple[str, object]]) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{_NS}">{body}</{root}>'.encode()
 
 
+def chunk_size(line: bytes) -> int:
+    """The size on a chunk-size line (``<hex>[;extensions]``), or a 400 IncompleteBody."""
+    text = line.split(b";", 1)[0].strip()
+    if not _HEX.match(text):
+        raise _S3Fault(400, "IncompleteBody", f"The chunk size {text[:40]!r} is not a hexadecimal number")
+    return int(text, 16)
+
+
 def decode_aws_chunked(data: bytes) -> bytes:
     """The payload of an aws-chunked body: ``<hex>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n``."""
     out = bytearray()
     pos = 0
     while True:
-        end = data.index(b"\r\n", pos)
-        size = int(data[pos:end].split(b";", 1)[0], 16)
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            raise _S3Fault(400, "IncompleteBody", "The aws-chunked body ends before its last chunk")
+        size = chunk_size(data[pos:end])
         pos = end + 2
         if size == 0:
             return bytes(out)
@@ -115,6 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
     store: S3Server
     protocol_version = "HTTP/1.1"
     server_version = "LocalS3"
+    # a socket read that waits longer ends the connection: an idle or stalled client does not keep
+    # a handler thread forever
+    timeout = 60
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -141,8 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.query = {k: v[0] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
         bucket, _, key = unquote(parsed.path).lstrip("/").partition("/")
         self.bucket, self.key = bucket, key
-        body = self._read_body() if method in ("PUT", "POST") else b""
         try:
+            body = self._read_body() if method in ("PUT", "POST") else b""
+            if bucket and not valid_bucket_name(bucket):
+                # before any lookup: ".." or "%2e%2e" would otherwise name the state folder itself
+                raise _S3Fault(400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=bucket)
             if not bucket:
                 return self._list_buckets()
             if not key:
@@ -157,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         except KeyConflict as exc:
             self._error(_S3Fault(400, "InvalidRequest", str(exc), Key=key))
         except S3Error as exc:
-            self._error(_S3Fault(400, exc.code, str(exc)))
+            self._error(_S3Fault(_STATUS.get(exc.code, 400), exc.code, str(exc)))
         except Exception as exc:  # a server bug answers 500 as S3 would, never a dropped socket
             log.exception("local S3 server: %s %s failed", method, self.path)
             self._error(_S3Fault(500, "InternalError", f"We encountered an internal error: {exc}"))
@@ -166,16 +194,26 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             data = bytearray()
             while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                size = chunk_size(self.rfile.readline(1024))
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
                         pass
                     break
+                if len(data) + size > MAX_BODY_BYTES:
+                    raise _S3Fault(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
                 data += self.rfile.read(size)
-                self.rfile.readline()
+                self.rfile.readline(1024)
             body = bytes(data)
         else:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            text = self.headers.get("Content-Length") or "0"
+            if not text.strip().isdigit():
+                self.close_connection = True  # the rest of the stream cannot be framed
+                raise _S3Fault(400, "InvalidArgument", f"Content-Length {text!r} is not a non-negative integer")
+            length = int(text)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True
+                raise _S3Fault(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+            body = self.rfile.read(length)
         streaming = self.headers.get("x-amz-content-sha256", "").startswith("STREAMING-")
         if streaming or "aws-chunked" in self.headers.get("Content-Encoding", ""):
             body = decode_aws_chunked(body)
@@ -256,7 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
                 entry: tuple[str, object] | None = None
                 marker = common
             else:
-                path = s3.root / bucket / key
+                path = s3.path(LocalS3.uri(bucket, key))
                 stat = path.stat()
                 entry = ("Contents", [("Key", enc(key)), ("LastModified", _iso(stat.st_mtime)),
                                       ("ETag", _etag(path)), ("Size", stat.st_size),
@@ -309,19 +347,25 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "PUT" and "x-amz-copy-source" in self.headers:
             source = unquote(self.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/")
             src_bucket, _, src_key = source.partition("/")
-            s3.copy(LocalS3.uri(src_bucket, src_key), uri)
+            with s3.write_condition(uri, **self._conditions()):
+                s3.copy(LocalS3.uri(src_bucket, src_key), uri)
             self._created(uri)
             path = s3.path(uri)
             return self._send(200, _xml("CopyObjectResult", [
                 ("LastModified", _iso(path.stat().st_mtime)), ("ETag", _etag(path))]))
         if method == "PUT":
-            s3.put_bytes(uri, body)
+            with s3.write_condition(uri, **self._conditions()):
+                s3.put_bytes(uri, body)
             self._created(uri)
             return self._send(200, headers={"ETag": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'})
         if method == "DELETE":
             s3.delete(uri)
             return self._send(204)
         raise _S3Fault(501, "NotImplemented", f"{method} on an object is not supported by the local S3 server")
+
+    def _conditions(self) -> dict[str, str | None]:
+        """PutObject's and CopyObject's write conditions (S3's compare-and-swap)."""
+        return {"if_match": self.headers.get("If-Match"), "if_none_match": self.headers.get("If-None-Match")}
 
     def _created(self, uri: str) -> None:
         if self.store.on_object_created is not None:

@@ -7,22 +7,45 @@ Temp files carry the ``TEMP_PREFIX`` name and are invisible to ``list`` and ``do
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import ipaddress
 import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from emulator.services.s3.exceptions import InvalidS3Uri, KeyConflict, NoSuchBucket, NoSuchKey, S3Error  # noqa: F401 - re-exported
+from emulator.services.s3.exceptions import (  # noqa: F401 - re-exported
+    ConditionalRequestConflict,
+    InvalidBucketName,
+    InvalidS3Uri,
+    KeyConflict,
+    KeyTooLong,
+    NoSuchBucket,
+    NoSuchKey,
+    NotImplementedCondition,
+    PreconditionFailed,
+    S3Error,
+)
 
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".~s3tmp-"
+MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+# A key segment longer than a file name may be (255 bytes) is stored as a chain of folders named
+# LONG_PREFIX + piece, then the last piece as the file or folder: S3 keys go to 1,024 bytes.
+LONG_PREFIX = ".~s3long-"
+_NAME_MAX = 255
+_PIECE = 200
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 # Path-style and virtual-hosted-style HTTPS object URLs (legacy s3-<region> hosts too).
 _PATH_STYLE_HOST = re.compile(r"^s3([.-][a-z0-9-]+)?\.amazonaws\.com(\.cn)?$")
@@ -64,10 +87,53 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def valid_bucket_name(name: str) -> bool:
+    """S3's rules for a (general purpose) bucket name: 3-63 characters of lowercase letters, digits,
+    '.' and '-', a letter or digit at both ends, no '..', not an IP address, no reserved prefix or suffix."""
+    if not isinstance(name, str) or not _BUCKET_NAME.match(name) or ".." in name:
+        return False
+    if name.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or name.endswith(("-s3alias", "--ol-s3", "--x-s3")):
+        return False
+    with contextlib.suppress(ValueError):
+        ipaddress.IPv4Address(name)
+        return False
+    return True
+
+
 def _check_key(uri: str, key: str) -> None:
+    if len(key.encode("utf-8", errors="surrogatepass")) > MAX_KEY_BYTES:
+        raise KeyTooLong(key)
     parts = key.split("/")
     if any(part in (".", "..") for part in parts) or "\\" in key or "\x00" in key:
         raise InvalidS3Uri(uri, "the key must not contain '.' or '..' segments, backslashes or NUL")
+    if any(part.startswith(LONG_PREFIX) for part in parts):
+        raise InvalidS3Uri(uri, f"a key segment must not start with {LONG_PREFIX!r} (the local S3's own marker)")
+
+
+def _pieces(segment: str) -> list[str]:
+    """A key segment as file names no longer than the file system allows (see LONG_PREFIX)."""
+    if len(segment.encode("utf-8", errors="surrogatepass")) <= _NAME_MAX:
+        return [segment]
+    pieces, current = [], ""
+    for char in segment:
+        if len((current + char).encode("utf-8", errors="surrogatepass")) > _PIECE:
+            pieces.append(LONG_PREFIX + current)
+            current = ""
+        current += char
+    return [*pieces, current]
+
+
+def disk_key(key: str) -> str:
+    """The relative path of ``key`` under its bucket folder (the key itself unless a segment is long)."""
+    return "/".join(piece for segment in key.split("/") for piece in _pieces(segment))
+
+
+def key_of(relative: str) -> str:
+    """The inverse of disk_key: the key of a path relative to its bucket folder."""
+    key = ""
+    for part in relative.split("/"):
+        key += part[len(LONG_PREFIX):] if part.startswith(LONG_PREFIX) else part + "/"
+    return key[:-1]
 
 
 def etag_of(path: Path) -> str:
@@ -105,7 +171,7 @@ class LocalS3:
         bucket_dir = self.root / bucket
         if not bucket_dir.is_dir():
             raise NoSuchBucket(bucket, self.root)
-        target = (bucket_dir / key) if key else bucket_dir
+        target = (bucket_dir / disk_key(key)) if key else bucket_dir
         # Symlinks could still lead outside the bucket; resolve and check containment.
         resolved = target.resolve()
         if resolved != bucket_dir.resolve() and bucket_dir.resolve() not in resolved.parents:
@@ -213,7 +279,7 @@ class LocalS3:
             raise NoSuchBucket(bucket, self.root)
         # Walk only the deepest folder the prefix names, not the whole bucket.
         folder_part = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = bucket_dir / folder_part if folder_part else bucket_dir
+        start = bucket_dir / disk_key(folder_part) if folder_part else bucket_dir
         if not start.is_dir():
             return []
         keys = []
@@ -223,7 +289,7 @@ class LocalS3:
             for name in filenames:
                 if name.startswith(TEMP_PREFIX):
                     continue
-                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                key = key_of(name if rel_dir == "." else f"{rel_dir}/{name}")
                 if key.startswith(prefix):
                     keys.append(key)
         return sorted(keys)
@@ -238,7 +304,7 @@ class LocalS3:
         for key in self.list_keys(bucket, prefix):
             target = dest / key[len(base):]
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.root / bucket / key, target)
+            shutil.copyfile(self.root / bucket / disk_key(key), target)
             written.append(target)
         log.debug("downloaded %d object(s) from %s to %s", len(written), prefix_uri, dest)
         return written
@@ -254,3 +320,64 @@ class LocalS3:
             self.put_file(uri, file)
             uploaded.append(uri)
         return uploaded
+
+    # -- conditional writes ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def write_condition(self, uri: str, *, if_match: str | None = None,
+                        if_none_match: str | None = None) -> Iterator[None]:
+        """Hold ``uri`` for one conditional write (PutObject/CopyObject with If-Match or If-None-Match,
+        S3's compare-and-swap): the condition is checked and the write made while no other conditional
+        write of the key can start. A second one meanwhile is ConditionalRequestConflict (409), as on
+        S3; a condition that does not hold is PreconditionFailed (412); If-Match on a missing key is
+        NoSuchKey (404). Without a condition this holds nothing."""
+        if if_match is None and if_none_match is None:
+            yield
+            return
+        if if_none_match is not None and if_none_match.strip() != "*":
+            raise NotImplementedCondition("If-None-Match", if_none_match)
+        self.path(uri)  # NoSuchBucket, a bad key: before any lock file is made
+        digest = hashlib.sha256(uri.encode("utf-8", errors="surrogatepass")).hexdigest()
+        lock_dir = self.root / ".locks"
+        lock_dir.mkdir(exist_ok=True)
+        with _held(digest) as free:
+            if not free:
+                raise ConditionalRequestConflict(uri)
+            with open(lock_dir / digest, "w") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise ConditionalRequestConflict(uri) from None
+                try:
+                    exists = self.exists(uri)
+                    if if_none_match is not None and exists:
+                        raise PreconditionFailed(uri, "If-None-Match: *")
+                    if if_match is not None:
+                        if not exists:
+                            raise NoSuchKey(uri)
+                        wanted = {tag.strip() for tag in if_match.split(",")}
+                        current = self.head(uri)["ETag"]
+                        if "*" not in wanted and current not in wanted and current.strip('"') not in wanted:
+                            raise PreconditionFailed(uri, f"If-Match: {if_match}")
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_held_keys: set[str] = set()
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _held(key: str) -> Iterator[bool]:
+    """Whether this process may start a conditional write of ``key`` (flock alone would let two
+    threads of one process through when they share nothing else)."""
+    with _held_guard:
+        free = key not in _held_keys
+        if free:
+            _held_keys.add(key)
+    try:
+        yield free
+    finally:
+        if free:
+            with _held_guard:
+                _held_keys.discard(key)

@@ -51,10 +51,6 @@ class SageMakerBackend:
                     table[name] = method
         return table
 
-    def operations(self) -> list[str]:
-        """The API operations this emulator implements (snake case)."""
-        return sorted(self._operations)
-
     # -- the API entry point --------------------------------------------------------------------
     def inject_fault(self, operation: str, error_code: str, times: int = 1) -> None:
         """Make the next ``times`` calls of ``operation`` fail with ``error_code`` (tests only)."""

@@ -8,9 +8,11 @@ return its response dict, raising the flat errors of ``exceptions.py`` with Sage
 What an endpoint serves is decided here and written into its record under ``_hosting`` (never
 returned by Describe; the invoke server routes by it): the prepared variants (model unpacked, its
 predictor loaded once to fail early) and, during an update, the pending variants with the
-traffic-shift schedule of the DeploymentConfig. The process that starts preparing owns the record
-until the variants are ready; if it dies meanwhile, whoever describes the endpoint next prepares it
-(storage.records.owner_dead).
+traffic-shift schedule of the DeploymentConfig, and the configuration it served before the last
+change (``Previous``). The process that requests a change owns the record until the endpoint is
+InService again; if it dies meanwhile, the change is rolled back (``revert_change``) by whoever
+looks next — the endpoint goes on serving what it served, and a creation that never served is
+removed — so a model never goes live because the run deploying it was killed.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class Endpoint:
     live: list[dict] = field(default_factory=list)
     pending: dict | None = None
     deployment_config: dict | None = None  # CreateEndpoint's, kept, never described
+    previous: dict | None = None  # what served before the last change: {EndpointConfigName, Variants, ProductionVariants}
 
     @property
     def unprepared(self) -> bool:
@@ -150,7 +153,8 @@ class Endpoint:
 
     def to_record(self) -> dict:
         record = {k: v for k, v in self.describe().items() if k != "PendingDeploymentSummary"}
-        record["_hosting"] = {"Variants": self.live, "Pending": self.pending, "DeploymentConfig": self.deployment_config}
+        record["_hosting"] = {"Variants": self.live, "Pending": self.pending, "DeploymentConfig": self.deployment_config,
+                              "Previous": self.previous}
         return record
 
     @classmethod
@@ -161,7 +165,7 @@ class Endpoint:
             record["CreationTime"], record["LastModifiedTime"], record.get("FailureReason"),
             record.get("ProductionVariants") or [], record.get("DataCaptureConfig"),
             record.get("LastDeploymentConfig"), hosting.get("Variants") or [], hosting.get("Pending"),
-            hosting.get("DeploymentConfig"),
+            hosting.get("DeploymentConfig"), hosting.get("Previous"),
         )
 
     def fail(self, reason: str) -> None:
@@ -203,13 +207,16 @@ class Endpoint:
             return False
         if self.live and now < pending["ShiftStart"] + pending["End"]:
             return False
+        if self.live:
+            self.previous = {"EndpointConfigName": self.config_name, "Variants": self.live,
+                             "ProductionVariants": self.production_variants}
         self.live = pending["Variants"]
         self.pending = None
         self.config_name = pending["EndpointConfigName"]
         self.production_variants = [_variant_summary(v, _moment(pending["ShiftStart"])) for v in pending["Variants"]]
         self.status = "InService"
         self.last_modified_time = _moment(now)
-        log.info("endpoint %s InService with config %s", self.name, pending["EndpointConfigName"])
+        log.debug("endpoint %s InService with config %s", self.name, pending["EndpointConfigName"])
         return True
 
 
@@ -261,7 +268,7 @@ class HostingBackend:
             if self.records.exists(MODELS, ModelName):
                 raise AlreadyExisting("model", arn)
             self.records.write(MODELS, ModelName, Model(ModelName, arn, dt.datetime.now(dt.UTC), spec).describe())
-        log.info("model %s created (image %s)", ModelName, container.get("Image"))
+        log.debug("model %s created (image %s)", ModelName, container.get("Image"))
         return {"ModelArn": arn}
 
     def _check_model_data(self, container: dict) -> None:
@@ -327,7 +334,7 @@ class HostingBackend:
             if self.records.exists(CONFIGS, EndpointConfigName):
                 raise AlreadyExisting("endpoint configuration", arn)
             self.records.write(CONFIGS, EndpointConfigName, config.describe())
-        log.info("endpoint config %s created (%s)", EndpointConfigName,
+        log.debug("endpoint config %s created (%s)", EndpointConfigName,
                  ", ".join(f"{v['VariantName']}->{v['ModelName']}" for v in ProductionVariants))
         return {"EndpointConfigArn": arn}
 
@@ -383,7 +390,7 @@ class HostingBackend:
                                 data_capture=_capture_summary(capture) if capture else None,
                                 pending=self._pending(config, None, now), deployment_config=DeploymentConfig)
             self._write_endpoint(endpoint, owned=True)
-        log.info("endpoint %s creating with config %s", EndpointName, EndpointConfigName)
+        log.debug("endpoint %s creating with config %s", EndpointName, EndpointConfigName)
         self._start_worker(EndpointName)
         return {"EndpointArn": arn}
 
@@ -408,16 +415,21 @@ class HostingBackend:
             if DeploymentConfig:
                 endpoint.last_deployment_config = _recorded_deployment(DeploymentConfig)
             self._write_endpoint(endpoint, owned=True)
-        log.info("endpoint %s updating to config %s", EndpointName, EndpointConfigName)
+        log.debug("endpoint %s updating to config %s", EndpointName, EndpointConfigName)
         self._start_worker(EndpointName)
         return {"EndpointArn": arn}
 
     def describe_endpoint(self, EndpointName: str) -> dict:
         endpoint = self.endpoint(EndpointName)
         if endpoint.status in IN_PROGRESS:
-            if endpoint.unprepared and owner_dead(self.records.read(ENDPOINTS, EndpointName)):
-                # The process preparing it exited (Ctrl-C, crash) before it was ready: do it here.
-                self._prepare(EndpointName)
+            if owner_dead(self.records.read(ENDPOINTS, EndpointName)):
+                # The process changing it exited (killed, crashed) before it was InService: roll back.
+                self.revert_change(EndpointName, None, "the emulator process that requested it exited before "
+                                                       "the endpoint was InService")
+                endpoint = self._read_endpoint(EndpointName)
+                if endpoint is None:
+                    raise EndpointNotFound(self.context.arn("endpoint", EndpointName))
+                return endpoint.describe()
             endpoint = self._progress(EndpointName) or endpoint
         return endpoint.describe()
 
@@ -441,9 +453,55 @@ class HostingBackend:
         """While an update shifts traffic or bakes, evaluate its alarms even when nobody describes
         the endpoint (an update from the CLI rolls back as promptly as one a state machine polls)."""
         while not self._closing.wait(WATCH_INTERVAL):
+            record = self.records.read(ENDPOINTS, name)
+            if record is None or record.get("EndpointStatus") not in IN_PROGRESS or owner_dead(record):
+                return  # ended, or its owner died (the next reader rolls it back)
             endpoint = self._progress(name)
-            if endpoint is None or endpoint.status not in IN_PROGRESS or endpoint.unprepared:
+            if endpoint is None or endpoint.status not in IN_PROGRESS:
                 return
+
+    def revert_change(self, name: str, config_name: str | None, why: str) -> str | None:
+        """Undo the endpoint's change to ``config_name`` (any in-progress change when None), made by
+        a process or execution that died: an update in progress or done goes back to the configuration
+        served before it, a creation is removed. What was done ("rolled back", "removed"), or None
+        when the endpoint is not in that change (another change superseded it, or it is gone)."""
+        with self.records.lock(ENDPOINTS, name):
+            endpoint = self._read_endpoint(name)
+            if endpoint is None:
+                return None
+            pending = endpoint.pending
+            target = pending["EndpointConfigName"] if pending else endpoint.config_name
+            if config_name is not None and target != config_name or config_name is None and pending is None:
+                return None
+            now = dt.datetime.now(dt.UTC)
+            if pending is not None and endpoint.live:  # an update in progress: the old fleet never stopped
+                endpoint.pending = None
+            elif pending is None and endpoint.previous:  # an update done: the previous fleet comes back
+                previous = endpoint.previous
+                endpoint.live, endpoint.config_name = previous["Variants"], previous["EndpointConfigName"]
+                endpoint.production_variants = previous.get("ProductionVariants") or []
+                endpoint.previous = None
+            else:  # a creation, in progress or done: it served nothing before
+                self.records.delete(ENDPOINTS, name)
+                log.warning("endpoint %s removed: its creation with config %s is undone (%s)", name, target, why)
+                return "removed"
+            endpoint.status, endpoint.last_modified_time = "InService", now
+            endpoint.failure_reason = f"Update to endpoint config {target!r} rolled back: {why}"
+            self._write_endpoint(endpoint)
+        log.warning("endpoint %s rolled back to config %s: the change to %s is undone (%s)",
+                    name, endpoint.config_name, target, why)
+        return "rolled back"
+
+    def recover(self) -> list[str]:
+        """Roll back every endpoint change whose owner process died (the names of those endpoints)."""
+        reverted = []
+        for name in self.records.names(ENDPOINTS):
+            record = self.records.read(ENDPOINTS, name)
+            if (record and record.get("EndpointStatus") in IN_PROGRESS and owner_dead(record)
+                    and self.revert_change(record["EndpointName"], None, "the emulator process that requested it "
+                                                                         "exited before the endpoint was InService")):
+                reverted.append(record["EndpointName"])
+        return reverted
 
     def delete_endpoint(self, EndpointName: str) -> dict:
         with self.records.lock(ENDPOINTS, EndpointName):
@@ -547,7 +605,8 @@ class HostingBackend:
                 endpoint.pending["Variants"] = variants
                 endpoint.pending["ShiftStart"] = time.time()
                 endpoint.advance(time.time())
-            self._write_endpoint(endpoint)
+            # still shifting: this process stays the owner (a change whose owner died is rolled back)
+            self._write_endpoint(endpoint, owned=endpoint.pending is not None)
 
     def _prepare_variant(self, variant: dict) -> dict:
         container = self.model(variant["ModelName"]).container

@@ -45,6 +45,7 @@ log = logging.getLogger("emulator.services.sagemaker.invoke_server")
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's documented request limit
 _INVOKE = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations/?$")
+_HEX = re.compile(rb"^[0-9a-fA-F]{1,16}$")
 
 
 class InvokeError(Exception):
@@ -107,7 +108,7 @@ class EndpointDirectory:
                 return cached.record if cached else None
             self._cache[name] = cached
             if cached.record.get("EndpointConfigName") != previous:
-                log.info("serving endpoint %s (config %s, %s)", name, cached.record.get("EndpointConfigName"),
+                log.debug("serving endpoint %s (config %s, %s)", name, cached.record.get("EndpointConfigName"),
                          cached.record.get("EndpointStatus"))
                 if previous is not None:
                     self._release_retired_models()
@@ -119,7 +120,7 @@ class EndpointDirectory:
         referenced = referenced_model_dirs(self.records.all("endpoints"))
         dropped = forget_predictors(keep=lambda key: key[2] or key[1] in referenced)
         if dropped:
-            log.info("released %d retired model(s)", dropped)
+            log.debug("released %d retired model(s)", dropped)
 
     def route(self, name: str, target_variant: str | None = None) -> dict:
         """The variant (with its model folder) that serves this request, or an InvokeError."""
@@ -160,30 +161,71 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(InvokeError("UnknownOperationException", 404, f"No operation at GET {self.path}"))
 
-    def do_POST(self) -> None:
-        body = self._read_body()
-        match = _INVOKE.match(self.path.split("?", 1)[0])
-        if not match:
-            self._error(InvokeError("UnknownOperationException", 404, f"No operation at POST {self.path}"))
-            return
+    def handle_one_request(self) -> None:
+        """One request of a keep-alive connection, under the server's deadlines: the idle timeout
+        until its first byte arrives, then the header timeout until its headers are read."""
+        server, connection = self.server, self.connection
+        server.arm(connection, server.idle_timeout)
         try:
+            waiting = self.rfile.peek(1)
+        except (OSError, ValueError):
+            waiting = b""
+        if not waiting:  # the client left, or the watchdog ended an idle connection
+            self.close_connection = True
+            return
+        server.arm(connection, server.header_timeout)
+        super().handle_one_request()
+
+    def do_POST(self) -> None:
+        try:
+            self.server.arm(self.connection, self.server.body_timeout)
+            body = self._read_body()
+            self.server.disarm(self.connection)  # the model may take its time; the client waits
+            match = _INVOKE.match(self.path.split("?", 1)[0])
+            if not match:
+                raise InvokeError("UnknownOperationException", 404, f"No operation at POST {self.path}")
             self._invoke(unquote(match.group("name")), body)
         except InvokeError as exc:
             self._error(exc)
 
     def _read_body(self) -> bytes:
+        """The request body, framed by Content-Length or chunks; a framing that cannot be trusted is a
+        400 and ends the connection (the rest of the stream cannot be parsed)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                size = self._chunk_size(self.rfile.readline(1024))
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):  # trailers
                         pass
                     return b"".join(chunks)
+                total += size
+                if total > MAX_PAYLOAD_BYTES:
+                    raise self._framing_error(f"Request payload exceeds the {MAX_PAYLOAD_BYTES} byte limit.")
                 chunks.append(self.rfile.read(size))
-                self.rfile.readline()  # the CRLF after each chunk
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+                self.rfile.readline(1024)  # the CRLF after each chunk
+        text = self.headers.get("Content-Length")
+        if text is None:
+            return b""
+        if not text.strip().isdigit():
+            raise self._framing_error(f"Content-Length {text!r} is not a non-negative integer.")
+        length = int(text)
+        if length > MAX_PAYLOAD_BYTES:
+            raise self._framing_error(f"Request payload of {length} bytes exceeds the {MAX_PAYLOAD_BYTES} byte limit.")
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise self._framing_error(f"The body ended after {len(body)} of its Content-Length {length} bytes.")
+        return body
+
+    def _chunk_size(self, line: bytes) -> int:
+        text = line.split(b";", 1)[0].strip()
+        if not _HEX.match(text):
+            raise self._framing_error(f"The chunk size {text[:40]!r} is not a hexadecimal number.")
+        return int(text, 16)
+
+    def _framing_error(self, message: str) -> InvokeError:
+        self.close_connection = True
+        return InvokeError("ValidationError", 400, message)
 
     def _invoke(self, name: str, body: bytes) -> None:
         if len(body) > MAX_PAYLOAD_BYTES:
@@ -248,12 +290,40 @@ class RuntimeHTTPServer(ThreadingHTTPServer):
     block_on_close = True
     allow_reuse_address = True
     request_queue_size = 128
+    # Seconds a connection may wait for each phase before it is ended (a stalled or idle client
+    # must not hold a thread and a socket forever): its headers once its first byte came, its body
+    # once its headers were read, its next request once an answer was sent (boto3 reconnects).
+    header_timeout = 10.0
+    body_timeout = 30.0
+    idle_timeout = 60.0
 
     def __init__(self, directory: EndpointDirectory, host: str = "127.0.0.1", port: int = 0):
         self.directory = directory
         self._connections: set[socket.socket] = set()
+        self._deadlines: dict[socket.socket, float] = {}
         self._connections_lock = threading.Lock()
         super().__init__((host, port), _Handler)
+
+    def arm(self, connection: socket.socket, seconds: float) -> None:
+        """End ``connection`` if it is still in its current phase ``seconds`` from now."""
+        with self._connections_lock:
+            if connection in self._connections:
+                self._deadlines[connection] = time.monotonic() + seconds
+
+    def disarm(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._deadlines.pop(connection, None)
+
+    def service_actions(self) -> None:
+        """The watchdog, run by serve_forever between polls: end the connections past their deadline."""
+        now = time.monotonic()
+        with self._connections_lock:
+            expired = [c for c, deadline in self._deadlines.items() if deadline < now]
+            for connection in expired:
+                del self._deadlines[connection]
+        for connection in expired:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     @property
     def base_url(self) -> str:
@@ -268,6 +338,7 @@ class RuntimeHTTPServer(ThreadingHTTPServer):
     def shutdown_request(self, request) -> None:
         with self._connections_lock:
             self._connections.discard(request)
+            self._deadlines.pop(request, None)
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
@@ -302,7 +373,7 @@ class RuntimeServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="sagemaker-runtime", daemon=True)
         self._thread.start()
-        log.info("SageMaker runtime API listening on %s", self.base_url)
+        log.debug("SageMaker runtime API listening on %s", self.base_url)
         return self
 
     def stop(self) -> None:

@@ -29,6 +29,7 @@ from emulator.services.sagemaker.images import Launcher
 from emulator.services.sagemaker.listing import filter_sort, page
 from emulator.services.sagemaker.metrics import builtin_metric_definitions, final_metrics
 from emulator.services.sagemaker.runner import JobProcess, launch, local_path, map_paths
+from emulator.storage.processes import ProcessGroups
 from emulator.storage.records import owner_dead, without_owner
 
 log = logging.getLogger("emulator.services.sagemaker.jobs")
@@ -215,6 +216,8 @@ class JobsBackend:
         self._processing: dict[str, ProcessingJob] = {}  # by lower-cased name, as SageMaker compares
         self._training: dict[str, TrainingJob] = {}
         self._threads: list[threading.Thread] = []
+        # every job process's group, recorded so a later emulator process can end it if this one dies
+        self.groups = ProcessGroups(context.layout.process_groups_dir)
 
     def _pythonpath(self, launcher: Launcher) -> list[Path]:
         root = Path(self.context.project_root)
@@ -255,7 +258,7 @@ class JobsBackend:
             job = ProcessingJob(name, arn, request, self.context.work_dir(PROCESSING, name))
             self._processing[name.lower()] = job
             self._save(PROCESSING, job)
-        log.info("processing job %s started (%s)", name, launcher.kind)
+        log.debug("processing job %s started (%s)", name, launcher.kind)
         self._start(self._run_processing, job, launcher, "processing")
         return {"ProcessingJobArn": job.arn}
 
@@ -270,7 +273,7 @@ class JobsBackend:
             job.touch()
             self._save(PROCESSING, job)
             job.done.set()
-            log.info("processing job %s %s%s", job.name, job.status, f": {job.failure_reason}" if job.failure_reason else "")
+            log.log(logging.INFO if job.status == "Failed" else logging.DEBUG, "processing job %s %s%s", job.name, job.status, f": {job.failure_reason}" if job.failure_reason else "")
 
     def _processing_steps(self, job: ProcessingJob, launcher: Launcher) -> None:
         s3 = self.context.s3
@@ -306,6 +309,7 @@ class JobsBackend:
             env={**self.context.endpoint_env(), **req.get("Environment", {})},
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
+            groups=self.groups,
         )
         if job.stop_requested:  # a Stop* that came while the process was being launched
             job.process.stop()
@@ -381,7 +385,7 @@ class JobsBackend:
             job.set_secondary("Starting", "Launching requested ML instances")
             self._training[name.lower()] = job
             self._save(TRAINING, job)
-        log.info("training job %s started (%s)", name, launcher.kind)
+        log.debug("training job %s started (%s)", name, launcher.kind)
         self._start(self._run_training, job, launcher, "training")
         return {"TrainingJobArn": job.arn}
 
@@ -398,7 +402,7 @@ class JobsBackend:
             self._save(TRAINING, job)
             job.done.set()
             metrics = ", ".join(f"{m['MetricName']}={m['Value']:g}" for m in job.metrics)
-            log.info("training job %s %s%s%s", job.name, job.status, f" ({metrics})" if metrics else "", f": {job.failure_reason}" if job.failure_reason else "")
+            log.log(logging.INFO if job.status == "Failed" else logging.DEBUG, "training job %s %s%s%s", job.name, job.status, f" ({metrics})" if metrics else "", f": {job.failure_reason}" if job.failure_reason else "")
 
     def _training_steps(self, job: TrainingJob, launcher: Launcher) -> None:
         s3 = self.context.s3
@@ -438,6 +442,7 @@ class JobsBackend:
             env={**self.context.endpoint_env(), **job.process_env, **req.get("Environment", {})},
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
+            groups=self.groups,
         )
         if job.stop_requested:  # a Stop* that came while the process was being launched
             job.process.stop()

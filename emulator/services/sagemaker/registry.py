@@ -178,7 +178,7 @@ class RegistryBackend:
         fields.update(rest)
         package = ModelPackage(fields)
         self.records.write(PACKAGES, package.key, package.fields)
-        log.info("model package %s registered (%s)", package.arn, fields["ModelApprovalStatus"])
+        log.debug("model package %s registered (%s)", package.arn, fields["ModelApprovalStatus"])
         self._state_changed(package.fields)
         return {"ModelPackageArn": package.arn}
 

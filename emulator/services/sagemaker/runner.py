@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulator.storage.processes import ProcessGroups
+
 log = logging.getLogger("emulator.services.sagemaker.runner")
 
 OPT_ML = "/opt/ml"
@@ -59,6 +61,7 @@ class JobProcess:
     started: float = field(default_factory=time.monotonic)
     timed_out: bool = False
     stopped: bool = False
+    groups: ProcessGroups | None = None  # where its process group is recorded while it runs
 
     @property
     def stdout_path(self) -> Path:
@@ -75,7 +78,7 @@ class JobProcess:
             self._kill()
             code = self.popen.wait()
         if code is not None:
-            _LIVE.discard(self)
+            self._ended()
         return ProcessResult(code, self.timed_out, self.stopped)
 
     def wait(self) -> ProcessResult:
@@ -122,6 +125,17 @@ class JobProcess:
             except ProcessLookupError:
                 pass
 
+    def _ended(self) -> None:
+        if self in _LIVE:
+            _LIVE.discard(self)
+            if self.groups is not None:
+                # children the job left behind in its group end with it
+                try:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self.groups.ended(self.popen.pid)
+
     def log_text(self) -> str:
         """stdout then stderr, as one log (CloudWatch shows both in the job's stream)."""
         parts = [p.read_text(errors="replace") for p in (self.stdout_path, self.stderr_path) if p.exists()]
@@ -143,8 +157,10 @@ def launch(
     env: dict[str, str] | None = None,
     pythonpath: list[Path] | None = None,
     max_runtime: float | None = None,
+    groups: ProcessGroups | None = None,
 ) -> JobProcess:
-    """Start ``command`` (already mapped) in its own process group, output to ``log_dir``."""
+    """Start ``command`` (already mapped) in its own process group, output to ``log_dir``; the group
+    is recorded in ``groups`` until it ends, so a later emulator process can end it if this one dies."""
     log_dir.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ)
     full_env.update(env or {})
@@ -161,8 +177,10 @@ def launch(
         )
     log.debug("started pid %d: %s", popen.pid, " ".join(command))
     deadline = time.monotonic() + max_runtime if max_runtime else None
-    process = JobProcess(command, popen, log_dir, deadline)
+    process = JobProcess(command, popen, log_dir, deadline, groups=groups)
     _LIVE.add(process)
+    if groups is not None:
+        groups.started(popen.pid, f"job process {' '.join(command)[:200]}")
     return process
 
 
@@ -170,3 +188,4 @@ def launch(
 def _stop_all() -> None:
     for process in list(_LIVE):
         process.stop()
+        process.poll()

@@ -242,7 +242,7 @@ class TransformBackend:
             job = TransformJob(name, arn, spec)
             self._jobs[name.lower()] = job
             self._save(job)
-        log.info("transform job %s started (model %s, input %s)", name, ModelName, source["S3Uri"])
+        log.debug("transform job %s started (model %s, input %s)", name, ModelName, source["S3Uri"])
         job.thread = threading.Thread(target=self._run, args=(job,), name=f"transform-{name}", daemon=True)
         job.thread.start()
         return {"TransformJobArn": arn}
@@ -349,7 +349,7 @@ class TransformBackend:
                 job.failure_reason = reason[:1024]
         self._save(job)
         job.done.set()
-        log.info("transform job %s %s in %.2fs (%d records)%s", job.name, status, time.monotonic() - started, rows,
+        log.debug("transform job %s %s in %.2fs (%d records)%s", job.name, status, time.monotonic() - started, rows,
                  f": {reason}" if reason else "")
 
     def _transform(self, job: TransformJob, job_log: logging.Logger) -> int:
@@ -373,7 +373,7 @@ class TransformBackend:
                 data = gzip.decompress(data)
             output, count = self._transform_object(job, predictor, data)
             s3.put_bytes(f"{out_prefix}/{key[len(base):]}.out", output)
-            job_log.info("%s: %d record(s) -> %s/%s.out", uri, count, out_prefix, key[len(base):])
+            job_log.debug("%s: %d record(s) -> %s/%s.out", uri, count, out_prefix, key[len(base):])
             total += count
         return total
 

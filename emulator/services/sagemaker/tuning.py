@@ -5,13 +5,14 @@ Strategy -> optuna:
   Grid      -> GridSampler over categorical and integer values (continuous ranges are refused)
   Hyperband -> RandomSampler + HyperbandPruner(MinResource, MaxResource); the resource is the
                boosting round, read from the trial's log as it trains
-  TrainingJobEarlyStoppingType Auto (not Hyperband) -> MedianPruner on the same per-round values
+  TrainingJobEarlyStoppingType Auto (not Hyperband) -> the median rule on the same per-round values
+(search.py holds the ranges, samplers and rule.)
 
 ``TuningBackend`` is the API (Create/Describe/Stop/List*). One monitor thread per tuning job asks
 optuna for trials, starts up to MaxParallelTrainingJobs of them at a time (never more than the
-machine's cores), reports each running job's per-round objective, stops the ones the pruner rejects
-and tells optuna every outcome; trials are started, watched and stopped through the jobs backend's
-public API. Trial jobs are named like AWS names them:
+machine's cores), reads each running job's per-round objective, stops the ones the rule rejects and
+tells optuna every outcome in trial order, so the same seed proposes the same trials; trials are
+started, watched and stopped through the jobs backend's public API. Trial jobs are named like AWS names them:
 ``<tuning job>-<NNN>-<8 hex>``.
 """
 
@@ -19,11 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import math
 import os
 import secrets
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from emulator.services.sagemaker.context import SageMakerContext
 from emulator.services.sagemaker.jobs import RUNNING, TERMINAL, JobsBackend, wait_for
 from emulator.services.sagemaker.listing import filter_sort, page
 from emulator.services.sagemaker.metrics import builtin_metric_definitions, metric_series
+from emulator.services.sagemaker.search import MedianRule, ParameterRange, make_pruner, make_sampler, parse_ranges
 from emulator.storage.records import owner_dead, without_owner
 
 log = logging.getLogger("emulator.services.sagemaker.tuning")
@@ -46,102 +48,11 @@ OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 POLL_SECONDS = 0.02  # the next trial starts this soon after one ends
 
 
-@dataclass(frozen=True)
-class ParameterRange:
-    name: str
-    kind: str  # "Integer" | "Continuous" | "Categorical"
-    low: float = 0.0
-    high: float = 0.0
-    scaling: str = "Auto"
-    values: tuple[str, ...] = ()
-
-    def grid(self) -> list[str]:
-        if self.kind == "Categorical":
-            return list(self.values)
-        if self.kind == "Integer":
-            return [str(v) for v in range(int(self.low), int(self.high) + 1)]
-        raise exc.ValidationException(
-            f"Grid search strategy does not support continuous parameter ranges ({self.name!r}); "
-            "use IntegerParameterRanges or CategoricalParameterRanges, or another strategy"
-        )
-
-    def suggest(self, trial: optuna.Trial) -> str:
-        """This range's value for ``trial``, as the string SageMaker passes to the container."""
-        if self.kind == "Categorical":
-            return str(trial.suggest_categorical(self.name, list(self.values)))
-        if self.kind == "Integer":
-            return str(trial.suggest_int(self.name, int(self.low), int(self.high), log=self.scaling == "Logarithmic"))
-        if self.scaling == "ReverseLogarithmic":
-            # dense near the upper bound: sample 1 - x on a log scale
-            distance = trial.suggest_float(f"{self.name}__reverse_log", 1.0 - self.high, 1.0 - self.low, log=True)
-            value = 1.0 - distance
-            trial.set_user_attr(self.name, value)
-            return repr(value)
-        return repr(trial.suggest_float(self.name, self.low, self.high, log=self.scaling == "Logarithmic"))
-
-
-def _number(value: str, kind: str, where: str) -> float:
+def _short_number(text: str) -> str:
     try:
-        return int(value) if kind == "Integer" else float(value)
-    except (TypeError, ValueError) as error:
-        raise exc.ValidationException(f"{where}: {value!r} is not a valid {kind.lower()} value") from error
-
-
-def parse_ranges(ranges: dict) -> list[ParameterRange]:
-    """ParameterRanges -> ParameterRange list, with the checks SageMaker makes on the values."""
-    if ranges.get("AutoParameters"):
-        raise exc.ValidationException("AutoParameters (Autotune's inferred ranges) are not supported locally; give explicit ranges")
-    out: list[ParameterRange] = []
-    for kind, key in (("Integer", "IntegerParameterRanges"), ("Continuous", "ContinuousParameterRanges")):
-        for item in ranges.get(key, []):
-            where = f"{key} {item['Name']!r}"
-            low, high = _number(item["MinValue"], kind, where), _number(item["MaxValue"], kind, where)
-            scaling = item.get("ScalingType", "Auto")
-            if low > high:
-                raise exc.ValidationException(f"{where}: MinValue {low} is greater than MaxValue {high}")
-            if scaling == "Logarithmic" and low <= 0:
-                raise exc.ValidationException(f"{where}: Logarithmic scaling needs MinValue > 0, got {low}")
-            if scaling == "ReverseLogarithmic" and (kind == "Integer" or not 0 <= low < high < 1):
-                raise exc.ValidationException(f"{where}: ReverseLogarithmic scaling needs a continuous range with 0 <= MinValue < MaxValue < 1")
-            out.append(ParameterRange(item["Name"], kind, low, high, scaling))
-    for item in ranges.get("CategoricalParameterRanges", []):
-        out.append(ParameterRange(item["Name"], "Categorical", values=tuple(item["Values"])))
-    names = [r.name for r in out]
-    if len(set(names)) != len(names):
-        raise exc.ValidationException(f"Each hyperparameter may appear in one parameter range only: {sorted(names)}")
-    if not out:
-        raise exc.ValidationException("ParameterRanges must contain at least one range")
-    return out
-
-
-class _AskTellGridSampler(optuna.samplers.GridSampler):
-    """GridSampler without its Study.stop() at the end of the grid: that call only works inside
-    study.optimize(), and the tuner already stops at the grid's size."""
-
-    def after_trial(self, study, trial, state, values) -> None:
-        return None
-
-
-def make_sampler(strategy: str, seed: int | None, ranges: list[ParameterRange]) -> optuna.samplers.BaseSampler:
-    if strategy == "Bayesian":
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=min(10, max(2, len(ranges))))
-    if strategy == "Grid":
-        return _AskTellGridSampler({r.name: r.grid() for r in ranges}, seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)  # Random, Hyperband
-
-
-def make_pruner(config: dict, rounds: int | None = None) -> optuna.pruners.BasePruner:
-    """Hyperband's own pruner, the median rule for early stopping Auto, else none.
-
-    ``rounds`` (the static num_round) sets the median rule's warm-up to a tenth of training: a
-    slow learning rate is always behind after a round or two, which says nothing of where it ends.
-    """
-    if config.get("Strategy") == "Hyperband":
-        hb = config.get("StrategyConfig", {}).get("HyperbandStrategyConfig", {})
-        return optuna.pruners.HyperbandPruner(min_resource=hb.get("MinResource", 1), max_resource=hb.get("MaxResource", "auto"), reduction_factor=3)
-    if config.get("TrainingJobEarlyStoppingType") == "Auto":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, (rounds or 0) // 10))
-    return optuna.pruners.NopPruner()
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -161,6 +72,12 @@ class Trial:
     log_offset: int = 0  # bytes of the job's stdout already read
     pruned: bool = False
     summary: dict = field(default_factory=dict)
+    values: list[float] = field(default_factory=list)  # the objective per round, as the job printed it
+    # the completed trials' per-round values when this trial was asked: what early stopping compares
+    # it with, fixed then, so parallel trials prune the same way whichever finishes first
+    reference: list[list[float]] = field(default_factory=list)
+    ended: bool = False
+    told: bool = False
 
 
 class TuningJob:
@@ -188,6 +105,9 @@ class TuningJob:
         self.trials: list[Trial] = []
         self.not_improving = 0
         self.objective_definition = [d for d in metric_definitions if d["Name"] == self.objective_name]
+        rule = make_pruner(self.config, _int_or_none(self.definition.get("StaticHyperParameters", {}).get("num_round")))
+        self.early_stopping = rule if isinstance(rule, MedianRule) else None
+        self.hyperband = rule if isinstance(rule, optuna.pruners.BasePruner) else None  # optuna's own, in its order
         self._dirty = True  # something to save since the last save
         self._stop = threading.Event()
         self._lock = threading.RLock()
@@ -242,7 +162,7 @@ class TuningJob:
         return max(1, min(self.config["ResourceLimits"]["MaxParallelTrainingJobs"], os.cpu_count() or 1))
 
     def start(self) -> None:
-        log.info("tuning job %s started: %s, %d trial(s), %d at a time, objective %s %s",
+        log.debug("tuning job %s started: %s, %d trial(s), %d at a time, objective %s %s",
                  self.name, self.config["Strategy"], self.max_jobs, self.max_parallel, self.objective_type, self.objective_name)
         self.thread = threading.Thread(target=self._run, name=f"tuning-{self.name}", daemon=True)
         self.thread.start()
@@ -279,7 +199,7 @@ class TuningJob:
         study = optuna.create_study(
             direction="minimize" if self.objective_type == "Minimize" else "maximize",
             sampler=make_sampler(self.config["Strategy"], seed, self.ranges),
-            pruner=make_pruner(self.config, _int_or_none(self.definition.get("StaticHyperParameters", {}).get("num_round"))),
+            pruner=self.hyperband or optuna.pruners.NopPruner(),
             study_name=self.name,
         )
         deadline = self.config["ResourceLimits"].get("MaxRuntimeInSeconds")
@@ -288,12 +208,16 @@ class TuningJob:
         while True:
             out_of_time = deadline is not None and time.monotonic() - started > deadline
             stopping = self._stop.is_set() or out_of_time or self._criteria_met()
-            while not stopping and len(running) < self.max_parallel and len(self.trials) < self.max_jobs:
+            # Reproducible with parallel trials: trial k is asked once trial k - P has ended, and
+            # only then are trials 1..k-P told to optuna, in order. So each ask sees the same told
+            # trials and the same pending ones, whichever job happens to finish first.
+            while not stopping and len(self.trials) < self.max_jobs and self._may_ask(len(self.trials) + 1):
+                self._tell_through(study, len(self.trials) + 1 - self.max_parallel)
                 running.append(self._launch(study))
             for trial in list(running):
                 if stopping:
                     self._stop_job(trial)
-                if self._watch(study, trial):
+                if self._watch(trial):
                     running.remove(trial)
             if self._dirty:
                 self._save()
@@ -301,6 +225,7 @@ class TuningJob:
             if not running and (stopping or len(self.trials) >= self.max_jobs):
                 break
             time.sleep(POLL_SECONDS)
+        self._tell_through(study, len(self.trials))
         with self._lock:
             if self._stop.is_set():
                 self.status = "Stopped"
@@ -331,7 +256,8 @@ class TuningJob:
         for key in ("VpcConfig", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig", "RetryStrategy", "Environment"):
             if key in definition:
                 request[key] = definition[key]
-        trial = Trial(number, optuna_trial, job_name, tuned)
+        trial = Trial(number, optuna_trial, job_name, tuned,
+                      reference=[list(t.values) for t in self.trials if t.told and not t.pruned and t.summary.get("ObjectiveStatus") == "Succeeded"])
         # parallel trials share the cores instead of each starting one thread per core
         threads = str(max(1, (os.cpu_count() or 1) // self.max_parallel))
         self.jobs.start_training_job(request, tuning_job_arn=self.arn, process_env={"OMP_NUM_THREADS": threads})
@@ -342,20 +268,24 @@ class TuningJob:
         self._dirty = True
         return trial
 
-    def _watch(self, study: optuna.Study, trial: Trial) -> bool:
-        """Report new per-round values, prune if told to; True when the trial's job has ended."""
+    def _may_ask(self, number: int) -> bool:
+        """Trial ``number`` may start once every trial up to ``number - P`` has ended."""
+        return all(t.ended for t in self.trials[: max(0, number - self.max_parallel)])
+
+    def _watch(self, trial: Trial) -> bool:
+        """Read new per-round values, stop the job early if the rule says so; True once it ended."""
         job = self.jobs.training_job(trial.job_name)
         if job.process is not None and not trial.pruned:
             lines, trial.log_offset = job.process.read_new_lines(trial.log_offset)
             values = metric_series("\n".join(lines), self.objective_definition).get(self.objective_name, []) if lines else []
             for value in values:
-                step = trial.reported
-                trial.optuna_trial.report(value, step)
-                trial.reported = step + 1
-                if trial.optuna_trial.should_prune():
+                trial.values.append(value)
+                if self.hyperband is not None:
+                    trial.optuna_trial.report(value, len(trial.values) - 1)
+                if self._should_stop_early(trial):
                     trial.pruned = True
-                    log.info("tuning job %s trial %d (%s): stopped early at round %d (%s=%g)",
-                             self.name, trial.number, trial.job_name, step, self.objective_name, value)
+                    log.debug("tuning job %s trial %d (%s): stopped early at round %d (%s=%g)",
+                             self.name, trial.number, trial.job_name, len(trial.values) - 1, self.objective_name, value)
                     self._stop_job(trial)
                     break
         if job.status not in TERMINAL or not job.done.is_set():
@@ -367,21 +297,48 @@ class TuningJob:
         self._dirty = True
         with self._lock:
             trial.summary = self._summary(trial)
-            value = trial.summary.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+            trial.ended = True
             self._touch()
-        if trial.pruned:
-            study.tell(trial.optuna_trial, state=optuna.trial.TrialState.PRUNED)
-        elif job.status == "Completed" and value is not None:
-            best_before = self.best_value(exclude=trial)
-            study.tell(trial.optuna_trial, value)
-            improved = best_before is None or (value < best_before if self.objective_type == "Minimize" else value > best_before)
-            self.not_improving = 0 if improved else self.not_improving + 1
-        else:
-            study.tell(trial.optuna_trial, state=optuna.trial.TrialState.FAIL)
-        log.info("tuning job %s trial %d/%d %s: %s -> %s%s", self.name, trial.number, self.max_jobs, trial.job_name,
-                 json.dumps(trial.tuned, sort_keys=True), f"{self.objective_name}={value:g}" if value is not None else "no objective",
-                 f" ({job.status}{', pruned' if trial.pruned else ''})" if job.status != "Completed" else "")
+        value = trial.summary.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+        log.info("trial %d/%d %s%s  %s", trial.number, self.max_jobs,
+                 f"{self.objective_name}={value:.4g}" if value is not None else "no objective",
+                 " (stopped early)" if trial.pruned else (f" ({job.status})" if job.status != "Completed" else ""),
+                 " ".join(f"{k}={_short_number(v)}" for k, v in sorted(trial.tuned.items())))
         return True
+
+    def _should_stop_early(self, trial: Trial) -> bool:
+        """The median rule (optuna's MedianPruner, applied to the trial's fixed reference): stop when
+        the trial's best value so far is worse than the median of the reference trials at this round."""
+        if self.hyperband is not None:
+            return trial.optuna_trial.should_prune()
+        rule = self.early_stopping
+        step = len(trial.values) - 1
+        if rule is None or len(trial.reference) < rule.n_startup_trials or step < rule.n_warmup_steps:
+            return False
+        at_step = [values[step] for values in trial.reference if len(values) > step]
+        if not at_step:
+            return False
+        median = statistics.median(at_step)
+        if self.objective_type == "Minimize":
+            return min(trial.values) > median
+        return max(trial.values) < median
+
+    def _tell_through(self, study: optuna.Study, number: int) -> None:
+        """Tell optuna the outcome of every trial up to ``number``, in order (each has ended)."""
+        for trial in self.trials[: max(0, number)]:
+            if trial.told:
+                continue
+            value = trial.summary.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+            if trial.pruned:
+                study.tell(trial.optuna_trial, state=optuna.trial.TrialState.PRUNED)
+            elif trial.summary.get("TrainingJobStatus") == "Completed" and value is not None:
+                best_before = self.best_value()
+                study.tell(trial.optuna_trial, value)
+                improved = best_before is None or (value < best_before if self.objective_type == "Minimize" else value > best_before)
+                self.not_improving = 0 if improved else self.not_improving + 1
+            else:
+                study.tell(trial.optuna_trial, state=optuna.trial.TrialState.FAIL)
+            trial.told = True
 
     def _stop_job(self, trial: Trial) -> None:
         try:
@@ -425,7 +382,8 @@ class TuningJob:
     def _completed(self, exclude: Trial | None = None) -> list[Trial]:
         return [
             t for t in self.trials
-            if t is not exclude and t.summary.get("TrainingJobStatus") == "Completed" and "FinalHyperParameterTuningJobObjectiveMetric" in t.summary
+            if t is not exclude and t.told and t.summary.get("TrainingJobStatus") == "Completed"
+            and "FinalHyperParameterTuningJobObjectiveMetric" in t.summary
         ]
 
     def best_trial(self, exclude: Trial | None = None) -> Trial | None:

@@ -1,13 +1,15 @@
 """The Step Functions API's operations over the deployed state machines and their execution records.
 
 StartExecution runs the execution on a thread of this process through ``launch``, which the
-runtime injects (running a definition is the interpreter's job, above this layer). Executions are
-read from their records (``storage.executions``), so those run by `python -m emulator run` are
-listed too.
+runtime injects (running a definition is the interpreter's job, above this layer); RedriveExecution
+likewise through ``redrive``. Executions are read from their records (``storage.executions``), so
+those run by `python -m emulator run` are listed too; a Distributed Map's Map Runs and child
+executions from theirs (``storage.mapruns``), under the parent execution's folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,15 +18,18 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from emulator.aws.arns import execution_arn, parse_execution_arn
+from emulator.aws.arns import execution_arn, parse_execution_arn, parse_map_run_arn
 from emulator.services.stepfunctions import exceptions as exc
+from emulator.services.stepfunctions import validation
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
 from emulator.services.stepfunctions.tokens import TaskTokens
-from emulator.storage.executions import read_execution, write_history
+from emulator.storage.executions import ExecutionExists, owner_gone, read_execution, settle_orphan, write_history
 from emulator.storage.layout import Layout
+from emulator.storage.mapruns import children_of, find_child, find_map_run, map_runs_of, read_map_run
 from emulator.storage.pages import InvalidNextToken, paginate
 
 log = logging.getLogger(__name__)
@@ -35,8 +40,15 @@ _BAD_NAME_CHAR = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
 
 # (machine, input value, execution name, on_event, abort) -> the ended execution (anything)
 Launch = Callable[[StateMachineSpec, Any, str, Callable[[dict], None], threading.Event], Any]
-# (machine, execution name, its waiting token record, on_event, abort) -> the ended execution
-Resume = Callable[[StateMachineSpec, str, dict, Callable[[dict], None], threading.Event], Any]
+# (machine, execution name, on_event, abort) -> the ended execution: a recorded failure continued
+Redrive = Callable[[StateMachineSpec, str, Callable[[dict], None], threading.Event], Any]
+# (machine, execution name, its orphaned token record, on_event, abort) -> the ended execution: a
+# run whose process ended while it waited on a task token, continued
+Continue = Callable[[StateMachineSpec, str, dict, Callable[[dict], None], threading.Event], Any]
+
+# AWS "Redriving executions": what makes an execution redrivable
+REDRIVE_PERIOD = timedelta(days=14)  # after it stopped
+REDRIVE_HISTORY_LIMIT = 25_000  # events: a redrive needs room in the history
 
 
 def check_name(name: Any) -> str:
@@ -69,14 +81,17 @@ class _Running:
 class StepFunctionsBackend:
     OPERATIONS = ("ListStateMachines", "DescribeStateMachine", "StartExecution", "DescribeExecution",
                   "ListExecutions", "GetExecutionHistory", "StopExecution", "ValidateStateMachineDefinition",
-                  "TestState", "SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+                  "TestState", "RedriveExecution", "DescribeMapRun", "ListMapRuns", "SendTaskSuccess",
+                  "SendTaskFailure", "SendTaskHeartbeat")
 
     def __init__(self, machines: StateMachines, layout: Layout, launch: Launch, *, created: float = 0.0,
                  validate: Callable[..., dict] | None = None, test_state: Callable[..., dict] | None = None,
-                 tokens: TaskTokens | None = None, resume: Resume | None = None):
+                 redrive: Redrive | None = None, tokens: TaskTokens | None = None,
+                 resume: Continue | None = None):
         self.machines = machines
         self.layout = layout
         self.launch = launch
+        self.redrive = redrive
         # the interpreter's definition checks and single-state runs, injected (they are above this layer)
         self._validate = validate
         self._test_state = test_state
@@ -85,6 +100,9 @@ class StepFunctionsBackend:
         # whose process ended while it waited on one (the interpreter's job, injected)
         self.tokens = tokens or TaskTokens(layout.stepfunctions_records)
         self._resume = resume
+        # settles an execution whose owner process died (the runtime injects one that also rolls
+        # back what it changed); by default only the record is settled
+        self.settle: Callable[[Any], Any] = lambda folder: settle_orphan(folder, "it was killed or crashed")
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
@@ -92,6 +110,7 @@ class StepFunctionsBackend:
         if operation not in self.OPERATIONS:
             raise exc.UnknownOperation(f"{operation} is not served locally; the emulator serves: "
                                        f"{', '.join(sorted(self.OPERATIONS))}")
+        validation.validate(operation, request)  # as AWS's front end: before any operation runs
         return getattr(self, _snake(operation))(**request)
 
     # -- state machines ----------------------------------------------------------------------
@@ -128,16 +147,44 @@ class StepFunctionsBackend:
 
     # -- executions --------------------------------------------------------------------------
     def _execution(self, arn: Any) -> tuple[StateMachineSpec, str, dict]:
-        """(machine, execution name, record) of an execution ARN; its record from disk."""
+        """(machine, execution name, record) of an execution ARN (a Map Run's child's too); its record from disk."""
         parts = parse_execution_arn(arn)
         if parts is None:
             raise exc.InvalidArn(arn)
         try:
-            machine = self.machines.get(parts.state_machine_arn)
-            record = read_execution(self.layout.execution_dir(machine.name, check_name(parts.execution_name)))
+            _, _, label = parts.state_machine_name.partition("/")
+            machine = self.machines.get(parts.state_machine_arn.removesuffix(f"/{label}") if label else parts.state_machine_arn)
+            name = check_name(parts.execution_name)
+            folder = (find_child(self.layout.executions_dir(machine.name), name) if label
+                      else self.layout.execution_dir(machine.name, name))
+            if folder is None:
+                raise FileNotFoundError(arn)
+            record = self._read(folder)
         except (exc.StateMachineDoesNotExist, exc.InvalidName, FileNotFoundError):
             raise exc.ExecutionDoesNotExist(arn) from None
         return machine, parts.execution_name, record
+
+    def _read(self, folder: Any) -> dict:
+        """An execution's record; one whose owner process died is settled first (it never ends else)."""
+        record = read_execution(folder)
+        if owner_gone(record["status"]):
+            self.settle(folder)
+            record = read_execution(folder)
+        return record
+
+    def _map_run(self, arn: Any) -> tuple[Path, dict]:
+        """(the parent execution's folder, the Map Run record) of a Map Run ARN."""
+        parts = parse_map_run_arn(arn)
+        if parts is None:
+            raise exc.InvalidArn(arn)
+        try:
+            machine = self.machines.get(parts.state_machine_name)
+        except exc.StateMachineDoesNotExist:
+            raise exc.ResourceNotFound("Map Run", arn) from None
+        folder = find_map_run(self.layout.executions_dir(machine.name), parts.run_id)
+        if folder is None:
+            raise exc.ResourceNotFound("Map Run", arn)
+        return folder, read_map_run(folder, parts.run_id)
 
     def start_execution(self, stateMachineArn: Any = None, name: Any = None, input: Any = None,
                         **_: Any) -> dict:
@@ -153,27 +200,43 @@ class StepFunctionsBackend:
             running = self._running.get(arn)
             # a running execution with the same name and input is answered again, as AWS does
             if running is None or running.input_value != input_value:
-                if running is not None or (folder / "status.json").is_file():
+                if running is not None:
+                    raise exc.ExecutionAlreadyExists(arn)
+                existing = self._existing(folder)
+                if existing is not None:  # another process's: the same answer if it runs with this input
+                    if existing.get("status") == "RUNNING" and _same_input(existing.get("input"), input_value):
+                        return {"executionArn": arn, "startDate": _epoch(existing["startDate"])}
                     raise exc.ExecutionAlreadyExists(arn)
                 running = self._running[arn] = _Running(input_value)
                 running.thread = threading.Thread(target=self._execute, args=(machine, name, arn, running),
                                                   name=f"execution-{name}", daemon=True)
                 running.thread.start()
         running.started.wait(10)  # the status record exists once ExecutionStarted is recorded
+        if isinstance(running.failure, exc.ExecutionAlreadyExists | ExecutionExists):
+            raise exc.ExecutionAlreadyExists(arn)  # another process claimed the name meanwhile
         if running.failure is not None:
             raise exc.ValidationException(f"The execution could not start: {running.failure}")
         return {"executionArn": arn, "startDate": _epoch(read_execution(folder)["status"]["startDate"])}
 
-    def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running,
+    def _existing(self, folder: Any) -> dict | None:
+        try:
+            return self._read(folder)["status"]
+        except FileNotFoundError:
+            return None
+
+    def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running, redrive: bool = False,
                  waiting: dict | None = None) -> None:
         def on_event(event: dict) -> None:
             running.events.append(event)
             running.started.set()
 
-        log.info("execution %s of %s %s", name, machine.name, "resuming" if waiting else "starting")
+        log.info("execution %s of %s %s", name, machine.name,
+                 "resuming" if waiting else "redriven" if redrive else "starting")
         try:
             if waiting is not None:
                 result = self._resume(machine, name, waiting, on_event, running.abort)
+            elif redrive:
+                result = self.redrive(machine, name, on_event, running.abort)
             else:
                 result = self.launch(machine, running.input_value, name, on_event, running.abort)
             log.info("execution %s %s%s", name, result.status, f": {result.error}" if result.error else "")
@@ -185,22 +248,29 @@ class StepFunctionsBackend:
                 if self._running.get(arn) is running:
                     del self._running[arn]
 
-    def stop_all(self, timeout: float = 30.0) -> None:
-        """Abort every execution this backend runs and wait for their ABORTED records (shutdown).
-        An execution waiting on a task token is left as it is on disk, RUNNING with its token
-        WAITING: the next `serve` resumes it (see resume_waiting), so a restart loses no approval."""
+    def stop_all(self, timeout: float = 30.0, error: str | None = None, cause: str | None = None) -> None:
+        """Abort every execution this backend runs and wait for their ABORTED records (shutdown);
+        ``error`` and ``cause`` say why, as StopExecution's do."""
+        # An execution waiting on a task token is left as it is on disk, RUNNING with its token: the
+        # next `serve` resumes it (resume_waiting), so a restart loses no approval.
         waiting = {record["executionArn"] for record in self.tokens.waiting() if record.get("waiterPid") == os.getpid()}
         with self._lock:
-            running = [execution for arn, execution in self._running.items() if arn not in waiting]
-        for execution in running:
+            running = {arn: execution for arn, execution in self._running.items() if arn not in waiting}
+        for execution in running.values():
             execution.abort.set()
-        for execution in running:
+        for arn, execution in running.items():
             if execution.thread:
                 execution.thread.join(timeout)
+            parts = parse_execution_arn(arn)
+            if parts is not None and (error is not None or cause is not None):
+                with contextlib.suppress(exc.StepFunctionsError, FileNotFoundError):
+                    machine = self.machines.get(parts.state_machine_arn)
+                    self._note_stop(self.layout.execution_dir(machine.name, parts.execution_name), error, cause)
 
     def resume_waiting(self) -> list[str]:
         """Resume, on threads of this process, every execution whose process ended while it waited
-        on a task token (a killed or restarted `serve`, an interrupted `run`); returns their ARNs."""
+        on a task token (a killed or restarted `serve`, an interrupted `run`), answered meanwhile or
+        not; returns their ARNs."""
         if self._resume is None:
             return []
         resumed = []
@@ -219,7 +289,7 @@ class StepFunctionsBackend:
             with self._lock:
                 running = self._running[arn] = _Running(None)
                 running.thread = threading.Thread(target=self._execute, args=(machine, record["executionName"], arn,
-                                                                              running, record),
+                                                                              running, False, record),
                                                   name=f"execution-{record['executionName']}", daemon=True)
                 running.thread.start()
             running.started.wait(10)
@@ -232,9 +302,6 @@ class StepFunctionsBackend:
         return {}
 
     def send_task_failure(self, taskToken: Any = None, error: Any = None, cause: Any = None, **_: Any) -> dict:
-        for name, value, limit in (("error", error, 256), ("cause", cause, 32768)):
-            if value is not None and (not isinstance(value, str) or len(value) > limit):
-                raise exc.ValidationException(f"{name} must be a string of at most {limit} characters")
         self.tokens.send_failure(taskToken, error, cause)
         return {}
 
@@ -242,8 +309,22 @@ class StepFunctionsBackend:
         self.tokens.send_heartbeat(taskToken)
         return {}
 
+    @staticmethod
+    def _note_stop(folder: Any, error: Any, cause: Any) -> dict:
+        """StopExecution's error and cause are what DescribeExecution and the history report, as on AWS."""
+        record = read_execution(folder)
+        status = record["status"]
+        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
+            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
+            history = record["history"]
+            if history and history[-1].get("type") == "ExecutionAborted":
+                history[-1]["executionAbortedEventDetails"] = details
+            write_history(folder, history, {**status, **details}, record["output"])
+            status = {**status, **details}
+        return status
+
     def describe_execution(self, executionArn: Any = None, **_: Any) -> dict:
-        _, _, record = self._execution(executionArn)
+        machine, _, record = self._execution(executionArn)
         status = record["status"]
         out = _summary(status)
         out["input"], out["inputDetails"] = status.get("input", "{}"), {"included": True}
@@ -252,23 +333,95 @@ class StepFunctionsBackend:
         for key in ("error", "cause"):
             if status.get(key) is not None:
                 out[key] = status[key]
+        reason = self._not_redrivable(machine, executionArn, record)
+        out["redriveStatus"] = "REDRIVABLE" if reason is None else "NOT_REDRIVABLE"
+        if reason is not None:
+            out["redriveStatusReason"] = reason
         return out
 
-    def list_executions(self, stateMachineArn: Any = None, statusFilter: Any = None,
-                        maxResults: Any = None, nextToken: Any = None, **_: Any) -> dict:
-        machine = self._machine(stateMachineArn)
-        folder = self.layout.executions_dir(machine.name)
+    def list_executions(self, stateMachineArn: Any = None, statusFilter: Any = None, mapRunArn: Any = None,
+                        maxResults: Any = None, nextToken: Any = None, redriveFilter: Any = None, **_: Any) -> dict:
+        if (stateMachineArn is None) == (mapRunArn is None):
+            raise exc.ValidationException("give exactly one of stateMachineArn or mapRunArn")
+        if mapRunArn is not None:  # a Map Run's child executions
+            folder, _ = self._map_run(mapRunArn)
+            folders = children_of(folder, parse_map_run_arn(mapRunArn).run_id)
+        else:
+            machine = self._machine(stateMachineArn)
+            root = self.layout.executions_dir(machine.name)
+            folders = sorted(root.iterdir()) if root.is_dir() else []
         rows = []
-        for execution in sorted(folder.iterdir()) if folder.is_dir() else []:
+        for execution in folders:
             try:
-                status = read_execution(execution)["status"]
+                status = self._read(execution)["status"]
             except FileNotFoundError:
                 continue
             if statusFilter and status.get("status") != statusFilter:
                 continue
+            if redriveFilter == "REDRIVEN" and not status.get("redriveCount"):
+                continue
+            if redriveFilter == "NOT_REDRIVEN" and status.get("redriveCount"):
+                continue
             rows.append(_summary(status))
         rows.sort(key=lambda r: r["startDate"], reverse=True)
         return _page(rows, "executions", maxResults, nextToken)
+
+    # -- redrive -----------------------------------------------------------------------------
+    def _not_redrivable(self, machine: StateMachineSpec, arn: str, record: dict) -> str | None:
+        """Why AWS would refuse to redrive this execution (its redriveStatusReason), or None."""
+        status = record["status"]
+        state = "RUNNING" if arn in self._running else status.get("status")
+        if state in ("RUNNING", "SUCCEEDED"):
+            return f"Execution is {state} and cannot be redriven"
+        if status.get("mapRunArn"):
+            return "A Map Run's child execution is redriven by redriving its parent execution"
+        if machine.type == "EXPRESS":
+            return "Executions of EXPRESS state machines cannot be redriven"
+        stopped = status.get("stopDate")
+        if stopped and datetime.now(UTC) - datetime.fromisoformat(stopped) > REDRIVE_PERIOD:
+            return "Execution redrivable period exceeded"
+        if len(record["history"]) >= REDRIVE_HISTORY_LIMIT:
+            return "Execution history event limit exceeded"
+        if not record.get("redrive"):
+            return "Execution was started before the launch of RedriveExecution"  # its record holds no redrive point
+        return None
+
+    def redrive_execution(self, executionArn: Any = None, clientToken: Any = None, **_: Any) -> dict:
+        machine, name, record = self._execution(executionArn)
+        if self.redrive is None:
+            raise exc.ValidationException("RedriveExecution is not served by this emulator process")
+        folder = self.layout.execution_dir(machine.name, name)
+        with self._lock:
+            reason = self._not_redrivable(machine, executionArn, record)
+            if reason is not None:
+                raise exc.ExecutionNotRedrivable(executionArn, reason)
+            running = self._running[executionArn] = _Running(json.loads(record["status"].get("input", "{}")))
+            running.events.extend(record["history"])  # the history goes on from where it stopped
+            running.thread = threading.Thread(target=self._execute, args=(machine, name, executionArn, running, True),
+                                              name=f"redrive-{name}", daemon=True)
+            running.thread.start()
+        running.started.wait(10)  # the status record says RUNNING again once ExecutionRedriven is recorded
+        if running.failure is not None:
+            raise exc.ExecutionNotRedrivable(executionArn, str(running.failure))
+        return {"redriveDate": _epoch(read_execution(folder)["status"].get("redriveDate"))}
+
+    # -- Map Runs ----------------------------------------------------------------------------
+    def describe_map_run(self, mapRunArn: Any = None, **_: Any) -> dict:
+        _, record = self._map_run(mapRunArn)
+        out = {key: value for key, value in record.items() if key not in ("label", "stateMachineArn")}
+        for key in ("startDate", "stopDate", "redriveDate"):
+            if out.get(key):
+                out[key] = _epoch(out[key])
+        return out
+
+    def list_map_runs(self, executionArn: Any = None, maxResults: Any = None, nextToken: Any = None, **_: Any) -> dict:
+        machine, name, _ = self._execution(executionArn)
+        folder = self.layout.execution_dir(machine.name, name)
+        rows = [{"executionArn": run["executionArn"], "mapRunArn": run["mapRunArn"], "stateMachineArn": run["stateMachineArn"],
+                 "startDate": _epoch(run["startDate"]), **({"stopDate": _epoch(run["stopDate"])} if run.get("stopDate") else {})}
+                for run in map_runs_of(folder)]
+        rows.sort(key=lambda r: r["startDate"], reverse=True)
+        return _page(rows, "mapRuns", maxResults, nextToken)
 
     def get_execution_history(self, executionArn: Any = None, reverseOrder: Any = False,
                               maxResults: Any = None, nextToken: Any = None, **_: Any) -> dict:
@@ -291,18 +444,16 @@ class StepFunctionsBackend:
         running.abort.set()
         if running.thread:
             running.thread.join(30)
-        folder = self.layout.execution_dir(machine.name, name)
-        record = read_execution(folder)
-        status = record["status"]
-        if status.get("status") == "ABORTED" and (error is not None or cause is not None):
-            # StopExecution's error and cause are what DescribeExecution and the history report, as on AWS
-            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
-            history = record["history"]
-            if history and history[-1].get("type") == "ExecutionAborted":
-                history[-1]["executionAbortedEventDetails"] = details
-            write_history(folder, history, {**status, **details}, record["output"])
+        status = self._note_stop(self.layout.execution_dir(machine.name, name), error, cause)
         stopped = status.get("stopDate")
         return {"stopDate": _epoch(stopped) if stopped else datetime.now().timestamp()}
+
+
+def _same_input(recorded: Any, input_value: Any) -> bool:
+    try:
+        return json.loads(recorded or "{}") == input_value
+    except (TypeError, ValueError):
+        return False
 
 
 def _summary(status: dict) -> dict:
@@ -311,6 +462,11 @@ def _summary(status: dict) -> dict:
     out["startDate"] = _epoch(status["startDate"])
     if status.get("stopDate"):
         out["stopDate"] = _epoch(status["stopDate"])
+    if status.get("mapRunArn"):
+        out["mapRunArn"] = status["mapRunArn"]
+    out["redriveCount"] = int(status.get("redriveCount", 0))
+    if status.get("redriveDate"):
+        out["redriveDate"] = _epoch(status["redriveDate"])
     return out
 
 

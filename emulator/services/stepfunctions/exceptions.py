@@ -97,3 +97,15 @@ class InvalidOutput(StepFunctionsError):
 
     def __init__(self, why: str):
         super().__init__(f"Invalid Output: '{why}'")
+class ExecutionNotRedrivable(StepFunctionsError):
+    code = "ExecutionNotRedrivable"
+
+    def __init__(self, arn: str, reason: str):
+        super().__init__(f"Execution '{arn}' cannot be redriven: {reason}")
+
+
+class ResourceNotFound(StepFunctionsError):
+    code = "ResourceNotFound"
+
+    def __init__(self, what: str, arn: object):
+        super().__init__(f"{what} Does Not Exist: '{arn}'")

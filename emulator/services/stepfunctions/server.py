@@ -48,28 +48,53 @@ class StepFunctionsServer:
         self.httpd.server_close()
 
 
+MAX_BODY_BYTES = 1024 * 1024  # a request bigger than any the API takes (256 KiB inputs, definitions)
+
+
 class _Handler(BaseHTTPRequestHandler):
     api: StepFunctionsBackend
     protocol_version = "HTTP/1.1"
+    # a socket read that waits longer ends the connection: an idle or stalled client does not keep
+    # a handler thread forever
+    timeout = 60
+
+    def _body(self) -> bytes:
+        text = self.headers.get("Content-Length")
+        if text is None:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                self.close_connection = True
+                raise SerializationException("chunked request bodies are not accepted: send Content-Length")
+            return b""
+        if not text.strip().isdigit():
+            self.close_connection = True  # the rest of the stream cannot be framed
+            raise SerializationException(f"Content-Length {text!r} is not a non-negative integer")
+        if int(text) > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise SerializationException(f"the request body of {int(text)} bytes is over {MAX_BODY_BYTES}")
+        return self.rfile.read(int(text))
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         target = self.headers.get("X-Amz-Target", "")
         try:
+            body = self._body()
             if not target.startswith(TARGET_PREFIX):
                 raise UnknownOperation(f"X-Amz-Target {target!r} is not a Step Functions operation")
             try:
                 request = json.loads(body or b"{}")
             except json.JSONDecodeError as exc:
                 raise SerializationException(f"the request body is not JSON: {exc}") from None
+            except UnicodeDecodeError:
+                raise SerializationException("the request body is not UTF-8 JSON") from None
             if not isinstance(request, dict):
                 raise SerializationException("the request body must be a JSON object")
             status, answer = 200, self.api.call(target.removeprefix(TARGET_PREFIX), request)
         except StepFunctionsError as err:
             status, answer = 400, {"__type": err.code, "message": err.message}
-        except Exception as exc:
+        except Exception:
             log.exception("Step Functions API %s failed", target)
-            status, answer = 500, {"__type": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}
+            # the details go to the log, not to the client
+            status, answer = 500, {"__type": "InternalServerError",
+                                   "message": "The local Step Functions API failed on this request; see the emulator's log"}
         payload = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/x-amz-json-1.0")

@@ -140,24 +140,10 @@ def test_definition_errors(definition, pointer, words):
     ("definition", "pointer", "words"),
     [
         (
-            machine(A={"Type": "Map", "End": True, "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}),
-            "/States/A/ItemProcessor/ProcessorConfig/Mode",
-            "Map state 'A' uses Mode DISTRIBUTED",
-        ),
-        (
-            machine(A={"Type": "Map", "End": True, "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"}, "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}),
-            "/States/A/ItemReader",
-            "state 'A' uses ItemReader",
-        ),
-        (
-            machine(A={"Type": "Map", "End": True, "ResultWriter": {}, "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}),
-            "/States/A/ResultWriter",
-            "does not support",
-        ),
-        (
-            machine(A={"Type": "Map", "End": True, "ItemBatcher": {}, "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}),
-            "/States/A/ItemBatcher",
-            "does not support",
+            machine(A={"Type": "Map", "End": True, "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "PARQUET"}, "Parameters": {"Bucket": "b", "Key": "k"}},
+                       "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}),
+            "/States/A/ItemReader/ReaderConfig/InputType",
+            "PARQUET is not read by the emulator",
         ),
         (
             machine(A={"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Credentials": {"RoleArn": "arn:aws:iam::1:role/x"}, "End": True}),
@@ -172,6 +158,34 @@ def test_unsupported_features_are_rejected_naming_the_state(definition, pointer,
     assert words in err.message
     # AWS accepts these definitions: ValidateStateMachineDefinition reports them as a warning.
     assert err.code == "EMULATOR_UNSUPPORTED_FEATURE"
+
+
+@pytest.mark.parametrize("field", [
+    {"ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"}, "Parameters": {"Bucket": "b", "Key": "k"}}},
+    {"ItemBatcher": {"MaxItemsPerBatch": 2}},
+    {"ResultWriter": {"WriterConfig": {"OutputType": "JSON"}}},
+    {"Label": "L"},
+])
+def test_distributed_fields_need_a_distributed_map(field):
+    err = error_of(machine(A={"Type": "Map", "End": True, **field, "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}))
+    assert err.pointer == f"/States/A/{next(iter(field))}"
+    assert "only valid in a Distributed Map" in err.message
+
+
+def test_distributed_map_is_parsed():
+    parsed = parse_definition(machine(A={
+        "Type": "Map", "End": True, "Label": "Rows", "MaxConcurrency": 3, "ToleratedFailureCount": 1,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k.csv"},
+                       "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["a", "b"], "MaxItems": 5}},
+        "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"run.$": "$.run"}},
+        "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b", "Prefix": "out"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, "StartAt": "I", "States": {"I": {"Type": "Succeed"}}},
+    }))
+    dist = parsed.states["A"].distributed
+    assert dist.execution_type == "EXPRESS" and dist.label == "Rows"
+    assert dist.item_reader.csv_headers == ("a", "b") and dist.item_reader.max_items == 5
+    assert dist.item_batcher.max_items_per_batch == 2
+    assert dist.result_writer.resource.endswith("s3:putObject")
 
 
 def test_inline_processor_config_is_accepted():

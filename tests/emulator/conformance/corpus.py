@@ -29,6 +29,8 @@ class Case:
     moto: dict
     execution_name: str
     state_machine_name: str
+    s3: dict | None = None  # objects in the local bucket before the run: {"bucket/key": text or JSON}
+    redrive: dict | None = None  # {"tasks": script, "expected": {...}}: redriven after the first run
 
     @property
     def id(self) -> str:
@@ -37,10 +39,11 @@ class Case:
 
 CASE_KEYS = {
     "name", "comment", "definition", "input", "tasks", "expected", "history_types", "history_gaps",
-    "history_events", "clock_start", "moto", "execution_name", "state_machine_name",
+    "history_events", "clock_start", "moto", "execution_name", "state_machine_name", "s3", "redrive",
 }
 EXPECTED_KEYS = {
     "status", "output", "error", "cause", "definition_error", "task_calls", "max_wall_seconds", "max_concurrent_tasks",
+    "s3_files", "map_run", "history_after_redrive",
 }
 
 
@@ -69,6 +72,8 @@ def load_cases(features: tuple[str, ...] | None = None) -> list[Case]:
                     moto=raw.get("moto", {}),
                     execution_name=raw.get("execution_name", DEFAULT_EXECUTION_NAME),
                     state_machine_name=raw.get("state_machine_name", DEFAULT_STATE_MACHINE_NAME),
+                    s3=raw.get("s3"),
+                    redrive=raw.get("redrive"),
                 )
             )
     return cases

@@ -7,9 +7,13 @@
 
 Reads every *.csv under --input-dir (or the one file it names), sorted; never modifies it. Writes
   train/train.csv, validation/validation.csv, test/test.csv   label first, no header
-  batch/batch.csv                                              the test rows' features, no label
+  batch/batch.csv                                              the test rows as uploaded (input
+                                                               columns in file order, no target, no
+                                                               header): what the endpoint takes
   schema/schema.json                                           features, encodings, labels, counts
   schema/baseline.json                                         per-feature statistics for drift checks
+  featurizer/model.tar.gz, decoder/model.tar.gz                the serving pipeline's first and last
+                                                               models (serving/package.py)
 under --output-dir, staged under a temporary name and renamed into place only when all are complete.
 Bad input stops with a PreprocessError subclass; its `<ErrorClass>: <message>` is the last line of
 stderr (and the content of --failure-file), the exit code is 1 and the output folder is untouched.
@@ -80,6 +84,8 @@ OUTPUT_FILES = {
     "batch": "batch/batch.csv",
     "schema": "schema/schema.json",
     "baseline": "schema/baseline.json",
+    "featurizer": "featurizer/model.tar.gz",  # serving/package.py: the serial pipeline's first model
+    "decoder": "decoder/model.tar.gz",  # and its last: scores -> the table's own labels
 }
 OBJECTIVES = {
     REGRESSION: ("reg:squarederror", "validation:rmse"),
@@ -465,6 +471,19 @@ class ColumnEncoding:
             return (keys.reshape(-1, 1) == np.asarray(self.categories, dtype=object)).astype(np.float64)
         return np.asarray([self.frequencies.get(k, 0.0) for k in keys], dtype=np.float64).reshape(-1, 1)
 
+    def transform_value(self, value: Any) -> list[float]:
+        """``transform`` of one cell, without pandas (dates excepted); must stay equal to it
+        (tests/containers/test_featurizer.py checks every row of the samples)."""
+        if self.kind == "numeric":
+            number = math.nan if value is None else float(value)
+            return [self.impute_value if math.isnan(number) else number]
+        # the same key as _category_keys: trimmed, case-folded, and blank counts as missing
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        key = MISSING if missing else (rules.category_key(value) or MISSING)
+        if self.encoding == "one_hot":
+            return [1.0 if key == category else 0.0 for category in self.categories]
+        return [self.frequencies.get(key, 0.0)]
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind, "encoding": self.encoding,
                                "missing_fraction_train": self.missing_in_train}
@@ -573,10 +592,37 @@ def transform(encodings: list[ColumnEncoding], frame: pd.DataFrame) -> np.ndarra
     return np.hstack([enc.transform(frame[enc.name]) for enc in encodings])
 
 
-def transform_with_schema(schema: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
+def transform_with_schema(schema: dict[str, Any], frame: pd.DataFrame | list[dict[str, Any]]) -> np.ndarray:
     """Encode raw rows (with the original columns; others, such as dropped IDs, are ignored) exactly
-    as the train split was encoded. A pure function of schema.json and the rows."""
-    return transform([ColumnEncoding.from_json(c) for c in schema["source_columns"]], frame)
+    as the train split was encoded. A pure function of schema.json and the rows.
+
+    ``frame`` may also be a list of rows (column -> value, a numeric column's value a float or None,
+    another's a str or None): up to FAST_PATH_ROWS of them are encoded without pandas, which costs
+    more than the encoding itself for one row (an endpoint's request); the result is the same array
+    the DataFrame path gives (tests/containers/test_featurizer.py checks it on every sample row)."""
+    encodings = _schema_encodings(schema)
+    if isinstance(frame, list):
+        if len(frame) <= FAST_PATH_ROWS and all(enc.encoding in _FAST_ENCODINGS for enc in encodings):
+            return np.asarray([[v for enc in encodings for v in enc.transform_value(row.get(enc.name))]
+                               for row in frame], dtype=np.float64).reshape(len(frame), -1)
+        frame = pd.DataFrame({enc.name: pd.Series([row.get(enc.name) for row in frame], dtype=object if
+                                                  enc.kind != "numeric" else np.float64) for enc in encodings})
+    return transform(encodings, frame)
+
+
+FAST_PATH_ROWS = 32
+_FAST_ENCODINGS = ("passthrough", "one_hot", "frequency")
+_compiled: dict[int, tuple[dict[str, Any], list[ColumnEncoding]]] = {}
+
+
+def _schema_encodings(schema: dict[str, Any]) -> list[ColumnEncoding]:
+    """The schema's encodings, built once per schema object (a server encodes with one schema)."""
+    cached = _compiled.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, [ColumnEncoding.from_json(c) for c in schema["source_columns"]])
+        _compiled.clear()  # one or two schemas live at a time; never grow
+        _compiled[id(schema)] = cached
+    return cached[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -642,8 +688,12 @@ def write_outputs(output_dir: Path, parts: dict[str, Any]) -> None:
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             value = parts[key]
-            if isinstance(value, dict):
+            if isinstance(value, bytes):
+                target.write_bytes(value)
+            elif isinstance(value, dict):
                 target.write_text(json.dumps(value, indent=2) + "\n")
+            elif isinstance(value, pd.DataFrame):  # raw rows, as read (round-trip floats)
+                value.to_csv(str(target), header=False, index=False)
             else:
                 _write_csv(target, *value)
         for rel in OUTPUT_FILES.values():
@@ -739,7 +789,7 @@ def run(options: Options) -> dict[str, Any]:
                   "seed": options.seed, "stratified": classification},
         # the naive model evaluate.py scores beside the real one (quality_threshold auto)
         "baseline_prediction": naive_prediction(labels["train"], problem_type, decision.num_classes),
-        "csv_format": {"header": False, "label_column": 0, "batch_has_label": False},
+        "csv_format": {"header": False, "label_column": 0, "batch_has_label": False, "batch_rows": "raw"},
         "xgboost": {"objective": objective, "num_class": decision.num_classes if problem_type == MULTICLASS else None,
                     "tuning_objective_metric": tuning_metric},
         "input_files": file_names,
@@ -750,9 +800,11 @@ def run(options: Options) -> dict[str, Any]:
         "train": (labels["train"], x["train"]),
         "validation": (labels["validation"], x["validation"]),
         "test": (labels["test"], x["test"]),
-        "batch": (None, x["test"]),
+        # raw rows: batch transform runs the serial pipeline, whose featurizer encodes them
+        "batch": data[schema["input_columns"]].iloc[test_idx],
         "schema": schema,
         "baseline": baseline,
+        **serving_package().serving_archives(schema),
     })
     log.info("%s problem; %d features; train/validation/test = %d/%d/%d rows", problem_type,
              len(feature_names), len(train_idx), len(val_idx), len(test_idx))
@@ -788,6 +840,18 @@ def data_report(rows_in: int, dropped_null: int, dropped_dupes: int, target: str
     lines += [f"{d['column']}: {d['action']} ({d['detail']})" if d["action"] == "dropped"
               else f"{d['column']}: {d['action']} {d['detail']}" for d in decisions]
     return lines
+
+
+def serving_package():
+    """serving/package.py beside this file: imported by path, since this runs both as the job's
+    script (its folder on sys.path) and as processing_scripts.preprocess (the project's tests)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("preprocess_serving_package",
+                                                  Path(__file__).resolve().parent / "serving" / "package.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def parse_args(argv: list[str] | None) -> tuple[Options, str | None]:

@@ -23,6 +23,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
 from stacks.approvals import REGISTERED_BY
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
@@ -227,7 +228,8 @@ class TrainingPipeline(Construct):
             "preprocess.py",
             arguments,
             inputs=[("raw", "$.plan.paths.input", f"{PROCESSING}/input/raw")],
-            outputs=[(split, f"$.plan.paths.{split}", f"{out}/{split}") for split in ("train", "validation", "test", "batch", "schema")],
+            outputs=[(split, f"$.plan.paths.{split}", f"{out}/{split}")
+                     for split in ("train", "validation", "test", "batch", "schema", "featurizer", "decoder")],
         )
         return self._job_state(
             "Preprocess",
@@ -386,19 +388,39 @@ class TrainingPipeline(Construct):
             .afterwards(include_otherwise=False)
         )
 
+    def _serving_containers(self, custom_state: bool) -> list[dict]:
+        """The serial inference pipeline: raw rows -> featurizer (preprocess's fitted encoding, in the
+        scikit-learn image) -> the XGBoost model -> label decoder (scores -> the table's own labels).
+        Each container's Environment chooses the format it hands the next (package.CONTAINER_ENVIRONMENT).
+        ``custom_state``: model data as a raw "Key.$" path, else a JsonPath token (CallAwsService)."""
+        images = self.props.images
+        parts = (("featurizer", images.sklearn, "$.plan.paths.featurizer_model"),
+                 ("model", images.xgboost, "$.training.ModelArtifacts"),
+                 ("decoder", images.sklearn, "$.plan.paths.decoder_model"))
+        return [{"ContainerHostname": name, "Image": image,
+                 **({"ModelDataUrl.$": data} if custom_state else {"ModelDataUrl": J.string_at(data)}),
+                 "Environment": CONTAINER_ENVIRONMENT[name]} for name, image, data in parts]
+
     def _create_model(self, failure: sfn.IChainable) -> sfn.IChainable:
-        create = tasks.SageMakerCreateModel(
+        # A CustomState, not tasks.SageMakerCreateModel: the L2 (aws-cdk-lib 2.275) requires a
+        # PrimaryContainer (CreateModel refuses one beside Containers), renders each of `containers`
+        # wrapped in {"parameters": ...} and has no InferenceExecutionConfig. IAM: _job_permissions.
+        create = sfn.CustomState(
             self,
             "Create model",
-            model_name=J.string_at("$.plan.job_names.model"),
-            primary_container=tasks.ContainerDefinition(
-                image=tasks.DockerImage.from_registry(self.props.images.xgboost),
-                mode=tasks.Mode.SINGLE_MODEL,
-                model_s3_location=tasks.S3Location.from_json_expression("$.training.ModelArtifacts"),
-            ),
-            role=self.props.sagemaker_role,
-            result_selector={"ModelArn.$": "$.ModelArn"},
-            result_path="$.model",
+            state_json={
+                "Type": "Task",
+                "Comment": "A serial inference pipeline: featurizer -> XGBoost -> label decoder",
+                "Resource": f"arn:{self._stack.partition}:states:::sagemaker:createModel",
+                "Parameters": {
+                    "ModelName.$": "$.plan.job_names.model",
+                    "ExecutionRoleArn": self.props.sagemaker_role.role_arn,
+                    "Containers": self._serving_containers(custom_state=True),
+                    "InferenceExecutionConfig": {"Mode": "Serial"},
+                },
+                "ResultSelector": {"ModelArn.$": "$.ModelArn"},
+                "ResultPath": "$.model",
+            },
         )
         return guard(create, SAGEMAKER_TRANSIENT, failure)
 
@@ -419,9 +441,10 @@ class TrainingPipeline(Construct):
                 "CustomerMetadataProperties": {REGISTERED_BY: J.string_at("$$.Execution.Id")},
                 "ModelPackageDescription": J.format("Trained by execution {} on {}", J.string_at("$$.Execution.Name"), J.string_at("$.plan.paths.input")),
                 "InferenceSpecification": {
-                    "Containers": [{"Image": self.props.images.xgboost, "ModelDataUrl": J.string_at("$.training.ModelArtifacts")}],
-                    "SupportedContentTypes": ["text/csv"],
-                    "SupportedResponseMIMETypes": ["text/csv"],
+                    # the same three containers the deployed model runs; requests are raw rows
+                    "Containers": self._serving_containers(custom_state=False),
+                    "SupportedContentTypes": ["text/csv", "application/json"],
+                    "SupportedResponseMIMETypes": ["text/csv", "application/json"],
                 },
                 "ModelMetrics": {
                     "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": J.string_at("$.plan.paths.evaluation_report")}}
@@ -786,9 +809,10 @@ class TrainingPipeline(Construct):
                     "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
                     "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
                     "sagemaker:UpdateEndpoint", "sagemaker:AddTags",
+                    "sagemaker:CreateModel",  # the serial pipeline's CustomState (_create_model)
                 ],
                 resources=[arn("processing-job"), arn("hyper-parameter-tuning-job"), arn("training-job"),
-                           arn("endpoint"), arn("endpoint-config")],
+                           arn("endpoint"), arn("endpoint-config"), arn("model")],
             )
         )
         role.add_to_principal_policy(

@@ -144,6 +144,36 @@ def _libsvm_rows(text: str, num_features: int):
                          shape=(len(indptr) - 1, width))
 
 
+def _inplace_predictor():
+    """Booster.inplace_predict for a dense float32 array, minus the wrapper's per-call work (type
+    sniffing of every input kind, imports, the config re-encoded): the same C call with the same
+    configuration, ~25 us less per call, which is a tenth of a real-time request. Falls back to
+    inplace_predict itself if this xgboost's internals differ (the twin pins 3.0.5)."""
+    try:
+        import ctypes
+
+        from xgboost import core
+        from xgboost._data_utils import array_interface
+
+        config = core.make_jcargs(type=0, training=False, iteration_begin=0, iteration_end=0, missing=np.nan,
+                                  strict_shape=False, cache_id=0)
+        call, check, output = core._LIB.XGBoosterPredictFromDense, core._check_call, core._prediction_output
+        no_proxy, ulong, c_float = ctypes.c_void_p(), core.c_bst_ulong, ctypes.c_float
+    except (ImportError, AttributeError):
+        return lambda booster, rows: booster.inplace_predict(rows, missing=np.nan, validate_features=False)
+
+    def predict(booster: xgb.Booster, rows: np.ndarray) -> np.ndarray:
+        preds, shape, dims = ctypes.POINTER(c_float)(), ctypes.POINTER(ulong)(), ulong()
+        check(call(booster.handle, array_interface(rows), config, no_proxy, ctypes.byref(shape),
+                   ctypes.byref(dims), ctypes.byref(preds)))
+        return output(shape, dims, preds, False)
+
+    return predict
+
+
+_predict_dense = _inplace_predictor()
+
+
 class Predictor:
     """Scores request bodies with one booster; safe to call from many threads at once."""
 
@@ -156,6 +186,10 @@ class Predictor:
         self.num_features: int = booster.num_features()
         # Booster.predict is thread-safe for tree boosters; gblinear's is not, so it is serialised
         self._lock = threading.Lock() if config["learner"]["gradient_booster"]["name"] == "gblinear" else None
+        # Real-time rows are scored on one thread: OpenMP's hand-off to a team costs more than a few
+        # rows' trees (milliseconds on a busy machine); the copy keeps the model's own nthread for batches.
+        self._one_thread = booster.copy()
+        self._one_thread.set_param({"nthread": 1})
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Response:
         if not body:
@@ -170,17 +204,23 @@ class Predictor:
             return Response(err.status, str(err).encode(), "text/plain")
         return Response(200, self.encode(predictions, out_type), out_type)
 
-    def _decode(self, body: bytes, media_type: str) -> xgb.DMatrix:
+    def _decode(self, body: bytes, media_type: str) -> xgb.DMatrix | np.ndarray:
         try:
             if media_type == CSV:
-                return xgb.DMatrix(_csv_rows(body), missing=np.nan)
+                return _csv_rows(body)  # predict() chooses between in-place and DMatrix scoring
             return xgb.DMatrix(_libsvm_rows(body.decode("utf-8").strip(), self.num_features))
         except (UnicodeDecodeError, ValueError) as err:
             kind = "csv" if media_type == CSV else "libsvm"
             raise RequestError(415, f"Loading {kind} data failed with Exception, please ensure data "
                                     f"is in {kind} format: {type(err).__name__}: {err}") from None
 
-    def predict(self, dmatrix: xgb.DMatrix) -> np.ndarray:
+    def predict(self, dmatrix: xgb.DMatrix | np.ndarray) -> np.ndarray:
+        if isinstance(dmatrix, np.ndarray):
+            if dmatrix.ndim == 2 and len(dmatrix) < _PANDAS_MIN_ROWS and dmatrix.shape[1] == self.num_features \
+                    and self._lock is None:
+                # the same trees on the same float32 values: equal to predict(DMatrix), tested
+                return _predict_dense(self._one_thread, np.ascontiguousarray(dmatrix, dtype=np.float32))
+            dmatrix = xgb.DMatrix(dmatrix, missing=np.nan)
         if dmatrix.num_col() != self.num_features:
             raise RequestError(400, f"Unable to evaluate payload provided: feature size of input "
                                     f"({dmatrix.num_col()}) does not match the model "

@@ -1,12 +1,16 @@
 """What `run` tells a person after a successful pipeline execution: the gate decision and metrics,
-the model, the batch predictions and the endpoint — and one real prediction from that endpoint,
-through boto3's sagemaker-runtime client, exactly as an application would call it."""
+the model, the batch predictions and the endpoint — and one real prediction from that endpoint for
+a raw row of the uploaded table (its first data row without the target), through boto3's
+sagemaker-runtime client, exactly as an application would call it."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from emulator.runtime import Runtime
@@ -14,7 +18,9 @@ from emulator.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str], None] = print) -> None:
+def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str], None] = print,
+                           source: Path | None = None) -> None:
+    """``source``: the file the run uploaded; its first data row is what the endpoint is asked."""
     if not isinstance(output, dict) or "gate" not in output or "endpoint" not in output:
         text = json.dumps(output, indent=2, default=str).splitlines()  # not the training pipeline's shape
         write("output:")
@@ -38,14 +44,21 @@ def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str],
     name = endpoint.get("EndpointName")
     base = runtime.invoke_server_url()
     write(f"  endpoint          {name} ({endpoint.get('EndpointStatus')}) at {base}/endpoints/{name}/invocations")
-    row = _first_batch_row(runtime, output.get("batch_input"))
+    target = (output.get("target") or {}).get("column")
+    row, where = _first_raw_row(source, target)
+    if row is None:  # started from an input document: the batch file holds raw rows of the table too
+        row, where = _first_batch_row(runtime, output.get("batch_input")), "the first row of the batch input"
     if row is None:
         return
     prediction = invoke(base, name, row)
-    write(f"  invoke_endpoint   boto3 sagemaker-runtime, one row of the batch input -> {prediction}")
+    write(f"  invoke_endpoint   boto3 sagemaker-runtime, {where}:")
+    write(f"                    {row[:150]}")
+    write(f"                    -> {prediction}")
     write("")
-    write("The endpoint lives while this process does; keep it up with `python -m emulator serve`, then call it")
-    write(f"with boto3.client('sagemaker-runtime', endpoint_url='<serve URL>').invoke_endpoint(EndpointName='{name}', ...).")
+    write("The endpoint takes raw rows (the table's columns without the target, CSV or JSON by column name) and")
+    write("answers in the table's own labels. It lives while this process does; keep it up with `python -m emulator")
+    write("serve`, then call it with boto3.client('sagemaker-runtime', endpoint_url='<serve URL>').invoke_endpoint(")
+    write(f"EndpointName='{name}', ContentType='text/csv', Body='<a row>') (README: Call your endpoint).")
     write("`serve` also answers the Step Functions API, to start and inspect executions with boto3 (see README).")
 
 
@@ -62,6 +75,22 @@ def _evaluation_metrics(runtime: Runtime, uri: str | None) -> dict:
     if not uri or not runtime.s3.exists(uri):
         return {}
     return json.loads(runtime.s3.get_bytes(uri)).get("metrics", {})
+
+
+def _first_raw_row(source: Path | None, target: str | None) -> tuple[str | None, str]:
+    """The uploaded file's first data row without the target column, as a CSV line."""
+    if source is None or not target or not Path(source).is_file():
+        return None, ""
+    with open(source, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        row = next((r for r in reader if any(cell.strip() for cell in r)), None)
+    if row is None or target not in header:
+        return None, ""
+    at = header.index(target)
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow([cell for i, cell in enumerate(row) if i != at])
+    return line.getvalue(), f"the first data row of {Path(source).name} without {target!r}"
 
 
 def _first_batch_row(runtime: Runtime, prefix: str | None) -> str | None:

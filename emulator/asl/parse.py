@@ -16,9 +16,26 @@ from typing import Any
 from emulator.asl import choice as rules
 from emulator.asl import query
 from emulator.asl.dataflow import compile_assign
-from emulator.asl.errors import ALL, UNSUPPORTED_FEATURE, DefinitionError
+from emulator.asl.errors import UNSUPPORTED_FEATURE, DefinitionError
+from emulator.asl.fields import (
+    catchers,
+    check_reachable,
+    check_transitions,
+    check_unique_names,
+    escape,
+    exclusive,
+    exclusive_number,
+    is_int,
+    opt_path,
+    opt_template,
+    payload,
+    positive_int,
+    query_language,
+    reject_unknown,
+    req_path,
+    retriers,
+)
 from emulator.asl.items import CSV_DELIMITERS
-from emulator.asl.jsonpath import JsonPath
 from emulator.asl.model import (
     JSONATA,
     JSONPATH,
@@ -41,7 +58,7 @@ from emulator.asl.model import (
     Task,
     Wait,
 )
-from emulator.asl.paths import ROOT, Template, compile_optional_path, compile_template
+from emulator.asl.paths import ROOT, compile_template
 
 __all__ = [
     "STATE_CLASSES",
@@ -127,21 +144,21 @@ def parse_definition(definition: dict | str) -> StateMachine:
             raise DefinitionError("", f"the definition is not valid JSON: {exc}", code="INVALID_JSON_DESCRIPTION") from None
     if not isinstance(definition, dict):
         raise DefinitionError("", "the definition must be a JSON object with StartAt and States")
-    language = _query_language(definition, "", JSONPATH, "the state machine")
+    language = query_language(definition, "", JSONPATH, "the state machine")
     if "Version" in definition and definition["Version"] != "1.0":
         raise DefinitionError("/Version", f"only version '1.0' exists, got {definition['Version']!r}")
     machine = _parse_machine(definition, "", _TOP_LEVEL, language)
-    _check_unique_names(machine)
+    check_unique_names(machine)
     return machine
 
 
 def parse_state(name: str, body: Any, language: str = JSONPATH) -> State:
     """One state on its own (TestState without stateName): its transitions are not checked."""
-    return _parse_state(name, body, f"/States/{_escape(name)}", language)
+    return _parse_state(name, body, f"/States/{escape(name)}", language)
 
 
 def _parse_machine(raw: dict, pointer: str, allowed: set[str], language: str) -> StateMachine:
-    _reject_unknown(raw, allowed, pointer, "a state machine" if not pointer else "a branch")
+    reject_unknown(raw, allowed, pointer, "a state machine" if not pointer else "a branch")
     if "StartAt" not in raw:
         raise DefinitionError(pointer or "/", "StartAt is missing: name the first state to run")
     start_at = raw["StartAt"]
@@ -152,17 +169,17 @@ def _parse_machine(raw: dict, pointer: str, allowed: set[str], language: str) ->
         raise DefinitionError(f"{pointer}/States", "States must be a non-empty JSON object of named states")
     states: dict[str, State] = {}
     for name, body in raw_states.items():
-        state_pointer = f"{pointer}/States/{_escape(name)}"
+        state_pointer = f"{pointer}/States/{escape(name)}"
         if not name or len(name) > MAX_STATE_NAME:
             raise DefinitionError(state_pointer, f"state names must be 1 to {MAX_STATE_NAME} characters")
         states[name] = _parse_state(name, body, state_pointer, language)
     if start_at not in states:
         raise DefinitionError(f"{pointer}/StartAt", f"StartAt names {start_at!r}, which is not in States", code="MISSING_TRANSITION_TARGET")
-    _check_transitions(states, pointer)
-    _check_reachable(start_at, states, pointer)
+    check_transitions(states, pointer)
+    check_reachable(start_at, states, pointer)
     timeout = None
     if "TimeoutSeconds" in raw:
-        timeout = _positive_int(raw["TimeoutSeconds"], f"{pointer}/TimeoutSeconds")
+        timeout = positive_int(raw["TimeoutSeconds"], f"{pointer}/TimeoutSeconds")
     has_task = any(_has(s, Task) for s in states.values())
     has_wait = any(_has(s, Wait) for s in states.values())
     return StateMachine(
@@ -192,7 +209,7 @@ def _parse_state(name: str, raw: Any, pointer: str, machine_language: str) -> St
     kind = raw.get("Type")
     if kind not in _FIELDS:
         raise DefinitionError(f"{pointer}/Type", f"unknown state Type {kind!r}; expected one of {sorted(_FIELDS)}")
-    language = _query_language(raw, pointer, machine_language, f"state {name!r}")
+    language = query_language(raw, pointer, machine_language, f"state {name!r}")
     jsonata = language == JSONATA
     for key in raw:
         if key in _UNSUPPORTED:
@@ -220,13 +237,13 @@ def _parse_state(name: str, raw: Any, pointer: str, machine_language: str) -> St
                 f"{key} is a JSONata field but state {name!r} uses QueryLanguage JSONPath; "
                 "set \"QueryLanguage\": \"JSONata\" on the state or the state machine",
             )
-    _reject_unknown(raw, _FIELDS[kind], pointer, f"a {kind} state")
+    reject_unknown(raw, _FIELDS[kind], pointer, f"a {kind} state")
     common: dict[str, Any] = {
         "name": name,
         "pointer": pointer,
         "comment": raw.get("Comment"),
-        "input_path": ROOT if jsonata else _opt_path(raw, "InputPath", pointer),
-        "output_path": ROOT if jsonata else _opt_path(raw, "OutputPath", pointer),
+        "input_path": ROOT if jsonata else opt_path(raw, "InputPath", pointer),
+        "output_path": ROOT if jsonata else opt_path(raw, "OutputPath", pointer),
         "query_language": language,
     }
     if "Assign" in raw:
@@ -254,9 +271,9 @@ def _flow(raw: dict, pointer: str, kind: str) -> dict:
 def _build_pass(raw: dict, pointer: str, common: dict, machine: str) -> Pass:
     return Pass(
         **common,
-        parameters=None if common["query_language"] == JSONATA else _opt_template(raw, "Parameters", pointer),
+        parameters=None if common["query_language"] == JSONATA else opt_template(raw, "Parameters", pointer),
         result=raw.get("Result", MISSING),
-        result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
+        result_path=opt_path(raw, "ResultPath", pointer, reference=True),
     )
 
 
@@ -264,36 +281,23 @@ def _build_task(raw: dict, pointer: str, common: dict, machine: str) -> Task:
     resource = raw.get("Resource")
     if not isinstance(resource, str) or not resource.startswith("arn:"):
         raise DefinitionError(f"{pointer}/Resource", f"a Task state needs a Resource ARN string, got {resource!r}")
-    timeout = _exclusive(raw, "TimeoutSeconds", pointer)
-    heartbeat = _exclusive(raw, "HeartbeatSeconds", pointer)
+    timeout = exclusive(raw, "TimeoutSeconds", pointer)
+    heartbeat = exclusive(raw, "HeartbeatSeconds", pointer)
     if timeout[0] is not None and heartbeat[0] is not None and heartbeat[0] >= timeout[0]:
         raise DefinitionError(f"{pointer}/HeartbeatSeconds", "HeartbeatSeconds must be smaller than TimeoutSeconds")
     return Task(
         **common,
         resource=resource,
-        parameters=_payload(raw, pointer, common),
-        result_selector=_opt_template(raw, "ResultSelector", pointer),
-        result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
-        retry=_retriers(raw, pointer),
-        catch=_catchers(raw, pointer, common["query_language"]),
+        parameters=payload(raw, pointer, common),
+        result_selector=opt_template(raw, "ResultSelector", pointer),
+        result_path=opt_path(raw, "ResultPath", pointer, reference=True),
+        retry=retriers(raw, pointer),
+        catch=catchers(raw, pointer, common["query_language"]),
         timeout_seconds=timeout[0],
         timeout_seconds_path=timeout[1],
         heartbeat_seconds=heartbeat[0],
         heartbeat_seconds_path=heartbeat[1],
     )
-
-
-def _exclusive(raw: dict, key: str, pointer: str) -> tuple[float | None, Any]:
-    path_key = key + "Path"
-    if key in raw and path_key in raw:
-        raise DefinitionError(pointer, f"a state cannot have both {key} and {path_key}")
-    if key in raw and query.is_expression(raw[key]):
-        return None, query.compile_expression(raw[key], f"{pointer}/{key}")
-    if key in raw:
-        return _positive_int(raw[key], f"{pointer}/{key}"), None
-    if path_key in raw:
-        return None, _req_path(raw[path_key], f"{pointer}/{path_key}", reference=True)
-    return None, None
 
 
 def _build_choice(raw: dict, pointer: str, common: dict, machine: str) -> Choice:
@@ -327,14 +331,14 @@ def _build_wait(raw: dict, pointer: str, common: dict, machine: str) -> Wait:
         return Wait(**common, **{"seconds_path" if key == "Seconds" else "timestamp_path": expression})
     if key == "Seconds":
         seconds = raw[key]
-        if not _is_int(seconds) or seconds < 0:
+        if not is_int(seconds) or seconds < 0:
             raise DefinitionError(where, "must be a non-negative integer")
         return Wait(**common, seconds=seconds)
     if key == "Timestamp":
         if rules.parse_timestamp(raw[key]) is None:
             raise DefinitionError(where, f"{raw[key]!r} is not an RFC 3339 timestamp like 2016-03-14T01:59:00Z")
         return Wait(**common, timestamp=raw[key])
-    path = _req_path(raw[key], where, reference=True)
+    path = req_path(raw[key], where, reference=True)
     return Wait(**common, **{"seconds_path" if key == "SecondsPath" else "timestamp_path": path})
 
 
@@ -363,7 +367,7 @@ def _fail_path(value: Any, pointer: str) -> Any:
     """ErrorPath/CausePath: a reference path, a context path or an intrinsic function."""
     if isinstance(value, str) and value.startswith("States."):
         return compile_template({"v.$": value}, pointer)
-    return _req_path(value, pointer)
+    return req_path(value, pointer)
 
 
 def _build_parallel(raw: dict, pointer: str, common: dict, machine: str) -> Parallel:
@@ -378,11 +382,11 @@ def _build_parallel(raw: dict, pointer: str, common: dict, machine: str) -> Para
     return Parallel(
         **common,
         branches=tuple(parsed),
-        parameters=_payload(raw, pointer, common),
-        result_selector=_opt_template(raw, "ResultSelector", pointer),
-        result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
-        retry=_retriers(raw, pointer),
-        catch=_catchers(raw, pointer, common["query_language"]),
+        parameters=payload(raw, pointer, common),
+        result_selector=opt_template(raw, "ResultSelector", pointer),
+        result_path=opt_path(raw, "ResultPath", pointer, reference=True),
+        retry=retriers(raw, pointer),
+        catch=catchers(raw, pointer, common["query_language"]),
     )
 
 
@@ -411,20 +415,20 @@ def _build_map(raw: dict, pointer: str, common: dict, machine: str) -> Map:
     jsonata = common["query_language"] == JSONATA
     item_selector = (
         query.compile_template(raw["ItemSelector"], f"{pointer}/ItemSelector") if jsonata and "ItemSelector" in raw
-        else None if jsonata else _opt_template(raw, selector_key, pointer)
+        else None if jsonata else opt_template(raw, selector_key, pointer)
     )
     items = None
     if "Items" in raw:
         if not (isinstance(raw["Items"], list) or query.is_expression(raw["Items"])):
             raise DefinitionError(f"{pointer}/Items", "must be a JSON array or a JSONata expression '{% ... %}'")
         items = query.compile_template(raw["Items"], f"{pointer}/Items")
-    concurrency = _exclusive_number(raw, "MaxConcurrency", pointer, integer=True, low=0, high=None)
-    percentage = _exclusive_number(raw, "ToleratedFailurePercentage", pointer, integer=False, low=0, high=100)
-    count = _exclusive_number(raw, "ToleratedFailureCount", pointer, integer=True, low=0, high=None)
+    concurrency = exclusive_number(raw, "MaxConcurrency", pointer, integer=True, low=0, high=None)
+    percentage = exclusive_number(raw, "ToleratedFailurePercentage", pointer, integer=False, low=0, high=100)
+    count = exclusive_number(raw, "ToleratedFailureCount", pointer, integer=True, low=0, high=None)
     return Map(
         **common,
         processor=processor,
-        items_path=ROOT if jsonata else _opt_path(raw, "ItemsPath", pointer),
+        items_path=ROOT if jsonata else opt_path(raw, "ItemsPath", pointer),
         items=items,
         item_selector=item_selector,
         max_concurrency=concurrency[0] or 0,
@@ -433,10 +437,10 @@ def _build_map(raw: dict, pointer: str, common: dict, machine: str) -> Map:
         tolerated_failure_percentage_path=percentage[1],
         tolerated_failure_count=count[0],
         tolerated_failure_count_path=count[1],
-        result_selector=_opt_template(raw, "ResultSelector", pointer),
-        result_path=_opt_path(raw, "ResultPath", pointer, reference=True),
-        retry=_retriers(raw, pointer),
-        catch=_catchers(raw, pointer, common["query_language"]),
+        result_selector=opt_template(raw, "ResultSelector", pointer),
+        result_path=opt_path(raw, "ResultPath", pointer, reference=True),
+        retry=retriers(raw, pointer),
+        catch=catchers(raw, pointer, common["query_language"]),
         distributed=_distributed(raw, pointer, common, mode, execution_type),
     )
 
@@ -445,7 +449,7 @@ def _check_processor_config(config: Any, pointer: str) -> tuple[str, str | None]
     """(Mode, ExecutionType) of an ItemProcessor's ProcessorConfig."""
     if not isinstance(config, dict):
         raise DefinitionError(pointer, "must be a JSON object")
-    _reject_unknown(config, {"Mode", "ExecutionType"}, pointer, "ProcessorConfig")
+    reject_unknown(config, {"Mode", "ExecutionType"}, pointer, "ProcessorConfig")
     mode = config.get("Mode", "INLINE")
     if mode not in ("INLINE", "DISTRIBUTED"):
         raise DefinitionError(f"{pointer}/Mode", f"Mode must be INLINE or DISTRIBUTED, got {mode!r}")
@@ -507,19 +511,19 @@ def _block_payload(raw: dict, pointer: str, jsonata: bool, key_hint: str) -> Any
         raise DefinitionError(f"{pointer}/Arguments", f"the {key_hint} of a JSONPath state takes Parameters, not Arguments")
     if jsonata:
         return query.compile_template(raw["Arguments"], f"{pointer}/Arguments") if "Arguments" in raw else None
-    return _opt_template(raw, "Parameters", pointer)
+    return opt_template(raw, "Parameters", pointer)
 
 
 def _item_reader(raw: Any, pointer: str, jsonata: bool) -> ItemReader:
     if not isinstance(raw, dict):
         raise DefinitionError(pointer, "ItemReader must be a JSON object with Resource and ReaderConfig")
-    _reject_unknown(raw, {"Resource", "Parameters", "Arguments", "ReaderConfig"}, pointer, "an ItemReader")
+    reject_unknown(raw, {"Resource", "Parameters", "Arguments", "ReaderConfig"}, pointer, "an ItemReader")
     action = _resource_action(raw, pointer, ("getObject", "listObjectsV2"), "ItemReader")
     config = raw.get("ReaderConfig", {})
     where = f"{pointer}/ReaderConfig"
     if not isinstance(config, dict):
         raise DefinitionError(where, "ReaderConfig must be a JSON object")
-    _reject_unknown(config, {"InputType", "CSVHeaderLocation", "CSVHeaders", "CSVDelimiter", "MaxItems",
+    reject_unknown(config, {"InputType", "CSVHeaderLocation", "CSVHeaders", "CSVDelimiter", "MaxItems",
                              "MaxItemsPath", "ManifestType"}, where, "a ReaderConfig")
     input_type = config.get("InputType")
     if action == "getObject" and input_type not in ("CSV", "JSON", "JSONL", "MANIFEST"):
@@ -547,7 +551,7 @@ def _item_reader(raw: Any, pointer: str, jsonata: bool) -> ItemReader:
         raise DefinitionError(f"{where}/CSVDelimiter", f"must be one of {sorted(CSV_DELIMITERS)}, got {delimiter!r}")
     if jsonata and "MaxItemsPath" in config:
         raise DefinitionError(f"{where}/MaxItemsPath", "MaxItemsPath is a JSONPath field; a JSONata state sets MaxItems to a {% %} expression")
-    max_items = _exclusive_number(config, "MaxItems", where, integer=True, low=0, high=100_000_000)
+    max_items = exclusive_number(config, "MaxItems", where, integer=True, low=0, high=100_000_000)
     return ItemReader(resource=raw["Resource"], action=action, parameters=_block_payload(raw, pointer, jsonata, "ItemReader"),
                       input_type=input_type, csv_header_location=location, csv_headers=tuple(headers or ()),
                       csv_delimiter=delimiter, max_items=max_items[0], max_items_path=max_items[1], pointer=pointer)
@@ -556,14 +560,14 @@ def _item_reader(raw: Any, pointer: str, jsonata: bool) -> ItemReader:
 def _item_batcher(raw: Any, pointer: str, jsonata: bool) -> ItemBatcher:
     if not isinstance(raw, dict):
         raise DefinitionError(pointer, "ItemBatcher must be a JSON object")
-    _reject_unknown(raw, {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch",
+    reject_unknown(raw, {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch",
                           "MaxInputBytesPerBatchPath", "BatchInput"}, pointer, "an ItemBatcher")
     for key in ("MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"):
         if jsonata and key in raw:
             raise DefinitionError(f"{pointer}/{key}", f"{key} is a JSONPath field; a JSONata state sets "
                                   f"{key.removesuffix('Path')} to a {{% %}} expression")
-    count = _exclusive_number(raw, "MaxItemsPerBatch", pointer, integer=True, low=1, high=None)
-    size = _exclusive_number(raw, "MaxInputBytesPerBatch", pointer, integer=True, low=1, high=262_144)
+    count = exclusive_number(raw, "MaxItemsPerBatch", pointer, integer=True, low=1, high=None)
+    size = exclusive_number(raw, "MaxInputBytesPerBatch", pointer, integer=True, low=1, high=262_144)
     if count == (None, None) and size == (None, None):
         raise DefinitionError(pointer, "an ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch (or both)")
     batch_input = None
@@ -579,7 +583,7 @@ def _item_batcher(raw: Any, pointer: str, jsonata: bool) -> ItemBatcher:
 def _result_writer(raw: Any, pointer: str, jsonata: bool) -> ResultWriter:
     if not isinstance(raw, dict) or not raw:
         raise DefinitionError(pointer, "ResultWriter must be a JSON object with Resource and Parameters/Arguments, WriterConfig, or both")
-    _reject_unknown(raw, {"Resource", "Parameters", "Arguments", "WriterConfig"}, pointer, "a ResultWriter")
+    reject_unknown(raw, {"Resource", "Parameters", "Arguments", "WriterConfig"}, pointer, "a ResultWriter")
     resource = None
     if "Resource" in raw:
         _resource_action(raw, pointer, ("putObject",), "ResultWriter")
@@ -592,7 +596,7 @@ def _result_writer(raw: Any, pointer: str, jsonata: bool) -> ResultWriter:
     where = f"{pointer}/WriterConfig"
     if not isinstance(config, dict):
         raise DefinitionError(where, "WriterConfig must be a JSON object")
-    _reject_unknown(config, {"Transformation", "OutputType"}, where, "a WriterConfig")
+    reject_unknown(config, {"Transformation", "OutputType"}, where, "a WriterConfig")
     transformation = config.get("Transformation")
     if transformation is not None and transformation not in ("NONE", "COMPACT", "FLATTEN"):
         raise DefinitionError(f"{where}/Transformation", f"must be NONE, COMPACT or FLATTEN, got {transformation!r}")
@@ -603,26 +607,6 @@ def _result_writer(raw: Any, pointer: str, jsonata: bool) -> ResultWriter:
         raise DefinitionError(pointer, "ResultWriter cannot be empty")
     return ResultWriter(resource=resource, parameters=_block_payload(raw, pointer, jsonata, "ResultWriter") if resource else None,
                         transformation=transformation, output_type=output_type, pointer=pointer)
-
-
-def _exclusive_number(
-    raw: dict, key: str, pointer: str, *, integer: bool, low: float, high: float | None
-) -> tuple[Any, JsonPath | None]:
-    path_key = key + "Path"
-    if key in raw and path_key in raw:
-        raise DefinitionError(pointer, f"a state cannot have both {key} and {path_key}")
-    if path_key in raw:
-        return None, _req_path(raw[path_key], f"{pointer}/{path_key}", reference=True)
-    if key not in raw:
-        return None, None
-    value = raw[key]
-    if query.is_expression(value):
-        return None, query.compile_expression(value, f"{pointer}/{key}")
-    ok = _is_int(value) if integer else _is_number(value)
-    if not ok or value < low or (high is not None and value > high):
-        span = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise DefinitionError(f"{pointer}/{key}", f"must be {'an integer' if integer else 'a number'} {span}, got {value!r}")
-    return value, None
 
 
 _BUILDERS = {
@@ -636,232 +620,3 @@ _BUILDERS = {
     "Map": _build_map,
 }
 assert set(_BUILDERS) == {cls.__name__ for cls in STATE_CLASSES}
-
-
-# -- Retry / Catch -----------------------------------------------------------------------------------
-
-
-def _error_equals(raw: dict, pointer: str, is_last: bool, what: str) -> tuple[str, ...]:
-    names = raw.get("ErrorEquals")
-    where = f"{pointer}/ErrorEquals"
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-        raise DefinitionError(where, "ErrorEquals must be a non-empty array of error name strings")
-    if ALL in names:
-        if len(names) != 1:
-            raise DefinitionError(where, "States.ALL must appear alone in its ErrorEquals array")
-        if not is_last:
-            raise DefinitionError(where, f"States.ALL must be in the last {what}")
-    return tuple(names)
-
-
-def _retriers(raw: dict, pointer: str) -> tuple[Retrier, ...]:
-    if "Retry" not in raw:
-        return ()
-    items = raw["Retry"]
-    if not isinstance(items, list):
-        raise DefinitionError(f"{pointer}/Retry", "Retry must be an array of retriers")
-    out = []
-    for i, item in enumerate(items):
-        where = f"{pointer}/Retry/{i}"
-        if not isinstance(item, dict):
-            raise DefinitionError(where, "a retrier must be a JSON object")
-        _reject_unknown(
-            item,
-            {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"},
-            where,
-            "a retrier",
-        )
-        names = _error_equals(item, where, i == len(items) - 1, "retrier")
-        interval = item.get("IntervalSeconds", 1)
-        if not _is_int(interval) or interval < 1:
-            raise DefinitionError(f"{where}/IntervalSeconds", "must be a positive integer")
-        attempts = item.get("MaxAttempts", 3)
-        if not _is_int(attempts) or attempts < 0:
-            raise DefinitionError(f"{where}/MaxAttempts", "must be a non-negative integer (0 means never retry)")
-        backoff = item.get("BackoffRate", 2.0)
-        if not _is_number(backoff) or backoff < 1.0:
-            raise DefinitionError(f"{where}/BackoffRate", "must be a number >= 1.0")
-        max_delay = item.get("MaxDelaySeconds")
-        if max_delay is not None and (not _is_int(max_delay) or max_delay < 1):
-            raise DefinitionError(f"{where}/MaxDelaySeconds", "must be a positive integer")
-        jitter = item.get("JitterStrategy", "NONE")
-        if jitter not in ("FULL", "NONE"):
-            raise DefinitionError(f"{where}/JitterStrategy", f"must be FULL or NONE, got {jitter!r}")
-        out.append(
-            Retrier(
-                error_equals=names,
-                interval_seconds=float(interval),
-                max_attempts=int(attempts),
-                backoff_rate=float(backoff),
-                max_delay_seconds=float(max_delay) if max_delay is not None else None,
-                jitter_strategy=jitter,
-                pointer=where,
-            )
-        )
-    return tuple(out)
-
-
-def _catchers(raw: dict, pointer: str, language: str) -> tuple[Catcher, ...]:
-    if "Catch" not in raw:
-        return ()
-    items = raw["Catch"]
-    if not isinstance(items, list):
-        raise DefinitionError(f"{pointer}/Catch", "Catch must be an array of catchers")
-    out = []
-    jsonata = language == JSONATA
-    for i, item in enumerate(items):
-        where = f"{pointer}/Catch/{i}"
-        if not isinstance(item, dict):
-            raise DefinitionError(where, "a catcher must be a JSON object")
-        if jsonata and "ResultPath" in item:
-            raise DefinitionError(
-                f"{where}/ResultPath", "ResultPath is a JSONPath field; a JSONata catcher uses Output with $states.errorOutput, or Assign"
-            )
-        if not jsonata and "Output" in item:
-            raise DefinitionError(f"{where}/Output", "Output is a JSONata field; a JSONPath catcher uses ResultPath")
-        _reject_unknown(item, {"ErrorEquals", "Next", "ResultPath", "Comment", "Assign", "Output"}, where, "a catcher")
-        names = _error_equals(item, where, i == len(items) - 1, "catcher")
-        if not isinstance(item.get("Next"), str):
-            raise DefinitionError(f"{where}/Next", "a catcher needs Next: the state to go to")
-        out.append(
-            Catcher(
-                error_equals=names,
-                next=item["Next"],
-                result_path=ROOT if jsonata else _opt_path(item, "ResultPath", where, reference=True),
-                pointer=where,
-                assign=compile_assign(item["Assign"], f"{where}/Assign", jsonata) if "Assign" in item else None,
-                output=query.compile_template(item["Output"], f"{where}/Output") if "Output" in item else None,
-            )
-        )
-    return tuple(out)
-
-
-# -- whole-block checks ------------------------------------------------------------------------------
-
-
-def _targets(state: State) -> list[tuple[str, str]]:
-    """(target state name, pointer of the field naming it) for every transition out of a state."""
-    out = []
-    if state.next is not None:
-        out.append((state.next, f"{state.pointer}/Next"))
-    if isinstance(state, Choice):
-        out += [(c.next, f"{c.pointer}/Next") for c in state.choices]
-        if state.default is not None:
-            out.append((state.default, f"{state.pointer}/Default"))
-    for catcher in getattr(state, "catch", ()):
-        out.append((catcher.next, f"{catcher.pointer}/Next"))
-    return out
-
-
-def _check_transitions(states: dict[str, State], pointer: str) -> None:
-    for state in states.values():
-        for target, where in _targets(state):
-            if target not in states:
-                scope = "this branch" if pointer else "the state machine"
-                raise DefinitionError(
-                    where, f"{target!r} is not a state in {scope} (states: {sorted(states)})", code="MISSING_TRANSITION_TARGET"
-                )
-
-
-def _check_reachable(start_at: str, states: dict[str, State], pointer: str) -> None:
-    seen, todo = {start_at}, [start_at]
-    while todo:
-        for target, _ in _targets(states[todo.pop()]):
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
-    for name, state in states.items():
-        if name not in seen:
-            raise DefinitionError(state.pointer, f"state {name!r} is unreachable from StartAt {start_at!r}", code="UNREACHABLE_STATE")
-
-
-# -- small helpers -------------------------------------------------------------------------------------
-
-
-def _check_unique_names(machine: StateMachine) -> None:
-    """State names are unique across the whole machine, branches and item processors included."""
-    seen: dict[str, str] = {}
-
-    def visit(block: StateMachine) -> None:
-        for name, state in block.states.items():
-            if name in seen:
-                raise DefinitionError(
-                    state.pointer,
-                    f"state name {name!r} is already used at {seen[name]}; names must be unique in the whole state machine",
-                    code="DUPLICATE_STATE_NAME",
-                )
-            seen[name] = state.pointer
-            for child in getattr(state, "branches", ()):
-                visit(child)
-            if isinstance(state, Map):
-                visit(state.processor)
-
-    visit(machine)
-
-
-def _query_language(raw: dict, pointer: str, inherited: str, what: str) -> str:
-    """The QueryLanguage of a machine or state: its own, else the machine's. AWS lets JSONata
-    states into a JSONPath machine (to convert it a state at a time) but not the reverse."""
-    language = raw.get("QueryLanguage", inherited)
-    if language not in (JSONPATH, JSONATA):
-        raise DefinitionError(f"{pointer}/QueryLanguage", f"QueryLanguage must be JSONPath or JSONata, got {language!r}")
-    if inherited == JSONATA and language == JSONPATH:
-        raise DefinitionError(
-            f"{pointer}/QueryLanguage",
-            f"{what} sets QueryLanguage JSONPath inside a state machine whose QueryLanguage is JSONata; "
-            "a JSONata state machine cannot contain JSONPath states (set JSONPath at the top and JSONata per state instead)",
-        )
-    return language
-
-
-def _reject_unknown(raw: dict, allowed: set[str], pointer: str, what: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise DefinitionError(f"{pointer}/{_escape(key)}", f"{key!r} is not a field of {what}; allowed: {sorted(allowed)}")
-
-
-def _opt_path(raw: dict, key: str, pointer: str, reference: bool = False) -> JsonPath | None:
-    if key not in raw:
-        return ROOT
-    return compile_optional_path(raw[key], f"{pointer}/{key}", reference=reference)
-
-
-def _req_path(value: Any, pointer: str, reference: bool = False) -> JsonPath:
-    if value is None:
-        raise DefinitionError(pointer, "must be a JSONPath string")
-    path = compile_optional_path(value, pointer, reference=reference and not str(value).startswith("$$"))
-    assert path is not None
-    return path
-
-
-def _payload(raw: dict, pointer: str, common: dict) -> Any:
-    """Parameters (a JSONPath payload template) or Arguments (a JSONata template)."""
-    if common["query_language"] == JSONATA:
-        if "Arguments" not in raw:
-            return None
-        return query.compile_template(raw["Arguments"], f"{pointer}/Arguments")
-    return _opt_template(raw, "Parameters", pointer)
-
-
-def _opt_template(raw: dict, key: str, pointer: str) -> Template | None:
-    if key not in raw:
-        return None
-    return compile_template(raw[key], f"{pointer}/{key}")
-
-
-def _positive_int(value: Any, pointer: str) -> int:
-    if not _is_int(value) or value < 1:
-        raise DefinitionError(pointer, f"must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")

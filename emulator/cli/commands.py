@@ -183,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for (machine, name, progress), result in zip(watcher.started, results, strict=True):
             status = max(status, summarize(runtime, machine, name, result, progress, time.monotonic() - started))
             if result.status == "SUCCEEDED":
-                print_pipeline_summary(runtime, result.output)
+                print_pipeline_summary(runtime, result.output, source=source)
         return status
 
 

@@ -451,6 +451,11 @@ def build_plan(
             "batch": run + "processed/batch/",
             "schema": run + "processed/schema/",
             "schema_file": run + "processed/schema/schema.json",
+            # the serial inference pipeline's first and last models, written by preprocess
+            "featurizer": run + "processed/featurizer/",
+            "featurizer_model": run + "processed/featurizer/model.tar.gz",
+            "decoder": run + "processed/decoder/",
+            "decoder_model": run + "processed/decoder/model.tar.gz",
             "tuning_output": run + "tuning/",
             "model_output": run + "model/",
             "evaluation": run + "evaluation/",

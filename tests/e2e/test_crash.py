@@ -83,7 +83,8 @@ def served_run_prefix(runtime: Runtime) -> str:
     assert endpoint["EndpointStatus"] == "InService", endpoint
     config = sagemaker.call("DescribeEndpointConfig", {"EndpointConfigName": endpoint["EndpointConfigName"]})
     model = sagemaker.call("DescribeModel", {"ModelName": config["ProductionVariants"][0]["ModelName"]})
-    url = model["PrimaryContainer"]["ModelDataUrl"]
+    containers = model.get("Containers") or [model["PrimaryContainer"]]  # a serial pipeline: the trained model's
+    url = next(c["ModelDataUrl"] for c in containers if "/model/" in c.get("ModelDataUrl", ""))
     return url[: url.index("/model/") + 1]
 
 

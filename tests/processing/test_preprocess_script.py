@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 SCRIPT = ROOT / "processing_scripts" / "preprocess.py"
 OUTPUT_FILES = ["train/train.csv", "validation/validation.csv", "test/test.csv", "batch/batch.csv",
-                "schema/schema.json", "schema/baseline.json"]
+                "schema/schema.json", "schema/baseline.json", "featurizer/model.tar.gz", "decoder/model.tar.gz"]
 
 
 def run(input_path: Path, output_dir: Path, target: str, *extra: str) -> int:
@@ -55,7 +55,7 @@ def schema_of(out: Path) -> dict:
 class TestAbaloneRegression:
     def test_writes_exactly_the_contract_files(self, abalone):
         assert files_under(abalone) == sorted(
-            [*OUTPUT_FILES, "train", "validation", "test", "batch", "schema"])
+            [*OUTPUT_FILES, "train", "validation", "test", "batch", "schema", "featurizer", "decoder"])
 
     def test_split_sizes_follow_the_fractions(self, abalone):
         counts = {name: len(read_csv(abalone / name / f"{name}.csv")) for name in ("train", "validation", "test")}
@@ -85,11 +85,16 @@ class TestAbaloneRegression:
         train = read_csv(abalone / "train" / "train.csv")
         assert np.all(train[:, 1:4].sum(axis=1) == 1)
 
-    def test_batch_has_the_test_features_without_label(self, abalone):
+    def test_batch_is_the_test_rows_raw_and_encodes_to_the_test_split(self, abalone):
+        """batch.csv is what a scoring file looks like (the uploaded columns without the target, no
+        header); encoded from schema.json it is exactly the test split's features."""
+        schema = schema_of(abalone)
         test = read_csv(abalone / "test" / "test.csv")
-        batch = read_csv(abalone / "batch" / "batch.csv")
-        assert batch.shape == (test.shape[0], test.shape[1] - 1)
-        np.testing.assert_array_equal(batch, test[:, 1:])
+        batch = pd.read_csv(abalone / "batch" / "batch.csv", header=None, names=schema["input_columns"])
+        assert schema["input_columns"] == [c for c in pd.read_csv(DATA / "abalone.csv", nrows=0).columns
+                                           if c != "rings"]
+        assert set(batch["sex"]) == {"M", "F", "I"}
+        np.testing.assert_array_equal(preprocess.transform_with_schema(schema, batch), test[:, 1:])
 
     def test_baseline_has_statistics_per_feature(self, abalone):
         baseline = json.loads((abalone / "schema" / "baseline.json").read_text())
@@ -131,7 +136,7 @@ class TestBankBinary:
         encodings = {c["name"]: c["encoding"] for c in schema["source_columns"]}
         assert encodings["job"] == "one_hot" and encodings["month"] == "one_hot"
         assert encodings["age"] == "passthrough"
-        assert len(schema["feature_names"]) == len(read_csv(bank / "batch" / "batch.csv")[0])
+        assert len(schema["feature_names"]) == len(read_csv(bank / "test" / "test.csv")[0]) - 1
 
     def test_schema_round_trips(self, bank):
         schema = schema_of(bank)
@@ -140,8 +145,8 @@ class TestBankBinary:
         raw = pd.read_csv(DATA / "bank-marketing.csv", skipinitialspace=True)
         encoded = preprocess.transform_with_schema(schema, raw.drop(columns=["deposit"]))
         known = {tuple(row) for row in encoded}
-        batch = read_csv(bank / "batch" / "batch.csv")
-        assert all(tuple(row) in known for row in batch)
+        test = read_csv(bank / "test" / "test.csv")[:, 1:]
+        assert all(tuple(row) in known for row in test)
 
     def test_rerun_gives_identical_bytes(self, bank, tmp_path):
         assert run(DATA / "bank-marketing.csv", tmp_path, "deposit") == 0

@@ -278,3 +278,52 @@ def test_two_tables_with_the_same_target_name_and_type_are_still_two_use_cases(r
         gate_auto(runs["wine"]["evaluation"], champion=runs["iris"]["evaluation"])
     # a retrain of the same table is compared with its champion as before
     assert gate_auto(runs["iris"]["evaluation"], champion=runs["iris"]["evaluation"])["passed"] is True
+
+
+def featurizer_of(run: dict, folder: Path):
+    """The featurizer model.tar.gz preprocess wrote, loaded by the scikit-learn twin as an endpoint would."""
+    import tarfile
+
+    from containers.sklearn.transformer import load_predictor
+    from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
+
+    with tarfile.open(run["splits"] / "featurizer" / "model.tar.gz") as tar:
+        tar.extractall(folder, filter="data")
+    return load_predictor(folder, environment=CONTAINER_ENVIRONMENT["featurizer"])
+
+
+def featurized(featurizer, body: bytes) -> np.ndarray:
+    response = featurizer.invoke(body, "text/csv", "text/csv")
+    assert response.status == 200, response.body
+    return np.loadtxt(response.body.decode().splitlines(), delimiter=",", ndmin=2)
+
+
+@pytest.mark.parametrize("name", list(TABLES))
+def test_the_served_featurizer_on_the_raw_test_split_gives_the_test_split_exactly(runs, name, tmp_path):
+    """batch.csv (the test split's raw rows, ID and date columns and messy spellings as uploaded)
+    through the packaged featurizer: in one request (the pandas path) and one row per request (the
+    no-pandas fast path), exactly preprocess's encoded test split."""
+    run = runs[name]
+    featurizer = featurizer_of(run, tmp_path)
+    expected = split(run["splits"], "test")[:, 1:]
+    lines = (run["splits"] / "batch" / "batch.csv").read_bytes().splitlines()
+    assert len(lines) == len(expected)
+    np.testing.assert_array_equal(featurized(featurizer, b"\n".join(lines)), expected)
+    one_by_one = np.vstack([featurized(featurizer, line) for line in lines])
+    np.testing.assert_array_equal(one_by_one, expected)
+
+
+def test_one_row_requests_key_messy_categories_as_training_did(tmp_path):
+    """Without a date column every one-row request takes the no-pandas path; 'pro ' and 'PRO' must
+    land where training put 'Pro'."""
+    frame = user_tables.churn_frame(rows=400).drop(columns=["signup_date"])
+    (tmp_path / "in").mkdir()
+    frame.to_csv(tmp_path / "in" / "churn.csv", index=False)
+    schema = preprocessed(tmp_path / "in" / "churn.csv", "churn", tmp_path / "splits")
+    assert all(c["encoding"] != "date_parts" for c in schema["source_columns"])
+    run = {"splits": tmp_path / "splits"}
+    featurizer = featurizer_of(run, tmp_path / "featurizer")
+    lines = (tmp_path / "splits" / "batch" / "batch.csv").read_bytes().splitlines()
+    assert any(b"pro ," in line or b"PRO," in line for line in lines)
+    one_by_one = np.vstack([featurized(featurizer, line) for line in lines])
+    np.testing.assert_array_equal(one_by_one, split(tmp_path / "splits", "test")[:, 1:])

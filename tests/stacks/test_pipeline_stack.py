@@ -294,3 +294,57 @@ def test_cfn_lint_reports_no_errors(template_json):
     assert errors == []
     # Warnings are limited to CDK's own explicit DependsOn beside a GetAtt (W3005).
     assert {m.rule.id for m in matches if not m.rule.id.startswith("E")} <= {"W3005"}, [str(m) for m in matches if m.rule.id != "W3005"]
+
+
+# --- the deployed model is a serial inference pipeline (featurizer -> XGBoost -> label decoder) ---
+
+
+def test_the_model_is_a_serial_pipeline_of_featurizer_xgboost_and_decoder(definition):
+    from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
+
+    create = _all_states(definition)["Create model"]
+    assert create["Resource"] == SAGEMAKER + "createModel"
+    parameters = create["Parameters"]
+    assert "PrimaryContainer" not in parameters
+    assert parameters["InferenceExecutionConfig"] == {"Mode": "Serial"}
+    containers = parameters["Containers"]
+    assert [c["ContainerHostname"] for c in containers] == ["featurizer", "model", "decoder"]
+    assert containers[0]["Image"].endswith("/sagemaker-scikit-learn:1.9-0-cpu-py3")
+    assert containers[1]["Image"].endswith("/sagemaker-xgboost:3.0-5")
+    assert containers[2]["Image"] == containers[0]["Image"]
+    assert [c["ModelDataUrl.$"] for c in containers] == [
+        "$.plan.paths.featurizer_model", "$.training.ModelArtifacts", "$.plan.paths.decoder_model"]
+    assert [c["Environment"] for c in containers] == [CONTAINER_ENVIRONMENT[n] for n in ("featurizer", "model", "decoder")]
+    assert containers[0]["Environment"]["SAGEMAKER_PROGRAM"] == "featurizer.py"
+    assert create["ResultPath"] == "$.model" and create["Retry"] and create["Catch"]
+
+
+def test_the_model_package_describes_the_same_containers(definition):
+    states = _all_states(definition)
+    deployed = states["Create model"]["Parameters"]["Containers"]
+    spec = states["Register model package"]["Parameters"]["InferenceSpecification"]
+    registered = spec["Containers"]
+    assert [(c["ContainerHostname"], c["Image"], c["Environment"]) for c in registered] == \
+        [(c["ContainerHostname"], c["Image"], c["Environment"]) for c in deployed]
+    assert [c["ModelDataUrl.$"] for c in registered] == [c["ModelDataUrl.$"] for c in deployed]
+    assert "text/csv" in spec["SupportedContentTypes"] and "application/json" in spec["SupportedContentTypes"]
+
+
+def test_preprocess_writes_the_featurizer_and_decoder_and_batch_transform_uses_the_pipeline(definition):
+    states = _all_states(definition)
+    outputs = {o["OutputName"]: o["S3Output"] for o in states["Preprocess"]["Parameters"]["ProcessingOutputConfig"]["Outputs"]}
+    assert outputs["featurizer"]["S3Uri.$"] == "$.plan.paths.featurizer"
+    assert outputs["decoder"]["LocalPath"] == "/opt/ml/processing/output/decoder"
+    transform = states["Batch transform"]["Parameters"]
+    assert transform["ModelName.$"] == states["Create model"]["Parameters"]["ModelName.$"]
+    assert transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.plan.paths.batch"
+
+
+def test_the_scikit_learn_image_is_the_newest_the_sdk_lists():
+    from sagemaker.core import image_uris
+
+    from stacks.images import SKLEARN_VERSION
+
+    listed = list(image_uris.config_for_framework("sklearn")["inference"]["versions"])
+    newest = max(listed, key=lambda v: tuple(int(p) for p in v.split("-")[0].split(".")))
+    assert SKLEARN_VERSION == newest.split("-py")[0]

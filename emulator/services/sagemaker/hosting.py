@@ -61,9 +61,9 @@ class Model:
     spec: dict  # PrimaryContainer or Containers, ExecutionRoleArn, VpcConfig, ... as requested
 
     @property
-    def container(self) -> dict:
-        """The container that serves (the emulator serves single-container models)."""
-        return self.spec.get("PrimaryContainer") or self.spec["Containers"][0]
+    def containers(self) -> list[dict]:
+        """The containers that serve, in invocation order (several: a serial inference pipeline)."""
+        return serving.model_containers(self.spec)
 
     def describe(self) -> dict:
         return {"ModelName": self.name, "ModelArn": self.arn, "CreationTime": self.creation_time, **copy.deepcopy(self.spec)}
@@ -246,14 +246,22 @@ class HostingBackend:
         arn = self.context.arn("model", ModelName)
         if PrimaryContainer is None and not Containers:
             raise ValidationException("Either PrimaryContainer or Containers must be specified.")
-        if Containers and len(Containers) > 1 and PrimaryContainer is None:
+        if PrimaryContainer is not None and Containers:
+            raise ValidationException("Specify either PrimaryContainer or Containers, not both: an inference "
+                                      "pipeline lists every container in Containers.")
+        containers = [PrimaryContainer] if PrimaryContainer is not None else list(Containers)
+        if len(containers) > serving.MAX_CONTAINERS:
+            raise ValidationException(f"Model {ModelName!r} has {len(containers)} containers; an inference pipeline "
+                                      f"holds at most {serving.MAX_CONTAINERS}.")
+        mode = (rest.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")
+        if len(containers) > 1 and mode != "Serial":
             raise ValidationException(
-                f"Model {ModelName!r} has {len(Containers)} containers: the emulator serves single-container "
-                f"models only; put the model in PrimaryContainer"
+                f"Model {ModelName!r}: InferenceExecutionConfig Mode {mode!r} is not served locally; the emulator "
+                "runs multi-container models in Serial mode (each container's answer is the next one's request)."
             )
-        container = PrimaryContainer or Containers[0]
-        serving.container_kind(container)
-        self._check_model_data(container)
+        for container in containers:
+            serving.container_kind(container)
+            self._check_model_data(container)
         spec: dict[str, Any] = {"EnableNetworkIsolation": bool(rest.pop("EnableNetworkIsolation", False))}
         if PrimaryContainer is not None:
             spec["PrimaryContainer"] = PrimaryContainer
@@ -268,7 +276,7 @@ class HostingBackend:
             if self.records.exists(MODELS, ModelName):
                 raise AlreadyExisting("model", arn)
             self.records.write(MODELS, ModelName, Model(ModelName, arn, dt.datetime.now(dt.UTC), spec).describe())
-        log.debug("model %s created (image %s)", ModelName, container.get("Image"))
+        log.debug("model %s created (images %s)", ModelName, ", ".join(c.get("Image", "?") for c in containers))
         return {"ModelArn": arn}
 
     def _check_model_data(self, container: dict) -> None:
@@ -309,9 +317,10 @@ class HostingBackend:
                        NextToken, MaxResults, "Models")
 
     def predictor(self, model_name: str, batch: bool = False) -> serving.Predictor:
-        """The loaded predictor of a model's container (a transform job scores with it)."""
-        served = serving.prepare_container(self.model(model_name).container, self.context.s3, self.artifacts_root)
-        return serving.load_predictor(served.kind, served.model_dir, batch=batch)
+        """The loaded predictor of a model (one container, or its serial pipeline): a transform job
+        scores with it."""
+        served = serving.prepare_model(self.model(model_name).spec, self.context.s3, self.artifacts_root)
+        return serving.model_predictor(served, batch=batch)
 
     # -- endpoint configs -----------------------------------------------------------------------
 
@@ -609,15 +618,19 @@ class HostingBackend:
             self._write_endpoint(endpoint, owned=endpoint.pending is not None)
 
     def _prepare_variant(self, variant: dict) -> dict:
-        container = self.model(variant["ModelName"]).container
-        served = serving.prepare_container(container, self.context.s3, self.artifacts_root)
-        serving.load_predictor(served.kind, served.model_dir)
-        return {
-            "VariantName": variant["VariantName"], "ModelName": variant["ModelName"], "Kind": served.kind,
-            "ModelDir": str(served.model_dir), "Image": container.get("Image"),
+        model = self.model(variant["ModelName"])
+        served = serving.prepare_model(model.spec, self.context.s3, self.artifacts_root)
+        serving.model_predictor(served)  # load now: a container that cannot start fails the deployment
+        first = model.containers[0]
+        record = {
+            "VariantName": variant["VariantName"], "ModelName": variant["ModelName"], "Kind": served[0].kind,
+            "ModelDir": str(served[0].model_dir), "Image": first.get("Image"),
             "Weight": float(variant.get("InitialVariantWeight", 1.0)),
             "InstanceCount": int(variant.get("InitialInstanceCount", 1)),
         }
+        if len(served) > 1 or served[0].environment:  # a pipeline, or a container configured by Environment
+            record["Containers"] = [s.to_record() | {"Image": c.get("Image")} for s, c in zip(served, model.containers)]
+        return record
 
 
 def _listed(rows: list[dict], name_key: str, sort_by: str, sort_order: str, name_contains: str | None,

@@ -3,7 +3,8 @@
 AWS-provided images are matched by repository name, whatever the account and region in the URI:
 
   <acct>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:3.0-5      -> containers/xgboost
-  <acct>.dkr.ecr.<region>.amazonaws.com/sagemaker-scikit-learn:<v>   -> the job's own entry point
+  <acct>.dkr.ecr.<region>.amazonaws.com/sagemaker-scikit-learn:<v>   -> the job's own entry point;
+                                                                        served by containers/sklearn
   <acct>.dkr.ecr.<region>.amazonaws.com/cdk-hnb659fds-container-assets-<acct>-<region>:<hash>
                                                                      -> the CDK asset's folder
 

@@ -32,11 +32,11 @@ from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
 from emulator.services.cloudwatch import MetricStore
 from emulator.services.sagemaker.serving import (
     forget_predictors,
-    load_predictor,
     pick_variant,
     referenced_model_dirs,
     routable_variants,
     serving_state,
+    variant_predictor,
 )
 from emulator.storage.layout import Layout
 from emulator.storage.records import RecordStore, pid_alive, read_json, write_json_atomic
@@ -238,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
         began = time.perf_counter()
         directory = self.server.directory
         try:
-            predictor = load_predictor(variant["Kind"], variant["ModelDir"])
+            predictor = variant_predictor(variant)
             model_began = time.perf_counter()
             response = predictor.invoke(body, content_type, accept)
         except Exception as exc:
@@ -249,19 +249,20 @@ class _Handler(BaseHTTPRequestHandler):
         directory.record_invocation(name, variant["VariantName"], response.status, ended - model_began, ended - began)
         if response.status >= 400:
             message = response.body.decode("utf-8", "replace")
-            raise self._model_error(name, response.status, message)
+            # a serial pipeline's answer names the container that refused, as SageMaker's message does
+            raise self._model_error(name, response.status, message, getattr(response, "container", None) or "primary")
         extra = {"x-Amzn-Invoked-Production-Variant": variant["VariantName"]}
         custom = headers.get("X-Amzn-SageMaker-Custom-Attributes")
         if custom is not None:
             extra["X-Amzn-SageMaker-Custom-Attributes"] = custom
         self._send(200, response.body, response.content_type or accept or "text/csv", extra)
 
-    def _model_error(self, name: str, status: int, message: str) -> InvokeError:
+    def _model_error(self, name: str, status: int, message: str, container: str = "primary") -> InvokeError:
         kind = "client" if status < 500 else "server"
         log_group = f"/aws/sagemaker/Endpoints/{name}"
         return InvokeError(
             "ModelError", 424,
-            f'Received {kind} error ({status}) from primary with message "{message}". '
+            f'Received {kind} error ({status}) from {container} with message "{message}". '
             f"See the emulator log (logger emulator.services.sagemaker.invoke_server; log group {log_group}) "
             f"in account {self.server.directory.account} for more information.",
             OriginalStatusCode=status, OriginalMessage=message,
@@ -393,7 +394,7 @@ def warm(layout: Layout, server: RuntimeServer) -> list[str]:
             continue
         for variant in serving_state(record).get("Variants") or []:
             try:
-                load_predictor(variant["Kind"], variant["ModelDir"])
+                variant_predictor(variant)
             except Exception as exc:  # noqa: BLE001 - report and keep serving the others
                 log.warning("endpoint %s variant %s cannot load: %s", record["EndpointName"], variant["VariantName"], exc)
         names.append(record["EndpointName"])

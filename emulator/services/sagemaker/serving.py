@@ -2,8 +2,11 @@
 process), model artifacts unpacked once by content, and how an endpoint's traffic is routed.
 
 The one step from a container to what answers requests is ``prepare_container`` (which twin, which
-unpacked model folder) followed by ``load_predictor(kind, model_dir)``; a new kind of serving twin
-is one more entry in PREDICTOR_LOADERS and one more case in ``container_kind``.
+unpacked model folder, which Environment) followed by ``load_predictor(kind, model_dir, environment=)``;
+a new kind of serving twin is one more entry in PREDICTOR_LOADERS and one more case in
+``container_kind``. A model of several containers (CreateModel ``Containers`` with
+InferenceExecutionConfig Serial) is ``model_predictor``: the containers' predictors chained by
+containers.pipeline.SerialPipeline, each answer the next request with its content type.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from containers.pipeline import SerialPipeline
 from emulator.services.s3.store import LocalS3
 from emulator.services.sagemaker.exceptions import ValidationException
 from emulator.services.sagemaker.images import UnsupportedImage, check_xgboost_version, parse_image
@@ -36,11 +40,16 @@ class Predictor(Protocol):
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Any: ...
 
 
-# Serving twins by image kind: "module:function" taking the extracted model folder and batch=.
+# Serving twins by image kind: "module:function" taking the extracted model folder and batch=
+# (and environment=, the container's Environment, for the kinds in TAKES_ENVIRONMENT).
 # Tests may replace an entry; the value may also be a callable.
 PREDICTOR_LOADERS: dict[str, str | Callable[..., Predictor]] = {
     "xgboost": "containers.xgboost.serving:load_predictor",
+    # the SageMaker scikit-learn framework image: script mode (SAGEMAKER_PROGRAM in code/)
+    "sklearn": "containers.sklearn.transformer:load_predictor",
 }
+TAKES_ENVIRONMENT = {"sklearn"}
+MAX_CONTAINERS = 15  # CreateModel's limit for an inference pipeline
 
 
 def container_kind(container: dict) -> str:
@@ -50,24 +59,74 @@ def container_kind(container: dict) -> str:
     if ref.name == "sagemaker-xgboost":
         check_xgboost_version(ref)
         return "xgboost"
+    if ref.name == "sagemaker-scikit-learn":
+        return "sklearn"
     raise UnsupportedImage(
-        image, "only models for the built-in XGBoost image (sagemaker-xgboost) can be served locally; "
-        "use it in the model's PrimaryContainer"
+        image, "only models for the built-in XGBoost image (sagemaker-xgboost) and the scikit-learn framework "
+        "image (sagemaker-scikit-learn) can be served locally"
     )
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """What serves one container: the twin's kind and the unpacked model folder."""
+    """What serves one container: the twin's kind, the unpacked model folder, its Environment and
+    the name a serial pipeline's errors give it (ContainerHostname, else container-<n>)."""
 
     kind: str
     model_dir: Path
+    environment: dict = field(default_factory=dict)
+    name: str = "primary"
+
+    def to_record(self) -> dict:
+        return {"Name": self.name, "Kind": self.kind, "ModelDir": str(self.model_dir),
+                "Environment": dict(self.environment or {})}
+
+    @classmethod
+    def from_record(cls, record: dict) -> ServedModel:
+        return cls(record["Kind"], Path(record["ModelDir"]), dict(record.get("Environment") or {}),
+                   record.get("Name", "primary"))
 
 
-def prepare_container(container: dict, s3: LocalS3, artifacts_root: Path) -> ServedModel:
+def prepare_container(container: dict, s3: LocalS3, artifacts_root: Path, name: str = "primary") -> ServedModel:
     """The container's twin and its model unpacked (ValidationException when it cannot serve)."""
     kind = container_kind(container)
-    return ServedModel(kind, extract_model(container, s3, artifacts_root))
+    environment = dict(container.get("Environment") or {})
+    submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+    if submit.startswith("s3://"):  # a sourcedir.tar.gz in S3: the local bucket's file is that object
+        if not s3.exists(submit):
+            raise ValidationException(f"Could not find SAGEMAKER_SUBMIT_DIRECTORY {submit}.")
+        environment["SAGEMAKER_SUBMIT_DIRECTORY"] = str(s3.path(submit))
+    return ServedModel(kind, extract_model(container, s3, artifacts_root), environment,
+                       container.get("ContainerHostname") or name)
+
+
+def model_containers(spec: dict) -> list[dict]:
+    """A model's containers in invocation order: its PrimaryContainer, or its Containers."""
+    return [spec["PrimaryContainer"]] if spec.get("PrimaryContainer") else list(spec.get("Containers") or [])
+
+
+def prepare_model(spec: dict, s3: LocalS3, artifacts_root: Path) -> list[ServedModel]:
+    """Every container of a model (CreateModel's request) prepared, in order."""
+    containers = model_containers(spec)
+    if len(containers) == 1:
+        return [prepare_container(containers[0], s3, artifacts_root)]
+    return [prepare_container(c, s3, artifacts_root, f"container-{i}") for i, c in enumerate(containers, start=1)]
+
+
+def model_predictor(served: list[ServedModel], batch: bool = False) -> Predictor:
+    """One container's predictor, or the serial pipeline of several (each loaded once per process)."""
+    predictors = [(s.name, load_predictor(s.kind, s.model_dir, batch=batch, environment=s.environment))
+                  for s in served]
+    return predictors[0][1] if len(predictors) == 1 else SerialPipeline(predictors)
+
+
+def variant_predictor(variant: dict, batch: bool = False) -> Predictor:
+    """The predictor of an endpoint variant as its record stores it (``Containers``, else one
+    container's ``Kind``/``ModelDir``)."""
+    containers = variant.get("Containers")
+    if containers:
+        return model_predictor([ServedModel.from_record(c) for c in containers], batch=batch)
+    return load_predictor(variant["Kind"], variant["ModelDir"], batch=batch)
 
 
 def extract_model(container: dict, s3: LocalS3, artifacts_root: Path) -> Path:
@@ -75,7 +134,8 @@ def extract_model(container: dict, s3: LocalS3, artifacts_root: Path) -> Path:
     source = (container.get("ModelDataSource") or {}).get("S3DataSource")
     url = container.get("ModelDataUrl") or (source or {}).get("S3Uri")
     if not url:
-        raise ValidationException("The model has no ModelDataUrl: the XGBoost serving twin needs a trained model.")
+        raise ValidationException(f"The model's container {container.get('Image')} has no ModelDataUrl: its serving "
+                                  "twin needs a model.tar.gz.")
     artifacts_root.mkdir(parents=True, exist_ok=True)
     if source and source.get("CompressionType") == "None":
         digest = hashlib.sha256("\n".join(s3.list(url)).encode() + str(time.time()).encode()).hexdigest()[:20]
@@ -108,17 +168,21 @@ def extract_model(container: dict, s3: LocalS3, artifacts_root: Path) -> Path:
 
 # -- the predictor cache ---------------------------------------------------------------------
 
-_predictor_cache: dict[tuple[str, str, bool], Predictor] = {}
-_predictor_locks: dict[tuple[str, str, bool], threading.Lock] = {}
+# keyed by (kind, model folder, batch, the container's Environment as sorted items)
+_predictor_cache: dict[tuple, Predictor] = {}
+_predictor_locks: dict[tuple, threading.Lock] = {}
 _predictor_guard = threading.Lock()
 
 
-def load_predictor(kind: str, model_dir: str | Path, batch: bool = False) -> Predictor:
+def load_predictor(kind: str, model_dir: str | Path, batch: bool = False, environment: dict | None = None) -> Predictor:
     """The predictor for an extracted model folder, loaded once per process (thread-safe).
 
     ``batch`` is what SAGEMAKER_BATCH=true tells the container in a transform job (the XGBoost twin
-    then answers text/csv one row per line instead of comma-joined)."""
-    key = (kind, str(model_dir), batch)
+    then answers text/csv one row per line instead of comma-joined). ``environment`` is the
+    container's Environment: the scikit-learn twin finds its entry point there, and every twin its
+    SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT (how a pipeline picks its intermediate formats)."""
+    environment = dict(environment or {})
+    key = (kind, str(model_dir), batch, tuple(sorted(environment.items())))
     cached = _predictor_cache.get(key)
     if cached is not None:
         return cached
@@ -131,19 +195,25 @@ def load_predictor(kind: str, model_dir: str | Path, batch: bool = False) -> Pre
             if isinstance(loader, str):
                 module, _, func = loader.partition(":")
                 loader = getattr(importlib.import_module(module), func)
-            cached = loader(Path(model_dir), batch=batch)
+            if kind in TAKES_ENVIRONMENT:
+                cached = loader(Path(model_dir), batch=batch, environment=environment)
+            else:
+                cached = loader(Path(model_dir), batch=batch)
+                accept = environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT")
+                if accept and hasattr(cached, "default_accept"):  # the twin reads it from its process
+                    cached.default_accept = accept
             _predictor_cache[key] = cached
             log.debug("loaded %s predictor from %s", kind, model_dir)
     return cached
 
 
 def predictor_cached(kind: str, model_dir: str | Path, batch: bool = False) -> bool:
-    return (kind, str(model_dir), batch) in _predictor_cache
+    return any(key[:3] == (kind, str(model_dir), batch) for key in list(_predictor_cache))
 
 
-def forget_predictors(keep: Callable[[tuple[str, str, bool]], bool] | None = None) -> int:
-    """Drop cached predictors (all, or those ``keep((kind, model_dir, batch))`` rejects); returns how
-    many. A request in flight keeps its own reference, so dropping never fails one."""
+def forget_predictors(keep: Callable[[tuple], bool] | None = None) -> int:
+    """Drop cached predictors (all, or those ``keep((kind, model_dir, batch, environment))`` rejects);
+    returns how many. A request in flight keeps its own reference, so dropping never fails one."""
     with _predictor_guard:
         dropped = [key for key in _predictor_cache if keep is None or not keep(key)]
         for key in dropped:
@@ -165,7 +235,8 @@ def referenced_model_dirs(endpoint_records: list[dict]) -> set[str]:
     for record in endpoint_records:
         hosting = serving_state(record)
         variants = (hosting.get("Variants") or []) + ((hosting.get("Pending") or {}).get("Variants") or [])
-        referenced.update(v["ModelDir"] for v in variants)
+        for variant in variants:
+            referenced.update([variant["ModelDir"], *(c["ModelDir"] for c in variant.get("Containers") or [])])
     return referenced
 
 

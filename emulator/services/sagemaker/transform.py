@@ -210,7 +210,8 @@ class TransformBackend:
                              TransformResources: dict, **rest: Any) -> dict:
         name = TransformJobName
         arn = self.context.arn("transform-job", name)
-        container_kind(self.hosting.model(ModelName).container)
+        for container in self.hosting.model(ModelName).containers:
+            container_kind(container)
         source = TransformInput["DataSource"]["S3DataSource"]
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise ValidationException(
@@ -401,7 +402,9 @@ class TransformBackend:
             response = predictor.invoke(payload, content_type, accept)
             if response.status >= 400:
                 message = response.body.decode("utf-8", "replace")[:500]
-                raise TransformFailure(f"ClientError: the model returned status {response.status}: {message}")
+                container = getattr(response, "container", None)  # a serial pipeline names the one that refused
+                where = f" (container {container})" if container else ""
+                raise TransformFailure(f"ClientError: the model returned status {response.status}{where}: {message}")
             return response.body
 
         if not line_split:

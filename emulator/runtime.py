@@ -1,15 +1,18 @@
 """The composition root: the one place that assembles the emulator from a deployment.
 
-``Runtime.open`` loads what `deploy` recorded, starts the local S3 server handlers reach through
-``AWS_ENDPOINT_URL_S3``, builds every service backend with exactly what it needs, registers the
-Step Functions integrations over them, and injects the calls that go upward: the one execution
-launcher (used by the CLI, `serve`'s Step Functions API, EventBridge targets, tests and benchmarks)
-and the SageMaker invoke server an endpoint needs once it is InService.
+``Runtime.open`` loads what `deploy` recorded, starts the local S3, Step Functions and SageMaker
+API servers that handlers reach through ``AWS_ENDPOINT_URL_S3/_SFN/_SAGEMAKER``, builds every
+service backend with exactly what it needs, registers the Step Functions integrations over them,
+and injects the calls that go upward: the one execution launcher (used by the CLI, `serve`'s Step
+Functions API, EventBridge targets, tests and benchmarks) and its continuation after a restart, the
+SageMaker invoke server an endpoint needs once it is InService, EventBridge's delivery of SageMaker
+events and of Lambda targets, and CloudWatch's alarm evaluation for endpoint rollbacks.
 
 Opening a runtime first settles what emulator processes that died (SIGKILL, a crash) left behind
 (``recover``): their job, Lambda and trial process groups are ended, their RUNNING executions are
 recorded FAILED with the history they journaled, and the endpoint changes those executions (or any
 dead process) made are rolled back, so the endpoint serves what it served before the killed run.
+An execution that was waiting on a task token (an approval) is not settled: `serve` resumes it.
 """
 
 from __future__ import annotations
@@ -26,15 +29,18 @@ from typing import TYPE_CHECKING, Any, Self
 
 from emulator.asl import ExecutionResult, run_definition, teststate
 from emulator.asl import validate as asl_validate
+from emulator.asl.parse import parse_definition
 from emulator.asl.ports import Integrations
 from emulator.asl.redrive import Redrive
 from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
 from emulator.aws.arns import execution_arn
 from emulator.cloud.deployment import Deployment
-from emulator.integrations import lambda_, s3_sdk, sfn_sdk, sns
-from emulator.services.eventbridge import EventBus, EventsError, RuleSpec
-from emulator.services.lambda_.functions import Functions
+from emulator.integrations import callback, lambda_, s3_sdk, sfn_sdk, sns
+from emulator.integrations.lambda_ import log_file
+from emulator.services.cloudwatch import Alarm, CloudWatchBackend, UnsupportedAlarm
+from emulator.services.eventbridge import EventBus, EventsError, RuleSpec, RuleTargetSpec
+from emulator.services.lambda_.functions import Functions, ResourceNotFoundException
 from emulator.services.lambda_.invoke import LambdaRunner
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3
@@ -43,6 +49,8 @@ from emulator.services.stepfunctions import exceptions as sfn_errors
 from emulator.services.stepfunctions.backend import StepFunctionsBackend
 from emulator.services.stepfunctions.exceptions import StepFunctionsError
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
+from emulator.services.stepfunctions.server import StepFunctionsServer
+from emulator.services.stepfunctions.tokens import TaskTokens
 from emulator.storage import executions as execution_records
 from emulator.storage.layout import Layout
 from emulator.storage.processes import ProcessGroups
@@ -50,6 +58,7 @@ from emulator.storage.processes import ProcessGroups
 if TYPE_CHECKING:
     from emulator.services.sagemaker.context import SageMakerContext
     from emulator.services.sagemaker.facade import SageMakerBackend
+    from emulator.services.sagemaker.server import SageMakerServer
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +96,18 @@ class Runtime:
     # who watches each execution's history events (the CLI's progress printer); None: nobody
     observer: Observer | None = None
     _s3_server: S3Server | None = field(default=None, repr=False)
+    _sfn_server: StepFunctionsServer | None = field(default=None, repr=False)
+    _sagemaker_server: SageMakerServer | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, state_dir: Path, project_root: Path, *, time_scale: float = 1.0,
              deployment: Deployment | None = None, serve_s3: bool = True, uploads_trigger: bool = False,
-             s3_port: int = 0) -> Runtime:
-        """``uploads_trigger``: an object written through the S3 API sends its Object Created event to
-        EventBridge, whose state machine targets start in the background (what `serve` plays)."""
+             s3_port: int = 0, stepfunctions_port: int = 0, sagemaker_port: int = 0,
+             host: str = "127.0.0.1") -> Runtime:
+        """``serve_s3``: serve the local S3, Step Functions and SageMaker APIs (Lambda handlers and
+        jobs reach them through AWS_ENDPOINT_URL_*). ``uploads_trigger``: an object written through
+        the S3 API sends its Object Created event to EventBridge, whose state machine targets start in
+        the background (what `serve` plays)."""
         layout = Layout.at(state_dir)
         layout.check()
         deployment = deployment or Deployment.load(layout.root)
@@ -103,9 +117,14 @@ class Runtime:
         if uploads_trigger:
             runtime.events.start_execution = runtime._start_in_background
         if serve_s3:
-            runtime._s3_server = S3Server(s3, port=s3_port, on_object_created=(
+            from emulator.services.sagemaker.server import SageMakerServer
+
+            runtime._s3_server = S3Server(s3, host=host, port=s3_port, on_object_created=(
                 runtime._uploaded if uploads_trigger else None)).start()
-            runtime.service_endpoints["S3"] = runtime._s3_server.url
+            runtime._sfn_server = StepFunctionsServer(runtime.stepfunctions, host, stepfunctions_port).start()
+            runtime._sagemaker_server = SageMakerServer(runtime.sagemaker, host, sagemaker_port).start()
+            runtime.service_endpoints.update({"S3": runtime._s3_server.url, "SFN": runtime._sfn_server.url,
+                                              "SAGEMAKER": runtime._sagemaker_server.url})
         runtime.recover()
         return runtime
 
@@ -117,17 +136,22 @@ class Runtime:
         self.lambda_runner = LambdaRunner(self.layout, region=self.region, service_endpoints=self.service_endpoints)
         self.sns = SnsBackend(self.layout, deployment.topics)
         self.events = EventBus(deployment.rules, deployment.buckets, region=self.region, account=self.account,
-                               dead_letters_dir=self.layout.dead_letters_dir, start_execution=self._start_from_rule)
+                               dead_letters_dir=self.layout.dead_letters_dir, start_execution=self._start_from_rule,
+                               deliver=self._deliver_to_function)
+        self.cloudwatch = CloudWatchBackend(self.layout.cloudwatch_dir, self._alarms(), time_scale=self.time_scale,
+                                            notify=self._alarm_action, region=self.region, account=self.account)
+        self.tokens = TaskTokens(self.layout.stepfunctions_records)
         self.stepfunctions = StepFunctionsBackend(
             self.machines, self.layout, self._launch_for_api, created=deployment.deployed_at_epoch(),
             validate=_api_errors(validate_definition),
             test_state=_api_errors(lambda definition, **request: run_test_state(
                 definition, integrations=self.integrations, **request)),
-            redrive=self._redrive_for_api)
+            redrive=self._redrive_for_api, tokens=self.tokens, resume=self._resume_for_api)
         self.stepfunctions.settle = self.settle_execution
         self.integrations = Integrations()
         lambda_.register(self.integrations, self.functions, self.lambda_runner)
         sns.register(self.integrations, self.sns)
+        callback.register(self.integrations, self.tokens)
         s3_sdk.register(self.integrations, self.s3)
         s3_sdk.register_map_run(self.integrations, self.s3)  # Distributed Map: ItemReader, ResultWriter
         sfn_sdk.register(self.integrations, self.stepfunctions)
@@ -154,6 +178,7 @@ class Runtime:
             invoke_server_url=self.invoke_server_url, region=self.region, account=self.account,
             # the runtime's own dict: the S3 server's URL is added to it once the server is up
             time_scale=self.time_scale, service_endpoints=self.service_endpoints,
+            emit_event=self.events.put_event, alarms_in_alarm=self.cloudwatch.alarms_in_alarm,
         )
 
     def _provision(self) -> None:
@@ -172,6 +197,34 @@ class Runtime:
                 log.info("created model package group %s", request["ModelPackageGroupName"])
             except ModelPackageGroupExists:
                 pass  # this state folder was provisioned by an earlier run
+
+    def _alarms(self) -> list[Alarm]:
+        """The template's metric alarms CloudWatch evaluates locally (the deploy lists the others)."""
+        alarms = []
+        for record in self.deployment.resources:
+            if record.type != "AWS::CloudWatch::Alarm":
+                continue
+            try:
+                alarms.append(Alarm.from_properties(record.properties, name=record.physical_id))
+            except (UnsupportedAlarm, KeyError, TypeError, ValueError) as error:
+                log.debug("alarm %s is not evaluated: %s", record.logical_id, error)
+        return alarms
+
+    def _alarm_action(self, topic_arn: str, subject: str, message: str) -> None:
+        self.sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
+
+    def _deliver_to_function(self, target: RuleTargetSpec, text: str) -> str | None:
+        """EventBridge's Lambda target: an asynchronous invocation (EventBridge does not wait for it)."""
+        if ":lambda:" not in target.arn:
+            log.warning("EventBridge target %s is not emulated; event not delivered", target.arn)
+            return None
+        try:
+            function = self.functions.get(target.arn)
+        except ResourceNotFoundException as error:
+            raise EventsError(f"target {target.arn}: {error}") from error
+        invocation = self.lambda_runner.start(function, json.loads(text), log_file(self.layout, "", function))
+        threading.Thread(target=invocation.wait, name=f"lambda-{invocation.request_id}", daemon=True).start()
+        return invocation.request_id
 
     # -- what several layers read --------------------------------------------------------------
     @property
@@ -214,6 +267,8 @@ class Runtime:
         """An execution whose owner process died: its process groups ended, its record FAILED with its
         journaled history, the endpoint changes it made rolled back. The settled status, or None."""
         ProcessGroups(self.layout.process_groups_dir).reap()
+        if self._waiting_on_token(folder) is not None:
+            return None  # it waits for an answer, not for its process: `serve` resumes it
         settled = execution_records.settle_orphan(
             folder, "it was killed (SIGKILL) or crashed; the job, Lambda and trial processes it had started were "
                     "ended, and the endpoint changes it made rolled back")
@@ -228,6 +283,18 @@ class Runtime:
                 log.warning("endpoint %s: the change to %s by the dead execution %s %s", endpoint, config,
                             settled["name"], done)
         return settled
+
+    def _waiting_on_token(self, folder: Path) -> dict | None:
+        """The orphaned task token an execution was waiting on when its process ended (its journal
+        still in that state), or None."""
+        for record in self.tokens.orphans():
+            if (record["stateMachineName"], record["executionName"]) != (folder.parent.name, folder.name):
+                continue
+            entered = [e for e in execution_records.read_journal(folder) if "stateEnteredEventDetails" in e]
+            if entered and entered[-1]["type"] == "TaskStateEntered" and \
+                    entered[-1]["stateEnteredEventDetails"]["name"] == record["stateName"]:
+                return record
+        return None
 
     # -- executions ----------------------------------------------------------------------------
     def launch(self, machine: StateMachineSpec, input_value: Any, name: str | None = None, *,
@@ -266,6 +333,40 @@ class Runtime:
         if freed:
             log.debug("released %d bytes of job data of %s", freed, result.execution_arn)
 
+    def resume(self, machine: StateMachineSpec, name: str, waiting: dict, *,
+               on_event: Callable[[dict], None] | None = None, abort: threading.Event | None = None) -> ExecutionResult:
+        """Continue an execution whose process ended while it waited on the task token ``waiting`` (its
+        token record): at that state, on the same token, from its journal. One that cannot go on (its
+        wait is inside a Parallel or Map, its journal does not show the wait) is settled FAILED."""
+        folder = self.layout.execution_dir(machine.name, name)
+        try:
+            if waiting["stateName"] not in parse_definition(machine.definition).states:
+                raise ValueError(f"state {waiting['stateName']!r} is not at the top level of {machine.name}: only a "
+                                 f"top-level wait can be resumed")
+            point = Redrive.continuing(folder, waiting["stateName"], waiting["token"], machine.definition)
+        except ValueError as error:
+            self.tokens.close(waiting["token"])
+            settled = execution_records.settle_orphan(folder, f"it could not be resumed after its process ended: {error}")
+            log.warning("execution %s: %s", name, error)
+            return ExecutionResult("FAILED", None, execution_records.ORPHANED, (settled or {}).get("cause"), [],
+                                   execution_arn(machine.arn, name))
+        if on_event is None and self.observer is not None:
+            on_event = self.observer(machine, name)
+        return run_definition(
+            point.definition, None, integrations=self.integrations, execution_name=name,
+            state_machine_name=machine.name, role_arn=machine.role_arn, time_scale=self.time_scale,
+            history_dir=folder, on_event=on_event, state_machine_arn=machine.arn, abort=abort, virtual_clock=False,
+            redrive=point)
+
+    def resume_waiting(self) -> list[str]:
+        """Resume, in this process, every execution left waiting on a task token by a process that
+        is gone (what `serve` does when it starts); returns their ARNs."""
+        return self.stepfunctions.resume_waiting()
+
+    def _resume_for_api(self, machine: StateMachineSpec, name: str, waiting: dict,
+                        on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
+        return self.resume(machine, name, waiting, on_event=on_event, abort=abort)
+
     def _launch_for_api(self, machine: StateMachineSpec, input_value: Any, name: str,
                         on_event: Callable[[dict], None], abort: threading.Event) -> ExecutionResult:
         return self.launch(machine, input_value, name, on_event=on_event, abort=abort)
@@ -298,9 +399,19 @@ class Runtime:
     def close(self) -> None:
         self.stepfunctions.stop_all()
         self.sagemaker.close()  # stops its jobs and joins its worker threads
-        if self._s3_server is not None:
-            self._s3_server.stop()
-            self._s3_server = None
+        for attribute in ("_sagemaker_server", "_sfn_server", "_s3_server"):
+            server = getattr(self, attribute)
+            if server is not None:
+                server.stop()
+                setattr(self, attribute, None)
+
+    @property
+    def stepfunctions_url(self) -> str | None:
+        return self.service_endpoints.get("SFN")
+
+    @property
+    def sagemaker_url(self) -> str | None:
+        return self.service_endpoints.get("SAGEMAKER")
 
     def __enter__(self) -> Self:
         return self

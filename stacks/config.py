@@ -16,6 +16,8 @@ from processing_scripts import problem_rules as rules
 
 PROBLEM_TYPES = rules.PROBLEM_TYPES
 TUNING_STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
+APPROVAL_MODES = ("auto", "manual")
+MODEL_APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 # The metrics evaluate.py reports; the shared rules own the table (the validation Lambda checks at
 # run time that the metric fits the problem type), so the app checks against the same one at synth.
 QUALITY_METRICS = set(rules.ALL_METRICS)
@@ -98,6 +100,10 @@ class PipelineConfig:
     endpoint_instance_count: int = 1
     model_package_group: str = "ml-pipeline-models"
     model_approval_status: str = "Approved"
+    # auto: registered with model_approval_status and deployed at once; manual: registered
+    # PendingManualApproval, the execution waits for an approval (Step Functions or the registry).
+    approval_mode: str = "auto"
+    approval_timeout_seconds: int = 24 * 3600  # a manual approval not given by then rejects the model
     job_timeout_seconds: int = 3600
     execution_timeout_seconds: int = 6 * 3600
     notification_email: str = ""
@@ -136,6 +142,12 @@ class PipelineConfig:
             raise ConfigError("validation_fraction + test_fraction must be between 0 and 0.9")
         if not 1 <= self.tuning_max_parallel_jobs <= self.tuning_max_jobs:
             raise ConfigError("tuning_max_parallel_jobs must be between 1 and tuning_max_jobs")
+        if self.approval_mode not in APPROVAL_MODES:
+            raise ConfigError(f"approval_mode {self.approval_mode!r} is not one of {APPROVAL_MODES}")
+        if self.model_approval_status not in MODEL_APPROVAL_STATUSES:
+            raise ConfigError(f"model_approval_status {self.model_approval_status!r} is not one of {MODEL_APPROVAL_STATUSES}")
+        if not 1 <= self.approval_timeout_seconds <= 365 * 24 * 3600:
+            raise ConfigError("approval_timeout_seconds must be between 1 and one year (Step Functions' task limit)")
         if self.training_instance_count < 1 or self.endpoint_instance_count < 1:
             raise ConfigError("instance counts must be at least 1")
         if not self.raw_prefix.endswith("/") or self.raw_prefix.startswith("/"):

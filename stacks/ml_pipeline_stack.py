@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from stacks.approvals import RegistryApproval
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
 from stacks.monitoring import EndpointAlarms, ExecutionAlarm, endpoint_alarm_names
@@ -66,6 +67,8 @@ class MlPipelineStack(Stack):
                 topic=notifications.topic,
             ),
         )
+        RegistryApproval(self, "RegistryApproval", state_machine=pipeline.state_machine,
+                         model_package_group=config.model_package_group)
         # The state machine copies the processing scripts' destination; make sure they are there first.
         pipeline.state_machine.node.add_dependency(storage.code_deployment)
         S3UploadTrigger(

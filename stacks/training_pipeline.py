@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
+from stacks.approvals import REGISTERED_BY
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
 from stacks.storage import CODE_PREFIX
@@ -90,6 +91,7 @@ class TrainingPipeline(Construct):
             .next(self._gate(failure))
             .next(self._create_model(failure))
             .next(self._register(failure))
+            .next(self._approval(failure))
             .next(self._score_and_deploy(failure))
             .next(self._notify_success(failure))
         )
@@ -468,7 +470,9 @@ class TrainingPipeline(Construct):
             ],
             parameters={
                 "ModelPackageGroupName": self.props.config.model_package_group,
-                "ModelApprovalStatus": J.string_at("$.plan.config.model_approval_status"),
+                "ModelApprovalStatus": J.string_at("$.plan.approval.registration_status"),
+                # the registry's approval Lambda finds the waiting execution through it
+                "CustomerMetadataProperties": {REGISTERED_BY: J.string_at("$$.Execution.Id")},
                 "ModelPackageDescription": J.format("Trained by execution {} on {}", J.string_at("$$.Execution.Name"), J.string_at("$.plan.paths.input")),
                 "InferenceSpecification": {
                     # the same three containers the deployed model runs; requests are raw rows
@@ -497,6 +501,86 @@ class TrainingPipeline(Construct):
         score_and_deploy.branch(self._deploy())
         score_and_deploy.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
         return score_and_deploy
+
+    def _approval(self, failure: sfn.IChainable) -> sfn.Chain:
+        """approval_mode manual: publish the approval request (the evaluation summary and the exact
+        commands) and wait on its task token, answered through Step Functions (SendTaskSuccess /
+        SendTaskFailure ModelRejected) or the model registry (UpdateModelPackage -> EventBridge ->
+        the registry approval Lambda). Approved: the package becomes Approved and the deploy goes on.
+        Rejected: the package is Rejected with the reviewer's reason, ModelRejected. No answer within
+        approval_timeout_seconds: Rejected, ApprovalTimedOut. Auto: straight on."""
+        package = J.string_at("$.registration.ModelPackageArn")
+        request = tasks.SnsPublish(
+            self,
+            "Request approval",
+            topic=self.props.topic,
+            subject="ML pipeline: a model waits for your approval",
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            message=sfn.TaskInput.from_object({
+                "execution": J.string_at("$$.Execution.Id"),
+                "model_package": package,
+                "evaluation": J.object_at("$.gate"),
+                "evaluation_report": J.string_at("$.plan.paths.evaluation_report"),
+                "timeout_seconds": J.number_at("$.plan.approval.timeout_seconds"),
+                "task_token": J.task_token,
+                "approve": {
+                    "model_registry": J.format("aws sagemaker update-model-package --model-package-arn {} "
+                                               "--model-approval-status Approved", package),
+                    "step_functions": J.format("aws stepfunctions send-task-success --task-output true --task-token {}",
+                                               J.task_token),
+                    "emulator": J.format("python -m emulator approve {}", J.string_at("$$.Execution.Name")),
+                },
+                "reject": {
+                    "model_registry": J.format("aws sagemaker update-model-package --model-package-arn {} "
+                                               "--model-approval-status Rejected --approval-description WHY", package),
+                    "step_functions": J.format("aws stepfunctions send-task-failure --error ModelRejected --cause WHY "
+                                               "--task-token {}", J.task_token),
+                    "emulator": J.format("python -m emulator reject {} --reason WHY", J.string_at("$$.Execution.Name")),
+                },
+            }),
+            task_timeout=sfn.Timeout.at("$.plan.approval.timeout_seconds"),
+            result_path="$.approval",
+        )
+
+        def set_status(construct_id: str, status: str, description: str | None, comment: str) -> tasks.CallAwsService:
+            parameters = {"ModelPackageArn": package, "ModelApprovalStatus": status}
+            if description:
+                parameters["ApprovalDescription"] = description
+            return tasks.CallAwsService(
+                self, construct_id, comment=comment, service="sagemaker", action="updateModelPackage",
+                iam_resources=[self._stack.format_arn(service="sagemaker", resource="model-package",
+                                                      resource_name=f"{self.props.config.model_package_group}/*")],
+                parameters=parameters, result_path=J.DISCARD)
+
+        approved = set_status("Mark approved", "Approved", None, "The registry shows the decision, whoever made it")
+        guard(approved, SAGEMAKER_SDK_TRANSIENT, failure)
+        # The decision is the error from here on ($.error); only a registry update that fails after its
+        # retries replaces it (its own error, notified like every other).
+        mark_rejected = set_status("Mark rejected", "Rejected", J.string_at("$.error.Cause"),
+                                   "The reviewer's reason becomes the package's ApprovalDescription")
+        timed_out = sfn.Pass(self, "Approval timed out", result_path="$.error", parameters={
+            "Error": "ApprovalTimedOut",
+            "Cause.$": "States.Format('No approval within approval_timeout_seconds ({} s): the model was rejected and "
+                       "nothing was deployed', $.plan.approval.timeout_seconds)"})
+        mark_timed_out = set_status("Mark timed out", "Rejected", "No approval within approval_timeout_seconds",
+                                    "An unanswered approval rejects the model")
+        for mark in (mark_rejected, mark_timed_out):
+            mark.add_retry(errors=SAGEMAKER_SDK_TRANSIENT, interval=Duration.seconds(5), max_attempts=3,
+                           backoff_rate=2.0, jitter_strategy=sfn.JitterType.FULL)
+            mark.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
+            mark.next(failure)
+        timed_out.next(mark_timed_out)
+        request.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
+                          jitter_strategy=sfn.JitterType.FULL)
+        request.add_catch(mark_rejected, errors=["ModelRejected"], result_path="$.error")
+        request.add_catch(timed_out, errors=[sfn.Errors.TIMEOUT], result_path="$.error")
+        request.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
+        return (
+            sfn.Choice(self, "Approval needed?")
+            .when(sfn.Condition.string_equals("$.plan.approval.mode", "manual"), request.next(approved))
+            .otherwise(sfn.Pass(self, "Approved automatically", comment="approval_mode auto: registered as configured"))
+            .afterwards()
+        )
 
     def _batch_transform(self) -> sfn.IChainable:
         transform = tasks.SageMakerCreateTransformJob(

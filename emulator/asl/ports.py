@@ -87,6 +87,11 @@ class Integration(ABC):
         """Seconds (wall clock) between polls of a running task."""
         return 0.05
 
+    def heartbeat(self, handle: Any) -> float | None:
+        """Epoch seconds of the task's last SendTaskHeartbeat (a ``.waitForTaskToken`` task; HeartbeatSeconds
+        counts from it), or None when the integration has no heartbeats."""
+        return None
+
     def wait(self, handle: Any, seconds: float) -> None:
         """Block before the next poll for at most ``seconds``. An integration that is told when its
         task ends returns as soon as it does, so no poll interval is added to the task's time."""

@@ -12,11 +12,12 @@ did not. run.py writes the top level's Resume to the execution's record (redrive
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.storage.executions import read_execution, write_redrive
+from emulator.storage.executions import read_definition, read_execution, write_redrive
 
 
 @dataclass
@@ -66,6 +67,33 @@ class Redrive:
     status: dict  # the status record (startDate, name, ARNs)
     count: int  # this redrive's number (1 for the first)
     extra: dict = field(default_factory=dict)
+    # A continuation is no redrive: the execution never ended, its process did while a Task waited
+    # on ``token``; it goes on at that Task, on the same token, without ExecutionRedriven.
+    token: str | None = None
+
+    @property
+    def continuation(self) -> bool:
+        return self.token is not None
+
+    @classmethod
+    def continuing(cls, folder: Path, state_name: str, token: str, definition: str) -> Redrive:
+        """The execution recorded RUNNING in ``folder``, to go on at the top-level Task ``state_name``
+        that waited on ``token``: from that state's last entry in its journal, with the variables its
+        states had assigned before it. ValueError when the journal does not show that entry."""
+        record = read_execution(folder)
+        events = record["history"]
+        for index in range(len(events) - 1, -1, -1):
+            details = events[index].get("stateEnteredEventDetails") or {}
+            if events[index]["type"] == "TaskStateEntered" and details.get("name") == state_name:
+                variables: dict = {}
+                for event in events[:index]:  # top-level assignments, in order (a branch's stay in the branch)
+                    assigned = (event.get("stateExitedEventDetails") or {}).get("assignedVariables") or {}
+                    variables.update({name: json.loads(value) for name, value in assigned.items()})
+                status = record["status"]
+                return cls(definition=read_definition(folder) or definition, input=json.loads(status.get("input") or "{}"),
+                           resume=Resume(state_name, json.loads(details.get("input") or "null"), variables),
+                           history=events[:index], status=status, count=int(status.get("redriveCount", 0)), token=token)
+        raise ValueError(f"the journal of {folder.name} does not show state {state_name!r} being entered")
 
     @classmethod
     def load(cls, folder: Path) -> Redrive:

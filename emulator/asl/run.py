@@ -29,7 +29,7 @@ from emulator.asl.redrive import save as save_redrive
 from emulator.aws.arns import ACCOUNT, DEFAULT_REGION, parse_state_machine_arn
 from emulator.aws.arns import execution_arn as make_execution_arn
 from emulator.aws.arns import state_machine_arn as make_state_machine_arn
-from emulator.storage.executions import Journal, claim, finish, reclaim
+from emulator.storage.executions import Journal, claim, finish, reclaim, restart_journal
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ def run_definition(
     ExecutionExists before anything runs.
     ``redrive`` (``Redrive.load(history_dir)``) continues that failed execution instead: its recorded
     definition and input, from the state that failed, appending to its history (asl/redrive.py).
+    A continuation (``Redrive.continuing``) goes on with a RUNNING execution whose process ended while
+    a top-level Task waited on a task token: at that Task, on the same token, with no ExecutionRedriven.
     Raises DefinitionError before running if the definition is invalid; every run-time problem ends
     as a FAILED/TIMED_OUT result instead.
     """
@@ -91,6 +93,8 @@ def run_definition(
     clock = clock or (lambda: datetime.now(UTC))
     rng = rng or random.Random()
     new_id = id_generator or (lambda: str(uuid.uuid4()))
+    if redrive is not None and redrive.continuation:
+        new_id = _first(redrive.token, new_id)  # the Task it waited in waits on its old token
     data = _json_value({} if input is None else input)
     # A deployed state machine's ARN fixes the region and account its executions report.
     region, account = DEFAULT_REGION, ACCOUNT
@@ -112,13 +116,17 @@ def run_definition(
         "startDate": format_timestamp(start),
         "input": to_json(data),
     }
-    if redrive is not None:  # the same execution again: its start date, a redrive count and date
+    if redrive is not None and redrive.continuation:  # the same run going on: its record as it was
+        status_record.update({k: v for k, v in redrive.status.items() if k in ("startDate", "redriveCount", "redriveDate")})
+    elif redrive is not None:  # the same execution again: its start date, a redrive count and date
         status_record.update(startDate=redrive.status["startDate"], redriveCount=redrive.count,
                              redriveDate=format_timestamp(start))
     journal = None
     if history_dir is not None:
         if redrive is not None:  # its record exists: this process owns it again, its journal goes on
             reclaim(Path(history_dir), status_record)
+            if redrive.continuation:  # the waiting state's own events are recorded again as it re-enters
+                restart_journal(Path(history_dir), redrive.history)
         else:  # the record exists before the first event, and a second execution of the name is refused here
             claim(Path(history_dir), status_record, definition if isinstance(definition, str | dict) else None)
         journal = Journal(Path(history_dir))
@@ -149,7 +157,8 @@ def run_definition(
     frame = Frame(Cursor(history.events[-1]["id"] if history.events else 0), (ex.stop,))
     if redrive is not None:
         ex.execution_context["StartTime"] = redrive.status["startDate"]
-        history.add(frame.cursor, "ExecutionRedriven", {"redriveCount": redrive.count})
+        if not redrive.continuation:
+            history.add(frame.cursor, "ExecutionRedriven", {"redriveCount": redrive.count})
     else:
         history.add(
             frame.cursor,
@@ -204,6 +213,12 @@ def run_definition(
     if journal is not None:
         journal.close()
     return result
+
+
+def _first(value: str, then: Callable[[], str]) -> Callable[[], str]:
+    """An id generator that answers ``value`` once, then ``then()``."""
+    pending = [value]
+    return lambda: pending.pop() if pending else then()
 
 
 def _json_value(value: Any) -> Any:

@@ -120,17 +120,22 @@ def _poll(ex: Execution, state: model.Task, integration: Any, handle: Any, frame
     limits: list[tuple[float, str, str]] = []
     if timeout is not None:
         limits.append((begin + ex.budget(timeout), TIMEOUT, f"Task state {state.name!r} exceeded its TimeoutSeconds of {timeout:g}"))
-    if heartbeat is not None:
-        # Locally nobody can send a heartbeat for a task token, so HeartbeatSeconds bounds the wait.
-        limits.append((begin + ex.budget(heartbeat), HEARTBEAT_TIMEOUT, f"Task state {state.name!r} sent no heartbeat for {heartbeat:g} seconds"))
     if ex.timeout_seconds is not None:
         remaining = ex.timeout_seconds - ex.elapsed(frame)
         limits.append((begin + ex.budget(max(remaining, 0.0)), "", ""))
+    static_limits = list(limits)
     while True:
+        if heartbeat is not None:
+            # HeartbeatSeconds counts from the last SendTaskHeartbeat on the token (from the start before any).
+            beat = integration.heartbeat(handle)
+            since = begin if beat is None else max(begin, time.monotonic() - max(time.time() - beat, 0.0))
+            limits = static_limits + [(since + ex.budget(heartbeat), HEARTBEAT_TIMEOUT,
+                                       f"Task state {state.name!r} received no heartbeat for {heartbeat:g} seconds")]
         try:
             outcome = integration.poll(handle)
         except StatesError as err:
-            raise failed(err.name, err.cause) from None
+            # a token's own deadline, passed while no process waited on it, is still a time-out
+            raise failed(err.name, err.cause, timed_out=err.name in (TIMEOUT, HEARTBEAT_TIMEOUT)) from None
         except Exception as exc:
             log.exception("integration failed while polling state %s", state.name)
             raise failed(TASK_FAILED, f"{type(exc).__name__}: {exc}") from None

@@ -8,10 +8,11 @@
   watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ and play
                                              the EventBridge rule
   serve [--time-scale S] [--stepfunctions-port P] ...
-                                             S3, Step Functions and the SageMaker runtime on localhost
+                                             S3, Step Functions, SageMaker and its runtime on localhost
   env                                        the AWS_ENDPOINT_URL_* lines for the running serve
   validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
   clean [--keep N] [--older-than DAYS]       prune old executions, their job folders and run data
+  approve|reject [EXECUTION] [--reason R]    answer the approval an execution waits on
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli import clean
+from emulator.cli import approvals, clean
 from emulator.cli.commands import (
     cmd_asl,
     cmd_deploy,
@@ -149,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)
 
-    srv = sub.add_parser("serve", help="the SageMaker runtime and Step Functions APIs on localhost")
+    approvals.add_parsers(sub)
+
+    srv = sub.add_parser("serve", help="the S3, Step Functions, SageMaker and SageMaker runtime APIs on localhost")
     srv.add_argument("serve_args", nargs=argparse.REMAINDER)
     srv.set_defaults(func=lambda args: serve(args.serve_args, args.project, args.state_dir))
     return parser

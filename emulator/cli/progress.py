@@ -109,6 +109,9 @@ class Progress:
             if self.attempts[state] > 1 and self.last_failure:
                 self._line(f"{state}  retry {self.attempts[state]} after {self.last_failure[1]}")
             self.pending_catch = None
+        elif kind == "TaskStarted" and event["taskStartedEventDetails"].get("resource", "").endswith(".waitForTaskToken"):
+            self._line(f"{state}  waits for its task token to be answered: SendTaskSuccess / SendTaskFailure "
+                       f"(an approval: `python -m emulator approve|reject`, or the model registry)")
         elif kind in _FAILED:
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
             error, cause = details.get("error", ""), details.get("cause", "")

@@ -1,5 +1,6 @@
-"""`python -m emulator serve`: the SageMaker runtime API and, once something is deployed, the Step
-Functions API beside it, on localhost until Ctrl-C or SIGTERM."""
+"""`python -m emulator serve`: the SageMaker runtime API and, once something is deployed, the S3,
+Step Functions and SageMaker APIs beside it, on localhost until Ctrl-C or SIGTERM. Executions left
+waiting on a task token by an earlier `serve` (killed or stopped) are resumed at start."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from emulator.cli import endpoints
 from emulator.runtime import Runtime
 from emulator.services.eventbridge import EventsError
 from emulator.services.sagemaker.invoke_server import RuntimeServer, advertise, live_serve_url, warm, withdraw
-from emulator.services.stepfunctions.server import StepFunctionsServer
 from emulator.storage.layout import Layout
 
 log = logging.getLogger("emulator.serve")
@@ -27,6 +27,7 @@ def parse_serve_args(argv: list[str], default_state_dir: Path) -> argparse.Names
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="the SageMaker runtime port (0 picks a free port)")
     parser.add_argument("--stepfunctions-port", type=int, default=0)
+    parser.add_argument("--sagemaker-port", type=int, default=0, help="the SageMaker control-plane API port")
     parser.add_argument("--s3-port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=0.01)
     return parser.parse_args(argv)
@@ -45,19 +46,19 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
     if existing:
         log.error("a serve process already serves %s at %s; stop it first or use another --state-dir", state_dir, existing)
         return 1
-    runtime = (Runtime.open(state_dir, project, time_scale=args.time_scale, uploads_trigger=True, s3_port=args.s3_port)
+    runtime = (Runtime.open(state_dir, project, time_scale=args.time_scale, uploads_trigger=True, s3_port=args.s3_port,
+                            stepfunctions_port=args.stepfunctions_port, sagemaker_port=args.sagemaker_port, host=args.host)
                if layout.deployment_file.is_file() else None)
     # Serve first, then advertise, then warm: a `run` that finds the record can use the server at once.
     server = RuntimeServer(layout, args.host, args.port, runtime.account if runtime else ACCOUNT).start()
     advertise(layout, server)
     urls = {"SageMaker runtime": server.base_url}
-    api = None
     if runtime is None:
         log.info("nothing deployed in %s yet: serving the SageMaker runtime API only "
-                 "(`python -m emulator deploy` adds S3 and Step Functions)", state_dir)
+                 "(`python -m emulator deploy` adds S3, Step Functions and SageMaker)", state_dir)
     else:
-        api = StepFunctionsServer(runtime.stepfunctions, args.host, args.stepfunctions_port).start()
-        urls = {"S3": runtime.s3_endpoint_url, "Step Functions": api.url, **urls}
+        urls = {"S3": runtime.s3_endpoint_url, "Step Functions": runtime.stepfunctions_url,
+                "SageMaker": runtime.sagemaker_url, **urls}
     endpoints.advertise(layout, urls, runtime.region if runtime else DEFAULT_REGION)
     print(f"serve: the local AWS APIs of {state_dir} (Ctrl-C to stop)")
     for name, url in urls.items():
@@ -71,6 +72,9 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         except EventsError:
             continue
         print(f"an upload to s3://{bucket}/{prefix} through the S3 API starts {stack}'s pipeline, as on AWS", flush=True)
+    for arn in runtime.resume_waiting() if runtime else []:
+        print(f"resumed {arn} at the task it waited on (answered meanwhile, or still waiting for "
+              f"SendTaskSuccess/Failure or the model registry)", flush=True)
     if not warm(layout, server):
         log.info("no endpoint is InService yet; endpoints created later are served as they appear")
     stop = threading.Event()
@@ -87,8 +91,6 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if api is not None:
-            api.stop()
         if runtime is not None:
             # each running execution ends ABORTED on disk, saying why, not RUNNING forever
             runtime.stepfunctions.stop_all(error="Emulator.Stopped",

@@ -53,7 +53,8 @@ _REASONS = {
     "AWS::IAM::": "IAM is not enforced locally: every call is allowed",
     "AWS::KMS::": "objects are stored unencrypted locally",
     "AWS::Logs::": "logs are files under the state folder",
-    "AWS::CloudWatch::": "no metrics or alarms locally",
+    "AWS::CloudWatch::Alarm": "metric math and anomaly detection alarms are not evaluated locally",
+    "AWS::CloudWatch::": "no dashboards locally",
     "AWS::SQS::": "no queues locally (dead-letter queues only receive on delivery failure)",
     "AWS::S3::BucketPolicy": "bucket policies are not enforced locally",
     "AWS::SNS::TopicPolicy": "topic policies are not enforced locally",
@@ -342,7 +343,9 @@ class _Deployer:
             physical, arn, props = resource.logical_id, "", resource.properties
         self.deployment.resources.append(ResourceRecord(stack.name, resource.logical_id, resource.type,
                                                         physical, arn, props))
-        if resource.type not in _RECORDED_ONLY:
+        # a single-metric alarm is evaluated by the local CloudWatch (services.cloudwatch)
+        evaluated = resource.type == "AWS::CloudWatch::Alarm" and isinstance(props, dict) and "MetricName" in props
+        if resource.type not in _RECORDED_ONLY and not evaluated:
             self._not_emulated(stack, resource, _reason(resource.type))
 
     def _not_emulated(self, stack: Stack, resource: Resource, reason: str, suffix: str = "") -> None:

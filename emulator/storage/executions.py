@@ -88,6 +88,15 @@ class Journal:
             self._handle = None
 
 
+def restart_journal(folder: Path, events: list[dict]) -> None:
+    """The journal cut back to ``events`` (a continuation records the waiting state's events again)."""
+    text = "".join(json.dumps(event, ensure_ascii=False, default=str) + "\n" for event in events)
+    fd, tmp = tempfile.mkstemp(prefix=f".{JOURNAL}-", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, Path(folder) / JOURNAL)
+
+
 def finish(folder: Path, history: list[dict], status: dict, output: Any) -> None:
     """The ended execution: history.json, output.json and then status.json (what readers poll)."""
     status = {k: v for k, v in status.items() if k != OWNER}

@@ -14,6 +14,8 @@
     sagemaker/work/shared-inputs/   job inputs copied once when the bucket is on another filesystem
     sagemaker/invoke_server.json    the live `serve` process that answers InvokeEndpoint
     processes/groups/<pid>.json     the job, Lambda and trial process groups an emulator process runs
+    stepfunctions/tokens/<id>.json  the task tokens of .waitForTaskToken states (any process answers them)
+    cloudwatch/                     metric datapoints (metrics.sqlite) and alarm records
 """
 
 from __future__ import annotations
@@ -117,6 +119,14 @@ class Layout:
     def shared_inputs_dir(self) -> Path:
         """Objects copied once for every job that reads them, when no hard link can reach the bucket."""
         return self.sagemaker_work_root / "shared-inputs"
+
+    @property
+    def stepfunctions_records(self) -> Path:
+        return self.root / "stepfunctions"
+
+    @property
+    def cloudwatch_dir(self) -> Path:
+        return self.root / "cloudwatch"
 
     @property
     def invoke_server_file(self) -> Path:

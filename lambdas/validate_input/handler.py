@@ -59,6 +59,8 @@ MAX_READ_BYTES = 64 * 1024 * 1024  # read whole objects up to this; sample beyon
 MIN_ROWS = rules.MIN_LABELLED_ROWS  # fewer rows cannot fill train/validation/test splits usefully
 NAME_LIMITS = {"tuning": 32}  # HyperParameterTuningJobName; every other SageMaker name: 63
 PROBLEM_TYPES = rules.PROBLEM_TYPES
+APPROVAL_MODES = ("auto", "manual")
+MAX_APPROVAL_SECONDS = 365 * 24 * 3600  # a Task state's TimeoutSeconds limit (one year)
 JOB_STEPS = ("preprocess", "tuning", "training", "evaluate", "model", "transform", "endpoint-config")
 
 
@@ -167,6 +169,16 @@ def check_settings(defaults: dict[str, Any], config: dict[str, Any]) -> None:
     if config["problem_type"] not in PROBLEM_TYPES:
         raise InvalidPipelineSetting(
             f"problem_type {config['problem_type']!r} must be one of {list(PROBLEM_TYPES)}; 'auto' infers it."
+        )
+    if config["approval_mode"] not in APPROVAL_MODES:
+        raise InvalidPipelineSetting(
+            f"approval_mode {config['approval_mode']!r} must be one of {list(APPROVAL_MODES)}: 'manual' waits for a "
+            "reviewer before deploying."
+        )
+    timeout = config["approval_timeout_seconds"]
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= MAX_APPROVAL_SECONDS:
+        raise InvalidPipelineSetting(
+            f"approval_timeout_seconds must be a whole number of seconds from 1 to {MAX_APPROVAL_SECONDS}, got {timeout!r}."
         )
     bad_hp = {k: v for k, v in config["hyperparameters"].items() if not isinstance(v, str)}
     if bad_hp:
@@ -550,6 +562,18 @@ def build_plan(
             "champion_key": champion_key,
         },
         "deployment_config": deployment_config(endpoint_instance_count, rollback_alarms),
+        "approval": approval_plan(config),
+    }
+
+
+def approval_plan(config: dict[str, Any]) -> dict[str, Any]:
+    """How the winner is registered and whether the execution waits for a reviewer: manual mode
+    registers it PendingManualApproval whatever model_approval_status says."""
+    manual = config["approval_mode"] == "manual"
+    return {
+        "mode": config["approval_mode"],
+        "registration_status": "PendingManualApproval" if manual else config["model_approval_status"],
+        "timeout_seconds": config["approval_timeout_seconds"],
     }
 
 

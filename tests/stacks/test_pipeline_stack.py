@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import json
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
-
-from app import build_app, cdk_json_context
 
 SAGEMAKER = "arn:aws:states:::sagemaker:"
 
 
 @pytest.fixture(scope="module")
-def app_and_stack(tmp_path_factory):
-    app = build_app(cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=cdk_json_context()))
-    stack = app.node.find_child("MlPipeline")
-    assembly = app.synth()
-    return stack, assembly
+def app_and_stack(synthesized):
+    return synthesized  # synthesized once per session (conftest.py)
 
 
 @pytest.fixture(scope="module")

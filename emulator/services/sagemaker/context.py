@@ -31,6 +31,12 @@ class SageMakerContext:
     # local service endpoints by botocore's AWS_ENDPOINT_URL_<SERVICE> suffix: a job process gets
     # them as environment variables, so an SDK call inside a job never reaches AWS.
     service_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # the default event bus's PutEvents (EventBridge rules on SageMaker's events: a model package
+    # state change); injected, because routing an event to its targets is above this layer.
+    emit_event: Callable[[dict], object] | None = None
+    # what the hosting backend asks during a blue/green update's baking period: the alarm names in
+    # ALARM now (CloudWatch evaluates them over the endpoint's metrics); None: no alarm is evaluated.
+    alarms_in_alarm: Callable[[list[str]], list[str]] | None = None
 
     def arn(self, kind: str, name: str) -> str:
         return sagemaker_arn(kind, name, region=self.region, account=self.account)

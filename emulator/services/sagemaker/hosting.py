@@ -41,7 +41,7 @@ from emulator.storage.records import owner_dead
 
 log = logging.getLogger("emulator.services.sagemaker.hosting")
 
-ALARM_NOTE = "alarms recorded, not evaluated: there is no CloudWatch locally, so no automatic rollback"
+WATCH_INTERVAL = 0.1  # wall seconds between alarm evaluations while an update shifts traffic or bakes
 MODELS, CONFIGS, ENDPOINTS = "models", "endpoint-configs", "endpoints"  # record kinds
 IN_PROGRESS = ("Creating", "Updating")
 
@@ -178,6 +178,28 @@ class Endpoint:
             self.status = "InService"
             self.failure_reason = f"Update to endpoint config {self.config_name!r} failed: {reason}"
 
+    def rollback_alarms(self) -> list[str]:
+        """The alarms of the update in progress (AutoRollbackConfiguration), while it shifts or bakes."""
+        pending = self.pending
+        if not pending or pending.get("ShiftStart") is None or not self.live:
+            return []
+        rollback = (pending.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration") or {}
+        return [alarm["AlarmName"] for alarm in rollback.get("Alarms") or []]
+
+    def roll_back(self, alarms: list[str], now: float) -> None:
+        """As SageMaker does when a rollback alarm fires: all traffic back on the old fleet, the new
+        one removed, InService on the previous config, the reason in FailureReason."""
+        pending = self.pending
+        share = serving.new_traffic_share(pending, now)
+        self.pending = None
+        self.status = "InService"
+        self.last_modified_time = _moment(now)
+        self.failure_reason = (
+            f"Automatic rollback: alarm(s) {', '.join(alarms)} went into ALARM while the update to endpoint config "
+            f"{pending['EndpointConfigName']!r} was shifting traffic or baking (new fleet at {share:.0%} of traffic); "
+            f"endpoint config {self.config_name!r} serves all traffic again")
+        log.warning("endpoint %s rolled back: %s", self.name, self.failure_reason)
+
     def advance(self, now: float) -> bool:
         """Move Creating/Updating on once the traffic shift is over; True if anything changed."""
         pending = self.pending
@@ -210,6 +232,7 @@ class HostingBackend:
         self.time_scale = float(context.time_scale or 0.0)
         self._workers: dict[str, threading.Thread] = {}
         self._workers_lock = threading.Lock()
+        self._closing = threading.Event()
 
     @property
     def artifacts_root(self) -> Path:
@@ -285,6 +308,14 @@ class HostingBackend:
         self.records.delete(MODELS, ModelName)
         return {}
 
+    def list_models(self, SortBy: str = "CreationTime", SortOrder: str = "Descending", NextToken: str | None = None,
+                    MaxResults: int | None = None, NameContains: str | None = None, CreationTimeBefore: Any = None,
+                    CreationTimeAfter: Any = None) -> dict:
+        rows = [{"ModelName": r["ModelName"], "ModelArn": r["ModelArn"], "CreationTime": r["CreationTime"]}
+                for r in self.records.all(MODELS)]
+        return _listed(rows, "ModelName", SortBy, SortOrder, NameContains, CreationTimeAfter, CreationTimeBefore,
+                       NextToken, MaxResults, "Models")
+
     def predictor(self, model_name: str, batch: bool = False) -> serving.Predictor:
         """The loaded predictor of a model (one container, or its serial pipeline): a transform job
         scores with it."""
@@ -329,6 +360,14 @@ class HostingBackend:
         self.endpoint_config(EndpointConfigName)
         self.records.delete(CONFIGS, EndpointConfigName)
         return {}
+
+    def list_endpoint_configs(self, SortBy: str = "CreationTime", SortOrder: str = "Descending",
+                              NextToken: str | None = None, MaxResults: int | None = None, NameContains: str | None = None,
+                              CreationTimeBefore: Any = None, CreationTimeAfter: Any = None) -> dict:
+        rows = [{"EndpointConfigName": r["EndpointConfigName"], "EndpointConfigArn": r["EndpointConfigArn"],
+                 "CreationTime": r["CreationTime"]} for r in self.records.all(CONFIGS)]
+        return _listed(rows, "EndpointConfigName", SortBy, SortOrder, NameContains, CreationTimeAfter,
+                       CreationTimeBefore, NextToken, MaxResults, "EndpointConfigs")
 
     # -- endpoints ------------------------------------------------------------------------------
 
@@ -400,11 +439,35 @@ class HostingBackend:
                 if endpoint is None:
                     raise EndpointNotFound(self.context.arn("endpoint", EndpointName))
                 return endpoint.describe()
-            with self.records.lock(ENDPOINTS, EndpointName):
-                endpoint = self.endpoint(EndpointName)
-                if endpoint.advance(time.time()):
-                    self._write_endpoint(endpoint)
+            endpoint = self._progress(EndpointName) or endpoint
         return endpoint.describe()
+
+    def _progress(self, name: str) -> Endpoint | None:
+        """Move an update on: its rollback alarms first (evaluated now), then the traffic schedule."""
+        with self.records.lock(ENDPOINTS, name):
+            endpoint = self._read_endpoint(name)
+            if endpoint is None:
+                return None
+            now = time.time()
+            alarms = endpoint.rollback_alarms()
+            firing = self.context.alarms_in_alarm(alarms) if alarms and self.context.alarms_in_alarm else []
+            if firing:
+                endpoint.roll_back(firing, now)
+                self._write_endpoint(endpoint)
+            elif endpoint.advance(now):
+                self._write_endpoint(endpoint)
+            return endpoint
+
+    def _watch(self, name: str) -> None:
+        """While an update shifts traffic or bakes, evaluate its alarms even when nobody describes
+        the endpoint (an update from the CLI rolls back as promptly as one a state machine polls)."""
+        while not self._closing.wait(WATCH_INTERVAL):
+            record = self.records.read(ENDPOINTS, name)
+            if record is None or record.get("EndpointStatus") not in IN_PROGRESS or owner_dead(record):
+                return  # ended, or its owner died (the next reader rolls it back)
+            endpoint = self._progress(name)
+            if endpoint is None or endpoint.status not in IN_PROGRESS:
+                return
 
     def revert_change(self, name: str, config_name: str | None, why: str) -> str | None:
         """Undo the endpoint's change to ``config_name`` (any in-progress change when None), made by
@@ -504,7 +567,7 @@ class HostingBackend:
             self.context.invoke_server_url()  # the endpoint must be reachable once InService
         except Exception as error:  # noqa: BLE001 - serving is best effort; Describe still works
             log.warning("endpoint %s: the invoke server did not start: %s", name, error)
-        worker = threading.Thread(target=self._prepare, args=(name,), name=f"endpoint-{name}", daemon=True)
+        worker = threading.Thread(target=self._prepare_and_watch, args=(name,), name=f"endpoint-{name}", daemon=True)
         with self._workers_lock:
             self._workers[name.lower()] = worker
         worker.start()
@@ -516,7 +579,16 @@ class HostingBackend:
         for worker in workers:
             worker.join(timeout)
 
-    close = join_workers
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop watching updates and wait for the preparations started here (shutdown)."""
+        self._closing.set()
+        self.join_workers(timeout)
+
+    def _prepare_and_watch(self, name: str) -> None:
+        self._prepare(name)
+        endpoint = self._read_endpoint(name)
+        if endpoint is not None and endpoint.rollback_alarms() and self.context.alarms_in_alarm:
+            threading.Thread(target=self._watch, args=(name,), name=f"endpoint-{name}-alarms", daemon=True).start()
 
     def _prepare(self, name: str) -> None:
         """Extract and load the pending variants' models; failures fail the create / roll back the
@@ -561,6 +633,15 @@ class HostingBackend:
         return record
 
 
+def _listed(rows: list[dict], name_key: str, sort_by: str, sort_order: str, name_contains: str | None,
+            after: Any, before: Any, next_token: str | None, max_results: int | None, list_key: str) -> dict:
+    """ListModels / ListEndpointConfigs: name and time filters, sort, one page."""
+    rows = [r for r in rows if (not name_contains or name_contains.lower() in r[name_key].lower())
+            and in_window(r["CreationTime"], after, before)]
+    rows.sort(key=lambda r: r[name_key] if sort_by == "Name" else r["CreationTime"], reverse=sort_order == "Descending")
+    return page(rows, next_token, max_results, list_key)
+
+
 def _variant_summary(variant: dict, since: dt.datetime) -> dict:
     return {
         "VariantName": variant["VariantName"],
@@ -577,10 +658,4 @@ def _capture_summary(capture: dict) -> dict:
 
 
 def _recorded_deployment(deployment: dict) -> dict:
-    recorded = copy.deepcopy(deployment)
-    rollback = recorded.get("AutoRollbackConfiguration")
-    if rollback and rollback.get("Alarms"):
-        rollback["EmulatorNote"] = ALARM_NOTE
-        log.warning("AutoRollbackConfiguration alarms %s: %s",
-                    [a.get("AlarmName") for a in rollback["Alarms"]], ALARM_NOTE)
-    return recorded
+    return copy.deepcopy(deployment)

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
+from emulator.services.cloudwatch import MetricStore
 from emulator.services.sagemaker.serving import (
     forget_predictors,
     pick_variant,
@@ -72,6 +73,24 @@ class EndpointDirectory:
 
     def __post_init__(self) -> None:
         self.records = RecordStore(self.layout.sagemaker_records, casefold=True)
+        # per-variant endpoint metrics (AWS/SageMaker), what the rollback alarms are evaluated on
+        self.metrics = MetricStore(self.layout.cloudwatch_dir / "metrics.sqlite")
+
+    def record_invocation(self, endpoint: str, variant: str, status: int, model_seconds: float | None,
+                          total_seconds: float) -> None:
+        """The metrics SageMaker publishes per request: Invocations, Invocation4XX/5XXErrors (the
+        model's answer), ModelLatency and OverheadLatency in microseconds."""
+        dims = {"EndpointName": endpoint, "VariantName": variant}
+        rows = [("Invocations", 1.0), ("InvocationsPerInstance", 1.0),
+                ("Invocation4XXErrors", 1.0 if 400 <= status < 500 else 0.0),
+                ("Invocation5XXErrors", 1.0 if status >= 500 else 0.0)]
+        if model_seconds is not None:
+            rows += [("ModelLatency", model_seconds * 1e6),
+                     ("OverheadLatency", max(total_seconds - model_seconds, 0.0) * 1e6)]
+        try:
+            self.metrics.put_many(("AWS/SageMaker", name, dims, value, None, None) for name, value in rows)
+        except Exception:
+            log.exception("endpoint %s: metrics not recorded", endpoint)
 
     def record(self, name: str) -> dict | None:
         path = self.records.path("endpoints", name)
@@ -216,12 +235,18 @@ class _Handler(BaseHTTPRequestHandler):
         variant = self.server.directory.route(name, headers.get("X-Amzn-SageMaker-Target-Variant"))
         content_type = headers.get("Content-Type") or "application/octet-stream"
         accept = headers.get("Accept")
+        began = time.perf_counter()
+        directory = self.server.directory
         try:
             predictor = variant_predictor(variant)
+            model_began = time.perf_counter()
             response = predictor.invoke(body, content_type, accept)
         except Exception as exc:
             log.exception("endpoint %s variant %s failed", name, variant["VariantName"])
+            directory.record_invocation(name, variant["VariantName"], 500, None, time.perf_counter() - began)
             raise self._model_error(name, 500, f"{type(exc).__name__}: {exc}") from exc
+        ended = time.perf_counter()
+        directory.record_invocation(name, variant["VariantName"], response.status, ended - model_began, ended - began)
         if response.status >= 400:
             message = response.body.decode("utf-8", "replace")
             # a serial pipeline's answer names the container that refused, as SageMaker's message does

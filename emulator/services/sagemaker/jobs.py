@@ -327,6 +327,8 @@ class JobsBackend:
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
             groups=self.groups,
         )
+        if job.stop_requested:  # a Stop* that came while the process was being launched
+            job.process.stop()
         result = job.process.wait()
         job.end_time = utcnow()
         if result.timed_out:
@@ -465,6 +467,8 @@ class JobsBackend:
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
             groups=self.groups,
         )
+        if job.stop_requested:  # a Stop* that came while the process was being launched
+            job.process.stop()
         result = job.process.wait()
         job.metrics = final_metrics(job.process.log_text(), job.metric_definitions, utcnow())
         if result.timed_out:

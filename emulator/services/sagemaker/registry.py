@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from emulator.services.sagemaker.listing import in_window, page
 log = logging.getLogger("emulator.services.sagemaker.registry")
 
 GROUPS, PACKAGES = "model-package-groups", "model-packages"  # record kinds
+STATE_CHANGE = "SageMaker Model Package State Change"  # the registry's EventBridge detail-type
 MAX_VERSIONS = 10000
 _PACKAGE_ARN = re.compile(r"^arn:[\w-]+:sagemaker:[\w-]+:\d{12}:model-package/(?P<name>[^/]+)(?:/(?P<v>\d+))?$")
 _SUMMARY_KEYS = ("ModelPackageName", "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
@@ -121,6 +123,24 @@ class RegistryBackend:
     def describe_model_package_group(self, ModelPackageGroupName: str) -> dict:
         return self.group(ModelPackageGroupName).describe()
 
+    def list_model_package_groups(self, CreationTimeAfter: Any = None, CreationTimeBefore: Any = None,
+                                  MaxResults: int | None = None, NameContains: str | None = None,
+                                  NextToken: str | None = None, SortBy: str = "CreationTime",
+                                  SortOrder: str = "Ascending", CrossAccountFilterOption: str | None = None) -> dict:
+        rows = []
+        for record in self.records.all(GROUPS):
+            group = ModelPackageGroup.from_record(record).describe()
+            if NameContains and NameContains.lower() not in group["ModelPackageGroupName"].lower():
+                continue
+            if not in_window(group["CreationTime"], CreationTimeAfter, CreationTimeBefore):
+                continue
+            rows.append({k: group[k] for k in ("ModelPackageGroupName", "ModelPackageGroupArn",
+                                               "ModelPackageGroupDescription", "CreationTime",
+                                               "ModelPackageGroupStatus") if k in group})
+        rows.sort(key=lambda r: r["ModelPackageGroupName"] if SortBy == "Name" else r["CreationTime"],
+                  reverse=SortOrder == "Descending")
+        return page(rows, NextToken, MaxResults, "ModelPackageGroupSummaryList")
+
     # -- packages -------------------------------------------------------------------------------
 
     def create_model_package(self, ModelPackageGroupName: str | None = None, ModelPackageName: str | None = None,
@@ -159,6 +179,7 @@ class RegistryBackend:
         package = ModelPackage(fields)
         self.records.write(PACKAGES, package.key, package.fields)
         log.debug("model package %s registered (%s)", package.arn, fields["ModelApprovalStatus"])
+        self._state_changed(package.fields)
         return {"ModelPackageArn": package.arn}
 
     def package(self, name_or_arn: str) -> ModelPackage:
@@ -177,6 +198,7 @@ class RegistryBackend:
         key = package_key(ModelPackageArn)
         with self.records.lock(PACKAGES, key):
             fields = self.package(ModelPackageArn).fields
+            before = fields["ModelApprovalStatus"]
             if ModelApprovalStatus:
                 fields["ModelApprovalStatus"] = ModelApprovalStatus
             if ApprovalDescription is not None:
@@ -193,7 +215,25 @@ class RegistryBackend:
             fields["LastModifiedTime"] = dt.datetime.now(dt.UTC)
             fields["LastModifiedBy"] = {"UserProfileName": "local"}
             self.records.write(PACKAGES, key, fields)
+        if fields["ModelApprovalStatus"] != before:
+            log.info("model package %s: %s -> %s", fields["ModelPackageArn"], before, fields["ModelApprovalStatus"])
+            self._state_changed(fields)
         return {"ModelPackageArn": fields["ModelPackageArn"]}
+
+    def _state_changed(self, fields: dict) -> None:
+        """EventBridge's "SageMaker Model Package State Change" event, as the registry emits it on a
+        registration and on every approval status change (the detail is the package's description)."""
+        if self.context.emit_event is None:
+            return
+        event = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": STATE_CHANGE, "source": "aws.sagemaker",
+            "account": self.context.account, "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.context.region, "resources": [fields["ModelPackageArn"]], "detail": _event_detail(fields),
+        }
+        try:
+            self.context.emit_event(event)
+        except Exception:
+            log.exception("model package %s: its state change event was not delivered", fields["ModelPackageArn"])
 
     def list_model_packages(self, ModelPackageGroupName: str | None = None, ModelApprovalStatus: str | None = None,
                             SortBy: str = "CreationTime", SortOrder: str = "Ascending", MaxResults: int | None = None,
@@ -223,3 +263,14 @@ class RegistryBackend:
         if SortOrder == "Descending":
             rows.reverse()
         return page(rows, NextToken, MaxResults, "ModelPackageSummaryList")
+
+
+def _event_detail(value: Any) -> Any:
+    """The package description as an event carries it: times as epoch milliseconds."""
+    if isinstance(value, dict):
+        return {k: _event_detail(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [_event_detail(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    return value

@@ -41,6 +41,7 @@ from emulator.services.sagemaker.exceptions import (
     ValidationException,
 )
 from emulator.services.sagemaker.hosting import HostingBackend
+from emulator.services.sagemaker.listing import filter_sort, page
 from emulator.services.sagemaker.serving import container_kind
 from emulator.storage.records import owner_dead, without_owner
 
@@ -275,6 +276,20 @@ class TransformBackend:
         self._save(job)
         job.stop_requested.set()
         return {}
+
+    def list_transform_jobs(self, **filters: Any) -> dict:
+        with self._lock:
+            names = sorted({job.name for job in self._jobs.values()} | set(self.records.names(TRANSFORM)))
+        summaries, seen = [], set()
+        for name in names:
+            if name.lower() in seen:
+                continue
+            seen.add(name.lower())
+            d = self.describe_transform_job(TransformJobName=name)
+            summaries.append({k: d[k] for k in ("TransformJobName", "TransformJobArn", "CreationTime", "TransformEndTime",
+                                                "LastModifiedTime", "TransformJobStatus", "FailureReason") if d.get(k) is not None})
+        rows = filter_sort(summaries, "TransformJobStatus", "TransformJobName", filters)
+        return page(rows, filters.get("NextToken"), filters.get("MaxResults"), "TransformJobSummaries")
 
     def wait(self, TransformJobName: str, timeout: float | None = None) -> dict:
         """Block until the job is terminal (tests and benchmarks)."""

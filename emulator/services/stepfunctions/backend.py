@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import threading
 import uuid
@@ -25,6 +26,7 @@ from emulator.aws.arns import execution_arn, parse_execution_arn, parse_map_run_
 from emulator.services.stepfunctions import exceptions as exc
 from emulator.services.stepfunctions import validation
 from emulator.services.stepfunctions.machines import StateMachines, StateMachineSpec
+from emulator.services.stepfunctions.tokens import TaskTokens
 from emulator.storage.executions import ExecutionExists, owner_gone, read_execution, settle_orphan, write_history
 from emulator.storage.layout import Layout
 from emulator.storage.mapruns import children_of, find_child, find_map_run, map_runs_of, read_map_run
@@ -40,6 +42,9 @@ _BAD_NAME_CHAR = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
 Launch = Callable[[StateMachineSpec, Any, str, Callable[[dict], None], threading.Event], Any]
 # (machine, execution name, on_event, abort) -> the ended execution: a recorded failure continued
 Redrive = Callable[[StateMachineSpec, str, Callable[[dict], None], threading.Event], Any]
+# (machine, execution name, its orphaned token record, on_event, abort) -> the ended execution: a
+# run whose process ended while it waited on a task token, continued
+Continue = Callable[[StateMachineSpec, str, dict, Callable[[dict], None], threading.Event], Any]
 
 # AWS "Redriving executions": what makes an execution redrivable
 REDRIVE_PERIOD = timedelta(days=14)  # after it stopped
@@ -76,11 +81,13 @@ class _Running:
 class StepFunctionsBackend:
     OPERATIONS = ("ListStateMachines", "DescribeStateMachine", "StartExecution", "DescribeExecution",
                   "ListExecutions", "GetExecutionHistory", "StopExecution", "ValidateStateMachineDefinition",
-                  "TestState", "RedriveExecution", "DescribeMapRun", "ListMapRuns")
+                  "TestState", "RedriveExecution", "DescribeMapRun", "ListMapRuns", "SendTaskSuccess",
+                  "SendTaskFailure", "SendTaskHeartbeat")
 
     def __init__(self, machines: StateMachines, layout: Layout, launch: Launch, *, created: float = 0.0,
                  validate: Callable[..., dict] | None = None, test_state: Callable[..., dict] | None = None,
-                 redrive: Redrive | None = None):
+                 redrive: Redrive | None = None, tokens: TaskTokens | None = None,
+                 resume: Continue | None = None):
         self.machines = machines
         self.layout = layout
         self.launch = launch
@@ -89,6 +96,10 @@ class StepFunctionsBackend:
         self._validate = validate
         self._test_state = test_state
         self.created = created  # when the machines were deployed (epoch seconds)
+        # task tokens live on disk (any process answers them); ``resume`` continues an execution
+        # whose process ended while it waited on one (the interpreter's job, injected)
+        self.tokens = tokens or TaskTokens(layout.stepfunctions_records)
+        self._resume = resume
         # settles an execution whose owner process died (the runtime injects one that also rolls
         # back what it changed); by default only the record is settled
         self.settle: Callable[[Any], Any] = lambda folder: settle_orphan(folder, "it was killed or crashed")
@@ -213,14 +224,18 @@ class StepFunctionsBackend:
         except FileNotFoundError:
             return None
 
-    def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running, redrive: bool = False) -> None:
+    def _execute(self, machine: StateMachineSpec, name: str, arn: str, running: _Running, redrive: bool = False,
+                 waiting: dict | None = None) -> None:
         def on_event(event: dict) -> None:
             running.events.append(event)
             running.started.set()
 
-        log.info("execution %s of %s %s", name, machine.name, "redriven" if redrive else "starting")
+        log.info("execution %s of %s %s", name, machine.name,
+                 "resuming" if waiting else "redriven" if redrive else "starting")
         try:
-            if redrive:
+            if waiting is not None:
+                result = self._resume(machine, name, waiting, on_event, running.abort)
+            elif redrive:
                 result = self.redrive(machine, name, on_event, running.abort)
             else:
                 result = self.launch(machine, running.input_value, name, on_event, running.abort)
@@ -236,8 +251,11 @@ class StepFunctionsBackend:
     def stop_all(self, timeout: float = 30.0, error: str | None = None, cause: str | None = None) -> None:
         """Abort every execution this backend runs and wait for their ABORTED records (shutdown);
         ``error`` and ``cause`` say why, as StopExecution's do."""
+        # An execution waiting on a task token is left as it is on disk, RUNNING with its token: the
+        # next `serve` resumes it (resume_waiting), so a restart loses no approval.
+        waiting = {record["executionArn"] for record in self.tokens.waiting() if record.get("waiterPid") == os.getpid()}
         with self._lock:
-            running = dict(self._running)
+            running = {arn: execution for arn, execution in self._running.items() if arn not in waiting}
         for execution in running.values():
             execution.abort.set()
         for arn, execution in running.items():
@@ -248,6 +266,48 @@ class StepFunctionsBackend:
                 with contextlib.suppress(exc.StepFunctionsError, FileNotFoundError):
                     machine = self.machines.get(parts.state_machine_arn)
                     self._note_stop(self.layout.execution_dir(machine.name, parts.execution_name), error, cause)
+
+    def resume_waiting(self) -> list[str]:
+        """Resume, on threads of this process, every execution whose process ended while it waited
+        on a task token (a killed or restarted `serve`, an interrupted `run`), answered meanwhile or
+        not; returns their ARNs."""
+        if self._resume is None:
+            return []
+        resumed = []
+        for record in self.tokens.orphans():
+            arn = record["executionArn"]
+            if arn in self._running:
+                continue
+            try:
+                machine = self.machines.get(record["stateMachineName"])
+                status = read_execution(self.layout.execution_dir(machine.name, record["executionName"]))["status"]
+            except (exc.StateMachineDoesNotExist, FileNotFoundError):
+                log.warning("token of %s: its state machine or record is gone; not resumed", arn)
+                continue
+            if status.get("status") != "RUNNING" or not self.tokens.claim(record["token"]):
+                continue  # it ended, or another live process resumed it first
+            with self._lock:
+                running = self._running[arn] = _Running(None)
+                running.thread = threading.Thread(target=self._execute, args=(machine, record["executionName"], arn,
+                                                                              running, False, record),
+                                                  name=f"execution-{record['executionName']}", daemon=True)
+                running.thread.start()
+            running.started.wait(10)
+            resumed.append(arn)
+        return resumed
+
+    # -- callback tasks (.waitForTaskToken) ---------------------------------------------------
+    def send_task_success(self, taskToken: Any = None, output: Any = None, **_: Any) -> dict:
+        self.tokens.send_success(taskToken, output)
+        return {}
+
+    def send_task_failure(self, taskToken: Any = None, error: Any = None, cause: Any = None, **_: Any) -> dict:
+        self.tokens.send_failure(taskToken, error, cause)
+        return {}
+
+    def send_task_heartbeat(self, taskToken: Any = None, **_: Any) -> dict:
+        self.tokens.send_heartbeat(taskToken)
+        return {}
 
     @staticmethod
     def _note_stop(folder: Any, error: Any, cause: Any) -> dict:

@@ -77,6 +77,26 @@ class InvalidDefinition(StepFunctionsError):
     code = "InvalidDefinition"
 
 
+class TaskDoesNotExist(StepFunctionsError):
+    code = "TaskDoesNotExist"
+
+    def __init__(self, token: str):
+        super().__init__(f"Task Does Not Exist: no task waits for token '{token[:80]}' in this state folder "
+                         f"(check the token, and the --state-dir the execution ran in)")
+
+
+class TaskTimedOut(StepFunctionsError):
+    code = "TaskTimedOut"
+
+    def __init__(self, why: str):
+        super().__init__(f"Task Timed Out: '{why}'")
+
+
+class InvalidOutput(StepFunctionsError):
+    code = "InvalidOutput"
+
+    def __init__(self, why: str):
+        super().__init__(f"Invalid Output: '{why}'")
 class ExecutionNotRedrivable(StepFunctionsError):
     code = "ExecutionNotRedrivable"
 

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,10 @@ def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str],
     write("")
     write("summary")
     write(f"  problem type      {output.get('problem_type')}")
-    write(f"  quality gate      {'PASSED' if gate.get('passed') else 'FAILED'}: {gate.get('reason')}")
+    # the gate's reason names the model, the bar and the baseline: folded so no line passes 200 columns
+    for line in textwrap.wrap(f"{'PASSED' if gate.get('passed') else 'FAILED'}: {gate.get('reason')}", width=180,
+                              initial_indent="  quality gate      ", subsequent_indent=" " * 20):
+        write(line)
     metrics = _evaluation_metrics(runtime, output.get("evaluation_report"))
     if metrics:
         write("  test metrics      " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if not isinstance(v, list)))

@@ -132,7 +132,7 @@ class SageMakerServer:
 
     def start(self) -> SageMakerServer:
         self._thread.start()
-        log.info("SageMaker API listening on %s", self.url)
+        log.debug("SageMaker API listening on %s", self.url)
         return self
 
     def stop(self) -> None:

@@ -33,7 +33,7 @@ class Trained:
         self.schema = json.loads((self.out / "schema" / "schema.json").read_text())
         self.model_dir = folder / "model"
         # schema channel, problem_type auto: the forest learns the problem type preprocess decided
-        assert train.main(["--n_estimators", "15", "--max_depth", "8", "--n_jobs", "1",
+        assert train.main(["--n_estimators", "15", "--max_depth", "8", "--n_jobs", "2",  # saved with n_jobs=1
                            "--model-dir", str(self.model_dir), "--train", str(self.out / "train"),
                            "--validation", str(self.out / "validation"), "--schema", str(self.out / "schema"),
                            "--output-dir", str(folder / "output")]) == 0

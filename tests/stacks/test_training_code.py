@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import io
 import json
+import random
 import tarfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 
+from emulator.asl.intrinsics import IntrinsicEnv, evaluate, parse_intrinsic
 from emulator.cloud.deploy import deploy
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3
@@ -23,7 +25,13 @@ from emulator.services.sagemaker.facade import SageMakerBackend
 from emulator.services.sagemaker.images import resolve_image
 from emulator.storage.layout import Layout
 from stacks.images import PipelineImages
-from stacks.training_code import SOURCEDIR, ScriptModeCode, json_encode_hyperparameters, sourcedir_archive
+from stacks.training_code import (
+    SOURCEDIR,
+    ScriptModeCode,
+    job_name_hyperparameter,
+    json_encode_hyperparameters,
+    sourcedir_archive,
+)
 from training_scripts.random_forest import contract
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +90,10 @@ def test_hyperparameters_are_json_encoded_as_the_sdk_does(synthesized):
     assert url["Fn::Sub"].startswith("s3://cdk-hnb659fds-assets-${AWS::AccountId}-us-east-1/")
     assert json_encode_hyperparameters({"n_estimators": 200, "max_features": "sqrt", "bootstrap": True}) == {
         "n_estimators": "200", "max_features": '"sqrt"', "bootstrap": "true"}
+    # sagemaker_job_name, known at run time: the intrinsic quotes the name as json.dumps would
+    [(key, expression)] = job_name_hyperparameter("$.names.train").items()
+    env = IntrinsicEnv({"names": {"train": "run-1a2b-rf"}}, {}, random.Random(0))
+    assert key == "sagemaker_job_name.$" and evaluate(parse_intrinsic(expression), env) == json.dumps("run-1a2b-rf")
 
 
 def test_the_job_role_may_read_the_code(synthesized):

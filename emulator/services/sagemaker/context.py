@@ -50,4 +50,9 @@ class SageMakerContext:
         return self.layout.sagemaker_work_dir(kind, name.lower())
 
     def endpoint_env(self) -> dict[str, str]:
-        return {f"AWS_ENDPOINT_URL_{service.upper()}": url for service, url in self.service_endpoints.items()}
+        """A job's AWS settings: the local services' URLs and, with them, credentials the local services
+        accept (on AWS the job's role provides them), so boto3 in a job signs its calls."""
+        env = {f"AWS_ENDPOINT_URL_{service.upper()}": url for service, url in self.service_endpoints.items()}
+        if env:
+            env.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": self.region})
+        return env

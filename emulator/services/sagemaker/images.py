@@ -3,8 +3,9 @@
 AWS-provided images are matched by repository name, whatever the account and region in the URI:
 
   <acct>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:3.0-5      -> containers/xgboost
-  <acct>.dkr.ecr.<region>.amazonaws.com/sagemaker-scikit-learn:<v>   -> the job's own entry point;
-                                                                        served by containers/sklearn
+  <acct>.dkr.ecr.<region>.amazonaws.com/sagemaker-scikit-learn:<v>   -> processing: the job's own entry
+                                                                        point; training: containers/sklearn
+                                                                        (train.py); serving: containers/sklearn
   <acct>.dkr.ecr.<region>.amazonaws.com/cdk-hnb659fds-container-assets-<acct>-<region>:<hash>
                                                                      -> the CDK asset's folder
 
@@ -79,9 +80,11 @@ class Launcher:
     default_command: list[str] = field(default_factory=list)  # the image's ENTRYPOINT (+ CMD)
 
     def training_command(self) -> list[str]:
-        """SageMaker starts a training image as ``<entrypoint> train``; the XGBoost twin is a module."""
+        """SageMaker starts a training image as ``<entrypoint> train``; the twins are modules."""
         if self.kind == "xgboost":
             return [sys.executable, "-m", "containers.xgboost.train"]
+        if self.kind == "sklearn":  # the framework image: the toolkit runs the job's script-mode entry point
+            return [sys.executable, "-m", "containers.sklearn.train", "train"]
         if not self.default_command:
             raise UnsupportedImage(self.image, "its Dockerfile declares no ENTRYPOINT to train with")
         return python_command(self.default_command) + ["train"]

@@ -462,7 +462,7 @@ class JobsBackend:
             ml_root=ml,
             log_dir=job.log_dir,
             cwd=launcher.workdir,
-            env={**self.context.endpoint_env(), **job.process_env, **req.get("Environment", {})},
+            env={**self.context.endpoint_env(), **_training_job_env(job), **job.process_env, **req.get("Environment", {})},
             pythonpath=self._pythonpath(launcher),
             max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
             groups=self.groups,
@@ -583,6 +583,14 @@ def wait_for(describe: Any, status_key: str, what: str, timeout: float) -> dict:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} still {answer[status_key]} after {timeout}s")
         time.sleep(0.05)
+
+
+def _training_job_env(job: TrainingJob) -> dict[str, str]:
+    """What SageMaker sets in every training container: the job's name and ARN (the training toolkit
+    reads TRAINING_JOB_NAME) and, for SDK calls inside it (a script-mode job's S3 submit directory),
+    the region."""
+    region = job.arn.split(":")[3]
+    return {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn, "AWS_REGION": region}
 
 
 def _channel_config(channel: dict) -> dict:

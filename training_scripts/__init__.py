@@ -1,0 +1,1 @@
+"""Script-mode entry points the scikit-learn framework image runs (one folder per model family)."""

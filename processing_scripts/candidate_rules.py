@@ -47,15 +47,25 @@ def random_forest_ranges() -> dict[str, Any]:
     }
 
 
-# The Random Forest script's hyperparameters: name -> (kind, lowest, highest); None = unbounded.
-RANDOM_FOREST_SPECS: dict[str, tuple[str, float | None, float | None]] = {
-    "n_estimators": ("int", 1, 5000),
-    "max_depth": ("int", 1, 1000),
-    "min_samples_leaf": ("int", 1, None),
-    "min_samples_split": ("int", 2, None),
-    "max_features": ("float", 0.0, 1.0),  # a fraction of the columns per split (0, 1]
-    "random_state": ("int", 0, 2**32 - 1),
+# The Random Forest script's hyperparameters a candidate may set (training_scripts/random_forest/contract.py
+# names them all; problem_type, num_class and n_jobs are the pipeline's to set): name -> (kind, lowest,
+# highest, words also accepted). Kinds: int, number, count_or_fraction (a whole number, or a fraction in (0, 1]).
+RANDOM_FOREST_SPECS: dict[str, tuple[str, float | None, float | None, tuple[str, ...]]] = {
+    "n_estimators": ("int", 1, 5000, ()),
+    "max_depth": ("int", 1, None, ("none",)),
+    "min_samples_split": ("int", 2, None, ()),
+    "min_samples_leaf": ("int", 1, None, ()),
+    "max_features": ("count_or_fraction", 0, None, ("sqrt", "log2", "none")),
+    "max_samples": ("count_or_fraction", 0, None, ("none",)),
+    "bootstrap": ("word", None, None, ("true", "false")),
+    "criterion": ("word", None, None, ("auto", "squared_error", "absolute_error", "friedman_mse", "poisson",
+                                        "gini", "entropy", "log_loss")),
+    "class_weight": ("word", None, None, ("none", "balanced", "balanced_subsample")),
+    "min_impurity_decrease": ("number", 0, None, ()),
+    "ccp_alpha": ("number", 0, None, ()),
+    "random_state": ("int", 0, 2**32 - 1, ()),
 }
+PIPELINE_SET = ("problem_type", "num_class")  # from the plan's problem type, whatever a candidate says
 
 
 class CandidateError(ValueError):
@@ -119,31 +129,47 @@ def check_candidates(candidates: Any) -> list[dict[str, Any]]:
     return candidates
 
 
+def _random_forest_value(key: str, raw: Any, where: str, name: str) -> None:
+    spec = RANDOM_FOREST_SPECS.get(key)
+    if spec is None:
+        settable = sorted(RANDOM_FOREST_SPECS)
+        why = "the pipeline sets it from the problem type" if key in PIPELINE_SET else f"it takes {settable}"
+        raise InvalidCandidate(f"Candidate {name!r}: the Random Forest has no settable hyperparameter {key!r} ({where}); {why}.")
+    kind, low, high, words = spec
+    text = str(raw).strip().lower()
+    if text in words:
+        return
+    wanted = {"int": "a whole number", "number": "a number", "word": "one of", "count_or_fraction":
+              "a fraction in (0, 1] or a whole number"}[kind]
+    if words:
+        wanted += f" or one of {list(words)}" if kind != "word" else f" {list(words)}"
+    try:
+        value = float(text) if kind != "int" else int(text)
+    except ValueError:
+        value = None
+    if kind == "word" or value is None:
+        raise InvalidCandidate(f"Candidate {name!r}: {key}={raw!r} ({where}) must be {wanted}.")
+    if kind == "count_or_fraction":
+        fine = (0 < value <= 1) or (value > 1 and float(value).is_integer())
+    else:
+        fine = (low is None or value >= low) and (high is None or value <= high)
+    if not fine:
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise InvalidCandidate(f"Candidate {name!r}: {key}={raw!r} ({where}) must be {wanted}"
+                               + ("" if kind == "count_or_fraction" else f", {bounds}") + ".")
+
+
 def check_random_forest(hyperparameters: dict[str, str], ranges: dict[str, Any], name: str) -> None:
     """The Random Forest script's names and value ranges, on the values and on every tuning range's ends."""
-    def check(key: str, raw: Any, where: str) -> None:
-        spec = RANDOM_FOREST_SPECS.get(key)
-        if spec is None:
-            raise InvalidCandidate(f"Candidate {name!r}: the Random Forest has no hyperparameter {key!r} ({where}); it "
-                                   f"takes {sorted(RANDOM_FOREST_SPECS)}.")
-        kind, low, high = spec
-        try:
-            value = int(raw) if kind == "int" else float(raw)
-        except (TypeError, ValueError):
-            raise InvalidCandidate(f"Candidate {name!r}: {key}={raw!r} ({where}) must be a{'n integer' if kind == 'int' else ' number'}.") from None
-        if (low is not None and (value <= low if key == "max_features" else value < low)) or (high is not None and value > high):
-            bounds = "(0, 1]" if key == "max_features" else f"[{low}, {high if high is not None else '∞'}]"
-            raise InvalidCandidate(f"Candidate {name!r}: {key}={raw!r} ({where}) is outside {bounds}.")
-
     for key, value in hyperparameters.items():
-        check(key, value, "hyperparameters")
+        _random_forest_value(key, value, "hyperparameters", name)
     for kind, entries in ranges.items():
         for entry in entries or []:
             for end in ("MinValue", "MaxValue"):
                 if end in entry:
-                    check(entry.get("Name"), entry[end], f"tuning_ranges.{kind}")
+                    _random_forest_value(entry.get("Name"), entry[end], f"tuning_ranges.{kind}", name)
             for value in entry.get("Values", []):
-                check(entry.get("Name"), value, f"tuning_ranges.{kind}")
+                _random_forest_value(entry.get("Name"), value, f"tuning_ranges.{kind}", name)
 
 
 def slug(name: str) -> str:

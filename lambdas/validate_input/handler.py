@@ -59,13 +59,10 @@ FITTING_OBJECTIVES = {
 MAX_READ_BYTES = 64 * 1024 * 1024  # read whole objects up to this; sample beyond it
 MIN_ROWS = rules.MIN_LABELLED_ROWS  # fewer rows cannot fill train/validation/test splits usefully
 NAME_LIMITS = {"tuning": 32}  # HyperParameterTuningJobName; every other SageMaker name: 63
-# The Random Forest script prints "<channel>:<metric>=<value>" per channel; the fan-out's tuning jobs
-# scrape these with MetricDefinitions (stacks/candidates.py) and optimise the validation one.
-RANDOM_FOREST_OBJECTIVE = {
-    "regression": ("validation:rmse", "Minimize"),
-    "binary": ("validation:auc", "Maximize"),
-    "multiclass": ("validation:f1_weighted", "Maximize"),
-}
+# The Random Forest script prints "<channel>:<metric>=<value>" per channel with XGBoost's metric names
+# (training_scripts/random_forest/contract.py OBJECTIVES); the fan-out's tuning jobs scrape them with
+# MetricDefinitions (stacks/candidates.py) and optimise the validation one, as XGBoost's are.
+RANDOM_FOREST_OBJECTIVE = {problem: (metric, direction) for problem, (_, _, metric, direction) in XGBOOST_SETUP.items()}
 PROBLEM_TYPES = rules.PROBLEM_TYPES
 APPROVAL_MODES = ("auto", "manual")
 MAX_APPROVAL_SECONDS = 365 * 24 * 3600  # a Task state's TimeoutSeconds limit (one year)
@@ -603,7 +600,9 @@ def candidate_plan(config: dict[str, Any], candidate: dict[str, Any], index: int
         hyperparameters, objective = xgboost_hyperparameters_for(config, candidate, problem, num_class)
         ranges = candidate.get("tuning_ranges", config["tuning_ranges"])
     else:
-        hyperparameters = {**candidate_rules.random_forest_hyperparameters(), **candidate.get("hyperparameters", {})}
+        hyperparameters = {**candidate_rules.random_forest_hyperparameters(), **candidate.get("hyperparameters", {}),
+                           # the script is told the problem, not left to guess it from the labels
+                           "problem_type": problem, "num_class": str(num_class or 0)}
         metric, direction = RANDOM_FOREST_OBJECTIVE[problem]
         objective = {"MetricName": metric, "Type": direction}
         ranges = candidate.get("tuning_ranges", candidate_rules.random_forest_ranges())
@@ -612,7 +611,9 @@ def candidate_plan(config: dict[str, Any], candidate: dict[str, Any], index: int
     if family == "xgboost":
         check_hyperparameters(hyperparameters, tuning["ParameterRanges"], problem)  # after the ranges' shape is checked
     else:
-        candidate_rules.check_random_forest(hyperparameters, tuning["ParameterRanges"], name)
+        # what the user chose (defaults and the candidate's values), not what the pipeline adds
+        chosen = {k: v for k, v in hyperparameters.items() if k not in candidate_rules.PIPELINE_SET}
+        candidate_rules.check_random_forest({**chosen, **candidate.get("hyperparameters", {})}, tuning["ParameterRanges"], name)
     tuned = {r["Name"] for kind in tuning["ParameterRanges"].values() for r in kind}
     folder = f"candidates/{index}-{candidate_rules.slug(name)}/"
     where = run + folder

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from lambdas.validate_input import handler as validate
+from processing_scripts import candidate_rules
 from stacks.config import ConfigError, PipelineConfig
+from training_scripts.random_forest import contract
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 BUCKET = "pipeline-data"
@@ -63,8 +65,12 @@ def test_one_candidate_may_be_dropped_and_a_second_xgboost_added(abalone):
     ([], "NoCandidates", "non-empty list"),
     ([{"name": "a", "family": "lightgbm"}], "UnknownCandidateFamily", "'lightgbm'"),
     ([{"name": "m", "family": "xgboost"}, {"name": "M", "family": "random_forest"}], "DuplicateCandidateName", "both named"),
-    ([{"name": "rf", "family": "random_forest", "hyperparameters": {"n_trees": "5"}}], "InvalidCandidate", "no hyperparameter 'n_trees'"),
-    ([{"name": "rf", "family": "random_forest", "hyperparameters": {"max_features": "1.5"}}], "InvalidCandidate", "outside (0, 1]"),
+    ([{"name": "rf", "family": "random_forest", "hyperparameters": {"n_trees": "5"}}], "InvalidCandidate", "no settable hyperparameter 'n_trees'"),
+    ([{"name": "rf", "family": "random_forest", "hyperparameters": {"max_features": "1.5"}}], "InvalidCandidate", "a fraction in (0, 1] or a whole number"),
+    ([{"name": "rf", "family": "random_forest", "hyperparameters": {"problem_type": "binary"}}], "InvalidCandidate",
+     "the pipeline sets it"),
+    ([{"name": "rf", "family": "random_forest", "tuning_ranges": {"IntegerParameterRanges": [
+        {"Name": "max_depth", "MinValue": "0", "MaxValue": "5"}]}}], "InvalidCandidate", "max_depth='0' (tuning_ranges"),
     ([{"name": "x", "family": "xgboost", "hyperparameters": {"max_depth": 3}}], "InvalidCandidate", "string values"),
     ([{"name": "x y", "family": "xgboost"}], "InvalidCandidate", "letters, digits"),
 ])
@@ -85,3 +91,18 @@ def test_cdk_json_candidates_are_checked_at_synth():
     config = PipelineConfig.from_context({"candidates": '[{"name": "rf", "family": "random_forest"}]'})  # a -c string
     assert config.candidates == [{"name": "rf", "family": "random_forest"}]
     assert "max_concurrent_candidates" not in config.execution_defaults()  # shapes the Map: per deploy
+
+
+def test_the_forest_rules_follow_the_scripts_contract():
+    """The Lambda cannot import the training script; its table must not drift from the script's."""
+    assert set(candidate_rules.RANDOM_FOREST_SPECS) | set(candidate_rules.PIPELINE_SET) <= set(contract.HYPERPARAMETERS)
+    assert {p: tuple(v) for p, v in validate.RANDOM_FOREST_OBJECTIVE.items()} == contract.OBJECTIVES
+    candidate_rules.check_random_forest(candidate_rules.random_forest_hyperparameters(),
+                                        candidate_rules.random_forest_ranges(), "defaults")
+
+
+def test_the_forest_is_told_the_problem_type(s3):
+    s3.put_object(Bucket=BUCKET, Key="raw/bank.csv", Body=(DATA / "bank-marketing.csv").read_bytes())
+    rf = invoke("raw/bank.csv", target_column="deposit")["candidates"][1]
+    assert rf["hyperparameters"]["problem_type"] == "binary" and rf["hyperparameters"]["num_class"] == "0"
+    assert rf["tuning_config"]["HyperParameterTuningJobObjective"] == {"MetricName": "validation:auc", "Type": "Maximize"}

@@ -158,7 +158,7 @@ def select(entries: list[dict[str, Any]], reports: dict[str, dict[str, Any]], bo
         "direction": direction,
         "rule": RULE,
         "winner": {**by_name[winner], "value": value[winner], "reason": reasons[winner]},
-        "losers": [{**by_name[e["name"]], "reason": reasons[e["name"]][:1000]} for e in ranked if e["name"] != winner],
+        "losers": [{**by_name[e["name"]], "reason": reasons[e["name"]][:800]} for e in ranked if e["name"] != winner],
         "leaderboard": rows,
         "table": table(rows, metric),
     }

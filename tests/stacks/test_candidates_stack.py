@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match, Template
+from test_pipeline_stack import _all_states, _resolve_join
 
 from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
 from stacks.approvals import REGISTERED_BY
 from stacks.candidates import CANDIDATE_OF
 from training_scripts.random_forest import contract
-
-from test_pipeline_stack import _all_states, _resolve_join
 
 SAGEMAKER = "arn:aws:states:::sagemaker:"
 

@@ -145,6 +145,7 @@ def select(entries: list[dict[str, Any]], reports: dict[str, dict[str, Any]], bo
             "training_seconds": entry.get("training_seconds"), "size_bytes": figures[name].get("size_bytes"),
             "latency_ms": figures[name].get("latency_ms"), "winner": name == winner, "reason": reason(name),
             "top_feature": (report.get("explainability") or {}).get("top_feature"),
+            "evaluation_report": entry.get("evaluation_report"), "explainability": entry.get("explainability"),
         })
     for entry in failed:
         rows.append({"rank": None, "name": entry.get("name"), "family": entry.get("family"), "status": "Failed",

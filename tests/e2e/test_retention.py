@@ -19,6 +19,7 @@ from emulator.storage.retention import disk_bytes
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ABALONE = PROJECT_ROOT / "data" / "abalone.csv"
 SMALL = {
+    "candidates": [{"name": "xgboost", "family": "xgboost"}],  # one candidate: this test is about something else
     "hyperparameters": {"num_round": "30", "max_depth": "4", "eta": "0.2", "subsample": "0.8",
                         "colsample_bytree": "0.8", "min_child_weight": "1", "early_stopping_rounds": "5"},
     "tuning_max_jobs": 2,

@@ -95,8 +95,8 @@ def leaderboard_lines(output: dict) -> list[str]:
     table = output.get("leaderboard_table") or []
     if not table:
         return []
-    lines = [f"  leaderboard       {len(output.get('leaderboard') or [])} candidate(s); * = deployed (winner: "
-             f"{output.get('winner')})"]
+    count = len(output.get("leaderboard") or [])
+    lines = [f"  leaderboard       {count} candidate(s); * = deployed (winner: {output.get('winner')})"]
     lines += ["    " + line[:190] for line in table]
     lines += textwrap.wrap(f"rule: {output.get('selection_rule')}", width=180, initial_indent=" " * 20,
                            subsequent_indent=" " * 20)

@@ -104,7 +104,7 @@ def script_mode_hyperparameters(entry_point: str, submit_directory: str, region:
 
 def job_name_hyperparameter(job_name_path: str) -> dict[str, str]:
     """``sagemaker_job_name`` for a Step Functions task, JSON-encoded at run time from a JSONPath:
-    {"sagemaker_job_name.$": "States.Format('\\"{}\\"', $.names.train)"}."""
+    ``sagemaker_job_name.$`` = ``States.Format('"{}"', $.names.train)`` (the job name in quotes)."""
     return {"sagemaker_job_name.$": f"States.Format('\"{{}}\"', {job_name_path})"}
 
 

@@ -1,1 +1,1 @@
-"""Local twin of the SageMaker scikit-learn framework container's serving side (script mode)."""
+"""Local twin of the SageMaker scikit-learn framework container: training (the training toolkit) and serving (script mode)."""

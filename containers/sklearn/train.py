@@ -37,6 +37,7 @@ import collections
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -44,10 +45,13 @@ import tarfile
 import tempfile
 import threading
 import traceback
+from importlib import metadata
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a path: make `containers` importable from the project root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from containers.sklearn.training_env import TrainingEnvironment
 
@@ -141,10 +145,6 @@ def check_requirements(code_dir: Path, python: str) -> None:
     requirements = code_dir / "requirements.txt"
     if not requirements.is_file():
         return
-    from importlib import metadata
-
-    from packaging.requirements import InvalidRequirement, Requirement
-
     problems = []
     for raw in requirements.read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -187,13 +187,7 @@ def entry_point_command(code_dir: Path, program: str, args: list[str], python: s
     if program.endswith(".py"):
         return [python, program, *args]
     (code_dir / program).chmod(0o777)  # entry_point.install: a command is made executable (511)
-    return ["/bin/sh", "-c", f"./{program} " + " ".join(_quote(a) for a in args)]
-
-
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
+    return ["/bin/sh", "-c", f"./{program} " + " ".join(shlex.quote(a) for a in args)]
 
 
 def _tee(stream, sink, tail: collections.deque) -> None:

@@ -13,7 +13,8 @@ Prints ``train:<metric>=<value>`` and ``validation:<metric>=<value>`` lines (con
 XGBoost reports, the MetricDefinitions regexes) and writes in SM_MODEL_DIR ``model.joblib`` (the
 fitted estimator), ``model.json`` (problem type, classes, features, hyperparameters, metrics) and
 ``code/`` (the serving code), so the artifact serves through inference.py with
-contract.SERVING_ENVIRONMENT. Bad input fails with a named error: ``<Error>: <what to do>`` is the
+contract.SERVING_ENVIRONMENT. The estimator is fitted on ``n_jobs`` threads and saved with n_jobs=1,
+so its predictions are bit-for-bit the same on every load. Bad input fails with a named error: ``<Error>: <what to do>`` is the
 last line of stderr and the content of SM_OUTPUT_DIR/failure (DescribeTrainingJob's FailureReason),
 exit code 1.
 
@@ -328,6 +329,10 @@ def train(args: argparse.Namespace) -> dict:
     started = time.monotonic()
     estimator.fit(x_train, y_train if problem_type == contract.REGRESSION else y_train.astype(int))
     seconds = time.monotonic() - started
+    # Predicting on several threads adds the trees' outputs in the order the threads finish, so the
+    # last bits of a regression or probability vary between calls; one thread adds them in tree
+    # order: every load of the model (endpoint, batch, an in-process check) answers the same bits.
+    estimator.set_params(n_jobs=1)
     print(f"Fitted {forest.__name__} ({params['n_estimators']} trees) on {len(y_train)} rows x "
           f"{x_train.shape[1]} features in {seconds:.2f}s ({params['n_jobs']} thread(s))", flush=True)
     measured = {"train": evaluate(estimator, problem_type, num_class, x_train, y_train)}

@@ -73,6 +73,31 @@ class SchemaError(EvaluationError):
     pass
 
 
+class ExplainerUnavailable(EvaluationError):
+    """shap (or matplotlib) is not in the image and could not be installed."""
+
+
+# Not in the AWS XGBoost image this job runs in: installed at the job's start when missing, as SageMaker's
+# own examples do in processing jobs (the emulator's jobs run the project's Python, which has them).
+EXPLAIN_PACKAGES = {"shap": "shap", "matplotlib": "matplotlib"}
+
+
+def ensure_explain_packages() -> None:
+    import importlib.util
+    import subprocess
+
+    missing = [package for module, package in EXPLAIN_PACKAGES.items() if importlib.util.find_spec(module) is None]
+    if not missing:
+        return
+    log.info("Installing %s for the explanation", missing)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing], check=False,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ExplainerUnavailable(
+            f"{missing} are not in this image and `pip install` failed ({done.stderr.strip()[-300:]}). Give the "
+            "evaluation job internet access (no network isolation, a NAT or a PyPI mirror) or an image that has them.")
+
+
 def _single_file(folder: Path, name: str, error: type[EvaluationError], what: str) -> Path:
     if folder.is_file():
         return folder
@@ -408,6 +433,7 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    ensure_explain_packages()
     schema = load_schema(args.schema_dir)
     model = load_model(args.model_dir)
     features, labels = load_test(args.test_dir)

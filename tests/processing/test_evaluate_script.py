@@ -211,3 +211,12 @@ def test_a_model_archive_of_neither_family_is_a_named_error(tmp_path, capsys):
     assert evaluate.main(["--model-dir", str(tmp_path / "model"), "--test-dir", str(tmp_path), "--schema-dir",
                           str(tmp_path), "--output-dir", str(tmp_path / "out")]) == 1
     assert "ModelNotFoundError: " in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_missing_explainer_that_cannot_be_installed_is_a_named_error(monkeypatch, tmp_path):
+    # a module no image has, "installed" from a local path that does not exist: pip fails without the network
+    monkeypatch.setattr(evaluate, "EXPLAIN_PACKAGES", {"no_such_explainer_module": str(tmp_path / "missing-wheel")})
+    with pytest.raises(evaluate.ExplainerUnavailable, match="pip install` failed"):
+        evaluate.ensure_explain_packages()
+    monkeypatch.setattr(evaluate, "EXPLAIN_PACKAGES", {"json": "unused"})  # present: nothing to install
+    evaluate.ensure_explain_packages()

@@ -162,6 +162,9 @@ def load_model(model_dir: Path) -> TrainedModel:
             model.load_model(bytearray(raw))
         except xgb.core.XGBoostError as err:
             raise ModelNotFoundError(f"{MODEL_FILE} in {archive} is not an xgboost model: {err}") from None
+        # one thread, as the forest predicts: a single row is served on one, and OpenMP threads spinning
+        # against other work would measure the machine's load, not the model
+        model.set_param({"nthread": 1})
         return TrainedModel("xgboost", model, archive)
     import io
     import pickle

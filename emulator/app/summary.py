@@ -101,7 +101,7 @@ def leaderboard_lines(output: dict) -> list[str]:
     lines += textwrap.wrap(f"rule: {output.get('selection_rule')}", width=180, initial_indent=" " * 20,
                            subsequent_indent=" " * 20)
     if output.get("explainability"):
-        lines.append(f"  explanation       {output['explainability']} (and explainability.png beside it)"[:199])
+        lines.append(f"  explanation       {output['explainability']}"[:199])  # explainability.png beside it
     return lines
 
 

@@ -207,3 +207,42 @@ def test_a_candidate_whose_script_raises_fails_alone_and_the_other_deploys(pipel
     assert forest_wins.output["winner"] == "random_forest"
     assert Served(pipeline, forest_wins.output).family == "random_forest"
     assert pipeline.endpoint()["EndpointStatus"] == "InService"
+
+
+@pytest.fixture(scope="module")
+def bank(pipeline, forest_wins):
+    """The binary sample: AUC (higher is better), the forest a classifier, labels yes/no at the endpoint."""
+    from .test_offline_pipeline import PROJECT_ROOT
+
+    champion = f"s3://{pipeline.bucket}/champion/ml-pipeline-endpoint/evaluation.json"
+    pipeline.runtime.s3.delete(champion)  # another use case on this one endpoint, on purpose (ChampionMismatch)
+    uri = pipeline.upload("bank.csv", (PROJECT_ROOT / "data" / "bank-marketing.csv").read_bytes())
+    result = pipeline.run("bank", {"input_s3_uri": uri, **BASE, "target_column": "deposit", "candidates": [XGBOOST, FOREST]})
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    return result
+
+
+def test_bank_marketing_competes_on_auc_and_the_winner_answers_in_the_tables_labels(pipeline, bank):
+    board = bank.output["leaderboard"]
+    assert {row["metric"] for row in board} == {"auc"} and all(row["status"] == "Succeeded" for row in board)
+    assert all(0.8 < row["ci95"][0] <= row["value"] <= row["ci95"][1] <= 1 for row in board)
+    assert bank.output["winner"] == by_rule(board, direction="higher")
+    served = Served(pipeline, bank.output)
+    rows = served.batch_lines[:30]
+    client = boto3.client("sagemaker-runtime", endpoint_url=pipeline.runtime.invoke_server_url(), region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    answer = client.invoke_endpoint(EndpointName="ml-pipeline-endpoint", ContentType="text/csv", Accept="text/csv",
+                                    Body="\n".join(rows))["Body"].read().decode().split()
+    scores = served.predict(rows) if served.family == "xgboost" else _positive(served, rows)
+    expected = [("yes", p) if p > 0.5 else ("no", 1 - p) for p in scores]
+    assert [line.split(",")[0] for line in answer] == [label for label, _ in expected]
+    assert [float(line.split(",")[1]) for line in answer] == pytest.approx([p for _, p in expected], rel=1e-5)
+    for row in board:
+        top = json.loads(pipeline.runtime.s3.get_bytes(row["explainability"]))["top_feature"]
+        assert top in json.loads(pipeline.runtime.s3.get_bytes(row["evaluation_report"]))["input_columns"]
+
+
+def _positive(served: Served, rows: list[str]) -> np.ndarray:
+    """The forest's probability of the positive class (index 1), as its serving code answers."""
+    frame = pd.read_csv(io.StringIO("\n".join(rows)), header=None, names=served.schema["input_columns"], skipinitialspace=True)
+    return served.model_object.predict_proba(preprocess.transform_with_schema(served.schema, frame))[:, 1]

@@ -123,6 +123,8 @@ def select(entries: list[dict[str, Any]], reports: dict[str, dict[str, Any]], bo
     def reason(name: str) -> str:
         diff = difference.get(name)
         between = f"paired 95% interval of the difference from {leader!r}: [{diff[0]:.4g}, {diff[1]:.4g}]" if diff else ""
+        if name == winner and len(trained) == 1:
+            return f"{shown(name)}; the only candidate that trained"
         if name == winner and name == leader:
             tied_with = sorted(tied - {name})
             return (f"best {shown(name)}" + (f"; tied with {tied_with} and the fastest" if tied_with else

@@ -91,6 +91,7 @@ def test_one_failed_candidate_is_on_the_leaderboard_with_its_cause(data):
               "cause": "AlgorithmError: ValueError: boom"}
     result = run(ok, failed=[failed])
     assert result["winner"]["name"] == "xgb" and result["losers"] == []
+    assert "the only candidate that trained" in result["winner"]["reason"]
     row = result["leaderboard"][-1]
     assert row["status"] == "Failed" and row["cause"] == failed["cause"] and "boom" in row["reason"]
     assert "failed" in result["table"][-1] and "boom" in result["table"][-1]

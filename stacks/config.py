@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from processing_scripts import candidate_rules
 from processing_scripts import problem_rules as rules
 
 PROBLEM_TYPES = rules.PROBLEM_TYPES
@@ -34,6 +35,7 @@ DEPLOY_ONLY = (
     "endpoint_instance_count",
     "model_package_group",
     "job_timeout_seconds",
+    "max_concurrent_candidates",
 )
 
 
@@ -94,6 +96,11 @@ class PipelineConfig:
     tuning_ranges: dict[str, Any] = field(default_factory=_default_ranges)
     # Seeds the search (SageMaker's RandomSeed), so re-running on the same data finds the same model.
     tuning_random_seed: int = 42
+    # The models that compete (processing_scripts/candidate_rules.py): by default the built-in XGBoost
+    # (tuned with the settings above) and a scikit-learn Random Forest (script mode).
+    candidates: list[dict[str, Any]] = field(default_factory=candidate_rules.default_candidates)
+    # How many candidates train at once (the fan-out Map's MaxConcurrency).
+    max_concurrent_candidates: int = 2
     transform_instance_type: str = "ml.m5.large"
     endpoint_name: str = "ml-pipeline-endpoint"
     endpoint_instance_type: str = "ml.m5.large"
@@ -148,6 +155,12 @@ class PipelineConfig:
             raise ConfigError(f"model_approval_status {self.model_approval_status!r} is not one of {MODEL_APPROVAL_STATUSES}")
         if not 1 <= self.approval_timeout_seconds <= 365 * 24 * 3600:
             raise ConfigError("approval_timeout_seconds must be between 1 and one year (Step Functions' task limit)")
+        try:
+            candidate_rules.check_candidates(self.candidates)
+        except candidate_rules.CandidateError as err:
+            raise ConfigError(f"{type(err).__name__}: {err}") from None
+        if not 1 <= self.max_concurrent_candidates <= 40:
+            raise ConfigError("max_concurrent_candidates must be between 1 and 40 (Step Functions' inline Map limit)")
         if self.training_instance_count < 1 or self.endpoint_instance_count < 1:
             raise ConfigError("instance counts must be at least 1")
         if not self.raw_prefix.endswith("/") or self.raw_prefix.startswith("/"):

@@ -64,6 +64,7 @@ class MlPipelineStack(Stack):
                 sagemaker_role=sagemaker_role.role,
                 validate_input=functions.validate_input,
                 quality_gate=functions.quality_gate,
+                select_winner=functions.select_winner,
                 topic=notifications.topic,
             ),
         )

@@ -1,4 +1,4 @@
-"""The Lambda functions the state machine calls: input validation and the quality gate."""
+"""The Lambda functions the state machine calls: input validation, the winner's selection and the quality gate."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 
 
 class PipelineFunctions(Construct):
-    """Exposes ``validate_input`` and ``quality_gate``. Each is a plain asset folder (boto3 only, no
+    """Exposes ``validate_input``, ``select_winner`` and ``quality_gate``. Each is a plain asset folder (boto3 only, no
     bundling) so the app synthesizes without Docker. Both folders hold ``problem_rules.py`` as a
     symlink to processing_scripts/problem_rules.py, which the asset copies as a file: the Lambdas and
     the processing jobs run one rule from one source file."""
@@ -54,6 +54,15 @@ class PipelineFunctions(Construct):
             environment={"DATA_BUCKET": bucket.bucket_name},
         )
         bucket.grant_read(self.quality_gate)
+        # pure python (no numpy in the Lambda runtime): percentiles over the bootstraps evaluate.py drew
+        self.select_winner = self._function(
+            "SelectWinner",
+            "select_winner",
+            "Ranks the candidates on paired-bootstrap intervals and picks the winner by the stated rule",
+            memory_mb=512,
+            environment={"DATA_BUCKET": bucket.bucket_name},
+        )
+        bucket.grant_read(self.select_winner)
 
     def _function(self, construct_id: str, folder: str, description: str, memory_mb: int, environment: dict) -> lambda_.Function:
         log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_MONTH)

@@ -1,7 +1,8 @@
-"""The training state machine: validate, preprocess, tune, train, evaluate, gate, register, score
-and deploy — every Task with Retry and Catch, every outcome published to SNS.
+"""The training state machine: validate, preprocess, train the competing candidates (stacks/candidates.py),
+select the winner, gate it, register every candidate, score and deploy the winner — every Task with
+Retry and Catch, every outcome published to SNS.
 
-CDK has L2 tasks for models, endpoint configs, endpoints and transform jobs; they are used here.
+CDK has L2 tasks for endpoint configs, endpoints and transform jobs; they are used here.
 Processing and tuning have no L2 task, and the training L2 cannot take its hyperparameters as one
 object from the state (the tuned values are only known at run time), so those three are
 CustomStates whose IAM is written out in ``_job_permissions``.
@@ -10,6 +11,7 @@ CustomStates whose IAM is written out in ``_job_permissions``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, Size, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -25,6 +27,7 @@ from constructs import Construct
 
 from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
 from stacks.approvals import REGISTERED_BY
+from stacks.candidates import CandidateFanOut, CandidateProps
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
 from stacks.storage import CODE_PREFIX
@@ -37,9 +40,12 @@ from stacks.task_policies import (
     SNS_TRANSIENT,
     guard,
 )
+from stacks.training_code import ScriptModeCode
 
 J = sfn.JsonPath
 PROCESSING = "/opt/ml/processing"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WINNER = "$.selection.winner"  # the candidate Select winner chose: its entry from the fan-out
 ENDPOINT_POLL_SECONDS = 30
 ENDPOINT_MAX_POLLS = 60  # 30 minutes of Creating/Updating before the deploy is declared failed
 # "Find endpoint" retries a SageMaker error that does not say "no such endpoint" (throttling, a 5xx:
@@ -65,6 +71,7 @@ class TrainingPipelineProps:
     sagemaker_role: iam.IRole
     validate_input: lambda_.IFunction
     quality_gate: lambda_.IFunction
+    select_winner: lambda_.IFunction
     topic: sns.ITopic
 
 
@@ -77,6 +84,14 @@ class TrainingPipeline(Construct):
         self._stack = Stack.of(self)
 
         failure = self._failure_handler()
+        # the Random Forest's script-mode code: sourcedir.tar.gz, a CDK file asset the jobs read
+        self.forest_code = ScriptModeCode(self, "RandomForestCode", source_dir=PROJECT_ROOT / "training_scripts" / "random_forest",
+                                          entry_point="train.py")
+        self.forest_code.grant_read(props.sagemaker_role)
+        self.candidates = CandidateFanOut(self, "Candidates", CandidateProps(
+            config=props.config, images=props.images, key=props.key, sagemaker_role=props.sagemaker_role,
+            forest_code=self.forest_code, job_state=self.job_state, processing_parameters=self.processing_parameters))
+        self.candidates.fan_out.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
         # The pipeline, in order; each step is a method below and every Task in it is guarded
         # (Retry on transient errors, Catch -> the failure handler).
         definition = (
@@ -85,9 +100,10 @@ class TrainingPipeline(Construct):
             .next(self._apply_defaults())
             .next(self._validate(failure))
             .next(self._preprocess(failure))
-            .next(self._tune_or_not(failure))
-            .next(self._train(failure))
-            .next(self._evaluate(failure))
+            .next(self.candidates.fan_out)
+            .next(self._select_winner(failure))
+            .next(self.candidates.register_losers(failure, props.config.model_package_group,
+                                                  lambda path: self._serving_containers(False, path)))
             .next(self._gate(failure))
             .next(self._create_model(failure))
             .next(self._register(failure))
@@ -103,7 +119,7 @@ class TrainingPipeline(Construct):
             timeout=Duration.seconds(props.config.execution_timeout_seconds),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            comment="Train, gate and deploy an XGBoost model from a CSV in S3",
+            comment="Train competing models on a CSV in S3, then gate, register and deploy the winner",
         )
         self._job_permissions(self.state_machine.role)
 
@@ -172,7 +188,7 @@ class TrainingPipeline(Construct):
 
     # ------------------------------------------------------------------ jobs
 
-    def _job_state(self, construct_id: str, action: str, parameters: dict, result_selector: dict, result_path: str,
+    def job_state(self, construct_id: str, action: str, parameters: dict, result_selector: dict, result_path: str,
                    failure: sfn.IChainable, comment: str, timeout_path: str | None = None) -> sfn.CustomState:
         """A `.sync` job. Its state times out a margin after the job's own StoppingCondition, or at
         ``timeout_path`` when the job's length is only known at run time (a tuning search)."""
@@ -193,7 +209,7 @@ class TrainingPipeline(Construct):
         )
         return guard(state, SAGEMAKER_TRANSIENT, failure)
 
-    def _processing_parameters(self, name_path: str, image: str, script: str, arguments: list | str,
+    def processing_parameters(self, name_path: str, image: str, script: str, arguments: list | str,
                                inputs: list[tuple[str, str, str]], outputs: list[tuple[str, str, str]]) -> dict:
         """A CreateProcessingJob request; inputs/outputs are (name, S3 URI or JSONPath, local folder)."""
 
@@ -251,7 +267,7 @@ class TrainingPipeline(Construct):
             "'--validation-fraction', States.Format('{}', $.plan.config.validation_fraction), "
             "'--test-fraction', States.Format('{}', $.plan.config.test_fraction))"
         )
-        parameters = self._processing_parameters(
+        parameters = self.processing_parameters(
             "$.plan.job_names.preprocess",
             self.props.images.sklearn,
             "preprocess.py",
@@ -260,7 +276,7 @@ class TrainingPipeline(Construct):
             outputs=[(split, f"$.plan.paths.{split}", f"{out}/{split}")
                      for split in ("train", "validation", "test", "batch", "schema", "featurizer", "decoder")],
         )
-        return self._job_state(
+        return self.job_state(
             "Preprocess",
             "createProcessingJob",
             parameters,
@@ -270,132 +286,17 @@ class TrainingPipeline(Construct):
             "Clean, encode and split the raw CSV into label-first train/validation/test",
         )
 
-    def _training_definition(self) -> dict:
-        """What tuning trials and the final training job share."""
-        channels = [
-            {
-                "ChannelName": channel,
-                "ContentType": "text/csv",
-                "CompressionType": "None",
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri.$": f"$.plan.paths.{channel}",
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-            for channel in ("train", "validation")
-        ]
-        return {
-            "AlgorithmSpecification": {"TrainingImage": self.props.images.xgboost, "TrainingInputMode": "File"},
-            "RoleArn": self.props.sagemaker_role.role_arn,
-            "InputDataConfig": channels,
-            "ResourceConfig": {
-                "InstanceType.$": "$.plan.config.training_instance_type",
-                "InstanceCount.$": "$.plan.config.training_instance_count",
-                "VolumeSizeInGB": 30,
-                "VolumeKmsKeyId": self.props.key.key_arn,
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": self.props.config.job_timeout_seconds},
-        }
-
-    def _tune_or_not(self, failure: sfn.IChainable) -> sfn.IChainable:
-        tuning = {
-            "HyperParameterTuningJobName.$": "$.plan.job_names.tuning",
-            "HyperParameterTuningJobConfig.$": "$.plan.tuning_config",
-            "TrainingJobDefinition": {
-                **self._training_definition(),
-                "StaticHyperParameters.$": "$.plan.static_hyperparameters",
-                "OutputDataConfig": {"S3OutputPath.$": "$.plan.paths.tuning_output", "KmsKeyId": self.props.key.key_arn},
-            },
-        }
-        tune = self._job_state(
-            "Tune hyperparameters",
-            "createHyperParameterTuningJob",
-            tuning,
-            {
-                "BestTrainingJobName.$": "$.BestTrainingJob.TrainingJobName",
-                "TunedHyperParameters.$": "$.BestTrainingJob.TunedHyperParameters",
-                "BestObjective.$": "$.BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric",
-                "TrainingJobStatusCounters.$": "$.TrainingJobStatusCounters",
-            },
-            "$.tuning",
-            failure,
-            "Bayesian (or configured) search over the XGBoost hyperparameter ranges",
-            timeout_path="$.plan.tuning_timeout_seconds",
-        )
-        merge_tuned = sfn.Pass(
-            self,
-            "Use tuned hyperparameters",
-            parameters={"values.$": "States.JsonMerge($.plan.hyperparameters, $.tuning.TunedHyperParameters, false)"},
-            result_path="$.hyperparameters",
-        )
-        use_static = sfn.Pass(
-            self,
-            "Use configured hyperparameters",
-            parameters={"values.$": "$.plan.hyperparameters"},
-            result_path="$.hyperparameters",
-        )
-        return (
-            sfn.Choice(self, "Tuning enabled?")
-            .when(sfn.Condition.boolean_equals("$.plan.config.tuning_enabled", True), tune.next(merge_tuned))
-            .otherwise(use_static)
-            .afterwards()
-        )
-
-    def _train(self, failure: sfn.IChainable) -> sfn.IChainable:
-        training = {
-            "TrainingJobName.$": "$.plan.job_names.training",
-            **self._training_definition(),
-            "HyperParameters.$": "$.hyperparameters.values",
-            "OutputDataConfig": {"S3OutputPath.$": "$.plan.paths.model_output", "KmsKeyId": self.props.key.key_arn},
-        }
-        train = self._job_state(
-            "Train model",
-            "createTrainingJob",
-            training,
-            {
-                "TrainingJobName.$": "$.TrainingJobName",
-                "ModelArtifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
-                "FinalMetricDataList.$": "$.FinalMetricDataList",
-            },
-            "$.training",
-            failure,
-            "The final model, on the best (or configured) hyperparameters",
-        )
-        return train
-
-    def _evaluate(self, failure: sfn.IChainable) -> sfn.IChainable:
-        p = PROCESSING
-        parameters = self._processing_parameters(
-            "$.plan.job_names.evaluate",
-            self.props.images.xgboost,
-            "evaluate.py",
-            ["--model-dir", f"{p}/model", "--test-dir", f"{p}/test", "--schema-dir", f"{p}/schema", "--output-dir", f"{p}/evaluation"],
-            inputs=[
-                ("model", "$.training.ModelArtifacts", f"{p}/model"),
-                ("test", "$.plan.paths.test", f"{p}/test"),
-                ("schema", "$.plan.paths.schema", f"{p}/schema"),
-            ],
-            outputs=[("evaluation", "$.plan.paths.evaluation", f"{p}/evaluation")],
-        )
-        evaluate = self._job_state(
-            "Evaluate model",
-            "createProcessingJob",
-            parameters,
-            {"ProcessingJobName.$": "$.ProcessingJobName", "ProcessingJobStatus.$": "$.ProcessingJobStatus"},
-            "$.evaluation",
-            failure,
-            "Scores the held-out test split into evaluation.json",
-        )
-        return evaluate
+    def _select_winner(self, failure: sfn.IChainable) -> sfn.IChainable:
+        """The leaderboard and the winner (lambdas/select_winner): AllCandidatesFailed when none trained."""
+        payload = {"candidates.$": "$.candidates", "metric.$": "$.plan.quality.metric",
+                   "direction.$": "$.plan.quality.direction"}
+        return self._lambda_step("Select winner", self.props.select_winner, payload, "$.selection", failure)
 
     # ------------------------------------------------------------------ gate, register, deploy
 
     def _gate_payload(self) -> dict:
         return {
-            "evaluation_s3_uri.$": "$.plan.paths.evaluation_report",
+            "evaluation_s3_uri.$": f"{WINNER}.evaluation_report",
             "champion_s3_uri.$": "$.plan.paths.champion_report",
             "metric.$": "$.plan.quality.metric",
             "threshold.$": "$.plan.quality.threshold",
@@ -419,18 +320,28 @@ class TrainingPipeline(Construct):
             .afterwards(include_otherwise=False)
         )
 
-    def _serving_containers(self, custom_state: bool) -> list[dict]:
+    def _serving_containers(self, custom_state: bool, source: str = WINNER) -> list[dict]:
         """The serial inference pipeline: raw rows -> featurizer (preprocess's fitted encoding, in the
-        scikit-learn image) -> the XGBoost model -> label decoder (scores -> the table's own labels).
-        Each container's Environment chooses the format it hands the next (package.CONTAINER_ENVIRONMENT).
-        ``custom_state``: model data as a raw "Key.$" path, else a JsonPath token (CallAwsService)."""
+        scikit-learn image) -> the candidate's model (the XGBoost image, or the scikit-learn image with
+        the forest's serving code) -> label decoder (scores -> the table's own labels). Each container's
+        Environment chooses the format it hands the next (package.CONTAINER_ENVIRONMENT; the candidate's
+        from the fan-out: ``<source>.serving``). ``custom_state``: raw "Key.$" paths, else JsonPath
+        tokens (CallAwsService)."""
         images = self.props.images
-        parts = (("featurizer", images.sklearn, "$.plan.paths.featurizer_model"),
-                 ("model", images.xgboost, "$.training.ModelArtifacts"),
-                 ("decoder", images.sklearn, "$.plan.paths.decoder_model"))
-        return [{"ContainerHostname": name, "Image": image,
-                 **({"ModelDataUrl.$": data} if custom_state else {"ModelDataUrl": J.string_at(data)}),
-                 "Environment": CONTAINER_ENVIRONMENT[name]} for name, image, data in parts]
+
+        def fixed(name: str, data: str) -> dict:
+            return {"ContainerHostname": name, "Image": images.sklearn,
+                    **({"ModelDataUrl.$": data} if custom_state else {"ModelDataUrl": J.string_at(data)}),
+                    "Environment": CONTAINER_ENVIRONMENT[name]}
+
+        if custom_state:
+            model = {"ContainerHostname": "model", "Image.$": f"{source}.serving.Image",
+                     "ModelDataUrl.$": f"{source}.model_data", "Environment.$": f"{source}.serving.Environment"}
+        else:
+            model = {"ContainerHostname": "model", "Image": J.string_at(f"{source}.serving.Image"),
+                     "ModelDataUrl": J.string_at(f"{source}.model_data"),
+                     "Environment": J.object_at(f"{source}.serving.Environment")}
+        return [fixed("featurizer", "$.plan.paths.featurizer_model"), model, fixed("decoder", "$.plan.paths.decoder_model")]
 
     def _create_model(self, failure: sfn.IChainable) -> sfn.IChainable:
         # A CustomState, not tasks.SageMakerCreateModel: the L2 (aws-cdk-lib 2.275) requires a
@@ -441,7 +352,7 @@ class TrainingPipeline(Construct):
             "Create model",
             state_json={
                 "Type": "Task",
-                "Comment": "A serial inference pipeline: featurizer -> XGBoost -> label decoder",
+                "Comment": "A serial inference pipeline: featurizer -> the winning candidate's model -> label decoder",
                 "Resource": f"arn:{self._stack.partition}:states:::sagemaker:createModel",
                 "Parameters": {
                     "ModelName.$": "$.plan.job_names.model",
@@ -469,8 +380,13 @@ class TrainingPipeline(Construct):
                 "ModelPackageGroupName": self.props.config.model_package_group,
                 "ModelApprovalStatus": J.string_at("$.plan.approval.registration_status"),
                 # the registry's approval Lambda finds the waiting execution through it
-                "CustomerMetadataProperties": {REGISTERED_BY: J.string_at("$$.Execution.Id")},
-                "ModelPackageDescription": J.format("Trained by execution {} on {}", J.string_at("$$.Execution.Name"), J.string_at("$.plan.paths.input")),
+                "CustomerMetadataProperties": {REGISTERED_BY: J.string_at("$$.Execution.Id"),
+                                               "candidate": J.string_at(f"{WINNER}.name"),
+                                               "explainability": J.string_at(f"{WINNER}.explainability")},
+                "ModelPackageDescription": J.format("Candidate {} ({}), the winner of execution {} on {}: {}",
+                                                    J.string_at(f"{WINNER}.name"), J.string_at(f"{WINNER}.family"),
+                                                    J.string_at("$$.Execution.Name"), J.string_at("$.plan.paths.input"),
+                                                    J.string_at(f"{WINNER}.reason")),
                 "InferenceSpecification": {
                     # the same three containers the deployed model runs; requests are raw rows
                     "Containers": self._serving_containers(custom_state=False),
@@ -478,7 +394,11 @@ class TrainingPipeline(Construct):
                     "SupportedResponseMIMETypes": ["text/csv", "application/json"],
                 },
                 "ModelMetrics": {
-                    "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": J.string_at("$.plan.paths.evaluation_report")}}
+                    "ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                    "S3Uri": J.string_at(f"{WINNER}.evaluation_report")}},
+                    # the winner's SHAP feature importances (evaluate.py), on the table's own columns
+                    "Explainability": {"Report": {"ContentType": "application/json",
+                                                  "S3Uri": J.string_at(f"{WINNER}.explainability")}},
                 },
             },
             result_selector={"ModelPackageArn.$": "$.ModelPackageArn"},
@@ -517,7 +437,8 @@ class TrainingPipeline(Construct):
                 "execution": J.string_at("$$.Execution.Id"),
                 "model_package": package,
                 "evaluation": J.object_at("$.gate"),
-                "evaluation_report": J.string_at("$.plan.paths.evaluation_report"),
+                "evaluation_report": J.string_at(f"{WINNER}.evaluation_report"),
+                "leaderboard": J.list_at("$.selection.table"),
                 "timeout_seconds": J.number_at("$.plan.approval.timeout_seconds"),
                 "task_token": J.task_token,
                 "approve": {
@@ -835,7 +756,7 @@ class TrainingPipeline(Construct):
                 ],
                 parameters={
                     "Bucket": self.props.bucket.bucket_name,
-                    "CopySource": J.string_at("$.plan.paths.evaluation_copy_source"),
+                    "CopySource": J.string_at(f"{WINNER}.evaluation_copy_source"),
                     "Key": J.string_at("$.plan.paths.champion_key"),
                     **condition,
                 },
@@ -959,6 +880,8 @@ class TrainingPipeline(Construct):
                     "execution.$": "$$.Execution.Id",
                     "status": "SUCCEEDED",
                     "gate.$": "$.gate",
+                    "winner.$": f"{WINNER}.name",
+                    "leaderboard.$": "$.selection.table",
                     "model_package.$": "$.registration.ModelPackageArn",
                     "endpoint.$": "$.outcome.endpoint",
                     "batch_predictions.$": "$.outcome.transform.S3OutputPath",
@@ -973,13 +896,18 @@ class TrainingPipeline(Construct):
             parameters={
                 "problem_type.$": "$.plan.problem_type",
                 "gate.$": "$.gate",
-                "tuning.$": "$.hyperparameters",
+                "winner.$": f"{WINNER}.name",
+                "leaderboard.$": "$.selection.leaderboard",
+                "leaderboard_table.$": "$.selection.table",
+                "selection_rule.$": "$.selection.rule",
+                "hyperparameters.$": f"{WINNER}.hyperparameters",
+                "explainability.$": f"{WINNER}.explainability",
                 "model_name.$": "$.plan.job_names.model",
                 "model_package.$": "$.registration.ModelPackageArn",
                 "endpoint.$": "$.outcome.endpoint",
                 "batch_input.$": "$.plan.paths.batch",
                 "batch_predictions.$": "$.outcome.transform.S3OutputPath",
-                "evaluation_report.$": "$.plan.paths.evaluation_report",
+                "evaluation_report.$": f"{WINNER}.evaluation_report",
                 # what was decided about the user's table: the plan's notes and schema.json's "report"
                 "target.$": "$.plan.target",
                 "notes.$": "$.plan.notes",

@@ -57,6 +57,8 @@ def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str],
     for line in textwrap.wrap(f"{'PASSED' if gate.get('passed') else 'FAILED'}: {gate.get('reason')}", width=180,
                               initial_indent="  quality gate      ", subsequent_indent=" " * 20):
         write(line)
+    for line in leaderboard_lines(output):
+        write(line)
     metrics = _evaluation_metrics(runtime, output.get("evaluation_report"))
     if metrics:
         write("  test metrics      " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if not isinstance(v, list)))
@@ -85,6 +87,22 @@ def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str],
     write("serve`, then call it with boto3.client('sagemaker-runtime', endpoint_url='<serve URL>').invoke_endpoint(")
     write(f"EndpointName='{name}', ContentType='text/csv', Body='<a row>') (README: Call your endpoint).")
     write("`serve` also answers the Step Functions API, to start and inspect executions with boto3 (see README).")
+
+
+def leaderboard_lines(output: dict) -> list[str]:
+    """The competition as the run's output carries it: Select winner's table (each line under 200
+    columns), the rule it applied and where the winner's explanation is."""
+    table = output.get("leaderboard_table") or []
+    if not table:
+        return []
+    count = len(output.get("leaderboard") or [])
+    lines = [f"  leaderboard       {count} candidate(s); * = deployed (winner: {output.get('winner')})"]
+    lines += ["    " + line[:190] for line in table]
+    lines += textwrap.wrap(f"rule: {output.get('selection_rule')}", width=180, initial_indent=" " * 20,
+                           subsequent_indent=" " * 20)
+    if output.get("explainability"):
+        lines.append(f"  explanation       {output['explainability']}"[:199])  # explainability.png beside it
+    return lines
 
 
 def invoke(base_url: str, endpoint_name: str, csv_row: str) -> str:

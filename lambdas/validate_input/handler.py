@@ -26,11 +26,12 @@ from urllib.parse import urlparse
 import boto3
 
 if __package__:  # imported from the source tree (tests, the CDK app)
-    from . import feature_rules
+    from . import candidate_rules, feature_rules
     from . import problem_rules as rules
     from .xgboost_rules import hyperparameters as xgboost_hyperparameters
     from .xgboost_rules.exceptions import UserError as XGBoostUserError
 else:  # the Lambda runtime imports handler.py from the asset root, where CDK staged the rules beside it
+    import candidate_rules
     import feature_rules
     import problem_rules as rules
     from xgboost_rules import hyperparameters as xgboost_hyperparameters
@@ -58,10 +59,15 @@ FITTING_OBJECTIVES = {
 MAX_READ_BYTES = 64 * 1024 * 1024  # read whole objects up to this; sample beyond it
 MIN_ROWS = rules.MIN_LABELLED_ROWS  # fewer rows cannot fill train/validation/test splits usefully
 NAME_LIMITS = {"tuning": 32}  # HyperParameterTuningJobName; every other SageMaker name: 63
+# The Random Forest script prints "<channel>:<metric>=<value>" per channel with XGBoost's metric names
+# (training_scripts/random_forest/contract.py OBJECTIVES); the fan-out's tuning jobs scrape them with
+# MetricDefinitions (stacks/candidates.py) and optimise the validation one, as XGBoost's are.
+RANDOM_FOREST_OBJECTIVE = {problem: (metric, direction) for problem, (_, _, metric, direction) in XGBOOST_SETUP.items()}
 PROBLEM_TYPES = rules.PROBLEM_TYPES
 APPROVAL_MODES = ("auto", "manual")
 MAX_APPROVAL_SECONDS = 365 * 24 * 3600  # a Task state's TimeoutSeconds limit (one year)
-JOB_STEPS = ("preprocess", "tuning", "training", "evaluate", "model", "transform", "endpoint-config")
+JOB_STEPS = ("preprocess", "model", "transform", "endpoint-config")  # the run's own; each candidate has its jobs
+CANDIDATE_STEPS = ("tuning", "training", "evaluate")
 
 
 class PipelineInputError(Exception):
@@ -421,6 +427,23 @@ def job_names(execution_name: str, execution_arn: str) -> dict[str, str]:
     return names
 
 
+def candidate_job_names(execution_name: str, execution_arn: str, index: int, name: str) -> dict[str, str]:
+    """A candidate's tuning, training and evaluation job names: <stem>-<digest>-<index><slug>-<step>, the
+    index keeping two names apart whatever their slugs; within SageMaker's limits (tuning: 32)."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", execution_name).strip("-") or "run"
+    digest = hashlib.sha256(execution_arn.encode()).hexdigest()[:8]
+    tag = f"c{index}-{candidate_rules.slug(name)}"
+    names = {}
+    for step in CANDIDATE_STEPS:
+        short = {"tuning": "hpo", "training": "train", "evaluate": "eval"}[step]
+        if step == "tuning":  # 32 characters: no room for the execution's name
+            names[step] = f"{digest}-{tag[:32 - len(digest) - len(short) - 2].rstrip('-')}-{short}"
+            continue
+        room = 63 - len(short) - len(digest) - 3 - min(len(tag), 24)
+        names[step] = f"{stem[:max(room, 1)].rstrip('-')}-{digest}-{tag[:24].rstrip('-')}-{short}"
+    return names
+
+
 def deployment_config(instance_count: int, rollback_alarms: list[str]) -> dict[str, Any]:
     """Blue/green: canary shifting on a fleet of two or more, all at once with a baking period otherwise."""
     if instance_count >= 2:
@@ -498,24 +521,14 @@ def build_plan(
         notes.append(f"{target.missing} of {target.rows} rows of {first} have no value in target "
                      f"{config['target_column']!r}; preprocessing drops them.")
 
-    objective, eval_metric, tuning_metric, tuning_direction = XGBOOST_SETUP[problem]
-    requested_objective = config["hyperparameters"].get("objective")
-    if requested_objective is not None:
-        if requested_objective.strip() not in FITTING_OBJECTIVES[problem]:
-            raise IncompatibleObjective(
-                f"hyperparameters.objective {requested_objective!r} does not fit this {problem} problem (target "
-                f"{config['target_column']!r}); use one of {list(FITTING_OBJECTIVES[problem])}, or leave it out "
-                f"({objective}).")
-        objective = requested_objective.strip()
-    hyperparameters = {**config["hyperparameters"], "objective": objective, "eval_metric": eval_metric}
-    if num_class:
-        hyperparameters["num_class"] = str(num_class)
-    tuning = tuning_config(config, {"MetricName": tuning_metric, "Type": tuning_direction}, job_timeout_seconds)
-    check_hyperparameters(hyperparameters, tuning["ParameterRanges"], problem)  # after the ranges' shape is checked
-    tuned = {r["Name"] for kind in tuning["ParameterRanges"].values() for r in kind}
     names = job_names(execution_name, execution_arn)
-    run_key = f"runs/{names['training'].rsplit('-', 1)[0]}/"
+    run_key = f"runs/{names['model'].rsplit('-', 1)[0]}/"
     run = f"s3://{data_bucket}/{run_key}"
+    candidates = [
+        candidate_plan(config, candidate, index, problem, num_class, execution_name, execution_arn, run,
+                       f"{data_bucket}/{run_key}", job_timeout_seconds)
+        for index, candidate in enumerate(candidate_rules.check_candidates(config["candidates"]))
+    ]
     champion_key = f"champion/{endpoint_name}/evaluation.json"
     input_prefix = f"s3://{bucket}/{key}"
     return {
@@ -523,12 +536,8 @@ def build_plan(
         "problem_type": problem,
         "num_class": num_class,
         "dataset": {"uri": input_prefix, "objects": len(keys), "columns": info["columns"], "rows_checked": info["rows"]},
-        "hyperparameters": hyperparameters,
-        # Tuned ranges are not static: SageMaker rejects a parameter that is both.
-        "static_hyperparameters": {k: v for k, v in hyperparameters.items() if k not in tuned},
-        "tuning_config": tuning,
-        # The tuning state's own timeout: the whole search plus a margin to stop it.
-        "tuning_timeout_seconds": tuning_seconds(config, job_timeout_seconds) + 900,
+        # the models that compete: the fan-out Map runs one iteration per entry
+        "candidates": candidates,
         "endpoint_name": endpoint_name,
         "quality": quality,
         "target": {"column": config["target_column"], "problem_type": problem,
@@ -551,18 +560,84 @@ def build_plan(
             "featurizer_model": run + "processed/featurizer/model.tar.gz",
             "decoder": run + "processed/decoder/",
             "decoder_model": run + "processed/decoder/model.tar.gz",
-            "tuning_output": run + "tuning/",
-            "model_output": run + "model/",
-            "evaluation": run + "evaluation/",
-            "evaluation_report": run + "evaluation/evaluation.json",
+            "leaderboard": run + "leaderboard.json",
             "transform_output": run + "batch-predictions/",
             "champion_report": f"s3://{data_bucket}/{champion_key}",
-            # CopyObject's "bucket/key" forms, for recording a deployed model as the champion
-            "evaluation_copy_source": f"{data_bucket}/{run_key}evaluation/evaluation.json",
             "champion_key": champion_key,
         },
         "deployment_config": deployment_config(endpoint_instance_count, rollback_alarms),
         "approval": approval_plan(config),
+    }
+
+
+def xgboost_hyperparameters_for(config: dict[str, Any], candidate: dict[str, Any], problem: str,
+                                num_class: int | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(hyperparameters, tuning objective) of a built-in XGBoost candidate: the pipeline's hyperparameters,
+    the candidate's over them, and the objective the problem type needs."""
+    objective, eval_metric, tuning_metric, tuning_direction = XGBOOST_SETUP[problem]
+    values = {**config["hyperparameters"], **candidate.get("hyperparameters", {})}
+    requested_objective = values.get("objective")
+    if requested_objective is not None:
+        if requested_objective.strip() not in FITTING_OBJECTIVES[problem]:
+            raise IncompatibleObjective(
+                f"hyperparameters.objective {requested_objective!r} does not fit this "
+                f"{problem} problem (target {config['target_column']!r}, candidate {candidate['name']!r}); use one of {list(FITTING_OBJECTIVES[problem])}, "
+                f"or leave it out ({objective}).")
+        objective = requested_objective.strip()
+    hyperparameters = {**values, "objective": objective, "eval_metric": eval_metric}
+    if num_class:
+        hyperparameters["num_class"] = str(num_class)
+    return hyperparameters, {"MetricName": tuning_metric, "Type": tuning_direction}
+
+
+def candidate_plan(config: dict[str, Any], candidate: dict[str, Any], index: int, problem: str, num_class: int | None,
+                   execution_name: str, execution_arn: str, run: str, run_source: str,
+                   job_timeout_seconds: int) -> dict[str, Any]:
+    """One competing model: its hyperparameters, search, job names and where its outputs go."""
+    family, name = candidate["family"], candidate["name"]
+    enabled = candidate.get("tuning_enabled", config["tuning_enabled"])
+    if family == "xgboost":
+        hyperparameters, objective = xgboost_hyperparameters_for(config, candidate, problem, num_class)
+        ranges = candidate.get("tuning_ranges", config["tuning_ranges"])
+    else:
+        hyperparameters = {**candidate_rules.random_forest_hyperparameters(), **candidate.get("hyperparameters", {}),
+                           # the script is told the problem, not left to guess it from the labels
+                           "problem_type": problem, "num_class": str(num_class or 0)}
+        metric, direction = RANDOM_FOREST_OBJECTIVE[problem]
+        objective = {"MetricName": metric, "Type": direction}
+        ranges = candidate.get("tuning_ranges", candidate_rules.random_forest_ranges())
+    own = {**config, "tuning_enabled": enabled, "tuning_ranges": ranges, "hyperparameters": hyperparameters}
+    tuning = tuning_config(own, objective, job_timeout_seconds)
+    if family == "xgboost":
+        check_hyperparameters(hyperparameters, tuning["ParameterRanges"], problem)  # after the ranges' shape is checked
+    else:
+        # what the user chose (defaults and the candidate's values), not what the pipeline adds
+        chosen = {k: v for k, v in hyperparameters.items() if k not in candidate_rules.PIPELINE_SET}
+        candidate_rules.check_random_forest({**chosen, **candidate.get("hyperparameters", {})}, tuning["ParameterRanges"], name)
+    tuned = {r["Name"] for kind in tuning["ParameterRanges"].values() for r in kind}
+    folder = f"candidates/{index}-{candidate_rules.slug(name)}/"
+    where = run + folder
+    return {
+        "name": name,
+        "family": family,
+        "index": index,
+        "tuning_enabled": enabled,
+        "hyperparameters": hyperparameters,
+        # Tuned ranges are not static: SageMaker rejects a parameter that is both.
+        "static_hyperparameters": {k: v for k, v in hyperparameters.items() if k not in tuned},
+        "tuning_config": tuning,
+        # The tuning state's own timeout: the whole search plus a margin to stop it.
+        "tuning_timeout_seconds": tuning_seconds(own, job_timeout_seconds) + 900,
+        "job_names": candidate_job_names(execution_name, execution_arn, index, name),
+        "paths": {
+            "tuning_output": where + "tuning/",
+            "model_output": where + "model/",
+            "evaluation": where + "evaluation/",
+            "evaluation_report": where + "evaluation/evaluation.json",
+            "explainability": where + "evaluation/explainability.json",
+            # CopyObject's "bucket/key" form, for recording this model as the champion if it wins
+            "evaluation_copy_source": f"{run_source}{folder}evaluation/evaluation.json",
+        },
     }
 
 

@@ -34,6 +34,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = "ml-pipeline-endpoint"
 SETTINGS = {
     "tuning_enabled": False,
+    "candidates": [{"name": "xgboost", "family": "xgboost"}],  # one candidate: this test is about something else
     "hyperparameters": {"num_round": "60", "max_depth": "5", "eta": "0.1", "subsample": "0.8",
                         "colsample_bytree": "0.8", "min_child_weight": "1", "early_stopping_rounds": "10"},
 }

@@ -27,6 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ABALONE = PROJECT_ROOT / "data" / "abalone.csv"
 SETTINGS = {
     "tuning_enabled": False,
+    "candidates": [{"name": "xgboost", "family": "xgboost"}],  # one candidate: this test is about something else
     "hyperparameters": {"num_round": "30", "max_depth": "4", "eta": "0.2", "early_stopping_rounds": "5"},
 }
 REFUSALS = {"NotBetterThanNewChampion"}

@@ -26,7 +26,12 @@ SMALL = {
                         "colsample_bytree": "0.8", "min_child_weight": "1", "early_stopping_rounds": "10"},
     "tuning_max_jobs": 2,
     "tuning_max_parallel_jobs": 2,
+    # both candidates compete, the forest small (20 trees): tuned, like XGBoost, with the 2 trials above
+    "candidates": [{"name": "xgboost", "family": "xgboost"},
+                   {"name": "random_forest", "family": "random_forest",
+                    "hyperparameters": {"n_estimators": "20", "max_depth": "8"}}],
 }
+XGBOOST_ONLY = [{"name": "xgboost", "family": "xgboost"}]
 
 
 class Pipeline:
@@ -150,13 +155,16 @@ def test_a_bad_csv_ends_at_validation_before_any_job(pipeline):
 
 def test_a_wrongly_built_request_is_rejected_by_sagemaker_validation(pipeline):
     definition = copy.deepcopy(pipeline.machine.definition_json())
-    train = definition["States"]["Train model"]["Parameters"]
+    train = definition["States"]["Train candidates"]["ItemProcessor"]["States"]["Train model"]["Parameters"]
     del train["HyperParameters.$"]
     train["HyperParameters"] = {"num_round": 60, "objective": "reg:squarederror"}  # an int where a string belongs
     uri = pipeline.upload("abalone-wrong.csv", ABALONE.read_bytes())
-    result = pipeline.run("wrong-request", {"input_s3_uri": uri, **SMALL, "tuning_enabled": False}, definition)
+    result = pipeline.run("wrong-request", {"input_s3_uri": uri, **SMALL, "tuning_enabled": False,
+                                            "candidates": XGBOOST_ONLY}, definition)
     assert result.status == "FAILED"
-    assert result.error == "SageMaker.AmazonSageMakerException"
+    # the one candidate failed (caught in its iteration, its cause kept), so no candidate is left
+    assert result.error == "AllCandidatesFailed"
+    assert "SageMaker.AmazonSageMakerException" in result.cause
     assert "ValidationException" in result.cause and "num_round" in result.cause
     assert "Evaluate model" not in entered(result)
 
@@ -165,7 +173,7 @@ def test_a_throttled_first_training_attempt_is_retried_to_success(pipeline, firs
     pipeline.sagemaker().inject_fault("CreateTrainingJob", "ThrottlingException", times=1)
     uri = pipeline.upload("abalone-throttle.csv", ABALONE.read_bytes())
     result = pipeline.run("throttled", {"input_s3_uri": uri, **SMALL, "tuning_enabled": False,
-                                        "no_worse_than_champion": False})
+                                        "no_worse_than_champion": False, "candidates": XGBOOST_ONLY})
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     train_events = [e for e in result.history if e["type"] in ("TaskFailed", "TaskSucceeded")
                     and "createTrainingJob" in json.dumps(e)]

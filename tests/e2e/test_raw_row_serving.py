@@ -36,6 +36,7 @@ import user_tables
 
 ENDPOINT = "ml-pipeline-endpoint"
 SMALL = {"hyperparameters": {"num_round": "20", "max_depth": "4", "eta": "0.3"}, "tuning_enabled": False,
+         "candidates": [{"name": "xgboost", "family": "xgboost"}],  # the XGBoost serving path (the forest's: test_competition)
          # each table replaces the previous use case on the one endpoint (its champion record is removed)
          "no_worse_than_champion": False}
 

@@ -19,6 +19,7 @@ from emulator.storage.retention import disk_bytes
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ABALONE = PROJECT_ROOT / "data" / "abalone.csv"
 SMALL = {
+    "candidates": [{"name": "xgboost", "family": "xgboost"}],  # one candidate: this test is about something else
     "hyperparameters": {"num_round": "30", "max_depth": "4", "eta": "0.2", "subsample": "0.8",
                         "colsample_bytree": "0.8", "min_child_weight": "1", "early_stopping_rounds": "5"},
     "tuning_max_jobs": 2,
@@ -100,10 +101,11 @@ def test_clean_prunes_the_old_run_and_keeps_what_is_in_use(runs):
     # the tuning trials made nothing in use: gone; the final training and the preprocess (its featurizer
     # is the serial pipeline's first container) made what the registered package names: kept
     old_trainings = [f.name for f in work(runtime, "training-jobs") if f.name.startswith("old-run")]
-    assert len(old_trainings) == 1 and old_trainings[0].endswith("-training")
-    assert any(job.endswith("-training") for job in report.jobs_in_use)
+    assert len(old_trainings) == 1 and old_trainings[0].endswith("-xgboost-train")  # the one candidate's
+    assert any(job.endswith("-train") for job in report.jobs_in_use)
     assert any(job.endswith("-prep") for job in report.jobs_in_use)
-    assert sum("training-jobs/old-run" in job for job in report.jobs) == SMALL["tuning_max_jobs"]
+    # the old run's trials (named after its tuning job, which has no room for the execution's name)
+    assert sum(job.startswith("training-jobs/") for job in report.jobs) == SMALL["tuning_max_jobs"]
 
     client = boto3.client("sagemaker-runtime", endpoint_url=runtime.invoke_server_url(), region_name="us-east-1",
                           aws_access_key_id="local", aws_secret_access_key="local")

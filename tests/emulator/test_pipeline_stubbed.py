@@ -68,10 +68,18 @@ class FakeSageMaker(Integration):
             if output["OutputName"] == "evaluation":  # the evaluate job: the report the gate reads
                 uri = output["S3Output"]["S3Uri"].rstrip("/") + "/evaluation.json"
                 # what evaluate.py writes: the use case, the model's metrics and a naive baseline's
+                # every candidate scores the same here but the forest a little worse on every resample
+                forest = "random_forest" in p["AppSpecification"]["ContainerArguments"]
+                rmse = self.rmse + (0.5 if forest else 0.0)
                 report = {"target_column": "rings", "problem_type": "regression",
-                          "metrics": {"rmse": self.rmse, "mae": 1.5, "r2": 0.5},
-                          "baseline": {"strategy": "the train mean for every row", "metrics": {"rmse": 3.25}}}
+                          "metrics": {"rmse": rmse, "mae": 1.5, "r2": 0.5},
+                          "baseline": {"strategy": "the train mean for every row", "metrics": {"rmse": 3.25}},
+                          "bootstrap": {"metric": "rmse", "ci95": [rmse - 0.1, rmse + 0.1]},
+                          "model": {"family": "random_forest" if forest else "xgboost", "size_bytes": 1000, "latency_ms": 1.0}}
                 self.runtime.s3.put_bytes(uri, json.dumps(report).encode())
+                values = [rmse + 0.01 * ((i % 7) - 3) for i in range(50)]
+                self.runtime.s3.put_bytes(uri.replace("evaluation.json", "bootstrap.json"),
+                                          json.dumps({"metric": "rmse", "values": values}).encode())
         return {"ProcessingJobName": p["ProcessingJobName"], "ProcessingJobStatus": "Completed"}
 
     def createHyperParameterTuningJob(self, p: dict) -> dict:
@@ -91,6 +99,7 @@ class FakeSageMaker(Integration):
         return {"TrainingJobName": name, "TrainingJobStatus": "Completed",
                 "ModelArtifacts": {"S3ModelArtifacts": artifacts},
                 "FinalMetricDataList": [{"MetricName": "validation:rmse", "Value": 2.1, "Timestamp": 0}],
+                "TrainingTimeInSeconds": 3,
                 "HyperParameters": p.get("HyperParameters", {})}
 
     def createModel(self, p: dict) -> dict:
@@ -188,7 +197,10 @@ def test_success_through_the_s3_trigger(pipeline):
                   "Quality gate", "Create endpoint", "Take deploy lock", "Check champion again",
                   "Record first champion", "Release deploy lock", "Notify success"):
         assert state in entered
-    # Record champion (aws-sdk:s3:copyObject, real) promoted the evaluation report.
+    # both candidates registered: the winner (xgboost: the forest is worse on every resample) and the loser
+    assert result.output["winner"] == "xgboost"
+    assert pipeline.sagemaker.calls.count("aws-sdk:sagemaker:createModelPackage") == 2
+    # Record champion (aws-sdk:s3:copyObject, real) promoted the winner's evaluation report.
     champion = [u for u in pipeline.runtime.s3.list(f"s3://{pipeline.bucket}/") if "champion" in u]
     assert champion and json.loads(pipeline.runtime.s3.get_bytes(champion[0]))["metrics"]["rmse"] == 2.0
     messages = pipeline.outbox()
@@ -231,7 +243,7 @@ def test_transient_error_is_retried_to_success(pipeline):
         StatesError("SageMaker.AmazonSageMakerException", "Rate exceeded (Service: SageMaker, Status Code: 400)")]
     result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "transient")
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert pipeline.sagemaker.calls.count("sagemaker:createTrainingJob.sync") == 2
+    assert pipeline.sagemaker.calls.count("sagemaker:createTrainingJob.sync") == 3  # two candidates, one retry
     failures = [e for e in result.history if e["type"] == "TaskFailed"]
     # The transient one, then "Find endpoint" (no endpoint yet: caught, goes on to "Create endpoint").
     assert [f["taskFailedEventDetails"]["error"] for f in failures] == [
@@ -239,19 +251,34 @@ def test_transient_error_is_retried_to_success(pipeline):
     assert [m["Subject"] for m in pipeline.outbox()] == ["ML pipeline succeeded"]
 
 
-def test_non_retryable_error_is_caught_and_notified(pipeline):
+def test_a_failing_candidate_is_caught_in_its_iteration_and_the_other_deploys(pipeline):
     reason = json.dumps({"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: boom"})
     pipeline.sagemaker.fail["sagemaker:createTrainingJob.sync"] = [StatesError("States.TaskFailed", reason)]
-    result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "caught")
+    result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "one-fails")
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert pipeline.sagemaker.calls.count("sagemaker:createTrainingJob.sync") == 2  # not retried
+    board = result.output["leaderboard"]
+    failed = [row for row in board if row["status"] == "Failed"]
+    assert len(failed) == 1 and failed[0]["error"] == "States.TaskFailed" and "AlgorithmError: boom" in failed[0]["cause"]
+    assert result.output["winner"] == next(row["name"] for row in board if row["status"] == "Succeeded")
+    assert any("boom" in line for line in result.output["leaderboard_table"])
+    assert [m["Subject"] for m in pipeline.outbox()] == ["ML pipeline succeeded"]
+
+
+def test_all_candidates_failing_is_named_and_notified(pipeline):
+    reason = json.dumps({"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: boom"})
+    pipeline.sagemaker.fail["sagemaker:createTrainingJob.sync"] = [StatesError("States.TaskFailed", reason)] * 2
+    result = pipeline.run({"input_s3_uri": pipeline.upload_sample()}, "all-fail")
     assert result.status == "FAILED"
-    assert result.error == "States.TaskFailed" and "AlgorithmError: boom" in result.cause
-    assert pipeline.sagemaker.calls.count("sagemaker:createTrainingJob.sync") == 1  # not retried
+    assert result.error == "AllCandidatesFailed"
+    assert "xgboost (xgboost): States.TaskFailed" in result.cause and "random_forest (random_forest)" in result.cause
     entered = states_entered(result)
+    assert entered.count("Candidate failed") == 2 and "Quality gate" not in entered
     assert entered[-2:] == ["Notify failure", "Pipeline failed"]
     messages = pipeline.outbox()
     assert [m["Subject"] for m in messages] == ["ML pipeline failed"]
     body = json.loads(messages[0]["Message"])
-    assert body["error"] == "States.TaskFailed" and "AlgorithmError: boom" in body["cause"]
+    assert body["error"] == "AllCandidatesFailed" and "boom" in body["cause"]
     assert body["execution"] == result.execution_arn
 
 

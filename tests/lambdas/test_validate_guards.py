@@ -93,7 +93,8 @@ def test_a_tuning_range_outside_the_algorithms_range_is_refused(s3):
 def test_a_user_objective_is_honoured_when_it_fits_and_refused_by_name_when_not(s3):
     key = put(s3, "raw/abalone.csv", (DATA / "abalone.csv").read_text())
     plan = invoke(key, hyperparameters={"objective": "reg:absoluteerror"})
-    assert plan["hyperparameters"]["objective"] == plan["static_hyperparameters"]["objective"] == "reg:absoluteerror"
+    xgboost = plan["candidates"][0]
+    assert xgboost["hyperparameters"]["objective"] == xgboost["static_hyperparameters"]["objective"] == "reg:absoluteerror"
     with pytest.raises(validate.IncompatibleObjective, match="'binary:logistic' does not fit this regression problem"):
         invoke(key, hyperparameters={"objective": "binary:logistic"})
 

@@ -27,19 +27,24 @@ def invoke(key: str, **overrides):
     return validate.handler(event, None)
 
 
+def xgb(plan: dict) -> dict:
+    """The built-in XGBoost candidate's part of the plan (the first of the default candidates)."""
+    return next(c for c in plan["candidates"] if c["family"] == "xgboost")
+
+
 def test_good_regression_file_yields_a_complete_plan(s3):
     s3.put_object(Bucket=BUCKET, Key="raw/abalone.csv", Body=(DATA / "abalone.csv").read_bytes())
     plan = invoke("raw/abalone.csv")
     assert plan["problem_type"] == "regression"
     assert plan["dataset"]["rows_checked"] == 4177
-    assert plan["hyperparameters"]["objective"] == "reg:squarederror"
-    assert plan["tuning_config"]["HyperParameterTuningJobObjective"] == {"MetricName": "validation:rmse", "Type": "Minimize"}
-    assert set(plan["static_hyperparameters"]).isdisjoint({"max_depth", "eta", "min_child_weight", "subsample"})
+    assert xgb(plan)["hyperparameters"]["objective"] == "reg:squarederror"
+    assert xgb(plan)["tuning_config"]["HyperParameterTuningJobObjective"] == {"MetricName": "validation:rmse", "Type": "Minimize"}
+    assert set(xgb(plan)["static_hyperparameters"]).isdisjoint({"max_depth", "eta", "min_child_weight", "subsample"})
     assert plan["quality"] == {"metric": "rmse", "threshold": "auto", "direction": "lower",
                                "rule": "auto: rmse at least 10% lower than the naive baseline's"}
     assert plan["target"] == {"column": "rings", "problem_type": "regression", "classes": None}
     assert plan["notes"] == []
-    assert plan["tuning_config"]["RandomSeed"] == 42
+    assert xgb(plan)["tuning_config"]["RandomSeed"] == 42
     assert plan["paths"]["train"].startswith(f"s3://{BUCKET}/runs/") and plan["paths"]["train"].endswith("/processed/train/")
     assert plan["deployment_config"]["AutoRollbackConfiguration"]["Alarms"][0]["AlarmName"] == "MlPipeline-endpoint-5xx"
     for step, name in plan["job_names"].items():
@@ -51,7 +56,7 @@ def test_good_binary_file_with_overrides(s3):
     s3.put_object(Bucket=BUCKET, Key="raw/bank.csv", Body=(DATA / "bank-marketing.csv").read_bytes())
     plan = invoke("raw/bank.csv", target_column="deposit", quality_metric="auc", quality_threshold=0.9)
     assert plan["problem_type"] == "binary"
-    assert plan["hyperparameters"]["eval_metric"] == "auc"
+    assert xgb(plan)["hyperparameters"]["eval_metric"] == "auc"
     assert plan["quality"] == {"metric": "auc", "threshold": 0.9, "direction": "higher", "rule": "at least 0.9"}
     assert plan["target"]["classes"] == ["no", "yes"]
 
@@ -67,8 +72,16 @@ def test_job_names_are_unique_per_execution_and_within_limits():
     long_name = "x" * 80
     a = validate.job_names(long_name, EXECUTION_ARN)
     b = validate.job_names(long_name, EXECUTION_ARN + "-2")
-    assert a["tuning"] != b["tuning"] and len(a["tuning"]) <= 32
-    assert all(len(n) <= 63 for n in a.values())
+    assert a["model"] != b["model"] and all(len(n) <= 63 for n in a.values())
+    # each candidate's own jobs: apart per execution and per candidate, even with one slug for two names
+    names = [validate.candidate_job_names(long_name, arn, index, name)
+             for arn in (EXECUTION_ARN, EXECUTION_ARN + "-2")
+             for index, name in enumerate(["random_forest", "random-forest", "y" * 40])]
+    for step in ("tuning", "training", "evaluate"):
+        assert len({n[step] for n in names}) == len(names), step
+    for n in names:
+        assert len(n["tuning"]) <= 32 and all(len(v) <= 63 for v in n.values()), n
+        assert all(v[0].isalnum() and all(c.isalnum() or c == "-" for c in v) for v in n.values()), n
 
 
 def test_canary_shifting_only_on_a_fleet_of_two_or_more():
@@ -124,8 +137,8 @@ def test_missing_input_uri_says_how_to_start_an_execution(s3):
 def test_a_partial_hyperparameter_override_keeps_the_other_defaults(s3):
     s3.put_object(Bucket=BUCKET, Key="raw/abalone.csv", Body=(DATA / "abalone.csv").read_bytes())
     plan = invoke("raw/abalone.csv", hyperparameters={"max_depth": "4"})
-    assert plan["hyperparameters"]["max_depth"] == "4"
-    assert plan["hyperparameters"]["num_round"] == "300"
+    assert xgb(plan)["hyperparameters"]["max_depth"] == "4"
+    assert xgb(plan)["hyperparameters"]["num_round"] == "300"
 
 
 def test_numeric_labels_are_counted_by_value_and_missing_markers_are_not_a_class():
@@ -138,8 +151,8 @@ def test_numeric_labels_are_counted_by_value_and_missing_markers_are_not_a_class
 def test_tuning_may_run_for_every_wave_of_trials(s3):
     s3.put_object(Bucket=BUCKET, Key="raw/abalone.csv", Body=(DATA / "abalone.csv").read_bytes())
     plan = invoke("raw/abalone.csv", tuning_max_jobs=8, tuning_max_parallel_jobs=2)
-    assert plan["tuning_config"]["ResourceLimits"]["MaxRuntimeInSeconds"] == 4 * 3600
-    assert plan["tuning_timeout_seconds"] == 4 * 3600 + 900
+    assert xgb(plan)["tuning_config"]["ResourceLimits"]["MaxRuntimeInSeconds"] == 4 * 3600
+    assert xgb(plan)["tuning_timeout_seconds"] == 4 * 3600 + 900
 
 
 # --- the user tables (tests/user_tables.py): one rule, the same answer as preprocess.py ----------
@@ -160,7 +173,7 @@ def test_each_user_table_gets_its_problem_type_metric_and_auto_threshold(s3, tmp
     frame = pd.read_csv(path, dtype={table.target: object}, skipinitialspace=True)
     assert preprocess.decide_target(frame[table.target], "auto", table.target).problem_type == plan["problem_type"]
     if table.problem_type == "multiclass":
-        assert plan["hyperparameters"]["num_class"] == "3"
+        assert xgb(plan)["hyperparameters"]["num_class"] == "3"
 
 
 def test_integer_labels_are_classification_and_the_plan_says_so(s3, tmp_path):

@@ -129,3 +129,94 @@ def test_binary_schema_with_a_two_class_softprob_model(tmp_path):
     assert report["problem_type"] == "binary"
     assert np.array(report["metrics"]["confusion_matrix"]).sum() == report["row_counts"]["test"] == 30
     assert report["metrics"]["auc"] > 0.8
+
+
+# --- the competition's measurements: either family, the paired bootstrap, latency, size, SHAP ----------
+
+
+@pytest.fixture(scope="module")
+def abalone_splits(tmp_path_factory) -> Path:
+    splits = tmp_path_factory.mktemp("abalone") / "splits"
+    assert preprocess.main(["--input-dir", str(DATA / "abalone.csv"), "--output-dir", str(splits), "--target-column", "rings"]) == 0
+    return splits
+
+
+def forest_archive(splits: Path, folder: Path, trees: int = 30) -> Path:
+    """A Random Forest as training_scripts/random_forest packs it: model.joblib inside model.tar.gz."""
+    import io
+
+    import joblib
+    from sklearn.ensemble import RandomForestRegressor
+
+    train = np.loadtxt(splits / "train" / "train.csv", delimiter=",")
+    forest = RandomForestRegressor(trees, max_depth=10, random_state=0, n_jobs=1).fit(train[:, 1:], train[:, 0])
+    raw = io.BytesIO()
+    joblib.dump(forest, raw)
+    folder.mkdir(parents=True)
+    with tarfile.open(folder / "model.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("model.joblib")
+        info.size = len(raw.getvalue())
+        tar.addfile(info, io.BytesIO(raw.getvalue()))
+    return folder
+
+
+def evaluate_candidate(splits: Path, model: Path, out: Path, name: str) -> dict:
+    assert evaluate.main(["--model-dir", str(model), "--test-dir", str(splits / "test"), "--schema-dir", str(splits / "schema"),
+                          "--output-dir", str(out), "--metric", "rmse", "--candidate", name,
+                          "--bootstrap-resamples", "200"]) == 0
+    return json.loads((out / "evaluation.json").read_text())
+
+
+def test_a_forest_is_evaluated_with_its_interval_latency_size_and_explanation(abalone_splits, tmp_path):
+    import joblib
+
+    model = forest_archive(abalone_splits, tmp_path / "model")
+    report = evaluate_candidate(abalone_splits, model, tmp_path / "out", "random_forest")
+    test = np.loadtxt(abalone_splits / "test" / "test.csv", delimiter=",")
+    with tarfile.open(model / "model.tar.gz") as tar:
+        forest = joblib.load(tar.extractfile("model.joblib"))
+    predictions = forest.predict(test[:, 1:])
+    assert report["metrics"]["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(test[:, 0], predictions)))
+    assert report["model"]["family"] == "random_forest" and report["candidate"] == "random_forest"
+    assert report["model"]["size_bytes"] == (model / "model.tar.gz").stat().st_size and report["model"]["latency_ms"] > 0
+    low, high = report["bootstrap"]["ci95"]
+    assert low < report["metrics"]["rmse"] < high
+    rows = np.loadtxt(tmp_path / "out" / "predictions.csv", delimiter=",", skiprows=1)
+    assert rows.shape == (len(test), 2) and rows[:, 1] == pytest.approx(predictions, rel=1e-6)
+    explanation = json.loads((tmp_path / "out" / "explainability.json").read_text())
+    # the three one-hot columns of sex are one column again; the table's eight columns, ranked
+    assert sorted(e["column"] for e in explanation["feature_importance"]) == sorted(report["input_columns"])
+    assert explanation["top_feature"] in {"shell weight", "whole weight", "shucked weight", "viscera weight"}
+    assert (tmp_path / "out" / "explainability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_two_candidates_bootstrap_the_same_rows_so_their_values_pair(abalone_splits, tmp_path):
+    forest = evaluate_candidate(abalone_splits, forest_archive(abalone_splits, tmp_path / "rf"), tmp_path / "rf-out", "rf")
+    again = evaluate_candidate(abalone_splits, tmp_path / "rf", tmp_path / "rf-again", "rf")
+    first = json.loads((tmp_path / "rf-out" / "bootstrap.json").read_text())
+    second = json.loads((tmp_path / "rf-again" / "bootstrap.json").read_text())
+    assert first["values"] == second["values"] and forest["bootstrap"] == again["bootstrap"]  # same seed, same rows
+    # resample k of another model is computed on the same rows: recompute one from the seed alone
+    labels = np.loadtxt(abalone_splits / "test" / "test.csv", delimiter=",")[:, 0]
+    scores = np.loadtxt(tmp_path / "rf-out" / "predictions.csv", delimiter=",", skiprows=1)[:, 1]
+    rows = np.random.default_rng(0).integers(0, len(labels), len(labels))
+    assert first["values"][0] == pytest.approx(np.sqrt(skm.mean_squared_error(labels[rows], scores[rows])), rel=1e-6)
+
+
+def test_a_model_archive_of_neither_family_is_a_named_error(tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "schema.json").write_text(json.dumps({"problem_type": "regression"}))
+    with tarfile.open(tmp_path / "model" / "model.tar.gz", "w:gz") as tar:
+        tar.add(__file__, arcname="notes.txt")
+    assert evaluate.main(["--model-dir", str(tmp_path / "model"), "--test-dir", str(tmp_path), "--schema-dir",
+                          str(tmp_path), "--output-dir", str(tmp_path / "out")]) == 1
+    assert "ModelNotFoundError: " in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_missing_explainer_that_cannot_be_installed_is_a_named_error(monkeypatch, tmp_path):
+    # a module no image has, "installed" from a local path that does not exist: pip fails without the network
+    monkeypatch.setattr(evaluate, "EXPLAIN_PACKAGES", {"no_such_explainer_module": str(tmp_path / "missing-wheel")})
+    with pytest.raises(evaluate.ExplainerUnavailable, match="pip install` failed"):
+        evaluate.ensure_explain_packages()
+    monkeypatch.setattr(evaluate, "EXPLAIN_PACKAGES", {"json": "unused"})  # present: nothing to install
+    evaluate.ensure_explain_packages()

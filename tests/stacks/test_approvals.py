@@ -34,7 +34,7 @@ def states(template) -> dict:
 def test_registration_status_and_the_execution_come_from_the_plan(states):
     register = states["Register model package"]["Parameters"]
     assert register["ModelApprovalStatus.$"] == "$.plan.approval.registration_status"
-    assert register["CustomerMetadataProperties"] == {"registered-by-execution.$": "$$.Execution.Id"}
+    assert register["CustomerMetadataProperties"]["registered-by-execution.$"] == "$$.Execution.Id"
     assert states["Register model package"]["Next"] == "Approval needed?"
 
 

@@ -93,24 +93,30 @@ def test_state_order_follows_the_design(definition):
     assert states["Collect input"]["Next"] == "Apply defaults"
     assert states["Apply defaults"]["Next"] == "Validate input"
     assert states["Validate input"]["Next"] == "Preprocess"
-    assert states["Preprocess"]["Next"] == "Tuning enabled?"
-    choice = states["Tuning enabled?"]
+    assert states["Preprocess"]["Next"] == "Train candidates"
+    assert states["Train candidates"]["Type"] == "Map" and states["Train candidates"]["Next"] == "Select winner"
+    assert states["Select winner"]["Next"] == "Register other candidates"
+    assert states["Register other candidates"]["Next"] == "Quality gate"
+    inside = _all_states(states["Train candidates"]["ItemProcessor"])
+    choice = inside["Tuning enabled?"]
     assert choice["Choices"][0]["Next"] == "Tune hyperparameters"
     assert choice["Default"] == "Use configured hyperparameters"
-    assert states["Use tuned hyperparameters"]["Next"] == "Train model"
-    assert states["Train model"]["Next"] == "Evaluate model"
-    assert states["Evaluate model"]["Next"] == "Quality gate"
+    assert inside["Use tuned hyperparameters"]["Next"] == "Train model"
+    assert inside["Train model"]["Next"] == "Serve with XGBoost"
+    assert inside["Serve with XGBoost"]["Next"] == "Evaluate model"
+    assert inside["Evaluate model"]["Next"] == "Candidate trained"
     assert states["Good enough?"]["Default"] == "Model below threshold"
     assert states["Score and deploy"]["Type"] == "Parallel"
     assert len(states["Score and deploy"]["Branches"]) == 2
 
 
 def test_tuned_hyperparameters_are_merged_over_the_static_ones(definition):
-    merge = definition["States"]["Use tuned hyperparameters"]["Parameters"]["values.$"]
-    assert merge == "States.JsonMerge($.plan.hyperparameters, $.tuning.TunedHyperParameters, false)"
-    train = definition["States"]["Train model"]["Parameters"]
+    states = _all_states(definition)
+    merge = states["Use tuned hyperparameters"]["Parameters"]["values.$"]
+    assert merge == "States.JsonMerge($.candidate.hyperparameters, $.tuning.TunedHyperParameters, false)"
+    train = states["Train model"]["Parameters"]
     assert train["HyperParameters.$"] == "$.hyperparameters.values"
-    tuning = definition["States"]["Tune hyperparameters"]["Parameters"]
+    tuning = states["Tune hyperparameters"]["Parameters"]
     assert tuning["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"].endswith("sagemaker-xgboost:3.0-5")
 
 
@@ -162,7 +168,8 @@ def test_jobs_and_execution_have_timeouts(definition, template):
         if state["Type"] == "Task" and ".sync" in state["Resource"]:
             assert state.get("TimeoutSeconds") or state.get("TimeoutSecondsPath"), name
     # A search runs waves of trials: its timeout comes from the plan (waves x job timeout + margin).
-    assert definition["States"]["Tune hyperparameters"]["TimeoutSecondsPath"] == "$.plan.tuning_timeout_seconds"
+    for search in ("Tune hyperparameters", "Tune random forest"):
+        assert _all_states(definition)[search]["TimeoutSecondsPath"] == "$.candidate.tuning_timeout_seconds"
     template.has_resource_properties("AWS::StepFunctions::StateMachine", {"TracingConfiguration": {"Enabled": True}})
     assert definition["TimeoutSeconds"] == 21600
 
@@ -320,11 +327,13 @@ def test_the_model_is_a_serial_pipeline_of_featurizer_xgboost_and_decoder(defini
     containers = parameters["Containers"]
     assert [c["ContainerHostname"] for c in containers] == ["featurizer", "model", "decoder"]
     assert containers[0]["Image"].endswith("/sagemaker-scikit-learn:1.9-0-cpu-py3")
-    assert containers[1]["Image"].endswith("/sagemaker-xgboost:3.0-5")
+    # the middle one is the winner's: its image and environment come from its fan-out entry
+    assert containers[1]["Image.$"] == "$.selection.winner.serving.Image"
+    assert containers[1]["Environment.$"] == "$.selection.winner.serving.Environment"
     assert containers[2]["Image"] == containers[0]["Image"]
     assert [c["ModelDataUrl.$"] for c in containers] == [
-        "$.plan.paths.featurizer_model", "$.training.ModelArtifacts", "$.plan.paths.decoder_model"]
-    assert [c["Environment"] for c in containers] == [CONTAINER_ENVIRONMENT[n] for n in ("featurizer", "model", "decoder")]
+        "$.plan.paths.featurizer_model", "$.selection.winner.model_data", "$.plan.paths.decoder_model"]
+    assert [containers[0]["Environment"], containers[2]["Environment"]] == [CONTAINER_ENVIRONMENT[n] for n in ("featurizer", "decoder")]
     assert containers[0]["Environment"]["SAGEMAKER_PROGRAM"] == "featurizer.py"
     assert create["ResultPath"] == "$.model" and create["Retry"] and create["Catch"]
 
@@ -334,8 +343,10 @@ def test_the_model_package_describes_the_same_containers(definition):
     deployed = states["Create model"]["Parameters"]["Containers"]
     spec = states["Register model package"]["Parameters"]["InferenceSpecification"]
     registered = spec["Containers"]
-    assert [(c["ContainerHostname"], c["Image"], c["Environment"]) for c in registered] == \
-        [(c["ContainerHostname"], c["Image"], c["Environment"]) for c in deployed]
+    def shape(container: dict) -> tuple:
+        return tuple(container.get(k) or container.get(f"{k}.$") for k in ("ContainerHostname", "Image", "Environment"))
+
+    assert [shape(c) for c in registered] == [shape(c) for c in deployed]
     assert [c["ModelDataUrl.$"] for c in registered] == [c["ModelDataUrl.$"] for c in deployed]
     assert "text/csv" in spec["SupportedContentTypes"] and "application/json" in spec["SupportedContentTypes"]
 

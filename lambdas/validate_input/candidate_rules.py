@@ -1,0 +1,1 @@
+../../processing_scripts/candidate_rules.py

@@ -200,6 +200,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         watcher = _Watcher()
         runtime.observer = watcher
         bucket, prefix = runtime.events.upload_trigger()
+        # DIR/inference/x.csv -> s3://<bucket>/inference/x.csv: the other triggers' prefixes, by folder
+        routes = tuple(p for b, p in runtime.events.upload_triggers() if b == bucket and p and p != prefix)
 
         def report(path: Path, deliveries: list) -> None:
             for delivery, (machine, name, progress) in zip(deliveries, watcher.started, strict=False):
@@ -208,9 +210,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
             if not deliveries:
                 print(f"{path.name}: no rule matched s3://{bucket}/{prefix}{path.name}")
 
-        print(f"watching {folder}: files dropped here go to s3://{bucket}/{prefix} (Ctrl-C to stop)", flush=True)
+        others = "".join(f"; {folder / p} to s3://{bucket}/{p}" for p in routes)
+        print(f"watching {folder}: files dropped here go to s3://{bucket}/{prefix}{others} (Ctrl-C to stop)", flush=True)
         try:
-            watch(folder, runtime.s3, runtime.events, bucket=bucket, prefix=prefix, on_delivery=report)
+            watch(folder, runtime.s3, runtime.events, bucket=bucket, prefix=prefix, on_delivery=report, routes=routes)
         except KeyboardInterrupt:
             print("stopped")
     return 0

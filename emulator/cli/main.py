@@ -1,18 +1,19 @@
-"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean.
+"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean, report.
 
   asl DEFINITION.json [--input INPUT.json]   run a bare definition, print one JSON result
   synth [-c key=value ...]                   npx cdk synth --quiet with the venv on PATH
   deploy                                     synth if stale, deploy cdk.out into .emulator/
   run --data FILE.csv [--target COL] [--set K=V] [--stack NAME] | --sample [--dataset D] | --input JSON
                                              synth if stale, deploy, run the training state machine
-  watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ and play
-                                             the EventBridge rule
+  watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ (those in
+                                             DIR/inference/ to inference/) and play the EventBridge rules
   serve [--time-scale S] [--stepfunctions-port P] ...
                                              S3, Step Functions, SageMaker and its runtime on localhost
   env                                        the AWS_ENDPOINT_URL_* lines for the running serve
   validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
   clean [--keep N] [--older-than DAYS]       prune old executions, their job folders and run data
   approve|reject [EXECUTION] [--reason R]    answer the approval an execution waits on
+  report [--stack NAME] [--run NAME]         the endpoint's capture report into s3://<bucket>/reports/capture/
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli import approvals, clean
+from emulator.cli import approvals, clean, report
 from emulator.cli.commands import (
     cmd_asl,
     cmd_deploy,
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     red.set_defaults(func=cmd_redrive)
 
     clean.add_parser(sub)
+    report.add_parser(sub)
 
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)

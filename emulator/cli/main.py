@@ -5,6 +5,8 @@
   deploy                                     synth if stale, deploy cdk.out into .emulator/
   run --data FILE.csv [--target COL] [--set K=V] [--stack NAME] | --sample [--dataset D] | --input JSON
                                              synth if stale, deploy, run the training state machine
+  infer FILE [--set K=V] [--stack NAME]      upload records under inference/: the inference state machine
+                                             scores them through the endpoint
   watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ (those in
                                              DIR/inference/ to inference/) and play the EventBridge rules
   serve [--time-scale S] [--stepfunctions-port P] ...
@@ -29,6 +31,7 @@ from emulator.cli.commands import (
     cmd_asl,
     cmd_deploy,
     cmd_env,
+    cmd_infer,
     cmd_redrive,
     cmd_run,
     cmd_synth,
@@ -127,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-scale", type=float, default=0.01,
                      help="multiplies Wait/Retry intervals and simulated service delays (default 0.01)")
     run.set_defaults(func=cmd_run)
+
+    inf = sub.add_parser("infer", help="upload a file of records under inference/ and run the inference state machine")
+    inf.add_argument("file", metavar="FILE", help="a .csv (header optional) or .jsonl file of raw records")
+    inf.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="an inference setting for this execution, e.g. --set max_low_confidence_share=0.05")
+    inf.add_argument("--stack", metavar="NAME", help="the use case's stack (default: the first deployed)")
+    inf.add_argument("--time-scale", type=float, default=0.01)
+    inf.set_defaults(func=cmd_infer)
 
     wat = sub.add_parser("watch", help="a drop folder that plays the S3 -> EventBridge trigger")
     assembly_options(wat)

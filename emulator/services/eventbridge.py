@@ -376,12 +376,13 @@ class EventBus:
         raise EventsError(f"no enabled EventBridge rule starts a state machine on an S3 upload in {where}; "
                           "upload and start the execution yourself (`run --input`)")
 
-    def upload_triggers(self, stack: str | None = None) -> list[tuple[str, str]]:
-        """(bucket, key prefix) of every enabled rule (of ``stack``) that starts a state machine on an
-        upload, in the deployment's order (the training upload first, then e.g. inference/)."""
+    def upload_triggers(self, stack: str | None = None, target: str | None = None) -> list[tuple[str, str]]:
+        """(bucket, key prefix) of every enabled rule (of ``stack``; starting the state machine ``target``,
+        an ARN) that starts a state machine on an upload, in the deployment's order (the training upload
+        first, then e.g. inference/)."""
         found: list[tuple[str, str]] = []
         for rule in self.rules:
-            if stack and rule.stack != stack:
+            if stack and rule.stack != stack or target and not any(t.arn == target for t in rule.targets):
                 continue
             pattern = rule.event_pattern or {}
             detail = pattern.get("detail") or {}

@@ -153,3 +153,16 @@ def test_the_report_command_draws_the_same_report_from_the_same_files(world, cap
     report = json.loads(world.text("reports/capture/cli-run/report.json"))
     assert report["run"] == "cli-run" and report["records"] >= 254
     assert report["problem_type"] == "regression" and set(report["features"]) == set(HEADER.split(","))
+
+
+def test_the_infer_command_runs_a_file_with_this_executions_settings(world, tmp_path, capsys):
+    path = tmp_path / "allowed.jsonl"
+    columns = HEADER.split(",")
+    records = [world.ordinary[2], "M,9.5,0.4,0.1,0.5,0.2,0.1,0.15"]
+    path.write_text("".join(json.dumps(dict(zip(columns, r.split(","), strict=True))) + "\n" for r in records))
+    argv = ["--project", str(PROJECT_ROOT), "--state-dir", str(world.state), "infer", str(path),
+            "--set", "max_low_confidence_share=0.5"]
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    assert "status: SUCCEEDED" in out and "2 scored, 1 low-confidence" in out
+    assert f"s3://{world.bucket}/inference/allowed.jsonl" in out

@@ -10,8 +10,8 @@ per invocation, its request and response bodies as CSV, JSON or base64) and the 
 * ``report.png``: requests (and records) per hour; the predictions per hour (each class's count, or a
   regression's quartiles); the confidence histogram (a classifier's top probability, the threshold
   marked; a regression's predictions against the training target); the low-confidence rate per hour
-  (confidence_rules.py, the rule the inference state machine fails on); each input feature's live
-  distribution against the training baseline;
+  (confidence_rules.py, the rule the inference state machine fails on); each input feature the model
+  uses (numeric or categorical; not a dropped ID or a date) against the training baseline;
 * ``report.html``: the same picture embedded (a data: URI) with the numbers as tables — one file, no
   script, no stylesheet or font loaded from anywhere;
 * ``report.json``: the numbers the figures show.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import csv
 import datetime as dt
 import html
@@ -241,15 +242,16 @@ def _histogram(values: list[float], edges: list[float]) -> dict[str, Any]:
             below += 1
         elif value > edges[-1]:
             above += 1
-        else:
-            index = min(len(counts) - 1, max(0, next(i for i in range(len(counts)) if value <= edges[i + 1])))
-            counts[index] += 1
+        else:  # numpy's bins: [edge, next edge), the last one closed, as baseline.json's histograms
+            counts[min(len(counts) - 1, bisect.bisect_right(edges, value) - 1)] += 1
     return {"bin_edges": list(edges), "counts": counts, "below": below, "above": above}
 
 
 def _feature(column: str, kind: str | None, cells: list[str], baseline: dict[str, Any]) -> dict[str, Any]:
     filled = [c for c in cells if not rules.is_missing(c)]
-    out: dict[str, Any] = {"kind": kind, "values": len(cells), "missing": len(cells) - len(filled)}
+    out: dict[str, Any] = {"kind": kind or "unused", "values": len(cells), "missing": len(cells) - len(filled)}
+    if kind not in ("numeric", "categorical"):  # dropped by preprocess (an ID), or a date: nothing to compare
+        return out
     if kind == "numeric":
         numbers = []
         for cell in filled:
@@ -281,7 +283,7 @@ def draw(report: dict[str, Any], path: Path, run: str) -> None:
     """report.png: two rows of time panels, then the feature panels (at most MAX_FEATURES)."""
     plt = _pyplot()
 
-    features = [c for c in report["columns"]][:MAX_FEATURES]
+    features = [c for c in report["columns"] if report["features"][c]["kind"] in ("numeric", "categorical")][:MAX_FEATURES]
     feature_rows = (len(features) + 3) // 4
     figure = plt.figure(figsize=(18, 9 + 3.6 * feature_rows), dpi=100, layout="constrained")
     grid = figure.add_gridspec(2 + feature_rows, 4)
@@ -293,11 +295,14 @@ def draw(report: dict[str, Any], path: Path, run: str) -> None:
                     fontsize=15, fontweight="bold")
 
     axis = figure.add_subplot(grid[0, 0:2])
-    axis.bar(x, [h["requests"] for h in hours], color=COLORS[0], label="requests (invocations)")
-    axis.plot(x, [h["records"] for h in hours], "o-", color=COLORS[1], label="records scored")
-    _hour_axis(axis, x, labels, "Requests per hour (UTC)", "count")
-    axis.set_ylim(0, 1.3 * max([1, *(h["records"] for h in hours), *(h["requests"] for h in hours)]))
-    axis.legend(loc="upper left", ncols=2)
+    bars = axis.bar(x, [h["requests"] for h in hours], width=0.6, color=COLORS[0], label="requests (invocations)")
+    _hour_axis(axis, x, labels, "Requests per hour (UTC)", "requests")
+    axis.set_ylim(0, 1.3 * max([1, *(h["requests"] for h in hours)]))
+    records = axis.twinx()  # a request may carry many records: their own scale, on the right
+    line = records.plot(x, [h["records"] for h in hours], "o-", color=COLORS[1], linewidth=2, label="records scored")
+    records.set_ylim(0, 1.3 * max([1, *(h["records"] for h in hours)]))
+    records.set_ylabel("records", color=COLORS[1])
+    axis.legend([bars, *line], ["requests (invocations)", "records scored"], loc="upper left", ncols=2)
 
     axis = figure.add_subplot(grid[0, 2:4])
     if report["problem_type"] == "regression":
@@ -309,14 +314,12 @@ def draw(report: dict[str, Any], path: Path, run: str) -> None:
                                              facecolor=COLORS[0], alpha=0.35, edgecolor=COLORS[0]))
                 axis.hlines(quartiles[2], i - 0.3, i + 0.3, color=COLORS[1], linewidth=2)
         _hour_axis(axis, x, labels, f"Predicted {report['target']} per hour (min, quartiles, max)", report["target"] or "")
-        if x:
-            axis.set_xlim(-0.6, len(x) - 0.4)
     else:
         classes = sorted({k for h in hours for k in h["predictions"]})
         bottom = [0] * len(hours)
         for i, label in enumerate(classes):
             counts = [h["predictions"].get(label, 0) for h in hours]
-            axis.bar(x, counts, bottom=bottom, color=COLORS[i % len(COLORS)], label=str(label))
+            axis.bar(x, counts, bottom=bottom, width=0.6, color=COLORS[i % len(COLORS)], label=str(label))
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
         _hour_axis(axis, x, labels, f"Predicted {report['target']} per hour", "records")
         if classes:
@@ -379,6 +382,8 @@ def _pyplot():
 def _hour_axis(axis, x: list[int], labels: list[str], title: str, ylabel: str) -> None:
     axis.set_title(title, fontsize=12)
     axis.set_ylabel(ylabel)
+    if x:
+        axis.set_xlim(-0.6, len(x) - 0.4)  # one hour of traffic is one narrow bar, not the whole width
     step = max(1, len(x) // 12)  # at most about a dozen hour labels
     axis.set_xticks(x[::step], labels[::step], rotation=30 if len(x) > 4 else 0, ha="right" if len(x) > 4 else "center")
     axis.grid(axis="y", alpha=0.3)
@@ -402,7 +407,7 @@ def _compare_histograms(axis, training: dict[str, Any], live: dict[str, Any]) ->
 def _feature_panel(axis, column: str, feature: dict[str, Any]) -> None:
     if feature.get("kind") == "numeric" and feature.get("histogram") and feature.get("training_histogram"):
         _compare_histograms(axis, feature["training_histogram"], feature["histogram"])
-        axis.legend(loc="upper right", fontsize=8)
+        axis.legend(loc="best", fontsize=8)
     elif feature.get("kind") != "numeric":
         keys = list(dict.fromkeys([*feature.get("training_fractions", {}), *feature.get("live_fractions", {})]))[:8]
         x = list(range(len(keys)))
@@ -476,6 +481,8 @@ def _feature_cell(feature: dict[str, Any]) -> str:
         return (f"mean {live['mean']:.4g} (training {training.get('mean') or 0:.4g}); range {live['min']:.4g}–"
                 f"{live['max']:.4g} (training {training.get('min') or 0:.4g}–{training.get('max') or 0:.4g})"
                 + (f"; {outside} outside the training range" if outside else ""))
+    if feature.get("kind") != "categorical":
+        return "not compared (not used by the model as it is, or a date)"
     top = ", ".join(f"{k} {v:.0%}" for k, v in list(feature.get("live_fractions", {}).items())[:4])
     unseen = feature.get("unseen") or []
     return top + (f"; never seen in training: {', '.join(unseen)}" if unseen else "")

@@ -126,40 +126,57 @@ class _Reader:
         self.json_records: list[int] = []
         self.window = CaptureWindow(columns, pd.DataFrame(), np.empty(0, dtype=np.int64))
 
-    def record(self, document: dict, where: str) -> None:
+    def record(self, document: dict, name: str, number: int) -> None:
         capture = document.get("captureData")
         metadata = document.get("eventMetadata") or {}
-        if not isinstance(capture, dict) or "endpointInput" not in capture:
+        part = capture.get("endpointInput") if isinstance(capture, dict) else None
+        if not isinstance(part, dict):
             self.window.undecodable["no captureData.endpointInput"] += 1
             return
-        text, media = body_text(capture["endpointInput"], where)
+        text = part.get("data")
+        # the common case, text/csv captured as CSV text, without the general decoding (a million
+        # records make every call count)
+        if part.get("encoding") != "CSV" or not isinstance(text, str) or "json" in str(part.get("observedContentType")):
+            text, media = body_text(part, f"{name} line {number}")
+        else:
+            media = CSV_TYPE
         index = len(self.window.event_ids)
         if media == JSON_TYPE:
-            rows = self._json_rows(text, where)
+            rows = self._json_rows(text, f"{name} line {number}")
             self.json_rows += rows
             self.json_records += [index] * len(rows)
         else:
             self._csv_rows(text, index)
         window = self.window
-        window.event_ids.append(str(metadata.get("eventId", f"{where}")))
+        window.event_ids.append(str(metadata.get("eventId", f"{name} line {number}")))
         window.inference_ids.append(metadata.get("inferenceId"))
         if self.keep_outputs:
             output = capture.get("endpointOutput")
-            window.outputs.append(body_text(output, where) if isinstance(output, dict) else None)
+            window.outputs.append(body_text(output, f"{name} line {number}") if isinstance(output, dict) else None)
 
     def _csv_rows(self, text: str, index: int) -> None:
+        line = text.rstrip("\r\n")
+        if "\n" not in line and "\r" not in line and '"' not in line:  # one row, no quotes: the usual request
+            if not line.strip():
+                return
+            if line.startswith(self.columns[0]) and line.split(",") == self.columns:
+                return  # only the table's header
+            self._csv_line(line, line.count(",") + 1, index)
+            return
         lines = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
         if lines and split_cells(lines[0]) == self.columns:
             lines = lines[1:]  # the table's header, as the featurizer skips it
         for line in lines:
-            cells = line.count(",") + 1 if '"' not in line else len(split_cells(line))
-            if cells == self.width:
-                self.csv_lines.append(line)
-                self.csv_records.append(index)
-            elif cells < self.width:
-                self.window.short_rows[cells] += 1
-            else:
-                self.window.long_rows[cells] += 1
+            self._csv_line(line, line.count(",") + 1 if '"' not in line else len(split_cells(line)), index)
+
+    def _csv_line(self, line: str, cells: int, index: int) -> None:
+        if cells == self.width:
+            self.csv_lines.append(line)
+            self.csv_records.append(index)
+        elif cells < self.width:
+            self.window.short_rows[cells] += 1
+        else:
+            self.window.long_rows[cells] += 1
 
     def _json_rows(self, text: str, where: str) -> list[list[str | None]]:
         try:
@@ -209,20 +226,19 @@ def read_capture(folder: Path, columns: list[str], keep_outputs: bool = False) -
     reader = _Reader(columns, keep_outputs)
     files = capture_files(folder)
     for path in files:
+        name = path.name
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path.name} line {number}"
                 try:
                     document = json.loads(line)
                 except ValueError:
-                    reader.window.undecodable["a line that is not JSON"] += 1
+                    if line.strip():
+                        reader.window.undecodable["a line that is not JSON"] += 1
                     continue
                 if not isinstance(document, dict):
                     reader.window.undecodable["a line that is not a JSON object"] += 1
                     continue
-                reader.record(document, where)
+                reader.record(document, name, number)
     reader.window.files = len(files)
     return reader.finish()
 

@@ -655,7 +655,8 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capture-dir", type=Path, default=Path("/opt/ml/processing/capture"))
     parser.add_argument("--baseline-dir", type=Path, default=Path("/opt/ml/processing/baseline"))
-    parser.add_argument("--ground-truth-dir", type=Path, default=None)
+    # read only when it exists: a window without labels has no quality figure
+    parser.add_argument("--ground-truth-dir", type=Path, default=Path("/opt/ml/processing/ground_truth"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
     parser.add_argument("--drift-threshold", type=float, default=None)
     parser.add_argument("--significance-level", type=float, default=None)

@@ -6,8 +6,9 @@
         [--quality-threshold auto] [--quality-tolerance 0.1] [--min-labelled-records 100]
         [--failure-file /opt/ml/output/message]
 
-Runs as a processing job in the scikit-learn image (pandas, numpy, scipy, scikit-learn) with this
-folder as its code. Reads the window's capture files (capture_records.py, any folder depth), the
+Runs as a processing job in the scikit-learn image (pandas, numpy, scipy, scikit-learn; the same
+verdicts under pandas 1.5.3/scipy 1.10/scikit-learn 1.2 as under the project's pandas 3.1/scipy 1.17)
+with this folder as its code. Reads the window's capture files (capture_records.py, any folder depth), the
 baseline folder (statistics.json, constraints.json and schema.json from preprocess, evaluation.json
 of the champion) and optional ground truth; writes to --output-dir
   constraint_violations.json  Model Monitor's format: {"violations": [{"feature_name",
@@ -275,7 +276,11 @@ def numeric_drift(sample: np.ndarray, live: np.ndarray) -> dict[str, Any]:
     expected, actual = bin_counts(sample, edges), bin_counts(live, edges)
     # the exact distribution costs O(n*m); past a million pairs the asymptotic one is as good at these levels
     method = "exact" if sample.size * live.size <= 1_000_000 else "asymp"
-    return {"psi": psi(expected, actual), "ks_pvalue": float(stats.ks_2samp(sample, live, method=method).pvalue),
+    try:
+        ks = stats.ks_2samp(sample, live, method=method)
+    except TypeError:  # scipy before 1.8 (an older scikit-learn image) calls it mode
+        ks = stats.ks_2samp(sample, live, mode=method)
+    return {"psi": psi(expected, actual), "ks_pvalue": float(ks[1]),
             "bins": {"edges": edges.tolist(), "baseline": (expected / expected.sum()).tolist(),
                      "live": (actual / actual.sum()).tolist()}}
 
@@ -294,7 +299,8 @@ def categorical_drift(baseline: dict[str, float], live: pd.Series) -> dict[str, 
     table = np.vstack([np.append(expected[~small], expected[small].sum()),
                        np.append(actual[~small], actual[small].sum())])
     table = table[:, table.sum(axis=0) > 0]
-    pvalue = float(stats.chi2_contingency(table, correction=False).pvalue) if table.shape[1] > 1 else 1.0
+    # [1]: the p-value, in the tuple older scipy returns and the result object newer scipy does
+    pvalue = float(stats.chi2_contingency(table, correction=False)[1]) if table.shape[1] > 1 else 1.0
     return {"psi": psi(expected, actual), "chi2_pvalue": pvalue,
             "bins": {"categories": names + ["(unseen)"], "baseline": share.tolist(),
                      "live": (actual / max(actual.sum(), 1)).tolist()}}

@@ -21,7 +21,8 @@ What each accumulator keeps, all exactly mergeable:
     key the model's encoder uses - preprocess._category_keys), bounded at ``MAX_CATEGORIES``.
 
 Standard library, numpy and pandas only: it runs in the scikit-learn processing image, inside
-preprocess.py's job and inside drift.py's.
+preprocess.py's job and inside drift.py's. statistics.json and constraints.json of the sample tables
+are byte-identical under pandas 1.5.3/numpy 1.26 and pandas 3.1.1/numpy 2.4.
 """
 
 from __future__ import annotations

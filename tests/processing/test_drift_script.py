@@ -21,6 +21,7 @@ from processing_scripts import monitor_baseline as mb
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 ROWS = 2000
+PER_REQUEST = 4  # rows per request in the live-quality traffic (one label per row in its ground truth)
 
 
 def preprocessed(folder: Path, dataset: str, *extra: str) -> Path:
@@ -264,19 +265,19 @@ def served_bank(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def answered(served_bank, tmp_path_factory) -> tuple[Path, list[str], list[str]]:
-    """800 held-out rows sent through the pipeline two at a time (answers half CSV, half JSON) and
+    """800 held-out rows sent through the pipeline four at a time (answers half CSV, half JSON) and
     captured: (capture folder, event ids, the rows' true labels)."""
     _, pipeline, _ = served_bank
     target = traffic.TARGETS["bank-marketing"]
     rows = traffic.split_rows("bank-marketing", with_target=True)[1].head(800)
     answers = []
-    for start in range(0, len(rows), 2):
-        body = traffic.csv_text(rows.drop(columns=[target]).iloc[start:start + 2]).encode()
-        answer = pipeline.invoke(body, "text/csv", "application/json" if start % 4 else "text/csv")
+    for start in range(0, len(rows), PER_REQUEST):
+        body = traffic.csv_text(rows.drop(columns=[target]).iloc[start:start + PER_REQUEST]).encode()
+        answer = pipeline.invoke(body, "text/csv", "application/json" if start % (2 * PER_REQUEST) else "text/csv")
         assert answer.status == 200
         answers.append(answer.body.decode())
     capture = tmp_path_factory.mktemp("answered") / "capture"
-    ids = traffic.write_capture(capture, rows.drop(columns=[target]), rows_per_request=2, answers=answers)
+    ids = traffic.write_capture(capture, rows.drop(columns=[target]), rows_per_request=PER_REQUEST, answers=answers)
     for path in capture.rglob("*.jsonl"):  # the answer's real content type
         records = [json.loads(line) for line in path.read_text().splitlines()]
         for record in records:
@@ -293,7 +294,8 @@ def labelled_traffic(tmp_path: Path, served_bank, answered, flip: float) -> dict
     swapped = rng.random(len(labels)) < flip
     labels = [{"yes": "no", "no": "yes"}[label] if swap else label for label, swap in zip(labels, swapped)]
     truth, out = tmp_path / "truth", tmp_path / "out"
-    traffic.write_ground_truth(truth, {event: "\n".join(labels[2 * i:2 * i + 2]) for i, event in enumerate(ids)})
+    traffic.write_ground_truth(truth, {event: "\n".join(labels[PER_REQUEST * i:PER_REQUEST * (i + 1)])
+                                       for i, event in enumerate(ids)})
     assert drift.main(["--capture-dir", str(capture), "--baseline-dir", str(served_bank[2]), "--output-dir", str(out),
                        "--ground-truth-dir", str(truth)]) == 0
     return json.loads((out / "drift_summary.json").read_text())

@@ -337,7 +337,7 @@ def test_regression_live_rmse_against_the_champion(abalone, tmp_path):
     baseline = tmp_path / "baseline"
     shutil.copytree(abalone, baseline)
     evaluate.write_json_atomically(baseline / "evaluation.json",
-                                   evaluate.evaluate(booster, test[:, 1:], test[:, 0], schema))
+                                   evaluate.evaluate_with_scores(booster, test[:, 1:], test[:, 0], schema)[0])
     rows = traffic.split_rows("abalone", with_target=True)[1].head(600)
     features = rows.drop(columns=["rings"])
     scores = booster.predict(xgb.DMatrix(preprocess.transform_with_schema(schema, features.astype(

@@ -34,6 +34,9 @@ DEPLOY_ONLY = (
     "endpoint_instance_count",
     "model_package_group",
     "job_timeout_seconds",
+    # they shape the state machine (one preprocessing job or three) and the transform task
+    "processing_instance_count",
+    "transform_instance_count",
 )
 
 
@@ -84,7 +87,10 @@ class PipelineConfig:
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
     processing_instance_type: str = "ml.m5.large"
+    # >= 2: preprocessing sharded over that many instances (stacks/preprocessing.py: statistics, merge, transform)
+    processing_instance_count: int = 1
     training_instance_type: str = "ml.m5.large"
+    # >= 2: distributed XGBoost (preprocess writes one train file per host; the channel is ShardedByS3Key)
     training_instance_count: int = 1
     hyperparameters: dict[str, str] = field(default_factory=_default_hyperparameters)
     tuning_enabled: bool = True
@@ -95,6 +101,7 @@ class PipelineConfig:
     # Seeds the search (SageMaker's RandomSeed), so re-running on the same data finds the same model.
     tuning_random_seed: int = 42
     transform_instance_type: str = "ml.m5.large"
+    transform_instance_count: int = 1  # batch transform spreads the batch objects over the instances
     endpoint_name: str = "ml-pipeline-endpoint"
     endpoint_instance_type: str = "ml.m5.large"
     endpoint_instance_count: int = 1
@@ -148,7 +155,8 @@ class PipelineConfig:
             raise ConfigError(f"model_approval_status {self.model_approval_status!r} is not one of {MODEL_APPROVAL_STATUSES}")
         if not 1 <= self.approval_timeout_seconds <= 365 * 24 * 3600:
             raise ConfigError("approval_timeout_seconds must be between 1 and one year (Step Functions' task limit)")
-        if self.training_instance_count < 1 or self.endpoint_instance_count < 1:
+        if min(self.training_instance_count, self.endpoint_instance_count, self.processing_instance_count,
+               self.transform_instance_count) < 1:
             raise ConfigError("instance counts must be at least 1")
         if not self.raw_prefix.endswith("/") or self.raw_prefix.startswith("/"):
             raise ConfigError(f"raw_prefix {self.raw_prefix!r} must look like 'raw/' (no leading slash, trailing slash)")

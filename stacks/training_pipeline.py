@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
+from stacks import preprocessing
 from stacks.approvals import REGISTERED_BY
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
@@ -201,7 +202,7 @@ class TrainingPipeline(Construct):
         """A CreateProcessingJob request; inputs/outputs are (name, S3 URI or JSONPath, local folder)."""
 
         def uri(key: str, value: str) -> dict:
-            return {f"{key}.$": value} if value.startswith("$") else {key: value}
+            return {f"{key}.$": value} if value.startswith(("$", "States.")) else {key: value}
 
         return {
             "ProcessingJobName.$": name_path,
@@ -247,31 +248,7 @@ class TrainingPipeline(Construct):
         return f"s3://{self.props.bucket.bucket_name}/{CODE_PREFIX}"
 
     def _preprocess(self, failure: sfn.IChainable) -> sfn.IChainable:
-        out = f"{PROCESSING}/output"
-        arguments = (
-            "States.Array('--input-dir', '/opt/ml/processing/input/raw', '--output-dir', '/opt/ml/processing/output', "
-            "'--target-column', $.plan.config.target_column, '--problem-type', $.plan.problem_type, "
-            "'--validation-fraction', States.Format('{}', $.plan.config.validation_fraction), "
-            "'--test-fraction', States.Format('{}', $.plan.config.test_fraction))"
-        )
-        parameters = self._processing_parameters(
-            "$.plan.job_names.preprocess",
-            self.props.images.sklearn,
-            "preprocess.py",
-            arguments,
-            inputs=[("raw", "$.plan.paths.input", f"{PROCESSING}/input/raw")],
-            outputs=[(split, f"$.plan.paths.{split}", f"{out}/{split}")
-                     for split in ("train", "validation", "test", "batch", "schema", "featurizer", "decoder")],
-        )
-        return self._job_state(
-            "Preprocess",
-            "createProcessingJob",
-            parameters,
-            {"ProcessingJobName.$": "$.ProcessingJobName", "ProcessingJobStatus.$": "$.ProcessingJobStatus"},
-            "$.preprocess",
-            failure,
-            "Clean, encode and split the raw CSV into label-first train/validation/test",
-        )
+        return preprocessing.preprocess_steps(self, failure, self.props.config.processing_instance_count)
 
     def _training_definition(self) -> dict:
         """What tuning trials and the final training job share."""
@@ -284,7 +261,9 @@ class TrainingPipeline(Construct):
                     "S3DataSource": {
                         "S3DataType": "S3Prefix",
                         "S3Uri.$": f"$.plan.paths.{channel}",
-                        "S3DataDistributionType": "FullyReplicated",
+                        # preprocess writes train in one file per host: each host trains on its share
+                        # (every host needs all of validation, as the built-in container does)
+                        "S3DataDistributionType": "ShardedByS3Key" if channel == "train" else "FullyReplicated",
                     }
                 },
             }
@@ -608,7 +587,7 @@ class TrainingPipeline(Construct):
                 encryption_key=self.props.key,
             ),
             transform_resources=tasks.TransformResources(
-                instance_count=1,
+                instance_count=self.props.config.transform_instance_count,
                 instance_type=ec2.InstanceType(J.string_at("$.plan.config.transform_instance_type")),
                 volume_encryption_key=self.props.key,
             ),

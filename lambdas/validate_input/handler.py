@@ -61,7 +61,9 @@ NAME_LIMITS = {"tuning": 32}  # HyperParameterTuningJobName; every other SageMak
 PROBLEM_TYPES = rules.PROBLEM_TYPES
 APPROVAL_MODES = ("auto", "manual")
 MAX_APPROVAL_SECONDS = 365 * 24 * 3600  # a Task state's TimeoutSeconds limit (one year)
-JOB_STEPS = ("preprocess", "tuning", "training", "evaluate", "model", "transform", "endpoint-config")
+# preprocess-statistics/-transform: the sharded preprocessing's first and last jobs (stacks/preprocessing.py)
+JOB_STEPS = ("preprocess", "preprocess-statistics", "preprocess-transform", "tuning", "training", "evaluate", "model",
+             "transform", "endpoint-config")
 
 
 class PipelineInputError(Exception):
@@ -415,7 +417,8 @@ def job_names(execution_name: str, execution_arn: str) -> dict[str, str]:
     names = {}
     for step in JOB_STEPS:
         limit = NAME_LIMITS.get(step, 63)
-        short = {"endpoint-config": "epc", "preprocess": "prep", "transform": "xform"}.get(step, step)
+        short = {"endpoint-config": "epc", "preprocess": "prep", "preprocess-statistics": "prep-stats",
+                 "preprocess-transform": "prep-xform", "transform": "xform"}.get(step, step)
         room = limit - len(short) - len(digest) - 2
         names[step.replace("-", "_")] = f"{stem[:room].rstrip('-')}-{digest}-{short}"
     return names

@@ -113,11 +113,11 @@ def test_processing_hosts_get_their_share_of_a_sharded_input(backend, context):
     for i in range(3):
         context.s3.put_bytes(f"s3://bucket/in/part-{i}.csv", f"{i}\n".encode())
     context.s3.put_bytes("s3://bucket/code/list.py", (
-        "import json, os, pathlib\n"
-        "ml = pathlib.Path(os.environ['SM_ML_ROOT'])\n"
-        "host = json.loads((ml / 'config/resourceconfig.json').read_text())['current_host']\n"
-        "names = sorted(p.name for p in (ml / 'processing/input/data').iterdir())\n"
-        "(ml / f'processing/output/{host}.json').write_text(json.dumps(names))\n").encode())
+        b"import json, os, pathlib\n"
+        b"ml = pathlib.Path(os.environ['SM_ML_ROOT'])\n"
+        b"host = json.loads((ml / 'config/resourceconfig.json').read_text())['current_host']\n"
+        b"names = sorted(p.name for p in (ml / 'processing/input/data').iterdir())\n"
+        b"(ml / f'processing/output/{host}.json').write_text(json.dumps(names))\n"))
     request = {
         "ProcessingJobName": "shares", "RoleArn": "arn:aws:iam::000000000000:role/R",
         "AppSpecification": {"ImageUri": SKLEARN_IMAGE,

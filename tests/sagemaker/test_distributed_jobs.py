@@ -10,7 +10,7 @@ import tarfile
 
 import numpy as np
 import xgboost as xgb
-from sm_testkit import DATA, SKLEARN_IMAGE, training_request
+from sm_testkit import DATA, SKLEARN_IMAGE, XGBOOST_IMAGE, training_request
 
 from emulator.services.sagemaker import cluster
 
@@ -139,3 +139,38 @@ def test_processing_hosts_get_their_share_of_a_sharded_input(backend, context):
     assert done["ProcessingJobStatus"] == "Completed", done.get("FailureReason")
     assert json.loads(context.s3.get_bytes("s3://bucket/out/algo-1.json")) == ["part-0.csv", "part-2.csv"]
     assert json.loads(context.s3.get_bytes("s3://bucket/out/algo-2.json")) == ["part-1.csv"]
+
+
+def test_transform_on_two_instances_writes_what_one_instance_writes(backend, context):
+    import pandas as pd
+
+    from containers.xgboost.artifacts import model_archive
+
+    frame = pd.read_csv(DATA / "abalone.csv")
+    features = frame.drop(columns=["sex", "rings"]).to_numpy(np.float32)
+    booster = xgb.train({"objective": "reg:squarederror", "max_depth": 3, "nthread": 1},
+                        xgb.DMatrix(features, label=frame["rings"].to_numpy(np.float32)), 10)
+    context.s3.put_bytes("s3://bucket/model/model.tar.gz", model_archive(booster))
+    backend.hosting.create_model(ModelName="rings", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                                 PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://bucket/model/model.tar.gz"})
+    for i, rows in enumerate(np.array_split(features, 3)):
+        context.s3.put_bytes(f"s3://bucket/batch/part-{i}.csv",
+                             "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows).encode())
+    outputs = {}
+    for count in (1, 2):
+        name = f"score-{count}"
+        backend.transform.create_transform_job(
+            TransformJobName=name, ModelName="rings",
+            TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bucket/batch/"}},
+                            "ContentType": "text/csv", "SplitType": "Line"},
+            TransformOutput={"S3OutputPath": f"s3://bucket/{name}", "AssembleWith": "Line", "Accept": "text/csv"},
+            TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": count}, BatchStrategy="MultiRecord")
+        done = backend.transform.wait(name, timeout=120)
+        assert done["TransformJobStatus"] == "Completed", done.get("FailureReason")
+        outputs[count] = {uri.rsplit("/", 1)[1]: context.s3.get_bytes(uri) for uri in context.s3.list(f"s3://bucket/{name}/")}
+    assert outputs[1] == outputs[2] and len(outputs[2]) == 3
+    folder = context.layout.sagemaker_work_dir("transform-jobs", "score-2")
+    peaks = cluster.read_resources(folder / "logs")
+    assert set(peaks) == {"algo-1", "algo-2"} and all(v > 10 * 2**20 for v in peaks.values())
+    # the objects were spread: algo-1 scored part-0 and part-2, algo-2 part-1
+    assert "instance 2: 1 object(s)" in (folder / "logs/algo-2/stdout.log").read_text()

@@ -162,10 +162,10 @@ class Texts:
     counts: Counter = field(default_factory=Counter)
     overflow: bool = False
 
-    def add(self, series: pd.Series) -> None:
-        if self.overflow or series.empty:
+    def add_counts(self, counts: Counter) -> None:
+        if self.overflow or not counts:
             return
-        self.counts.update(series.value_counts().to_dict())
+        self.counts.update(counts)
         self._check()
 
     def merge(self, other: Texts) -> None:
@@ -440,10 +440,14 @@ def labelled_mask(cells: pd.Series) -> np.ndarray:
     return ~cells.map(missing).fillna(True).to_numpy(dtype=bool)
 
 
-def row_hashes(chunk: pd.DataFrame, target: str, keys: pd.Series) -> np.ndarray:
+def row_hashes(columns: dict[str, Cells], target: str, keys: pd.Series) -> np.ndarray:
     """A 64-bit identity of each row: its cells as text, the target by label identity."""
-    frame = chunk.assign(**{target: keys})
-    return pd.util.hash_pandas_object(frame, index=False, categorize=False).to_numpy(dtype=np.uint64)
+    h = np.full(len(keys), np.uint64(0x345678), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name, cells in columns.items():
+            part = Cells(keys).hashes() if name == target else cells.hashes()
+            h = _mix(h * np.uint64(1000003) ^ part)
+    return h
 
 
 def split_of(hashes: np.ndarray, options: pre.Options) -> np.ndarray:
@@ -466,7 +470,40 @@ def train_part_of(hashes: np.ndarray, parts: int) -> np.ndarray:
 
 def _numbers(cells: pd.Series) -> np.ndarray:
     """Each cell as a number (NaN where it is none; infinite stays infinite)."""
-    return pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    return Cells(cells).numbers()
+
+
+class Cells:
+    """A chunk's column factorized: every per-cell question (a number? its text? its hash?) is answered
+    once per distinct cell and spread to the rows by code — a column repeats few values."""
+
+    def __init__(self, cells: pd.Series) -> None:
+        self.series = cells
+        self.codes, distinct = pd.factorize(cells.astype(object), use_na_sentinel=True)
+        self.distinct = np.asarray(distinct, dtype=object)
+        self.present = self.codes >= 0
+
+    def _spread(self, per_distinct: np.ndarray, missing: Any) -> np.ndarray:
+        return np.append(per_distinct, np.asarray([missing], dtype=per_distinct.dtype))[self.codes]
+
+    def distinct_numbers(self) -> np.ndarray:
+        return pd.to_numeric(pd.Series(self.distinct, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+
+    def numbers(self) -> np.ndarray:
+        return self._spread(self.distinct_numbers(), np.nan)
+
+    def distinct_text(self) -> pd.Series:
+        return pd.Series(self.distinct, dtype=object).map(str).str.strip()
+
+    def hashes(self) -> np.ndarray:
+        per = pd.util.hash_array(self.distinct, categorize=False) if self.distinct.size else np.empty(0, np.uint64)
+        return self._spread(per.astype(np.uint64), np.uint64(0x9E3779B97F4A7C15))
+
+    def counts(self, rows: np.ndarray) -> Counter:
+        """Cell -> count over the present cells of ``rows`` (a mask)."""
+        chosen = self.codes[rows & self.present]
+        found = np.bincount(chosen, minlength=self.distinct.size)
+        return Counter({self.distinct[i]: int(found[i]) for i in np.flatnonzero(found)})
 
 
 def statistics(options: pre.Options, rank: int = 0, count: int = 1) -> Partial:
@@ -493,7 +530,8 @@ def _chunk_statistics(partial: Partial, chunk: pd.DataFrame, options: pre.Option
     labelled = labelled_mask(chunk[target])
     data = chunk[labelled]
     keys = label_keys(data[target])
-    hashes = row_hashes(data, target, keys)
+    columns = {name: Cells(data[name]) for name in data.columns}
+    hashes = row_hashes(columns, target, keys)
     partial.hashes.append(hashes)
     split = split_of(hashes, options)
     train = split == 0
@@ -505,18 +543,19 @@ def _chunk_statistics(partial: Partial, chunk: pd.DataFrame, options: pre.Option
     partial.label_values.add(numbers_of_target[finite])
     partial.label_sum += float(numbers_of_target[finite].sum())
     for name, stats in partial.columns.items():
-        _column_chunk(stats, chunk[name], labelled, train)
+        _column_chunk(stats, Cells(chunk[name]), labelled, train, columns[name])
 
 
-def _column_chunk(stats: ColumnStats, cells: pd.Series, labelled: np.ndarray, train: np.ndarray) -> None:
-    numbers = _numbers(cells)
-    present = cells.notna().to_numpy()
-    infinite = np.isinf(numbers)
-    text = cells.astype(object).where(present, "").map(str).str.strip() if not present.all() else \
-        cells.astype(object).map(str).str.strip()
-    spelled_infinite = text.str.casefold().isin(rules.INFINITE_SPELLINGS).to_numpy()
-    infinite = infinite | spelled_infinite
+def _column_chunk(stats: ColumnStats, everyone: Cells, labelled: np.ndarray, train: np.ndarray, kept: Cells) -> None:
+    """``everyone``: the column's cells in every row; ``kept``: in the labelled rows."""
+    distinct_numbers = everyone.distinct_numbers()
+    text_of = everyone.distinct_text()
+    numbers = everyone._spread(distinct_numbers, np.nan)
+    present = everyone.present
+    spelled = text_of.str.casefold().isin(rules.INFINITE_SPELLINGS).to_numpy(dtype=bool)
+    infinite = everyone._spread(np.isinf(distinct_numbers) | spelled, False)
     finite = np.isfinite(numbers)
+    text = everyone._spread(text_of.to_numpy(dtype=object), "")
     # feature_rules.ColumnCells over every row (labelled or not), vectorized: pandas already read its
     # missing markers as missing, and a blank cell as missing
     is_text = present & ~finite & ~infinite
@@ -526,12 +565,11 @@ def _column_chunk(stats: ColumnStats, cells: pd.Series, labelled: np.ndarray, tr
     cells_stats.infinite += int(infinite.sum())
     cells_stats.text += int(is_text.sum())
     if is_text.any() and len(cells_stats.examples) < feature_rules.EXAMPLES:
-        for example in text[is_text].unique()[:feature_rules.EXAMPLES]:
+        for example in pd.unique(text[is_text])[:feature_rules.EXAMPLES]:
             if example not in cells_stats.examples and len(cells_stats.examples) < feature_rules.EXAMPLES:
                 cells_stats.examples.append(example)
     # the labelled rows, as plan_columns and fit_encodings see them
     numbers, present, finite = numbers[labelled], present[labelled], finite[labelled]
-    kept = cells[labelled]
     stats.missing += int((~present).sum())
     stats.missing_train += int((~present & train).sum())
     stats.non_number += int((~finite).sum())
@@ -541,8 +579,8 @@ def _column_chunk(stats: ColumnStats, cells: pd.Series, labelled: np.ndarray, tr
     stats.order.add(numbers[finite])
     if finite.any():
         stats.integer = stats.integer and bool(np.all(np.mod(numbers[finite], 1) == 0))
-    stats.texts.add(kept[present])
-    stats.texts_train.add(kept[present & train])
+    stats.texts.add_counts(kept.counts(np.ones(len(train), dtype=bool)))
+    stats.texts_train.add_counts(kept.counts(train))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -898,17 +936,20 @@ def transform(plan: Plan, rank: int, count: int, output_dir: Path) -> dict[str, 
                 if data.empty:
                     continue
                 keys = label_keys(data[target])
-                hashes = row_hashes(data, target, keys)
+                columns = {name: Cells(data[name]) for name in data.columns}
+                hashes = row_hashes(columns, target, keys)
                 keep = ~np.isin(hashes, drop)
                 if repeated.size:
                     for i in np.flatnonzero(keep & np.isin(hashes, repeated)):
                         h = int(hashes[i])
                         keep[i] = h not in seen
                         seen.add(h)
-                data, keys, hashes = data[keep], keys[keep], hashes[keep]
+                if not keep.all():
+                    data, keys, hashes = data[keep], keys[keep], hashes[keep]
+                    columns = None
                 if data.empty:
                     continue
-                features = _encode(plan, data)
+                features = _encode(plan, data, columns)
                 if index is None:
                     labels = _numbers(data[target])
                 else:
@@ -937,14 +978,14 @@ def transform(plan: Plan, rank: int, count: int, output_dir: Path) -> dict[str, 
     return written
 
 
-def _encode(plan: Plan, data: pd.DataFrame) -> np.ndarray:
+def _encode(plan: Plan, data: pd.DataFrame, columns: dict[str, Cells] | None) -> np.ndarray:
     """The columns as the in-memory engine hands them to ColumnEncoding.transform: numeric ones as
     numbers with infinite and stray text cells missing (feature_rules), the others as read."""
     frame = {}
     for enc in plan.encodings:
         cells = data[enc.name]
         if enc.kind == "numeric":
-            values = _numbers(cells)
+            values = (columns[enc.name] if columns else Cells(cells)).numbers()
             values[np.isinf(values)] = np.nan
             frame[enc.name] = pd.Series(values, index=data.index)
         else:

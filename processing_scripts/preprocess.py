@@ -458,9 +458,11 @@ def _safe_name(name: str) -> str:
 def _category_keys(series: pd.Series) -> pd.Series:
     """Each cell's category: trimmed and case-folded (problem_rules.category_key), missing or blank
     -> __missing__."""
-    values = series.astype(object)
-    keys = values.where(values.notna(), MISSING).map(str).str.strip().str.casefold()
-    return keys.where(keys != "", MISSING)
+    # computed once per distinct cell (a column has few): the string work per row costs far more
+    codes, distinct = pd.factorize(series.astype(object), use_na_sentinel=True)
+    keys = pd.Series(distinct, dtype=object).map(str).str.strip().str.casefold().to_numpy(dtype=object)
+    keys = np.append(np.where(keys == "", MISSING, keys), MISSING)  # code -1 (missing) takes the last
+    return pd.Series(keys[codes], index=series.index, dtype=object)
 
 
 def _date_values(series: pd.Series, fmt: str) -> pd.Series:

@@ -11,7 +11,9 @@ function of the input bytes (never of the chunk size or of how the input is shar
               TargetSummary), class counts per split, and a 64-bit hash of every labelled row.
   merge       one instance combines the partials (in rank order) and decides everything preprocess
               decides in memory: problem type, cell rules, dates, IDs, encodings fitted on the train
-              split, duplicates, schema.json, baseline.json, the featurizer and decoder archives.
+              split, duplicates, schema.json, baseline.json, Model Monitor's statistics.json and
+              constraints.json (monitor_baseline.py's accumulators, fed the train rows in the
+              statistics pass and merged here), the featurizer and decoder archives.
   transform   each instance re-reads its shard and writes its rows, encoded with the merged plan, to
               ``<split>/<split>-<rank>.csv`` (train: one file per --train-shards part, so a training
               job's ShardedByS3Key channel can give every host its share).
@@ -51,11 +53,12 @@ import numpy as np
 import pandas as pd
 
 if __package__:
-    from . import feature_rules
+    from . import feature_rules, monitor_baseline
     from . import preprocess as pre
     from . import problem_rules as rules
 else:
     import feature_rules
+    import monitor_baseline
     import preprocess as pre
     import problem_rules as rules
 
@@ -222,6 +225,11 @@ class ColumnStats:
     missing_train: int = 0
     non_number: int = 0  # labelled rows whose cell is not a finite number (missing included)
     non_number_train: int = 0
+    # Model Monitor's baseline of the train rows (monitor_baseline.py), kept both ways until the merge
+    # knows whether the column is numeric or categorical
+    monitor_numeric: monitor_baseline.NumericAccumulator = field(default_factory=monitor_baseline.NumericAccumulator)
+    monitor_categorical: monitor_baseline.CategoricalAccumulator = field(
+        default_factory=monitor_baseline.CategoricalAccumulator)
 
     def merge(self, other: ColumnStats) -> None:
         a, b = self.cells, other.cells
@@ -238,6 +246,8 @@ class ColumnStats:
         self.integer = self.integer and other.integer
         for name in ("missing", "missing_train", "non_number", "non_number_train"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.monitor_numeric.merge(other.monitor_numeric)
+        self.monitor_categorical.merge(other.monitor_categorical)
 
 
 @dataclass
@@ -487,7 +497,7 @@ class Cells:
         return np.append(per_distinct, np.asarray([missing], dtype=per_distinct.dtype))[self.codes]
 
     def distinct_numbers(self) -> np.ndarray:
-        return pd.to_numeric(pd.Series(self.distinct, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+        return pd.to_numeric(pd.Series(self.distinct, dtype=object), errors="coerce").to_numpy(dtype=np.float64, copy=True)
 
     def numbers(self) -> np.ndarray:
         return self._spread(self.distinct_numbers(), np.nan)
@@ -544,6 +554,7 @@ def _chunk_statistics(partial: Partial, chunk: pd.DataFrame, options: pre.Option
     partial.label_sum += float(numbers_of_target[finite].sum())
     for name, stats in partial.columns.items():
         _column_chunk(stats, Cells(chunk[name]), labelled, train, columns[name])
+        _monitor_chunk(stats, columns[name], train, hashes[train])
 
 
 def _column_chunk(stats: ColumnStats, everyone: Cells, labelled: np.ndarray, train: np.ndarray, kept: Cells) -> None:
@@ -583,6 +594,16 @@ def _column_chunk(stats: ColumnStats, everyone: Cells, labelled: np.ndarray, tra
     stats.texts_train.add_counts(kept.counts(train))
 
 
+def _monitor_chunk(stats: ColumnStats, kept: Cells, train: np.ndarray, keys: np.ndarray) -> None:
+    """The train rows into both monitor accumulators: as numbers (infinite and text cells missing, as
+    feature_rules reads a numeric column) and as category keys (monitor_baseline.category_keys)."""
+    numbers = kept.distinct_numbers()
+    numbers[~np.isfinite(numbers)] = np.nan
+    stats.monitor_numeric.update(kept._spread(numbers, np.nan)[train], keys)
+    categories = monitor_baseline.category_keys(pd.Series(kept.distinct, dtype=object)).to_numpy(dtype=object)
+    stats.monitor_categorical.update(pd.Series(kept._spread(categories, np.nan)[train], dtype=object))
+
+
 # ---------------------------------------------------------------------------------------------
 # Stage 2: merge -> the plan (and schema.json, baseline.json, the serving archives)
 
@@ -599,6 +620,7 @@ class Plan:
     repeated_in_shard: list[np.ndarray]  # per rank: hashes occurring twice or more in that shard
     schema: dict[str, Any]
     baseline: dict[str, Any]
+    monitor: tuple[dict[str, Any], dict[str, Any]]  # Model Monitor's statistics.json, constraints.json
 
 
 def merge(partials: list[Partial], options: pre.Options) -> Plan:
@@ -692,8 +714,15 @@ def merge(partials: list[Partial], options: pre.Options) -> Plan:
     schema["engine"] = {"name": "chunked", "split": "row hash", "chunk_rows": options.chunk_rows,
                         "instances": len(partials), "train_parts": options.train_shards}
     baseline = _baseline(total, encodings, decision)
+    monitored = monitor_baseline.BaselineAccumulator(monitor_baseline.monitored_columns(schema))
+    for name, kind in monitored.columns.items():
+        stats = total.columns[name]
+        monitored.features[name] = (stats.monitor_numeric if kind == monitor_baseline.NUMERIC
+                                    else stats.monitor_categorical)
+    monitored.rows = total.split_rows["train"]
+    monitor = monitored.finish(options.drift_threshold)
     return Plan(options, total.header, columns, decision, encodings, numeric, drop_in_shard, repeated_in_shard,
-                schema, baseline)
+                schema, baseline, monitor)
 
 
 def _date_text(texts: Texts) -> Counter:
@@ -1036,7 +1065,8 @@ def read_partials(directory: Path) -> list[Partial]:
 
 def write_plan_outputs(plan: Plan, output_dir: Path, plan_dir: Path | None) -> None:
     """schema.json, baseline.json and the serving archives (and the plan, for the transform stage)."""
-    parts = {"schema": plan.schema, "baseline": plan.baseline, **pre.serving_package().serving_archives(plan.schema)}
+    parts = {"schema": plan.schema, "baseline": plan.baseline, "statistics": plan.monitor[0],
+             "constraints": plan.monitor[1], **pre.serving_package().serving_archives(plan.schema)}
     for key, value in parts.items():
         path = output_dir / pre.OUTPUT_FILES[key]
         path.parent.mkdir(parents=True, exist_ok=True)

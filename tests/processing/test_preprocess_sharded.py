@@ -63,6 +63,16 @@ def rows(folder: Path) -> np.ndarray:
     return data[np.lexsort(data.T[::-1])]
 
 
+def _approx_equal(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_approx_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_approx_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    return a == b
+
+
 def without_engine(schema: dict) -> dict:
     return {k: v for k, v in schema.items() if k != "engine"}
 
@@ -82,8 +92,17 @@ def test_one_and_two_instances_give_the_same_splits_schema_and_baseline(table, o
     assert without_engine(schema_one) == without_engine(schema_two)
     assert schema_two["engine"]["instances"] == 2
     assert (one / "schema/baseline.json").read_text() == (two / "merged/schema/baseline.json").read_text()
-    for archive in ("featurizer/model.tar.gz", "decoder/model.tar.gz"):
-        assert (one / archive).read_bytes() != b""
+    # the featurizer carries schema.json (whose "engine" says how many instances ran): its encoding is the schema's
+    assert (one / "decoder/model.tar.gz").read_bytes() == (two / "merged/decoder/model.tar.gz").read_bytes()
+    # Model Monitor's baseline (monitor_baseline.py's accumulators, merged across instances): the same
+    # counts, categories and sample; means and variances up to the order of floating-point sums
+    monitor_one = json.loads((one / "schema/statistics.json").read_text())
+    monitor_two = json.loads((two / "merged/schema/statistics.json").read_text())
+    assert _approx_equal(monitor_one, monitor_two)
+    baseline_rows = json.loads((one / "schema/baseline.json").read_text())["rows"]
+    assert monitor_one["dataset"]["item_count"] == baseline_rows
+    assert {f["name"] for f in monitor_one["features"]} == {c["name"] for c in schema_one["source_columns"]}
+    assert (one / "schema/constraints.json").read_text() == (two / "merged/schema/constraints.json").read_text()
     for split in ("train", "validation", "test"):
         np.testing.assert_array_equal(rows(one / split), rows(two / "final" / split), err_msg=split)
     # every instance wrote its own files; train in --train-shards parts for a ShardedByS3Key channel

@@ -112,7 +112,7 @@ def memory_lines(layout: Layout, model_name: str | None) -> list[str]:
             if "-tuning-" in folder.name:  # tuning trials: one line for all
                 trials += [v for v in peaks.values() if v]
                 continue
-            stages.append((folder.stat().st_mtime, f"{shown} {folder.name.rsplit(tag, 1)[-1]}", peaks))
+            stages.append(((folder / "logs" / cluster.RESOURCES_FILE).stat().st_mtime, f"{shown} {folder.name.rsplit(tag, 1)[-1]}", peaks))
     lines = []
     for _, label, peaks in sorted(stages):
         hosts = ", ".join(f"{host} {_mib(v)}" for host, v in peaks.items())

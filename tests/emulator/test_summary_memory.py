@@ -23,7 +23,7 @@ def test_each_stage_of_the_run_with_its_hosts_peak(tmp_path):
     for when, (kind, name, peaks) in enumerate(jobs):
         logs = layout.sagemaker_work_dir(kind, name) / "logs"
         cluster.write_resources(logs, peaks)
-        os.utime(logs.parent, (1000 + when, 1000 + when))
+        os.utime(logs / cluster.RESOURCES_FILE, (1000 + when, 1000 + when))
     lines = memory_lines(layout, "run-1a2b3c4d-model")
     assert lines[0].split() == ["peak", "memory", "processing", "prep-stats", "algo-1", "300", "MiB,", "algo-2", "310", "MiB"]
     assert "processing prep " in lines[1] and "training training" in lines[2] and "800 MiB" in lines[2]

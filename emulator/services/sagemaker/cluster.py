@@ -13,6 +13,7 @@ SageMaker when a prefix holds fewer objects than instances).
 from __future__ import annotations
 
 import json
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,12 @@ def tracker_port() -> int:
                     continue
         return port
     raise OSError("no two consecutive free ports on 127.0.0.1 for the XGBoost tracker")
+
+
+def host_env(count: int) -> dict[str, str]:
+    """The environment of each host process of a local ``count``-host training job."""
+    return {"XGBOOST_TRACKER_HOST": "127.0.0.1", "XGBOOST_TRACKER_PORT": str(tracker_port()),
+            "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // count)), "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def write_resources(log_dir: Path, peaks: dict[str, int | None]) -> None:

@@ -507,13 +507,15 @@ class JobsBackend:
             return
         job.set_secondary("Training", "Training image download completed. Training in progress.")
         self._save(TRAINING, job)
-        # a multi-host job's collective: the master host's tracker on loopback, on a port of its own
-        cluster_env = ({"XGBOOST_TRACKER_HOST": "127.0.0.1", "XGBOOST_TRACKER_PORT": str(cluster.tracker_port())}
-                       if len(hosts) > 1 else {})
+        # a multi-host job's collective: the master host's tracker on loopback, on a port of its own; the
+        # hosts share this machine's cores, so each gets its share of them and waits without spinning
+        # (OpenMP threads spinning while the other host holds the core turn every collective call into
+        # a wait for the scheduler: seconds per boosting round)
+        cluster_env = cluster.host_env(len(hosts)) if len(hosts) > 1 else {}
         results = self._run_hosts(job, hosts, lambda host: {
             "command": launcher.training_command(),
             "cwd": launcher.workdir,
-            "env": {**self.context.endpoint_env(), **job.process_env, **cluster_env, **req.get("Environment", {})},
+            "env": {**self.context.endpoint_env(), **cluster_env, **job.process_env, **req.get("Environment", {})},
             "pythonpath": self._pythonpath(launcher),
             "max_runtime": req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
         })

@@ -175,6 +175,9 @@ def main() -> None:
     parser.add_argument("--num-round", type=int, default=50)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--instances", type=int, nargs="+", default=[1, 2], help="preprocessing instance counts")
+    parser.add_argument("--baseline-max-rows", type=int, default=2_000_000,
+                        help="no pandas baseline above this many rows (it holds the whole table: ~10 GiB at 10M)")
     args = parser.parse_args()
     sizes = args.rows + ([10_000_000] if args.ten_m else [])
     params = {"objective": "binary:logistic", "eval_metric": "auc", "max_depth": 6, "eta": 0.3,
@@ -189,14 +192,17 @@ def main() -> None:
             make_table(src, rows)
             print(f"{rows:,} rows ({src.stat().st_size / 2**20:.0f} MiB of CSV); load average "
                   f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-            (work / "pandas").mkdir()
-            pandas = run([([PY, "-c", PANDAS_SCRIPT, str(src), str(work / "pandas")], {})])
-            print(fmt(rows, "pandas", *pandas, None), flush=True)
-            one = run([(preprocess_args(src, work / "one"), {})])
-            print(fmt(rows, "preprocess x1", *one, pandas), flush=True)
-            two = preprocess_sharded(src, work / "two", 2)
-            print(fmt(rows, "preprocess x2", *two, pandas), flush=True)
-            if args.skip_training:
+            pandas = None
+            if rows <= args.baseline_max_rows:
+                (work / "pandas").mkdir()
+                pandas = run([([PY, "-c", PANDAS_SCRIPT, str(src), str(work / "pandas")], {})])
+                print(fmt(rows, "pandas", *pandas, None), flush=True)
+            if 1 in args.instances:
+                print(fmt(rows, "preprocess x1", *run([(preprocess_args(src, work / "one"), {})]), pandas), flush=True)
+            for count in (c for c in args.instances if c > 1):
+                print(fmt(rows, f"preprocess x{count}", *preprocess_sharded(src, work / f"x{count}", count), pandas),
+                      flush=True)
+            if args.skip_training or 1 not in args.instances:
                 continue
             splits = work / "one"
             model = work / "baseline.model"

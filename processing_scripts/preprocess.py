@@ -37,6 +37,13 @@ categorical columns get a `__missing__` category, then one-hot encoding up to
 --max-onehot-cardinality categories and frequency encoding above it (unseen categories encode to 0).
 `transform_with_schema(schema, frame)` re-applies all of it from schema.json alone.
 
+Two engines, the same outputs contract: tables up to IN_MEMORY_MAX_BYTES on one instance are read
+whole (below); larger ones, or several instances, go through chunked.py (--engine chunked): bounded
+memory, statistics per instance's byte range, one merge, transform chunk by chunk, the split by a hash
+of each row (its docstring says what it decides differently and why). --stage runs one of its stages
+(the sharded preprocessing's three jobs); --train-shards N writes the train split in N files per
+instance, for a training job's ShardedByS3Key channel.
+
 The job's code is this file and problem_rules.py (numpy, pandas, scikit-learn), run in the
 SageMaker scikit-learn image, whose pandas is older than the project's. It
 sticks to APIs that did not change across pandas 1.x-3.x (no DataFrame.map, no lineterminator=,

@@ -94,7 +94,10 @@ def fit(config: hyperparameters.TrainingConfig, dtrain: xgb.DMatrix,
     evals = [(dtrain, data.TRAIN)]
     if dvalidation is not None:
         evals.append((dvalidation, data.VALIDATION))
-    callbacks = []
+    # xgboost's evaluation log, printed to stdout by the first rank: in a cluster xgboost would route it
+    # through the tracker to stderr, where the job's metric parser (and a tuner's early stopping) reads
+    # per-round values from stdout like a one-host job's
+    callbacks = [xgb.callback.EvaluationMonitor(logger=lambda message: print(message.strip(), flush=True))]
     metric = config.early_stopping_metric
     if config.early_stopping_rounds and (dvalidation is None or metric is None):
         # the built-in algorithm silently trains every round then; say so at least
@@ -114,8 +117,8 @@ def fit(config: hyperparameters.TrainingConfig, dtrain: xgb.DMatrix,
         num_boost_round=config.num_round,
         evals=evals,
         custom_metric=custom_metric(config.eval_metrics, config.objective),
-        callbacks=callbacks or None,
-        verbose_eval=True,
+        callbacks=callbacks,
+        verbose_eval=False,
     )
 
 

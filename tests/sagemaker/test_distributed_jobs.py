@@ -81,6 +81,7 @@ def test_two_hosts_train_one_model_with_the_tracker_on_the_master(backend, conte
     worker_log = job.processes[1].log_text()
     assert "RabitTracker started, worker_args:" in log
     assert re.search(r"algo-1 joined the collective as rank 0 of 2", log)
+    assert re.search(r"^\[29\]\ttrain-auc:[0-9.]+\tvalidation-auc:[0-9.]+$", job.processes[0].stdout_path.read_text(), re.MULTILINE)
     assert re.search(r"algo-2 joined the collective as rank 1 of 2", worker_log)
     assert "Not the master host" in worker_log and not list((folder / "hosts/algo-2/ml/model").iterdir())
     peaks = cluster.read_resources(folder / "logs")

@@ -1003,7 +1003,8 @@ def transform(plan: Plan, rank: int, count: int, output_dir: Path) -> dict[str, 
         for h in handles.values():
             h.close()
     for name in ("validation", "test"):  # every instance writes its files, empty or not
-        handle(name, 0).close() if (name, 0) not in handles else None
+        if (name, 0) not in handles:
+            handle(name, 0).close()
     return written
 
 

@@ -163,7 +163,7 @@ def fmt(rows: int, label: str, wall: float, peaks: list[int], cpu: float,
         base: tuple[float, list[int], float] | None) -> str:
     per_m = wall / (rows / 1e6)
     ratio = (f"{wall / base[0]:5.2f}x wall, {cpu / base[2]:5.2f}x cpu, {max(peaks) / max(base[1]):4.2f}x memory"
-             if base else "baseline")
+             if base else "baseline" if label in ("pandas", "xgboost.train") else "(no baseline at this size)")
     return (f"  {label:<14} {wall:7.1f} s wall {per_m:7.1f} s/M rows  cpu {cpu:7.1f} s  peak "
             f"{max(peaks) / 2**20:6.0f} MiB ({len(peaks)} proc)  {ratio}")
 

@@ -8,8 +8,9 @@ import json
 import aws_cdk as cdk
 import pytest
 
-from app import build_app, cdk_json_context
+from app import cdk_json_context
 from stacks.config import ConfigError, PipelineConfig
+from stacks.ml_pipeline_stack import MlPipelineStack
 
 
 def _states(stack_and_assembly) -> dict[str, dict]:
@@ -28,11 +29,13 @@ def _states(stack_and_assembly) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory):
+    """The stack with scaled-out counts, built without the app's cdk-nag pass (the session's template
+    has it; this module checks the state machine only, and the nag pass doubles the synth time)."""
     context = cdk_json_context()
-    context["pipeline"] = {**context["pipeline"], "processing_instance_count": 3, "transform_instance_count": 2,
-                           "training_instance_count": 2}
-    app = build_app(cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context))
-    stack = app.node.find_child("MlPipeline")
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
+    config = PipelineConfig.from_context({**context["pipeline"], "processing_instance_count": 3,
+                                          "transform_instance_count": 2, "training_instance_count": 2})
+    stack = MlPipelineStack(app, "MlPipeline", config=config, env=cdk.Environment(region="us-east-1"))
     return _states((stack, app.synth()))
 
 

@@ -37,6 +37,13 @@ categorical columns get a `__missing__` category, then one-hot encoding up to
 --max-onehot-cardinality categories and frequency encoding above it (unseen categories encode to 0).
 `transform_with_schema(schema, frame)` re-applies all of it from schema.json alone.
 
+Two engines, the same outputs contract: tables up to IN_MEMORY_MAX_BYTES on one instance are read
+whole (below); larger ones, or several instances, go through chunked.py (--engine chunked): bounded
+memory, statistics per instance's byte range, one merge, transform chunk by chunk, the split by a hash
+of each row (its docstring says what it decides differently and why). --stage runs one of its stages
+(the sharded preprocessing's three jobs); --train-shards N writes the train split in N files per
+instance, for a training job's ShardedByS3Key channel.
+
 The job's code is this file and problem_rules.py (numpy, pandas, scikit-learn), run in the
 SageMaker scikit-learn image, whose pandas is older than the project's. It
 sticks to APIs that did not change across pandas 1.x-3.x (no DataFrame.map, no lineterminator=,
@@ -95,6 +102,11 @@ OUTPUT_FILES = {
     "featurizer": "featurizer/model.tar.gz",  # serving/package.py: the serial pipeline's first model
     "decoder": "decoder/model.tar.gz",  # and its last: scores -> the table's own labels
 }
+ENGINES = ("auto", "memory", "chunked")
+STAGES = ("all", "statistics", "merge", "transform")
+# Up to this much CSV is preprocessed in memory (exact stratified shuffle split; peak ~15x the bytes);
+# more, or several instances, takes the chunked engine (chunked.py), whose peak is set by --chunk-rows.
+IN_MEMORY_MAX_BYTES = 64 * 2**20
 OBJECTIVES = {
     REGRESSION: ("reg:squarederror", "validation:rmse"),
     BINARY: ("binary:logistic", "validation:auc"),
@@ -170,6 +182,13 @@ class Options:
     seed: int = 42
     max_onehot_cardinality: int = 20
     drift_threshold: float = monitor_baseline.DEFAULT_DRIFT_THRESHOLD
+    # the engine (chunked.py): memory for small tables on one instance, chunked otherwise
+    engine: str = "auto"
+    stage: str = "all"  # chunked engine: all | statistics | merge | transform
+    chunk_rows: int = 100_000
+    train_shards: int = 1  # train files (a training job's ShardedByS3Key channel needs one per host, or more)
+    statistics_dir: Path | None = None  # merge: the partials; transform: the plan
+    resource_config: Path | None = None  # SageMaker's resourceconfig.json: this instance's rank
 
     def validate(self) -> None:
         if self.problem_type not in PROBLEM_TYPES:
@@ -184,6 +203,33 @@ class Options:
             raise InvalidArgumentError("--max-onehot-cardinality must be 0 or more.")
         if not self.drift_threshold > 0:
             raise InvalidArgumentError(f"--drift-threshold {self.drift_threshold} must be a positive PSI (0.1 is usual).")
+        if self.engine not in ENGINES:
+            raise InvalidArgumentError(f"--engine {self.engine!r} is not one of {ENGINES}.")
+        if self.stage not in STAGES:
+            raise InvalidArgumentError(f"--stage {self.stage!r} is not one of {STAGES}.")
+        if self.stage != "all" and self.engine == "memory":
+            raise InvalidArgumentError(f"--stage {self.stage} needs the chunked engine; drop --engine memory.")
+        if self.stage in ("merge", "transform") and self.statistics_dir is None:
+            raise InvalidArgumentError(f"--stage {self.stage} needs --statistics-dir (the statistics stage's "
+                                       "partials for merge, the merge stage's plan for transform).")
+        if self.chunk_rows < 1000 or self.train_shards < 1:
+            raise InvalidArgumentError("--chunk-rows must be at least 1000 and --train-shards at least 1.")
+
+    def chunked(self) -> bool:
+        """Whether the bounded-memory engine runs: asked for, a stage of it, several instances, or a table
+        larger than the in-memory engine takes."""
+        if self.engine != "auto":
+            return self.engine == "chunked"
+        if self.stage != "all" or _instances(self.resource_config) > 1:
+            return True
+        return sum(p.stat().st_size for p in list_input_files(self.input_dir)) > IN_MEMORY_MAX_BYTES
+
+
+def _instances(resource_config: Path | None) -> int:
+    try:
+        return len(json.loads(resource_config.read_text()).get("hosts") or [1]) if resource_config else 1
+    except (OSError, ValueError):
+        return 1
 
 
 def list_input_files(input_dir: Path) -> list[Path]:
@@ -428,9 +474,11 @@ def _safe_name(name: str) -> str:
 def _category_keys(series: pd.Series) -> pd.Series:
     """Each cell's category: trimmed and case-folded (problem_rules.category_key), missing or blank
     -> __missing__."""
-    values = series.astype(object)
-    keys = values.where(values.notna(), MISSING).map(str).str.strip().str.casefold()
-    return keys.where(keys != "", MISSING)
+    # computed once per distinct cell (a column has few): the string work per row costs far more
+    codes, distinct = pd.factorize(series.astype(object), use_na_sentinel=True)
+    keys = pd.Series(distinct, dtype=object).map(str).str.strip().str.casefold().to_numpy(dtype=object)
+    keys = np.append(np.where(keys == "", MISSING, keys), MISSING)  # code -1 (missing) takes the last
+    return pd.Series(keys[codes], index=series.index, dtype=object)
 
 
 def _date_values(series: pd.Series, fmt: str) -> pd.Series:
@@ -685,6 +733,11 @@ def build_baseline(encodings: list[ColumnEncoding], features: np.ndarray, featur
 
 
 def _write_csv(path: Path, labels: np.ndarray | None, features: np.ndarray) -> None:
+    with open(path, "w", newline="") as handle:
+        _write_csv_to(handle, labels, features)
+
+
+def _write_csv_to(handle: Any, labels: np.ndarray | None, features: np.ndarray) -> None:
     frame = pd.DataFrame(features)
     # Whole-valued columns (one-hot flags, counts, ages) are written as integers: "1", not "1.0".
     # Lossless, every reader parses them as floats, and the splits take about half the disk.
@@ -693,12 +746,24 @@ def _write_csv(path: Path, labels: np.ndarray | None, features: np.ndarray) -> N
         frame[column] = features[:, column].astype(np.int64)
     if labels is not None:
         frame.insert(0, "label", labels)
-    frame.to_csv(str(path), header=False, index=False)
+    frame.to_csv(handle, header=False, index=False)
 
 
-def write_outputs(output_dir: Path, parts: dict[str, Any]) -> None:
+def staging_dir(output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".preprocess-staging-", dir=str(output_dir)))
+    return Path(tempfile.mkdtemp(prefix=".preprocess-staging-", dir=str(output_dir)))
+
+
+def promote(staging: Path, output_dir: Path) -> None:
+    """Every file written under ``staging`` renamed to the same place under ``output_dir``."""
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        final = output_dir / path.relative_to(staging)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+
+
+def write_outputs(output_dir: Path, parts: dict[str, Any], train_shards: int = 1) -> None:
+    staging = staging_dir(output_dir)
     try:
         for key, rel in OUTPUT_FILES.items():
             target = staging / rel
@@ -710,12 +775,14 @@ def write_outputs(output_dir: Path, parts: dict[str, Any]) -> None:
                 target.write_text(json.dumps(value, indent=2) + "\n")
             elif isinstance(value, pd.DataFrame):  # raw rows, as read (round-trip floats)
                 value.to_csv(str(target), header=False, index=False)
+            elif key == "train" and train_shards > 1:  # one file per host of a ShardedByS3Key channel
+                target.parent.rmdir()
+                target.parent.mkdir()
+                for part, rows in enumerate(np.array_split(np.arange(len(value[0])), train_shards)):
+                    _write_csv(target.parent / f"train-{part:05d}.csv", value[0][rows], value[1][rows])
             else:
                 _write_csv(target, *value)
-        for rel in OUTPUT_FILES.values():
-            final = output_dir / rel
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / rel, final)
+        promote(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -724,9 +791,11 @@ def write_outputs(output_dir: Path, parts: dict[str, Any]) -> None:
 # The whole run
 
 
-def run(options: Options) -> dict[str, Any]:
-    """Preprocess per options; return the schema written."""
+def run(options: Options) -> dict[str, Any] | None:
+    """Preprocess per options; return the schema written (None: a stage that writes none)."""
     options.validate()
+    if options.chunked():
+        return chunked_engine().run(options)
     raw, file_names = read_raw(options)
     target = options.target_column
     if target not in raw.columns:
@@ -767,51 +836,16 @@ def run(options: Options) -> dict[str, Any]:
          (("train", train_idx), ("validation", val_idx), ("test", test_idx))}
     labels = {"train": y[train_idx], "validation": y[val_idx], "test": y[test_idx]}
 
-    objective, tuning_metric = OBJECTIVES[problem_type]
-    features_json = []
-    for enc in encodings:
-        for i, name in enumerate(enc.output_names()):
-            entry = {"name": name, "type": "numeric" if enc.kind == "numeric" else enc.encoding,
-                     "source_column": enc.name}
-            if enc.encoding == "one_hot":
-                entry["category"] = enc.categories[i]
-            features_json.append(entry)
     decisions = ([{"column": d["name"], "action": "dropped", "detail": d["reason"]} for d in dropped_columns]
                  + cell_decisions + decisions)
     report = data_report(rows_in, dropped_null, dropped_dupes, target, decision, decisions)
     for line in report:
         log.info("%s", line)
-    schema = {
-        "schema_version": SCHEMA_VERSION,
-        "target_column": target,
-        # the columns a request carries, in file order (the endpoint's contract; part of the use case)
-        "input_columns": [c for c in raw.columns if c != target],
-        "problem_type": problem_type,
-        "num_classes": decision.num_classes,
-        # encoded class (the model's output index, as text) -> the label as the input spelt it
-        "label_mapping": decision.label_mapping() if classification else None,
-        "labels": list(decision.labels) if classification else None,
-        "label_spellings_merged": decision.merged,
-        "features": features_json,
-        "feature_names": feature_names,
-        "source_columns": [enc.to_json() for enc in encodings],
-        "dropped_columns": dropped_columns,
-        "column_decisions": decisions,
-        # what a person should read about this input, one line each (the run summary prints them)
-        "report": report,
-        "row_counts": {"input": rows_in, "dropped_null_target": dropped_null,
-                       "dropped_duplicates": dropped_dupes, "train": len(train_idx),
-                       "validation": len(val_idx), "test": len(test_idx), "batch": len(test_idx)},
-        "split": {"validation_fraction": options.validation_fraction, "test_fraction": options.test_fraction,
-                  "seed": options.seed, "stratified": classification},
-        # the naive model evaluate.py scores beside the real one (quality_threshold auto)
-        "baseline_prediction": naive_prediction(labels["train"], problem_type, decision.num_classes),
-        "csv_format": {"header": False, "label_column": 0, "batch_has_label": False, "batch_rows": "raw"},
-        "xgboost": {"objective": objective, "num_class": decision.num_classes if problem_type == MULTICLASS else None,
-                    "tuning_objective_metric": tuning_metric},
-        "input_files": file_names,
-        "max_onehot_cardinality": options.max_onehot_cardinality,
-    }
+    schema = schema_document(
+        options, decision, encodings, [c for c in raw.columns if c != target], dropped_columns, decisions, report,
+        {"input": rows_in, "dropped_null_target": dropped_null, "dropped_duplicates": dropped_dupes,
+         "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx), "batch": len(test_idx)},
+        naive_prediction(labels["train"], problem_type, decision.num_classes), file_names)
     baseline = build_baseline(encodings, x["train"], feature_names, train_frame, labels["train"], problem_type)
     # the raw training features as the encoder read them (pre-encoding), train split only
     statistics, constraints = monitor_baseline.BaselineAccumulator(monitor_baseline.monitored_columns(schema)).update(
@@ -827,10 +861,57 @@ def run(options: Options) -> dict[str, Any]:
         "statistics": statistics,
         "constraints": constraints,
         **serving_package().serving_archives(schema),
-    })
+    }, options.train_shards)
     log.info("%s problem; %d features; train/validation/test = %d/%d/%d rows", problem_type,
              len(feature_names), len(train_idx), len(val_idx), len(test_idx))
     return schema
+
+
+def schema_document(options: Options, decision: rules.TargetDecision, encodings: list[ColumnEncoding],
+                    input_columns: list[str], dropped_columns: list[dict[str, Any]], decisions: list[dict[str, Any]],
+                    report: list[str], row_counts: dict[str, int], baseline_prediction: dict[str, Any],
+                    file_names: list[str]) -> dict[str, Any]:
+    """schema.json: what training, evaluation and serving read (both engines write the same document)."""
+    problem_type = decision.problem_type
+    classification = problem_type != REGRESSION
+    objective, tuning_metric = OBJECTIVES[problem_type]
+    features_json = []
+    for enc in encodings:
+        for i, name in enumerate(enc.output_names()):
+            entry = {"name": name, "type": "numeric" if enc.kind == "numeric" else enc.encoding,
+                     "source_column": enc.name}
+            if enc.encoding == "one_hot":
+                entry["category"] = enc.categories[i]
+            features_json.append(entry)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "target_column": options.target_column,
+        # the columns a request carries, in file order (the endpoint's contract; part of the use case)
+        "input_columns": input_columns,
+        "problem_type": problem_type,
+        "num_classes": decision.num_classes,
+        # encoded class (the model's output index, as text) -> the label as the input spelt it
+        "label_mapping": decision.label_mapping() if classification else None,
+        "labels": list(decision.labels) if classification else None,
+        "label_spellings_merged": decision.merged,
+        "features": features_json,
+        "feature_names": [n for enc in encodings for n in enc.output_names()],
+        "source_columns": [enc.to_json() for enc in encodings],
+        "dropped_columns": dropped_columns,
+        "column_decisions": decisions,
+        # what a person should read about this input, one line each (the run summary prints them)
+        "report": report,
+        "row_counts": row_counts,
+        "split": {"validation_fraction": options.validation_fraction, "test_fraction": options.test_fraction,
+                  "seed": options.seed, "stratified": classification},
+        # the naive model evaluate.py scores beside the real one (quality_threshold auto)
+        "baseline_prediction": baseline_prediction,
+        "csv_format": {"header": False, "label_column": 0, "batch_has_label": False, "batch_rows": "raw"},
+        "xgboost": {"objective": objective, "num_class": decision.num_classes if problem_type == MULTICLASS else None,
+                    "tuning_objective_metric": tuning_metric},
+        "input_files": file_names,
+        "max_onehot_cardinality": options.max_onehot_cardinality,
+    }
 
 
 def read_feature_cells(raw: pd.DataFrame, target: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -884,6 +965,15 @@ def data_report(rows_in: int, dropped_null: int, dropped_dupes: int, target: str
     return lines
 
 
+def chunked_engine():
+    """chunked.py beside this file (imported when used: the featurizer's archive carries this file, not it)."""
+    if __package__:
+        from . import chunked
+    else:
+        import chunked
+    return chunked
+
+
 def serving_package():
     """serving/package.py beside this file: imported by path, since this runs both as the job's
     script (its folder on sys.path) and as processing_scripts.preprocess (the project's tests)."""
@@ -908,10 +998,19 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None]:
     parser.add_argument("--max-onehot-cardinality", type=int, default=20)
     parser.add_argument("--drift-threshold", type=float, default=monitor_baseline.DEFAULT_DRIFT_THRESHOLD)
     parser.add_argument("--failure-file", default=None)
+    parser.add_argument("--engine", default="auto", choices=ENGINES)
+    parser.add_argument("--stage", default="all", choices=STAGES)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--train-shards", type=int, default=1)
+    parser.add_argument("--statistics-dir", type=Path, default=None)
+    # processing jobs find their rank here (SageMaker writes it on every instance)
+    default_config = Path(os.environ.get("SM_ML_ROOT", "/opt/ml")) / "config" / "resourceconfig.json"
+    parser.add_argument("--resource-config", type=Path, default=default_config if default_config.is_file() else None)
     args = parser.parse_args(argv)
     options = Options(args.input_dir, args.output_dir, args.target_column, args.problem_type,
                       args.validation_fraction, args.test_fraction, args.seed, args.max_onehot_cardinality,
-                      args.drift_threshold)
+                      args.drift_threshold, args.engine, args.stage, args.chunk_rows, args.train_shards,
+                      args.statistics_dir, args.resource_config)
     return options, args.failure_file
 
 

@@ -94,23 +94,28 @@ class CandidateFanOut(Construct):
 
     # ------------------------------------------------------------------ per family
 
-    def _channels(self) -> list[dict]:
+    def _channels(self, distributed: bool) -> list[dict]:
+        # preprocess writes train in one file per host: a distributed XGBoost host trains on its share
+        # (every host needs all of validation, as the built-in container does)
         return [
             {"ChannelName": channel, "ContentType": "text/csv", "CompressionType": "None",
-             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri.$": f"$.plan.paths.{channel}",
-                                             "S3DataDistributionType": "FullyReplicated"}}}
+             "DataSource": {"S3DataSource": {
+                 "S3DataType": "S3Prefix", "S3Uri.$": f"$.plan.paths.{channel}",
+                 "S3DataDistributionType": "ShardedByS3Key" if distributed and channel == "train" else "FullyReplicated"}}}
             for channel in ("train", "validation")
         ]
 
-    def _definition(self, algorithm: dict) -> dict:
-        """What a candidate's tuning trials and its training job share."""
+    def _definition(self, algorithm: dict, family: str) -> dict:
+        """What a candidate's tuning trials and its training job share. Only the built-in XGBoost trains
+        across hosts (training_instance_count); the forest's script is single-node, so it takes one."""
+        distributed = family == "xgboost"
         return {
             "AlgorithmSpecification": algorithm,
             "RoleArn": self.props.sagemaker_role.role_arn,
-            "InputDataConfig": self._channels(),
+            "InputDataConfig": self._channels(distributed),
             "ResourceConfig": {
                 "InstanceType.$": "$.plan.config.training_instance_type",
-                "InstanceCount.$": "$.plan.config.training_instance_count",
+                **({"InstanceCount.$": "$.plan.config.training_instance_count"} if distributed else {"InstanceCount": 1}),
                 "VolumeSizeInGB": 30,
                 "VolumeKmsKeyId": self.props.key.key_arn,
             },
@@ -130,7 +135,7 @@ class CandidateFanOut(Construct):
                 "HyperParameterTuningJobName.$": "$.candidate.job_names.tuning",
                 "HyperParameterTuningJobConfig.$": "$.candidate.tuning_config",
                 "TrainingJobDefinition": {
-                    **self._definition(algorithm),
+                    **self._definition(algorithm, family),
                     "StaticHyperParameters.$": static,
                     "OutputDataConfig": {"S3OutputPath.$": "$.candidate.paths.tuning_output", "KmsKeyId": key},
                 },
@@ -154,7 +159,7 @@ class CandidateFanOut(Construct):
             names["train"], "createTrainingJob",
             {
                 "TrainingJobName.$": "$.candidate.job_names.training",
-                **self._definition(algorithm),
+                **self._definition(algorithm, family),
                 "HyperParameters.$": values,
                 "OutputDataConfig": {"S3OutputPath.$": "$.candidate.paths.model_output", "KmsKeyId": key},
             },

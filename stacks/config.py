@@ -40,6 +40,9 @@ DEPLOY_ONLY = (
     "capture_sampling_percentage",
     "inference_prefix",
     "inference_max_concurrency",
+    # they shape the state machine (one preprocessing job or three) and the transform task
+    "processing_instance_count",
+    "transform_instance_count",
 )
 # Settings of the inference state machine only: its executions override them, the training
 # machine's do not take them (inference_defaults / execution_defaults).
@@ -97,7 +100,10 @@ class PipelineConfig:
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
     processing_instance_type: str = "ml.m5.large"
+    # >= 2: preprocessing sharded over that many instances (stacks/preprocessing.py: statistics, merge, transform)
+    processing_instance_count: int = 1
     training_instance_type: str = "ml.m5.large"
+    # >= 2: distributed XGBoost (preprocess writes one train file per host; the channel is ShardedByS3Key)
     training_instance_count: int = 1
     hyperparameters: dict[str, str] = field(default_factory=_default_hyperparameters)
     tuning_enabled: bool = True
@@ -113,6 +119,7 @@ class PipelineConfig:
     # How many candidates train at once (the fan-out Map's MaxConcurrency).
     max_concurrent_candidates: int = 2
     transform_instance_type: str = "ml.m5.large"
+    transform_instance_count: int = 1  # batch transform spreads the batch objects over the instances
     endpoint_name: str = "ml-pipeline-endpoint"
     endpoint_instance_type: str = "ml.m5.large"
     endpoint_instance_count: int = 1
@@ -184,7 +191,8 @@ class PipelineConfig:
             raise ConfigError(f"{type(err).__name__}: {err}") from None
         if not 1 <= self.max_concurrent_candidates <= 40:
             raise ConfigError("max_concurrent_candidates must be between 1 and 40 (Step Functions' inline Map limit)")
-        if self.training_instance_count < 1 or self.endpoint_instance_count < 1:
+        if min(self.training_instance_count, self.endpoint_instance_count, self.processing_instance_count,
+               self.transform_instance_count) < 1:
             raise ConfigError("instance counts must be at least 1")
         if not self.raw_prefix.endswith("/") or self.raw_prefix.startswith("/"):
             raise ConfigError(f"raw_prefix {self.raw_prefix!r} must look like 'raw/' (no leading slash, trailing slash)")

@@ -26,6 +26,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
+from stacks import preprocessing
 from stacks.approvals import REGISTERED_BY
 from stacks.candidates import CandidateFanOut, CandidateProps
 from stacks.config import PipelineConfig
@@ -214,7 +215,7 @@ class TrainingPipeline(Construct):
         """A CreateProcessingJob request; inputs/outputs are (name, S3 URI or JSONPath, local folder)."""
 
         def uri(key: str, value: str) -> dict:
-            return {f"{key}.$": value} if value.startswith("$") else {key: value}
+            return {f"{key}.$": value} if value.startswith(("$", "States.")) else {key: value}
 
         return {
             "ProcessingJobName.$": name_path,
@@ -260,31 +261,7 @@ class TrainingPipeline(Construct):
         return f"s3://{self.props.bucket.bucket_name}/{CODE_PREFIX}"
 
     def _preprocess(self, failure: sfn.IChainable) -> sfn.IChainable:
-        out = f"{PROCESSING}/output"
-        arguments = (
-            "States.Array('--input-dir', '/opt/ml/processing/input/raw', '--output-dir', '/opt/ml/processing/output', "
-            "'--target-column', $.plan.config.target_column, '--problem-type', $.plan.problem_type, "
-            "'--validation-fraction', States.Format('{}', $.plan.config.validation_fraction), "
-            "'--test-fraction', States.Format('{}', $.plan.config.test_fraction))"
-        )
-        parameters = self.processing_parameters(
-            "$.plan.job_names.preprocess",
-            self.props.images.sklearn,
-            "preprocess.py",
-            arguments,
-            inputs=[("raw", "$.plan.paths.input", f"{PROCESSING}/input/raw")],
-            outputs=[(split, f"$.plan.paths.{split}", f"{out}/{split}")
-                     for split in ("train", "validation", "test", "batch", "schema", "featurizer", "decoder")],
-        )
-        return self.job_state(
-            "Preprocess",
-            "createProcessingJob",
-            parameters,
-            {"ProcessingJobName.$": "$.ProcessingJobName", "ProcessingJobStatus.$": "$.ProcessingJobStatus"},
-            "$.preprocess",
-            failure,
-            "Clean, encode and split the raw CSV into label-first train/validation/test",
-        )
+        return preprocessing.preprocess_steps(self, failure, self.props.config.processing_instance_count)
 
     def _select_winner(self, failure: sfn.IChainable) -> sfn.IChainable:
         """The leaderboard and the winner (lambdas/select_winner): AllCandidatesFailed when none trained."""
@@ -526,7 +503,7 @@ class TrainingPipeline(Construct):
                 encryption_key=self.props.key,
             ),
             transform_resources=tasks.TransformResources(
-                instance_count=1,
+                instance_count=self.props.config.transform_instance_count,
                 instance_type=ec2.InstanceType(J.string_at("$.plan.config.transform_instance_type")),
                 volume_encryption_key=self.props.key,
             ),

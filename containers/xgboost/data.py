@@ -70,8 +70,10 @@ def _files(folder: Path) -> tuple[Path, ...]:
     )
 
 
-def resolve_channels(input_data_config: Mapping[str, Any], data_dir: Path) -> dict[str, Channel]:
-    """Check the channel names and content types; list each channel's files."""
+def resolve_channels(input_data_config: Mapping[str, Any], data_dir: Path,
+                     allow_empty: bool = False) -> dict[str, Channel]:
+    """Check the channel names and content types; list each channel's files. ``allow_empty``: a
+    host of a cluster, whose share of a ShardedByS3Key channel may be empty (it is then left out)."""
     # the built-in's order: a missing train channel is reported before an extraneous one
     if TRAIN not in input_data_config:
         raise UserError("Missing required channel: train. Add a 'train' channel to InputDataConfig.")
@@ -84,7 +86,7 @@ def resolve_channels(input_data_config: Mapping[str, Any], data_dir: Path) -> di
         if mode not in ("File", "FastFile"):
             raise UserError(f"Channel {name}: TrainingInputMode {mode} is not supported locally; use File.")
         files = _files(data_dir / name)
-        if not files:
+        if not files and not allow_empty:
             raise UserError(f"Channel {name} has no data files under {data_dir / name}. "
                             "Check the channel's S3 prefix.")
         channels[name] = Channel(name, _content_type(name, config), files)

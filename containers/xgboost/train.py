@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a path: make `containers` importable fro
 
 import xgboost as xgb
 
-from containers.xgboost import data, hyperparameters
+from containers.xgboost import data, distributed, hyperparameters
 from containers.xgboost.exceptions import AlgorithmError, UserError
 from containers.xgboost.metrics import CUSTOM_METRICS, custom_metric, is_maximize
 
@@ -94,7 +94,10 @@ def fit(config: hyperparameters.TrainingConfig, dtrain: xgb.DMatrix,
     evals = [(dtrain, data.TRAIN)]
     if dvalidation is not None:
         evals.append((dvalidation, data.VALIDATION))
-    callbacks = []
+    # xgboost's evaluation log, printed to stdout by the first rank: in a cluster xgboost would route it
+    # through the tracker to stderr, where the job's metric parser (and a tuner's early stopping) reads
+    # per-round values from stdout like a one-host job's
+    callbacks = [xgb.callback.EvaluationMonitor(logger=lambda message: print(message.strip(), flush=True))]
     metric = config.early_stopping_metric
     if config.early_stopping_rounds and (dvalidation is None or metric is None):
         # the built-in algorithm silently trains every round then; say so at least
@@ -114,8 +117,8 @@ def fit(config: hyperparameters.TrainingConfig, dtrain: xgb.DMatrix,
         num_boost_round=config.num_round,
         evals=evals,
         custom_metric=custom_metric(config.eval_metrics, config.objective),
-        callbacks=callbacks or None,
-        verbose_eval=True,
+        callbacks=callbacks,
+        verbose_eval=False,
     )
 
 
@@ -132,16 +135,33 @@ def save(booster: xgb.Booster, model_dir: Path) -> Path:
     return final
 
 
-def train(paths: MlPaths) -> Path:
-    """Run one training job laid out under paths; return the model file."""
+def train(paths: MlPaths) -> Path | None:
+    """Run one training job laid out under paths; return the model file (None on a host of a cluster
+    that does not save it: a worker, or a host left out for want of data)."""
     raw_hps = _read_json(paths.config_dir / "hyperparameters.json", required=False)
     data_config = _read_json(paths.config_dir / "inputdataconfig.json", required=True)
     resources = _read_json(paths.config_dir / "resourceconfig.json", required=False)
-    if len(resources.get("hosts", [])) > 1:
-        log.warning("%d hosts configured; the local twin trains on one.", len(resources["hosts"]))
-
+    hosts = sorted(resources.get("hosts", []))
     config = hyperparameters.parse(raw_hps)
-    channels = data.resolve_channels(data_config, paths.data_dir)
+    if len(hosts) <= 1:
+        return _train_here(paths, config, data.resolve_channels(data_config, paths.data_dir), is_master=True)
+    current = resources.get("current_host", hosts[0])
+    log.info("Distributed node training with %d hosts: %s", len(hosts), hosts)
+    channels = data.resolve_channels(data_config, paths.data_dir, allow_empty=True)
+    include = True
+    if not channels[data.TRAIN].files:
+        log.warning(distributed.no_train_data_warning(current))
+        include = False
+    if data.VALIDATION in channels and not channels[data.VALIDATION].files:
+        log.warning(distributed.no_validation_data_warning(current, str(paths.data_dir / data.VALIDATION)))
+        include = False
+    return distributed.rabit_run(lambda is_master: _train_here(paths, config, channels, is_master),
+                                 include, hosts, current)
+
+
+def _train_here(paths: MlPaths, config: hyperparameters.TrainingConfig, channels: dict[str, data.Channel],
+                is_master: bool) -> Path | None:
+    """Load this host's share of every channel and train (in a cluster, together with the others)."""
     datasets = {name: data.load(ch, config.csv_weights) for name, ch in channels.items()}
     if all(ch.content_type == data.LIBSVM for ch in channels.values()):
         data.align_sparse_width(list(datasets.values()))
@@ -160,6 +180,9 @@ def train(paths: MlPaths) -> Path:
         if any(known in message for known in CUSTOMER_ERRORS):
             raise UserError(message) from None
         raise AlgorithmError(f"XGB train call failed with exception:\n {message}") from None
+    if not is_master:  # the built-in: only the master host writes the model
+        log.info("Not the master host: the model is saved by the master")
+        return None
     return save(booster, paths.model_dir)
 
 
@@ -182,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("Training failed: %s", err, exc_info=not isinstance(err, UserError))
         _write_failure(paths, err)
         return 1
-    log.info("Model saved to %s", model)
+    if model is not None:
+        log.info("Model saved to %s", model)
     return 0
 
 

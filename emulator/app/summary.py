@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.runtime import Runtime
+from emulator.services.sagemaker import cluster
+from emulator.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ def print_pipeline_summary(runtime: Runtime, output: Any, write: Callable[[str],
     write(f"  endpoint          {name} ({endpoint.get('EndpointStatus')}) at {base}/endpoints/{name}/invocations")
     if disk is not None:
         write(disk_line(*disk))
+    for line in memory_lines(runtime.layout, output.get("model_name")):
+        write(line)
     target = (output.get("target") or {}).get("column")
     row, where = _first_raw_row(source, target)
     if row is None:  # started from an input document: the batch file holds raw rows of the table too
@@ -103,6 +107,41 @@ def leaderboard_lines(output: dict) -> list[str]:
     if output.get("explainability"):
         lines.append(f"  explanation       {output['explainability']}"[:199])  # explainability.png beside it
     return lines
+
+
+KINDS = {"processing-jobs": "processing", "training-jobs": "training", "transform-jobs": "transform"}
+
+
+def memory_lines(layout: Layout, model_name: str | None) -> list[str]:
+    """Each job stage of the run with its peak resident memory per host (the processes' own, read by
+    wait4 when they ended): where a bigger table will hit the wall first. The run's jobs are the ones
+    whose names carry its execution hash (lambdas/validate_input's job_names: <stem>-<hash>-<step>)."""
+    if not model_name or model_name.count("-") < 2:
+        return []
+    tag = f"-{model_name.rsplit('-', 2)[-2]}-"
+    stages: list[tuple[float, str, dict[str, int | None]]] = []
+    trials: list[int] = []
+    for kind, shown in KINDS.items():
+        root = layout.sagemaker_work_root / kind
+        for folder in root.glob(f"*{tag}*") if root.is_dir() else []:
+            peaks = cluster.read_resources(folder / "logs")
+            if not peaks:
+                continue  # a one-instance transform scores in the emulator's own process
+            if "-tuning-" in folder.name:  # tuning trials: one line for all
+                trials += [v for v in peaks.values() if v]
+                continue
+            stages.append(((folder / "logs" / cluster.RESOURCES_FILE).stat().st_mtime, f"{shown} {folder.name.rsplit(tag, 1)[-1]}", peaks))
+    lines = []
+    for _, label, peaks in sorted(stages):
+        hosts = ", ".join(f"{host} {_mib(v)}" for host, v in peaks.items())
+        lines.append(f"  peak memory       {label:<24} {hosts}")
+    if trials:
+        lines.append(f"  peak memory       {'tuning trials':<24} {len(trials)} process(es), largest {_mib(max(trials))}")
+    return lines
+
+
+def _mib(value: int | None) -> str:
+    return "?" if value is None else f"{value / 2**20:.0f} MiB"
 
 
 def invoke(base_url: str, endpoint_name: str, csv_row: str) -> str:

@@ -66,7 +66,9 @@ RANDOM_FOREST_OBJECTIVE = {problem: (metric, direction) for problem, (_, _, metr
 PROBLEM_TYPES = rules.PROBLEM_TYPES
 APPROVAL_MODES = ("auto", "manual")
 MAX_APPROVAL_SECONDS = 365 * 24 * 3600  # a Task state's TimeoutSeconds limit (one year)
-JOB_STEPS = ("preprocess", "model", "transform", "endpoint-config")  # the run's own; each candidate has its jobs
+# the run's own jobs (preprocess-statistics/-transform: the sharded preprocessing's first and last,
+# stacks/preprocessing.py); each candidate has its own
+JOB_STEPS = ("preprocess", "preprocess-statistics", "preprocess-transform", "model", "transform", "endpoint-config")
 CANDIDATE_STEPS = ("tuning", "training", "evaluate")
 
 
@@ -421,7 +423,8 @@ def job_names(execution_name: str, execution_arn: str) -> dict[str, str]:
     names = {}
     for step in JOB_STEPS:
         limit = NAME_LIMITS.get(step, 63)
-        short = {"endpoint-config": "epc", "preprocess": "prep", "transform": "xform"}.get(step, step)
+        short = {"endpoint-config": "epc", "preprocess": "prep", "preprocess-statistics": "prep-stats",
+                 "preprocess-transform": "prep-xform", "transform": "xform"}.get(step, step)
         room = limit - len(short) - len(digest) - 2
         names[step.replace("-", "_")] = f"{stem[:room].rstrip('-')}-{digest}-{short}"
     return names

@@ -459,16 +459,22 @@ class LocalS3:
         log.debug("downloaded %d object(s) from %s to %s", len(written), prefix_uri, dest)
         return written
 
-    def link_prefix(self, prefix_uri: str, dest: Path, shared: Path | None = None) -> list[Materialized]:
+    def link_prefix(self, prefix_uri: str, dest: Path, shared: Path | None = None,
+                    shard: tuple[int, int] | None = None) -> list[Materialized]:
         """The objects under a prefix placed in ``dest`` without copying a byte: read-only hard links
         to the bucket's files, so a job reading its input can never change an object through it.
+        ``shard`` (index, count): only every count-th object in key order from the index-th, as
+        S3DataDistributionType ShardedByS3Key gives one instance of ``count`` its objects.
 
         Across filesystems (no hard link possible) each object is copied once into ``shared`` (on
         ``dest``'s filesystem, keyed by the object's file identity) and linked from there, so several
         jobs reading the same object — tuning trials — share one copy; without ``shared``, copied.
         """
         placed = []
-        for source, target in self._prefix_files(prefix_uri, dest):
+        files = self._prefix_files(prefix_uri, dest)
+        if shard is not None:
+            files = files[shard[0]::shard[1]]
+        for source, target in files:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
             placed.append(Materialized(target, _link_read_only(source, target, shared)))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.aws.clock import utcnow
+from emulator.services.sagemaker import cluster
 from emulator.services.sagemaker import exceptions as exc
 from emulator.services.sagemaker.context import SageMakerContext
 from emulator.services.sagemaker.images import Launcher
@@ -61,7 +62,8 @@ class Job:
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
     last_modified_time: dt.datetime = field(default_factory=utcnow)
-    process: JobProcess | None = None
+    process: JobProcess | None = None  # the first host's (algo-1): its log is the job's metrics source
+    processes: list[JobProcess] = field(default_factory=list)  # one per host (cluster.py)
     stop_requested: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)  # status changes vs describe()
@@ -244,9 +246,11 @@ class JobsBackend:
             )
         return without_owner(stored)
 
-    def _materialize(self, job: Job, what: str, uri: str, dest: Path, shown: str) -> int:
-        """The objects under ``uri`` in ``dest`` as read-only hard links; how many (0: none found)."""
-        placed = self.context.s3.link_prefix(uri, dest, shared=self.context.layout.shared_inputs_dir)
+    def _materialize(self, job: Job, what: str, uri: str, dest: Path, shown: str,
+                     shard: tuple[int, int] | None = None) -> int:
+        """The objects under ``uri`` (``shard``: a host's share) in ``dest`` as read-only hard links;
+        how many (0: none found)."""
+        placed = self.context.s3.link_prefix(uri, dest, shared=self.context.layout.shared_inputs_dir, shard=shard)
         copied = [p for p in placed if p.how != "linked"]
         if placed:
             _note(job, f"{what}: {len(placed)} object(s) from {uri} in {shown}, hard-linked read-only"
@@ -294,66 +298,105 @@ class JobsBackend:
     def _processing_steps(self, job: ProcessingJob, launcher: Launcher) -> None:
         s3 = self.context.s3
         req = job.request
-        ml = job.ml_root
-        (ml / "config").mkdir(parents=True, exist_ok=True)
-        (ml / "config" / "processingjobconfig.json").write_text(json.dumps(req, default=str, indent=1))
-        (ml / "config" / "resourceconfig.json").write_text(json.dumps(_resource_config(req.get("ProcessingResources", {}).get("ClusterConfig", {}))))
+        resources = req.get("ProcessingResources", {}).get("ClusterConfig", {})
+        hosts = cluster.hosts(job.folder, int(resources.get("InstanceCount", 1) or 1))
         job.start_time = utcnow()
+        for host in hosts:
+            ml = host.ml_root
+            (ml / "config").mkdir(parents=True, exist_ok=True)
+            (ml / "config" / "processingjobconfig.json").write_text(json.dumps(req, default=str, indent=1))
+            (ml / "config" / "resourceconfig.json").write_text(json.dumps(cluster.resource_config(resources, host.name)))
         for item in req.get("ProcessingInputs", []):
             source = item.get("S3Input")
             if source is None:
                 job.fail(f"ClientError: ProcessingInput {item.get('InputName')!r}: only S3Input is supported locally")
                 return
-            dest = local_path(source["LocalPath"], ml)
-            dest.mkdir(parents=True, exist_ok=True)
-            if not self._materialize(job, f"input {item.get('InputName')!r}", source["S3Uri"], dest, source["LocalPath"]):
+            placed = 0
+            for host in hosts:
+                dest = local_path(source["LocalPath"], host.ml_root)
+                dest.mkdir(parents=True, exist_ok=True)
+                placed += self._materialize(job, f"input {item.get('InputName')!r}" + _on(host), source["S3Uri"], dest,
+                                            source["LocalPath"], host.shard(source.get("S3DataDistributionType")))
+            if not placed:
                 job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
                 return
         for output in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
             if "S3Output" in output:
-                local_path(output["S3Output"]["LocalPath"], ml).mkdir(parents=True, exist_ok=True)
+                for host in hosts:
+                    local_path(output["S3Output"]["LocalPath"], host.ml_root).mkdir(parents=True, exist_ok=True)
         app = req["AppSpecification"]
-        command = map_paths(launcher.processing_command(app.get("ContainerEntrypoint"), app.get("ContainerArguments")), ml)
         if job.stop_requested:
             job.status = "Stopped"
             return
-        job.process = launch(
-            command,
-            ml_root=ml,
-            log_dir=job.log_dir,
-            cwd=launcher.workdir,
-            env={**self.context.endpoint_env(), **req.get("Environment", {})},
-            pythonpath=self._pythonpath(launcher),
-            max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
-            groups=self.groups,
-        )
-        if job.stop_requested:  # a Stop* that came while the process was being launched
-            job.process.stop()
-        result = job.process.wait()
+        results = self._run_hosts(job, hosts, lambda host: {
+            "command": map_paths(launcher.processing_command(app.get("ContainerEntrypoint"), app.get("ContainerArguments")),
+                              host.ml_root),
+            "cwd": launcher.workdir,
+            "env": {**self.context.endpoint_env(), **req.get("Environment", {})},
+            "pythonpath": self._pythonpath(launcher),
+            "max_runtime": req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
+        })
         job.end_time = utcnow()
-        if result.timed_out:
+        if any(r.timed_out for _, r, _ in results):
             job.status = "Stopped"
             job.exit_message = job.failure_reason = "Processing job exceeded MaxRuntimeInSeconds and was stopped."
             return
-        if result.stopped:
+        failed = _failed_host(results)
+        if failed is None and any(r.stopped for _, r, _ in results):
             job.status = "Stopped"
             return
-        if result.returncode != 0:
-            message = _read_text(ml / "output" / "message") or job.process.tail(10)
+        if failed is not None:
+            host, result, process = failed
+            message = _read_text(host.ml_root / "output" / "message") or process.tail(10)
             killed = killed_reason(result.returncode)
             if killed:  # the job wrote no reason; the log tail alone would not say it was killed
                 message = f"{killed}. Last output: {message}" if message else killed
+            if len(hosts) > 1:  # SageMaker's reason names the failing instance of a cluster
+                message = f"{host.name}: {message}"
             job.exit_message = message[:FAILURE_REASON_MAX]
             job.fail(f"AlgorithmError: {message}".strip() if message else f"AlgorithmError: exit code {result.returncode}")
             return
         for output in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
             target = output.get("S3Output")
             if target:
-                moved = s3.move_dir_in(local_path(target["LocalPath"], ml), target["S3Uri"])
-                _note(job, f"output {output.get('OutputName')!r}: {len(moved)} file(s) moved from "
-                           f"{target['LocalPath']} into {target['S3Uri']}")
-        job.exit_message = _read_text(ml / "output" / "message") or None
+                # every instance uploads its output folder to the same prefix (distinct file names are the
+                # job's business, as on SageMaker)
+                for host in hosts:
+                    moved = s3.move_dir_in(local_path(target["LocalPath"], host.ml_root), target["S3Uri"])
+                    _note(job, f"output {output.get('OutputName')!r}{_on(host)}: {len(moved)} file(s) moved from "
+                               f"{target['LocalPath']} into {target['S3Uri']}")
+        job.exit_message = _read_text(job.ml_root / "output" / "message") or None
         job.status = "Completed"
+
+    def _run_hosts(self, job: Job, hosts: list[cluster.Host], how: Any) -> list[tuple[cluster.Host, Any, JobProcess]]:
+        """One process per host, all started before any is waited for (a distributed job's hosts meet
+        each other); ``how(host)`` gives launch()'s arguments. Each host's peak memory goes to the job's
+        logs/resources.json; when one host fails the others are stopped, as SageMaker stops a cluster."""
+        processes = []
+        for host in hosts:
+            args = how(host)
+            processes.append(launch(args.pop("command"), ml_root=host.ml_root, log_dir=host.log_dir,
+                                    groups=self.groups, **args))
+        job.processes = processes
+        job.process = processes[0]
+        if job.stop_requested:  # a Stop* that came while the processes were being launched
+            for process in processes:
+                process.stop()
+        results: dict[int, Any] = {}
+        while len(results) < len(processes):
+            for i, process in enumerate(processes):
+                if i in results:
+                    continue
+                result = process.poll()
+                if result.returncode is None:
+                    continue
+                results[i] = result
+                if result.returncode != 0 and not (result.stopped or result.timed_out):
+                    for other in processes:
+                        other.stop()
+            time.sleep(0.02)
+        cluster.write_resources(job.log_dir, {h.name: p.peak_rss for h, p in zip(hosts, processes)})
+        return [(h, results[i], p) for i, (h, p) in enumerate(zip(hosts, processes))]
 
     def _processing_job(self, name: str) -> ProcessingJob | None:
         with self._lock:
@@ -426,17 +469,19 @@ class JobsBackend:
             log.log(logging.INFO if job.status == "Failed" else logging.DEBUG, "training job %s %s%s%s", job.name, job.status, f" ({metrics})" if metrics else "", f": {job.failure_reason}" if job.failure_reason else "")
 
     def _training_steps(self, job: TrainingJob, launcher: Launcher) -> None:
-        s3 = self.context.s3
         req = job.request
-        ml = job.ml_root
-        config = ml / "input" / "config"
-        config.mkdir(parents=True, exist_ok=True)
-        for folder in ("model", "output/data", "checkpoints"):
-            (ml / folder).mkdir(parents=True, exist_ok=True)
+        resources = req.get("ResourceConfig", {})
+        hosts = cluster.hosts(job.folder, int(resources.get("InstanceCount", 1) or 1))
         channels = req.get("InputDataConfig", [])
-        (config / "hyperparameters.json").write_text(json.dumps(req.get("HyperParameters", {})))
-        (config / "inputdataconfig.json").write_text(json.dumps({c["ChannelName"]: _channel_config(c) for c in channels}))
-        (config / "resourceconfig.json").write_text(json.dumps(_resource_config(req.get("ResourceConfig", {}))))
+        for host in hosts:
+            ml = host.ml_root
+            config = ml / "input" / "config"
+            config.mkdir(parents=True, exist_ok=True)
+            for folder in ("model", "output/data", "checkpoints"):
+                (ml / folder).mkdir(parents=True, exist_ok=True)
+            (config / "hyperparameters.json").write_text(json.dumps(req.get("HyperParameters", {})))
+            (config / "inputdataconfig.json").write_text(json.dumps({c["ChannelName"]: _channel_config(c) for c in channels}))
+            (config / "resourceconfig.json").write_text(json.dumps(cluster.resource_config(resources, host.name)))
         job.start_time = utcnow()
         job.set_secondary("Downloading", "Downloading input data")
         for channel in channels:
@@ -448,8 +493,13 @@ class JobsBackend:
                 job.fail(f"ClientError: channel {channel['ChannelName']!r}: S3DataType {source['S3DataType']} is not supported locally; use S3Prefix")
                 return
             name = channel["ChannelName"]
-            if not self._materialize(job, f"channel {name!r}", source["S3Uri"], ml / "input" / "data" / name,
-                                     f"/opt/ml/input/data/{name}"):
+            placed = 0
+            for host in hosts:
+                dest = host.ml_root / "input" / "data" / name
+                dest.mkdir(parents=True, exist_ok=True)  # a host's share may be empty (ShardedByS3Key)
+                placed += self._materialize(job, f"channel {name!r}{_on(host)}", source["S3Uri"], dest,
+                                            f"/opt/ml/input/data/{name}", host.shard(source.get("S3DataDistributionType")))
+            if not placed:
                 job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
                 return
         if job.stop_requested:
@@ -457,33 +507,36 @@ class JobsBackend:
             return
         job.set_secondary("Training", "Training image download completed. Training in progress.")
         self._save(TRAINING, job)
-        job.process = launch(
-            launcher.training_command(),
-            ml_root=ml,
-            log_dir=job.log_dir,
-            cwd=launcher.workdir,
-            env={**self.context.endpoint_env(), **_training_job_env(job), **job.process_env, **req.get("Environment", {})},
-            pythonpath=self._pythonpath(launcher),
-            max_runtime=req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
-            groups=self.groups,
-        )
-        if job.stop_requested:  # a Stop* that came while the process was being launched
-            job.process.stop()
-        result = job.process.wait()
+        # a multi-host job's collective: the master host's tracker on loopback, on a port of its own; the
+        # hosts share this machine's cores, so each gets its share of them and waits without spinning
+        # (OpenMP threads spinning while the other host holds the core turn every collective call into
+        # a wait for the scheduler: seconds per boosting round)
+        cluster_env = cluster.host_env(len(hosts)) if len(hosts) > 1 else {}
+        results = self._run_hosts(job, hosts, lambda host: {
+            "command": launcher.training_command(),
+            "cwd": launcher.workdir,
+            "env": {**self.context.endpoint_env(), **_training_job_env(job), **cluster_env, **job.process_env, **req.get("Environment", {})},
+            "pythonpath": self._pythonpath(launcher),
+            "max_runtime": req.get("StoppingCondition", {}).get("MaxRuntimeInSeconds"),
+        })
         job.metrics = final_metrics(job.process.log_text(), job.metric_definitions, utcnow())
-        if result.timed_out:
+        if any(r.timed_out for _, r, _ in results):
             job.finish("Stopped", "MaxRuntimeExceeded", "Job stopped because it exceeded MaxRuntimeInSeconds")
             return
-        if result.stopped:
+        failed = _failed_host(results)
+        if failed is None and any(r.stopped for _, r, _ in results):
             job.finish("Stopped", "Stopped", "Training job stopped")
             return
-        if result.returncode != 0:
-            reason = _read_text(ml / "output" / "failure") or job.process.tail(10) or f"exit code {result.returncode}"
+        if failed is not None:
+            host, result, process = failed
+            reason = _read_text(host.ml_root / "output" / "failure") or process.tail(10) or f"exit code {result.returncode}"
             killed = killed_reason(result.returncode)
             if killed:  # the job wrote no reason; the log tail alone would not say it was killed
                 reason = f"{killed}. Last output: {reason}" if not reason.startswith("exit code") else killed
-            job.fail(f"AlgorithmError: {reason}")
+            job.fail(f"AlgorithmError: {f'{host.name}: ' if len(hosts) > 1 else ''}{reason}")
             return
+        s3 = self.context.s3
+        ml = job.ml_root  # the first host's: in a cluster only the master writes the model
         job.set_secondary("Uploading", "Uploading generated training model")
         prefix = req["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{job.name}/output"
         s3.move_in(f"{prefix}/model.tar.gz", _tar(ml / "model", job.folder))
@@ -535,8 +588,8 @@ class JobsBackend:
             if job.status in TERMINAL:
                 raise exc.JobNotStoppable(job.name, job.status)
             job.stop_requested = True
-        if job.process is not None:
-            job.process.stop()
+        for process in job.processes or ([job.process] if job.process is not None else []):
+            process.stop()
 
     def _all_names(self, kind: str, live: dict) -> list[str]:
         with self._lock:
@@ -567,8 +620,8 @@ class JobsBackend:
                 if job.status in TERMINAL:
                     continue
                 job.stop_requested = True
-            if job.process is not None:
-                job.process.stop()
+            for process in job.processes or ([job.process] if job.process is not None else []):
+                process.stop()
         for thread in threads:
             thread.join(timeout)
 
@@ -605,18 +658,14 @@ def _channel_config(channel: dict) -> dict:
     return out
 
 
-def _resource_config(resources: dict) -> dict:
-    instance_type = resources.get("InstanceType", "local")
-    count = int(resources.get("InstanceCount", 1) or 1)
-    hosts = [f"algo-{i}" for i in range(1, count + 1)][:1]  # one local host plays the cluster
-    return {
-        "current_host": "algo-1",
-        "current_instance_type": instance_type,
-        "current_group_name": "homogeneousCluster",
-        "hosts": hosts,
-        "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": hosts}],
-        "network_interface_name": "eth0",
-    }
+def _failed_host(results: list) -> tuple | None:
+    """The first host whose process failed by itself (not one stopped because another failed)."""
+    return next(((h, r, p) for h, r, p in results if r.returncode != 0 and not r.stopped and not r.timed_out), None)
+
+
+def _on(host: cluster.Host) -> str:
+    """" on algo-k" in a multi-instance job's notes; nothing for a one-instance job."""
+    return f" on {host.name}" if host.count > 1 else ""
 
 
 def _note(job: Job, line: str) -> None:

@@ -8,6 +8,8 @@ MultiRecord packs records up to MaxPayloadInMB; DataProcessing's InputFilter, Jo
 OutputFilter apply JSONPath to each record (a CSV row is the JSON array of its fields, so
 ``$[1:]`` drops the first column); one ``<input object>.out`` per input object under S3OutputPath,
 each written atomically. The predictor is the same one an endpoint would use, loaded once per job.
+With InstanceCount >= 2 the objects are spread over that many worker processes (transform_worker.py),
+one per instance, each loading the model once.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +37,7 @@ from jsonpath_ng import parse as jsonpath_parse
 from jsonpath_ng.exceptions import JsonPathParserError
 
 from emulator.aws.clock import utcnow
+from emulator.services.sagemaker import cluster, serving
 from emulator.services.sagemaker.context import SageMakerContext
 from emulator.services.sagemaker.exceptions import (
     JobNotStoppable,
@@ -42,9 +47,12 @@ from emulator.services.sagemaker.exceptions import (
 )
 from emulator.services.sagemaker.hosting import HostingBackend
 from emulator.services.sagemaker.listing import filter_sort, page
+from emulator.services.sagemaker.runner import launch
 from emulator.services.sagemaker.serving import container_kind
+from emulator.storage.processes import ProcessGroups
 from emulator.storage.records import owner_dead, without_owner
 
+WORKER_MODULE = "emulator.services.sagemaker.transform_worker"
 log = logging.getLogger("emulator.services.sagemaker.transform")
 
 MB = 1024 * 1024
@@ -355,7 +363,6 @@ class TransformBackend:
 
     def _transform(self, job: TransformJob, job_log: logging.Logger) -> int:
         record = job.spec
-        predictor = self.hosting.predictor(record["ModelName"], batch=True)
         source = record["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
         s3 = self.context.s3
         inputs = s3.list(source)
@@ -364,84 +371,55 @@ class TransformBackend:
         prefix = source.split("://", 1)[1].split("/", 1)[1] if source.count("/") > 2 else ""
         base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
         out_prefix = record["TransformOutput"]["S3OutputPath"].rstrip("/")
-        total = 0
-        for uri in inputs:
+        work = [(uri, f"{out_prefix}/{uri.split('://', 1)[1].split('/', 1)[1][len(base):]}.out") for uri in inputs]
+        instances = int(record["TransformResources"].get("InstanceCount", 1) or 1)
+        if instances > 1:
+            served = serving.prepare_model(self.hosting.model(record["ModelName"]).spec, s3, self.hosting.artifacts_root)
+            return self._run_instances(job, served, work, instances, job_log)
+        predictor = self.hosting.predictor(record["ModelName"], batch=True)
+        return transform_objects(s3, record, predictor, work, job.stop_requested, job_log)
+
+    def _run_instances(self, job: TransformJob, served: list, work: list[tuple[str, str]], instances: int,
+                       job_log: logging.Logger) -> int:
+        """InstanceCount >= 2: the input objects spread over that many worker processes (each object to
+        one instance, in turn, as SageMaker spreads them), each loading the model once, as an instance's
+        container does. Each host's peak memory goes to the job's logs/resources.json."""
+        folder = self.context.work_dir(TRANSFORM, job.name)
+        hosts = cluster.hosts(folder, instances)
+        plan = folder / "instances.json"
+        plan.write_text(json.dumps({"s3_root": str(self.context.s3.root), "region": self.context.s3.region,
+                                    "record": job.spec, "served": [m.to_record() for m in served],
+                                    "shares": [work[h.rank::instances] for h in hosts]}, default=str))
+        root = Path(self.context.project_root)
+        groups = ProcessGroups(self.context.layout.process_groups_dir)
+        processes = []
+        for host in hosts:
+            host.ml_root.mkdir(parents=True, exist_ok=True)
+            processes.append(launch([sys.executable, "-m", WORKER_MODULE, str(plan), str(host.rank)], ml_root=host.ml_root,
+                                    log_dir=host.log_dir, cwd=root, pythonpath=[root], groups=groups))
+        job_log.info("%d object(s) over %d instances (pids %s)", len(work), instances, [p.popen.pid for p in processes])
+        results: dict[int, Any] = {}
+        while len(results) < len(processes):
             if job.stop_requested.is_set():
-                break
-            key = uri.split("://", 1)[1].split("/", 1)[1]
-            data = s3.get_bytes(uri)
-            if record["TransformInput"].get("CompressionType") == "Gzip":
-                data = gzip.decompress(data)
-            output, count = self._transform_object(job, predictor, data)
-            s3.put_bytes(f"{out_prefix}/{key[len(base):]}.out", output)
-            job_log.debug("%s: %d record(s) -> %s/%s.out", uri, count, out_prefix, key[len(base):])
-            total += count
-        return total
-
-    def _transform_object(self, job: TransformJob, predictor: Any, data: bytes) -> tuple[bytes, int]:
-        record = job.spec
-        content_type = record["TransformInput"].get("ContentType") or "text/csv"  # the XGBoost default
-        accept = record["TransformOutput"].get("Accept")
-        assemble_line = record["TransformOutput"].get("AssembleWith", "None") == "Line"
-        processing = record.get("DataProcessing") or {}
-        input_filter = RecordFilter(processing.get("InputFilter") or "$")
-        output_filter = RecordFilter(processing.get("OutputFilter") or "$")
-        join = processing.get("JoinSource", "None") == "Input"
-        simple = input_filter.identity and output_filter.identity and not join
-        max_bytes = record["MaxPayloadInMB"] * MB or None
-        line_split = record["TransformInput"].get("SplitType", "None") == "Line"
-
-        def invoke(payload: bytes) -> bytes:
-            if job.stop_requested.is_set():
-                raise _Stopped
-            if max_bytes and len(payload) > max_bytes:
-                raise TransformFailure(
-                    f"ClientError: a request of {len(payload)} bytes exceeds MaxPayloadInMB "
-                    f"({record['MaxPayloadInMB']}); raise MaxPayloadInMB or split the input (SplitType Line)"
-                )
-            response = predictor.invoke(payload, content_type, accept)
-            if response.status >= 400:
-                message = response.body.decode("utf-8", "replace")[:500]
-                container = getattr(response, "container", None)  # a serial pipeline names the one that refused
-                where = f" (container {container})" if container else ""
-                raise TransformFailure(f"ClientError: the model returned status {response.status}{where}: {message}")
-            return response.body
-
-        if not line_split:
-            records = [data]
-        elif simple and record["BatchStrategy"] == "MultiRecord":
-            # Fast path: cut the raw bytes at newlines, no per-record work in Python.
-            pieces, count = [], 0
-            for chunk in _chunks(data, max_bytes):
-                count += _count_newlines(chunk) + (0 if chunk.endswith(b"\n") else 1)
-                body = invoke(chunk)
-                pieces.append(body if not assemble_line or body.endswith(b"\n") else body + b"\n")
-            return b"".join(pieces), count
-        else:
-            records = [line for line in data.splitlines() if line.strip()]
-
-        requests = [_format_record(input_filter.apply(_parse_record(r, content_type)), content_type)
-                    if not input_filter.identity else r for r in records]
-        if not line_split:
-            batches = [[0]]
-        elif record["BatchStrategy"] == "SingleRecord":
-            batches = [[i] for i in range(len(requests))]
-        else:
-            batches = _pack(requests, max_bytes or len(data) + 1)
-        workers = max(1, min(record["MaxConcurrentTransforms"], os.cpu_count() or 1))
-        payloads = [b"\n".join(requests[i] for i in batch) for batch in batches]
-        with ThreadPoolExecutor(workers) as pool:
-            bodies = list(pool.map(invoke, payloads)) if workers > 1 else [invoke(p) for p in payloads]
-        outputs: list[bytes] = []
-        for batch, body in zip(batches, bodies, strict=True):
-            if simple:
-                outputs.append(body.rstrip(b"\n") if assemble_line else body)
-                continue
-            for index, out in zip(batch, split_response(body, len(batch), accept), strict=True):
-                outputs.append(self._post_process(records[index], out, content_type, accept, join, output_filter))
-        if assemble_line:
-            return b"".join(o + b"\n" for o in outputs), len(records)
-        return b"".join(outputs), len(records)
+                for process in processes:
+                    process.stop()
+            for i, process in enumerate(processes):
+                if i not in results and (result := process.poll()).returncode is not None:
+                    results[i] = result
+                    if result.returncode != 0:
+                        for other in processes:
+                            other.stop()
+            time.sleep(0.02)
+        cluster.write_resources(folder / "logs", {h.name: p.peak_rss for h, p in zip(hosts, processes)})
+        if job.stop_requested.is_set():
+            raise _Stopped
+        for host, process in zip(hosts, processes):
+            if results[host.rank].returncode != 0 and not results[host.rank].stopped:
+                failure = host.ml_root / "failure"
+                reason = failure.read_text().strip() if failure.is_file() else process.tail(10)
+                raise TransformFailure(reason if reason.startswith(("ClientError", "AlgorithmError"))
+                                       else f"AlgorithmError: {host.name}: {reason}")
+        return sum(int((h.ml_root / "records").read_text()) for h in hosts)
 
     @staticmethod
     def _post_process(source: bytes, output: bytes, content_type: str, accept: str | None, join: bool,
@@ -506,4 +484,88 @@ def _chunks(data: bytes, max_bytes: int | None) -> Iterator[bytes]:
         if chunk:
             yield chunk
         start = end + 1
+
+
+def transform_objects(s3: Any, record: dict, predictor: Any, work: list[tuple[str, str]], stopped: threading.Event,
+                      job_log: logging.Logger) -> int:
+    """Each (input URI, output URI) through the predictor; the records transformed."""
+    total = 0
+    for uri, out_uri in work:
+        if stopped.is_set():
+            break
+        data = s3.get_bytes(uri)
+        if record["TransformInput"].get("CompressionType") == "Gzip":
+            data = gzip.decompress(data)
+        output, count = transform_object(record, predictor, data, stopped)
+        s3.put_bytes(out_uri, output)
+        job_log.debug("%s: %d record(s) -> %s", uri, count, out_uri)
+        total += count
+    return total
+
+
+def transform_object(record: dict, predictor: Any, data: bytes, stopped: threading.Event) -> tuple[bytes, int]:
+    """One input object through the predictor, as the job's spec says: the output object's bytes and the
+    number of records."""
+    content_type = record["TransformInput"].get("ContentType") or "text/csv"  # the XGBoost default
+    accept = record["TransformOutput"].get("Accept")
+    assemble_line = record["TransformOutput"].get("AssembleWith", "None") == "Line"
+    processing = record.get("DataProcessing") or {}
+    input_filter = RecordFilter(processing.get("InputFilter") or "$")
+    output_filter = RecordFilter(processing.get("OutputFilter") or "$")
+    join = processing.get("JoinSource", "None") == "Input"
+    simple = input_filter.identity and output_filter.identity and not join
+    max_bytes = record["MaxPayloadInMB"] * MB or None
+    line_split = record["TransformInput"].get("SplitType", "None") == "Line"
+
+    def invoke(payload: bytes) -> bytes:
+        if stopped.is_set():
+            raise _Stopped
+        if max_bytes and len(payload) > max_bytes:
+            raise TransformFailure(
+                f"ClientError: a request of {len(payload)} bytes exceeds MaxPayloadInMB "
+                f"({record['MaxPayloadInMB']}); raise MaxPayloadInMB or split the input (SplitType Line)"
+            )
+        response = predictor.invoke(payload, content_type, accept)
+        if response.status >= 400:
+            message = response.body.decode("utf-8", "replace")[:500]
+            container = getattr(response, "container", None)  # a serial pipeline names the one that refused
+            where = f" (container {container})" if container else ""
+            raise TransformFailure(f"ClientError: the model returned status {response.status}{where}: {message}")
+        return response.body
+
+    if not line_split:
+        records = [data]
+    elif simple and record["BatchStrategy"] == "MultiRecord":
+        # Fast path: cut the raw bytes at newlines, no per-record work in Python.
+        pieces, count = [], 0
+        for chunk in _chunks(data, max_bytes):
+            count += _count_newlines(chunk) + (0 if chunk.endswith(b"\n") else 1)
+            body = invoke(chunk)
+            pieces.append(body if not assemble_line or body.endswith(b"\n") else body + b"\n")
+        return b"".join(pieces), count
+    else:
+        records = [line for line in data.splitlines() if line.strip()]
+
+    requests = [_format_record(input_filter.apply(_parse_record(r, content_type)), content_type)
+                if not input_filter.identity else r for r in records]
+    if not line_split:
+        batches = [[0]]
+    elif record["BatchStrategy"] == "SingleRecord":
+        batches = [[i] for i in range(len(requests))]
+    else:
+        batches = _pack(requests, max_bytes or len(data) + 1)
+    workers = max(1, min(record["MaxConcurrentTransforms"], os.cpu_count() or 1))
+    payloads = [b"\n".join(requests[i] for i in batch) for batch in batches]
+    with ThreadPoolExecutor(workers) as pool:
+        bodies = list(pool.map(invoke, payloads)) if workers > 1 else [invoke(p) for p in payloads]
+    outputs: list[bytes] = []
+    for batch, body in zip(batches, bodies, strict=True):
+        if simple:
+            outputs.append(body.rstrip(b"\n") if assemble_line else body)
+            continue
+        for index, out in zip(batch, split_response(body, len(batch), accept), strict=True):
+            outputs.append(TransformBackend._post_process(records[index], out, content_type, accept, join, output_filter))
+    if assemble_line:
+        return b"".join(o + b"\n" for o in outputs), len(records)
+    return b"".join(outputs), len(records)
 

@@ -20,10 +20,16 @@ def _states(stack_and_assembly) -> dict[str, dict]:
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     text = "".join(p if isinstance(p, str) else "X" for p in parts)
     definition = json.loads(text)
-    states = dict(definition["States"])
-    for state in definition["States"].values():
-        for branch in state.get("Branches", []):
-            states.update(branch["States"])
+    states: dict[str, dict] = {}
+
+    def collect(found: dict) -> None:  # Parallel branches and Map iterators too
+        states.update(found)
+        for state in found.values():
+            for branch in state.get("Branches", []):
+                collect(branch["States"])
+            if "ItemProcessor" in state:
+                collect(state["ItemProcessor"]["States"])
+    collect(definition["States"])
     return states
 
 
@@ -78,6 +84,10 @@ def test_training_shards_the_train_channel_and_transform_takes_its_count(scaled)
                 for c in scaled["Train model"]["Parameters"]["InputDataConfig"]}
     assert channels == {"train": "ShardedByS3Key", "validation": "FullyReplicated"}
     assert scaled["Train model"]["Parameters"]["ResourceConfig"]["InstanceCount.$"] == "$.plan.config.training_instance_count"
+    # the forest's script is single-node: one instance, the whole train channel
+    forest = scaled["Train random forest"]["Parameters"]
+    assert forest["ResourceConfig"]["InstanceCount"] == 1
+    assert {c["DataSource"]["S3DataSource"]["S3DataDistributionType"] for c in forest["InputDataConfig"]} == {"FullyReplicated"}
     transform = next(s for s in scaled.values() if s.get("Resource", "").endswith("createTransformJob.sync"))
     assert transform["Parameters"]["TransformResources"]["InstanceCount"] == 2
 

@@ -2,7 +2,9 @@
 against a real `python -m emulator serve` of the synthesized template: the training machine's graph
 has a node per state; an execution started from the page runs and its states turn colour while it
 runs; a failed execution shows the failing state red with its error and cause, and an error cause
-with HTML in it as text; a cross-site form or fetch cannot start anything.
+with HTML in it as text; the endpoint's variants and its invocation metrics, the registry's packages
+with their evaluation, reports as they land in S3; a model approved on the registry page lets the
+execution waiting on it deploy; a cross-site form or fetch cannot start anything.
 
 Screenshots of each page go to tests/output/console/ (looked at by a person: they must be readable);
 CONSOLE_README_SCREENSHOT=1 also refreshes docs/console/execution.png, the README's.
@@ -14,19 +16,22 @@ locally and fail in CI (CI=true).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import shutil
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import boto3
 import pytest
 
-from e2e.test_approvals import SETTINGS, Deployment
+from e2e.test_approvals import ENDPOINT, SETTINGS, Deployment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHOTS = PROJECT_ROOT / "tests" / "output" / "console"
@@ -121,8 +126,11 @@ def definition_of(world) -> dict:
 
 
 def open_page(driver, world, fragment: str) -> None:
+    driver.get("about:blank")  # a fresh page load each time, even for the URL already shown
     driver.get(world.console + "#/" + fragment)
-    wait_for(driver, "document.querySelector('#main h1') !== null", what=f"page {fragment}")
+    wait_for(driver, f"document.body.dataset.shown === {json.dumps('#/' + fragment)}", what=f"page {fragment}")
+    errors = driver.find_elements("id", "page-error")
+    assert not errors, f"page {fragment}: {errors[0].text}"
 
 
 # -- the tests -------------------------------------------------------------------------------------
@@ -142,14 +150,15 @@ def test_the_training_machine_is_drawn_with_a_node_per_state(world, browser):
     screenshot(browser, "state-machine-graph.png", full_graph=True)
 
 
-def test_an_execution_started_from_the_page_runs_and_colours_states_live(world, browser):
+def test_an_execution_started_from_the_page_runs_live_and_is_approved_on_the_registry_page(world, browser):
     open_page(browser, world, "machine/" + world.machine)
     browser.find_element("id", "start-execution").click()
     editor = browser.find_element("id", "execution-input")
     prefilled = json.loads(editor.get_property("value"))
     assert "input_s3_uri" in prefilled  # the machine's configured defaults, with the input it needs
-    browser.execute_script("arguments[0].value = arguments[1]", editor,
-                           json.dumps({"input_s3_uri": world.data, **SETTINGS}, indent=2))
+    # approval_mode manual: the execution waits for a person, who approves on the registry page
+    browser.execute_script("arguments[0].value = arguments[1]", editor, json.dumps(
+        {"input_s3_uri": world.data, **SETTINGS, "approval_mode": "manual", "approval_timeout_seconds": 600}, indent=2))
     browser.find_element("id", "execution-name").send_keys("from-the-console")
     browser.find_element("id", "start-submit").click()
     wait_for(browser, "location.hash.startsWith('#/execution/')", what="the execution page")
@@ -163,15 +172,33 @@ def test_an_execution_started_from_the_page_runs_and_colours_states_live(world, 
     })()""", timeout=120, what="succeeded and running states while the execution runs")
     assert seen_live[0] >= 3
     screenshot(browser, "execution-running.png")
+    arn = world.serve.sfn.list_executions(stateMachineArn=world.machine)["executions"][0]["executionArn"]
+    assert world.serve.sfn.describe_execution(executionArn=arn)["name"] == "from-the-console"
+    world.wait_for_approval_request(arn)
+    waiting = wait_for(browser, "[...document.querySelectorAll('#graph .node[data-status=running]')].map(n => n.dataset.state)",
+                       what="the approval state, running")
+    screenshot(browser, "execution-waiting-for-approval.png")
+
+    # the registry page approves the package the execution waits on (UpdateModelPackage)
+    package = world.package(arn)["ModelPackageArn"]
+    open_page(browser, world, "registry")
+    row = browser.find_element("css selector", f"[data-decide='{package}']")
+    row.find_element("css selector", "input.reason").send_keys("good on <b>old</b> shells")
+    screenshot(browser, "registry-pending.png")
+    row.find_element("css selector", "[data-action=approve]").click()
+    wait_for(browser, f"!document.querySelector('[data-decide=\"{package}\"]')", what="the package approved")
+    assert world.package(arn)["ModelApprovalStatus"] == "Approved"
+    assert world.package(arn)["ApprovalDescription"] == "good on <b>old</b> shells"
+
+    open_page(browser, world, "execution/" + arn)
     wait_for(browser, "document.querySelector('#execution-status [data-badge]').dataset.badge !== 'RUNNING'",
              timeout=300, what="the execution's end")
-    arn = world.serve.sfn.list_executions(stateMachineArn=world.machine)["executions"][0]["executionArn"]
     described = world.serve.sfn.describe_execution(executionArn=arn)
-    assert described["name"] == "from-the-console"
+    history = world.serve.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    assert any(e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] in waiting for e in history)
     assert browser.find_element("css selector", "#execution-status [data-badge]").text == described["status"] == "SUCCEEDED"
     statuses = browser.execute_script(
         "return Object.fromEntries([...document.querySelectorAll('#graph .node[data-state]')].map(n => [n.dataset.state, n.dataset.status]))")
-    history = world.serve.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     entered = {e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e}
     assert {name for name, status in statuses.items() if status != "notrun"} == entered
     assert "failed" not in statuses.values() and "running" not in statuses.values()
@@ -225,6 +252,72 @@ def test_a_failed_execution_shows_the_failing_state_red_with_its_error_and_cause
     assert "<img src=x id=injected>" in cause
     assert browser.find_elements("id", "injected") == []  # text, never markup
     screenshot(browser, "execution-failed.png")
+
+
+def test_the_endpoint_shows_its_variants_and_invocation_metrics(world, browser):
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=world.serve.urls["SageMaker runtime"], region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")
+    row = (PROJECT_ROOT / "data" / "abalone.csv").read_text().splitlines()[1].rsplit(",", 1)[0]  # without rings
+    for _ in range(4):
+        assert float(runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=row)["Body"].read())
+    # the same datapoints through the served CloudWatch API, as any boto3 user reads them
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=world.serve.urls["CloudWatch"], region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+    variant = world.serve.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"][0]["VariantName"]
+    now = dt.datetime.now(dt.UTC)
+    answer = cloudwatch.get_metric_data(
+        MetricDataQueries=[{"Id": "calls", "MetricStat": {"Metric": {
+            "Namespace": "AWS/SageMaker", "MetricName": "Invocations",
+            "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}]},
+            "Period": 60, "Stat": "Sum"}}], StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(minutes=1))
+    assert sum(answer["MetricDataResults"][0]["Values"]) == 4
+    open_page(browser, world, "endpoints")
+    card = browser.find_element("css selector", f"[data-endpoint='{ENDPOINT}']")
+    assert "InService" in card.text and variant in card.text
+    charts = card.find_elements("css selector", ".chart")
+    assert charts[0].find_elements("css selector", "polyline")  # invocations over time, drawn
+    screenshot(browser, "endpoints.png")
+
+
+def test_the_registry_shows_packages_with_their_evaluation(world, browser):
+    open_page(browser, world, "registry")
+    groups = world.serve.sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
+    group = browser.find_element("css selector", f"[data-group='{groups[0]['ModelPackageGroupName']}']")
+    packages = world.serve.sagemaker.list_model_packages(ModelPackageGroupName=groups[0]["ModelPackageGroupName"])
+    rows = group.find_elements("css selector", "tbody tr")
+    assert len(rows) == len(packages["ModelPackageSummaryList"])
+    assert "Approved" in rows[0].text and "evaluation.json" in rows[0].text
+    screenshot(browser, "registry.png")
+
+
+def test_reports_show_up_as_they_land_in_s3(world, browser):
+    s3 = boto3.client("s3", endpoint_url=world.serve.urls["S3"], region_name="us-east-1",
+                      aws_access_key_id="local", aws_secret_access_key="local")
+    bucket = world.data.split("/")[2]
+    open_page(browser, world, "reports")
+    assert browser.find_elements("css selector", "[data-report]") == []
+    picture = (SHOTS / "endpoints.png").read_bytes() if (SHOTS / "endpoints.png").exists() else _png()
+    s3.put_object(Bucket=bucket, Key="reports/capture/run-1/report.png", Body=picture, ContentType="image/png")
+    s3.put_object(Bucket=bucket, Key="reports/capture/run-1/report.html", Body=b"<h1>capture</h1>", ContentType="text/html")
+    s3.put_object(Bucket=bucket, Key="monitoring/drift-1/report.html", ContentType="text/html",
+                  Body=b"<h1 id=drift>drift</h1><script>parent.document.title='owned'</script>")
+    s3.put_object(Bucket=bucket, Key="monitoring/drift-1/drift_summary.json", Body=b'{"drifted": ["length"]}')
+    open_page(browser, world, "reports")
+    wait_for(browser, "document.querySelectorAll('[data-report]').length === 2", what="both reports")
+    wait_for(browser, "document.querySelector('[data-report=\"capture:run-1\"] img').naturalWidth > 0", what="the PNG")
+    drift = browser.find_element("css selector", "[data-report='drift:drift-1']")
+    assert "drifted" in drift.get_property("textContent")
+    assert drift.find_element("css selector", "iframe").get_attribute("sandbox") == ""
+    time.sleep(0.5)
+    assert browser.title == "Local console"  # the report's script did not run
+    query = urllib.parse.urlencode({"bucket": bucket, "key": "monitoring/drift-1/report.html"})
+    with urllib.request.urlopen(f"{world.console}api/object?{query}", timeout=30) as answer:
+        assert answer.headers["Content-Security-Policy"].startswith("sandbox")
+    screenshot(browser, "reports.png")
+
+
+def _png() -> bytes:
+    return base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==")
 
 
 class _Attacker(BaseHTTPRequestHandler):

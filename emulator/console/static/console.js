@@ -165,6 +165,11 @@ function stateRuns(events, execution) {
   return runs;
 }
 
+// A Lambda error's cause is JSON with an errorMessage (and a stack trace): the message first
+function causeMessage(cause) {
+  try { const parsed = JSON.parse(cause); return parsed && typeof parsed.errorMessage === "string" ? parsed.errorMessage : null; } catch (e) { return null; }
+}
+
 function jobOf(r) {
   if (!r || !r.scheduled || !r.scheduled.resource) return null;
   const op = r.scheduled.resource.replace(/\.(sync|waitForTaskToken)$/, "").split(":").slice(-1)[0];
@@ -194,7 +199,8 @@ async function pageExecution(arn) {
         x.status === "RUNNING" ? el("span", { class: "muted", id: "live" }, "  live") : null),
       kv([["State machine", el("a", { href: "#/machine/" + encodeURIComponent(x.stateMachineArn) }, data.machineName)],
         ["Started", when(x.startDate)], ["Stopped", when(x.stopDate)], ["Redrives", x.redriveCount],
-        ["Error", x.error ? el("code", { id: "execution-error" }, x.error) : null], ["Cause", x.cause ? el("span", { id: "execution-cause" }, x.cause) : null]]),
+        ["Error", x.error ? el("code", { id: "execution-error" }, x.error) : null],
+        ["Cause", x.cause ? el("details", {}, el("summary", {}, causeMessage(x.cause) || x.cause.slice(0, 160)), el("pre", { id: "execution-cause" }, x.cause)) : null]]),
       el("div", { class: "toolbar" },
         x.status === "RUNNING" ? el("button", { class: "danger", id: "stop-execution", onclick: () => act("stop", { executionArn: arn }).then(() => toast("stop requested")).catch((e) => toast(e.message, true)) }, "Stop execution") : null,
         redrivable ? el("button", { id: "redrive-execution", onclick: () => act("redrive", { executionArn: arn }).then(() => { toast("redriven"); poll(); }).catch((e) => toast(e.message, true)) }, "Redrive") : null,
@@ -228,16 +234,17 @@ async function pageExecution(arn) {
     if (r.error || r.cause) {
       parts.push(el("div", { class: "error-box" + (r.status === "caught" ? " caught" : "") },
         el("div", {}, el("strong", {}, r.status === "caught" ? "Caught error: " : "Error: "), el("code", { id: "detail-error" }, r.error || "")),
-        el("div", { id: "detail-cause" }, r.cause || "")));
+        causeMessage(r.cause) ? el("div", { class: "cause-message" }, causeMessage(r.cause)) : null,
+        el("details", { open: !causeMessage(r.cause) }, el("summary", {}, "Cause"), el("pre", { id: "detail-cause" }, r.cause || ""))));
     }
+    const job = jobOf(r);
+    const box = job ? el("div", { id: "job-detail" }, el("p", { class: "muted" }, `Loading ${job.kind} job ${job.name}…`)) : null;
+    if (box) parts.push(box);
     if (r.input !== undefined) parts.push(el("div", {}, "Input"), el("pre", { id: "detail-input" }, pretty(r.input)));
     if (r.output !== undefined) parts.push(el("div", {}, "Output"), el("pre", { id: "detail-output" }, pretty(r.output)));
     if (r.status === "notrun") parts.push(el("p", { class: "muted" }, "This state has not run in this execution."));
     side.replaceChildren(...parts);
-    const job = jobOf(r);
     if (job) {
-      const box = el("div", { id: "job-detail" }, el("p", { class: "muted" }, `Loading ${job.kind} job ${job.name}…`));
-      side.append(box);
       try {
         const described = await api("job", job);
         const status = described.ProcessingJobStatus || described.TrainingJobStatus || described.HyperParameterTuningJobStatus || described.TransformJobStatus;
@@ -349,16 +356,24 @@ async function pageRegistry() {
         : el("details", {}, el("summary", {}, f.key.split("/").slice(-2).join("/"),
           metricsOf(f.json).slice(0, 6).map(([k, v]) => el("span", { class: "muted" }, `  ${k}=${Number(v).toPrecision(4)}`))),
         el("pre", {}, JSON.stringify(f.json, null, 2)))), p.files.length ? null : el("span", { class: "muted" }, "no evaluation files found")),
-      el("td", {}, p.status === "PendingManualApproval" ? [
-        el("button", { class: "primary", "data-approve": p.arn, onclick: () => decide(p.arn, "Approved") }, "Approve"), " ",
-        el("button", { class: "danger", "data-reject": p.arn, onclick: () => decide(p.arn, "Rejected") }, "Reject")] : null))))))
+      el("td", {}, p.status === "PendingManualApproval" ? decision(p.arn) : null))))))
     : el("p", { class: "muted" }, "No model package group yet: a training execution registers its models."));
 }
 
-async function decide(arn, status) {
-  const reason = prompt(`${status === "Approved" ? "Approve" : "Reject"} ${shortArn(arn)}: reason`, status === "Approved" ? "approved in the local console" : "rejected in the local console");
-  if (reason === null) return;
-  try { await act("decide", { modelPackageArn: arn, status, reason }); toast(`${shortArn(arn)}: ${status}`); route(); } catch (error) { toast(error.message, true); }
+// Approve or reject through UpdateModelPackage, as `aws sagemaker update-model-package` does: the
+// execution waiting on the package's approval continues (or fails with ModelRejected)
+function decision(arn) {
+  const reason = el("input", { type: "text", class: "reason", placeholder: "reason (recorded)", size: 28 });
+  const decide = async (status) => {
+    try {
+      await act("decide", { modelPackageArn: arn, status, reason: reason.value || undefined });
+      toast(`${shortArn(arn)}: ${status}`);
+      route();
+    } catch (error) { toast(error.message, true); }
+  };
+  return el("div", { class: "toolbar", "data-decide": arn }, reason,
+    el("button", { class: "primary", "data-action": "approve", onclick: () => decide("Approved") }, "Approve"),
+    el("button", { class: "danger", "data-action": "reject", onclick: () => decide("Rejected") }, "Reject"));
 }
 
 // -- reports ----------------------------------------------------------------------------------
@@ -386,11 +401,14 @@ async function route() {
   const name = page || "machines";
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.dataset.nav === ({ machine: "machines", execution: "machines" }[name] || name));
   const pages = { machines: pageMachines, machine: pageMachine, execution: pageExecution, endpoints: pageEndpoints, registry: pageRegistry, reports: pageReports };
+  const hash = location.hash;
+  document.body.removeAttribute("data-shown");
   try {
     await (pages[name] || pageMachines)(decodeURIComponent(arg || ""));
   } catch (error) {
     show(el("h1", {}, "Could not load this page"), el("pre", { id: "page-error" }, error.message));
   }
+  if (location.hash === hash) document.body.setAttribute("data-shown", hash);  // rendered (tests wait on it)
 }
 window.addEventListener("hashchange", route);
 route();

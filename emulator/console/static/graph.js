@@ -64,22 +64,24 @@ const ConsoleGraph = (() => {
           if (state.Default) edges.push({ from: name, to: state.Default, kind: "default", label: "Default" });
         }
         for (const catcher of state.Catch || []) {
-          const title = "Catch " + (catcher.ErrorEquals || []).join(", ") + " → " + catcher.Next;
-          if ((shared.get(catcher.Next) || 0) >= SHARED_HANDLER) {
-            // a handler many states catch to gets a small stub beside each instead of an edge across
-            // the whole graph: a dozen edges converging on one node make the layout twice as wide
-            const stub = `catch:${name}:${catcher.Next}`;
-            addNode(stub, "⤷ " + catcher.Next, "", "stub", parent);
-            nodes[nodes.length - 1].target = catcher.Next;
-            edges.push({ from: name, to: stub, kind: "catch", title });
-          } else {
-            edges.push({ from: name, to: catcher.Next, kind: "catch", title });
-          }
+          edges.push({ from: name, to: catcher.Next, kind: "catch",
+            title: "Catch " + (catcher.ErrorEquals || []).join(", ") + " → " + catcher.Next });
         }
       }
     }
     walk(definition.States, null, END);
-    return { nodes, clusters, edges };
+    // A handler many states catch to (the failure path) gets a small stub beside each state that
+    // goes to it, instead of edges across the whole graph: a dozen edges converging on one node
+    // drag it and everything after it around and make the layout twice as wide. The handler and
+    // what follows it are then laid out as a lane of their own.
+    const parentOf = new Map(nodes.map((n) => [n.id, n.parent]));
+    const routed = edges.map((e) => {
+      if ((shared.get(e.to) || 0) < SHARED_HANDLER) return e;
+      const stub = `to:${e.from}:${e.to}:${e.kind}`;
+      nodes.push({ id: stub, label: "⤷ " + e.to, sub: "", kind: "stub", parent: parentOf.get(e.from), target: e.to, via: e.kind });
+      return { ...e, to: stub };
+    });
+    return { nodes, clusters, edges: routed };
   }
 
   function textWidth(text, size) { return text.length * size * 0.6; }

@@ -19,7 +19,6 @@ import base64
 import datetime as dt
 import json
 import os
-import shutil
 import threading
 import time
 import urllib.error
@@ -175,8 +174,10 @@ def test_an_execution_started_from_the_page_runs_live_and_is_approved_on_the_reg
     arn = world.serve.sfn.list_executions(stateMachineArn=world.machine)["executions"][0]["executionArn"]
     assert world.serve.sfn.describe_execution(executionArn=arn)["name"] == "from-the-console"
     world.wait_for_approval_request(arn)
-    waiting = wait_for(browser, "[...document.querySelectorAll('#graph .node[data-status=running]')].map(n => n.dataset.state)",
-                       what="the approval state, running")
+    approval = next(name for name, state in _all_states(definition_of(world)).items()
+                    if state.get("Resource", "").endswith(".waitForTaskToken"))
+    wait_for(browser, f"document.querySelector('#graph .node[data-state={json.dumps(approval)}]').dataset.status === 'running'",
+             what=f"{approval}, running while it waits")
     screenshot(browser, "execution-waiting-for-approval.png")
 
     # the registry page approves the package the execution waits on (UpdateModelPackage)
@@ -195,7 +196,7 @@ def test_an_execution_started_from_the_page_runs_live_and_is_approved_on_the_reg
              timeout=300, what="the execution's end")
     described = world.serve.sfn.describe_execution(executionArn=arn)
     history = world.serve.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    assert any(e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] in waiting for e in history)
+    assert any(e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] == approval for e in history)
     assert browser.find_element("css selector", "#execution-status [data-badge]").text == described["status"] == "SUCCEEDED"
     statuses = browser.execute_script(
         "return Object.fromEntries([...document.querySelectorAll('#graph .node[data-state]')].map(n => [n.dataset.state, n.dataset.status]))")
@@ -212,9 +213,12 @@ def test_an_execution_started_from_the_page_runs_live_and_is_approved_on_the_reg
     assert "Completed" in browser.find_element("id", "job-detail").text
     assert json.loads(browser.find_element("id", "detail-output").text)
     screenshot(browser, "execution.png")
-    if os.environ.get("CONSOLE_README_SCREENSHOT"):
+    if os.environ.get("CONSOLE_README_SCREENSHOT"):  # the README's, at 3/4 size to stay small
         README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SHOTS / "execution.png", README_SHOT)
+        width, height = browser.execute_script("return [window.innerWidth, window.innerHeight]")
+        shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 0.75}})
+        README_SHOT.write_bytes(base64.b64decode(shot["data"]))
 
 
 def _all_states(definition: dict) -> dict:

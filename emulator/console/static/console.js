@@ -302,11 +302,11 @@ function chart(title, series, unit) {
   const add = (tag, attrs, textValue) => { const n = document.createElementNS(s.namespaceURI, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (textValue !== undefined) n.textContent = textValue; s.append(n); };
   add("line", { x1: 30, y1: H - 14, x2: W, y2: H - 14 });
   if (!values.length) { add("text", { x: 40, y: 45 }, "no datapoints in the last hour"); return box; }
-  const max = Math.max(...values, 1e-9), t0 = new Date(series[0][0]).getTime(), t1 = Math.max(new Date(series[series.length - 1][0]).getTime(), t0 + 1);
+  const top = Math.max(...values), max = top || 1, t0 = new Date(series[0][0]).getTime(), t1 = Math.max(new Date(series[series.length - 1][0]).getTime(), t0 + 1);
   const pts = series.map(([t, v]) => `${30 + (W - 34) * (new Date(t).getTime() - t0) / (t1 - t0)},${H - 16 - (H - 26) * v / max}`);
   if (pts.length === 1) pts.push(pts[0].replace(/^[\d.]+/, String(W - 4)));
   add("polyline", { points: pts.join(" ") });
-  add("text", { x: 2, y: 12 }, `${max.toPrecision(3)}${unit}`);
+  add("text", { x: 2, y: 12 }, `${top ? Number(top.toPrecision(3)) : 0}${unit}`);
   add("text", { x: 30, y: H - 2 }, new Date(t0).toLocaleTimeString());
   add("text", { x: W - 60, y: H - 2 }, new Date(t1).toLocaleTimeString());
   return box;

@@ -57,7 +57,7 @@ def test_list_metrics_filters_by_namespace_name_and_dimension(api):
     backend.metrics.put("AWS/SageMaker", "Invocations", {"EndpointName": "other", "VariantName": "AllTraffic"}, 1.0)
     backend.metrics.put("AWS/SageMaker", "ModelLatency", {"EndpointName": "ep", "VariantName": "AllTraffic"}, 900.0)
     backend.metrics.put("Pipeline", "Rows", {}, 3.0)
-    names = lambda **kw: sorted((m["Namespace"], m["MetricName"], tuple(d["Value"] for d in m["Dimensions"]))  # noqa: E731
+    names = lambda **kw: sorted((m["Namespace"], m["MetricName"], tuple(d["Value"] for d in m["Dimensions"]))
                                 for m in cw.list_metrics(**kw)["Metrics"])
     assert len(names()) == 4
     assert names(Namespace="AWS/SageMaker", MetricName="Invocations") == [
@@ -68,7 +68,7 @@ def test_list_metrics_filters_by_namespace_name_and_dimension(api):
 
 
 def test_metric_math_and_bad_requests_are_refused_in_the_api_error_shape(api):
-    _, server, cw = api
+    *_, cw = api
     with pytest.raises(ClientError) as caught:
         cw.get_metric_data(MetricDataQueries=[{"Id": "m", "Expression": "SUM(METRICS())"}],
                            StartTime=NOW - dt.timedelta(minutes=5), EndTime=NOW)

@@ -10,7 +10,8 @@ import boto3
 from botocore.config import Config
 
 # the URL names `serve` prints and records (emulator/cli/endpoints.py), and each one's boto3 service
-SERVICES = {"S3": "s3", "Step Functions": "stepfunctions", "SageMaker": "sagemaker", "CloudWatch": "cloudwatch"}
+SERVICES = {"S3": "s3", "Step Functions": "stepfunctions", "SageMaker": "sagemaker", "CloudWatch": "cloudwatch",
+            "CloudWatch Logs": "logs"}
 
 
 class MissingApi(Exception):
@@ -61,3 +62,7 @@ class Clients:
     @property
     def cloudwatch(self) -> Any:
         return self.get("CloudWatch")
+
+    @property
+    def logs(self) -> Any:
+        return self.get("CloudWatch Logs")

@@ -8,7 +8,7 @@ what boto3 reads from the same URLs a user's scripts use.
 
     GET  /                         the page (the per-run token embedded in a <meta> tag)
     GET  /static/<file>            its scripts, styles and the vendored layout library
-    GET  /api/<view>?...           machines, machine, executions, execution, job, endpoints,
+    GET  /api/<view>?...           machines, machine, executions, execution, job, log, endpoints,
                                    registry, reports (JSON); object (an S3 object, sandboxed)
     POST /api/<action>             start, stop, redrive, decide (JSON body; token, Origin, Host checked)
 """
@@ -58,6 +58,7 @@ VIEWS = {
     "executions": lambda c, q: views.executions(c, _q(q, "arn"), _q(q, "status", required=False)),
     "execution": lambda c, q: views.execution(c, _q(q, "arn")),
     "job": lambda c, q: views.job(c, _q(q, "kind"), _q(q, "name")),
+    "log": lambda c, q: views.job_log(c, _q(q, "kind"), _q(q, "name")),
     "endpoints": lambda c, q: views.endpoints(c),
     "registry": lambda c, q: views.registry(c),
     "reports": lambda c, q: views.reports(c),

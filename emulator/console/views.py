@@ -124,6 +124,23 @@ def job(c: Clients, kind: str, name: str) -> dict:
     return getattr(c.sagemaker, method)(**{field: name})
 
 
+LOG_GROUPS = {"processing": "/aws/sagemaker/ProcessingJobs", "training": "/aws/sagemaker/TrainingJobs",
+              "transform": "/aws/sagemaker/TransformJobs"}
+LOG_TAIL = 60  # lines
+
+
+def job_log(c: Clients, kind: str, name: str) -> dict:
+    """The tail of the job's log stream(s), as `aws logs get-log-events` reads them."""
+    group = LOG_GROUPS.get(kind)
+    if group is None:
+        return {"group": None, "streams": []}  # a tuning job logs through its training jobs
+    streams = c.logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")["logStreams"]
+    return {"group": group, "streams": [
+        {"name": s["logStreamName"], "events": [e["message"] for e in c.logs.get_log_events(
+            logGroupName=group, logStreamName=s["logStreamName"], startFromHead=False, limit=LOG_TAIL)["events"]]}
+        for s in streams]}
+
+
 def endpoints(c: Clients, minutes: int = 60, period: int = 60) -> list[dict]:
     rows = []
     for summary in _pages(c.sagemaker.list_endpoints, "Endpoints"):

@@ -211,6 +211,15 @@ def test_an_execution_started_from_the_page_runs_live_and_is_approved_on_the_reg
     browser.execute_script(f"document.querySelector('#graph .node[data-state=\"{trainer}\"]').dispatchEvent(new Event('click'))")
     wait_for(browser, "document.querySelector('#job-detail h2') !== null", what="the training job's Describe output")
     assert "Completed" in browser.find_element("id", "job-detail").text
+    # its log tail, read through the CloudWatch Logs API as `aws logs get-log-events` reads it
+    job = json.loads(browser.find_element("id", "job-describe").get_property("textContent"))["TrainingJobName"]
+    logs = boto3.client("logs", endpoint_url=world.serve.urls["CloudWatch Logs"], region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+    tail = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=f"{job}/algo-1", limit=60)["events"]
+    assert tail
+    shown = wait_for(browser, f"(document.querySelector('pre[data-log=\"{job}/algo-1\"]') || {{}}).textContent",
+                     what="the training job's log tail")
+    assert shown.splitlines() == [event["message"] for event in tail]
     assert json.loads(browser.find_element("id", "detail-output").text)
     screenshot(browser, "execution.png")
     if os.environ.get("CONSOLE_README_SCREENSHOT"):  # the README's, at 3/4 size to stay small

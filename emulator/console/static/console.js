@@ -251,8 +251,12 @@ async function pageExecution(arn) {
         box.replaceChildren(...[el("h2", {}, `SageMaker ${job.kind} job`), kv([["Name", job.name], ["Status", badge(status)],
           ["Failure reason", described.FailureReason], ["Secondary status", described.SecondaryStatus],
           ["Final metrics", (described.FinalMetricDataList || []).map((m) => `${m.MetricName}=${Number(m.Value).toPrecision(4)}`).join(", ")]]),
-        described.FailureReason ? el("div", {}, "Log tail (from FailureReason)", el("pre", { id: "job-log" }, described.FailureReason)) : null,
-        el("details", {}, el("summary", {}, "Describe output"), el("pre", {}, JSON.stringify(described, null, 2)))].filter(Boolean));
+        el("details", {}, el("summary", {}, "Describe output"), el("pre", { id: "job-describe" }, JSON.stringify(described, null, 2)))].filter(Boolean));
+        const logs = await api("log", job);
+        for (const stream of logs.streams) {
+          box.append(el("div", {}, `Log tail: ${logs.group} ${stream.name} (last ${stream.events.length} lines)`),
+            el("pre", { class: "log", "data-log": stream.name }, stream.events.join("\n")));
+        }
       } catch (error) { box.replaceChildren(el("p", { class: "muted" }, error.message)); }
     }
   }

@@ -78,16 +78,21 @@ class LogsBackend:
             raise InvalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
         streams = []
         for job in sorted(folder.iterdir()) if folder.is_dir() else []:
-            files = [job / "logs" / name for name in FILES if (job / "logs" / name).is_file()]
             name = f"{job.name}/{HOST}"
-            if not files or (logStreamNamePrefix and not name.startswith(logStreamNamePrefix.lower())):
+            if logStreamNamePrefix and not name.startswith(logStreamNamePrefix.lower()):
                 continue
-            last = int(max(f.stat().st_mtime for f in files) * 1000)
-            first = int(min(f.stat().st_ctime for f in files) * 1000)
+            try:
+                stats = [(job / "logs" / f).stat() for f in FILES if (job / "logs" / f).is_file()]
+            except FileNotFoundError:  # retention removed the job's folder meanwhile
+                continue
+            if not stats:
+                continue
+            last = int(max(st.st_mtime for st in stats) * 1000)
+            first = int(min(st.st_ctime for st in stats) * 1000)
             streams.append({"logStreamName": name, "creationTime": first, "firstEventTimestamp": first,
                             "lastEventTimestamp": last, "lastIngestionTime": last,
                             "arn": self._arn(logGroupName)[:-1] + f"log-stream:{name}",
-                            "storedBytes": sum(f.stat().st_size for f in files)})
+                            "storedBytes": sum(st.st_size for st in stats)})
         key = (lambda s: s["lastEventTimestamp"]) if orderBy == "LastEventTime" else (lambda s: s["logStreamName"])
         streams.sort(key=key, reverse=bool(descending))
         start = int(nextToken) if nextToken and str(nextToken).isdigit() else 0
@@ -106,10 +111,11 @@ class LogsBackend:
         events = []
         for name in FILES:
             path = folder / name
-            if not path.is_file():
+            try:
+                stamp = int(path.stat().st_mtime * 1000)
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:  # none written, or retention removed it
                 continue
-            stamp = int(path.stat().st_mtime * 1000)
-            text = path.read_text(encoding="utf-8", errors="replace")
             events += [{"timestamp": stamp, "message": line, "ingestionTime": stamp} for line in text.splitlines()]
         limit = max(1, min(int(limit), MAX_EVENTS))
         if nextToken:

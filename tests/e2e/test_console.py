@@ -147,6 +147,10 @@ def test_the_training_machine_is_drawn_with_a_node_per_state(world, browser):
     assert browser.find_elements("css selector", "#graph .cluster")  # the Parallel state's branches
     screenshot(browser, "state-machine.png")
     screenshot(browser, "state-machine-graph.png", full_graph=True)
+    browser.find_element("id", "zoom-fit").click()  # the whole graph at once, scaled to the page
+    assert browser.execute_script("return Number(document.getElementById('graph').getAttribute('width')) <= "
+                                  "document.getElementById('graph-box').clientWidth")
+    screenshot(browser, "state-machine-whole.png")
 
 
 def test_an_execution_started_from_the_page_runs_live_and_is_approved_on_the_registry_page(world, browser):
@@ -218,7 +222,7 @@ def test_an_execution_started_from_the_page_runs_live_and_is_approved_on_the_reg
     tail = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=f"{job}/algo-1", limit=60)["events"]
     assert tail
     shown = wait_for(browser, f"(document.querySelector('pre[data-log=\"{job}/algo-1\"]') || {{}}).textContent",
-                     what="the training job's log tail")
+                     what="the training job's log tail: " + browser.find_element("id", "job-detail").text)
     assert shown.splitlines() == [event["message"] for event in tail]
     assert json.loads(browser.find_element("id", "detail-output").text)
     screenshot(browser, "execution.png")
@@ -265,6 +269,23 @@ def test_a_failed_execution_shows_the_failing_state_red_with_its_error_and_cause
     assert "<img src=x id=injected>" in cause
     assert browser.find_elements("id", "injected") == []  # text, never markup
     screenshot(browser, "execution-failed.png")
+
+    # Redrive (RedriveExecution): it runs again from the state that failed, and fails again the same way
+    browser.find_element("id", "redrive-execution").click()
+    wait_for(browser, "document.querySelector('#execution-status [data-badge]').dataset.badge === 'FAILED' && "
+                      "[...document.querySelectorAll('.kv dd')].some(d => d.textContent === '1')", timeout=120,
+             what="the redriven execution, failed again")
+    assert world.serve.sfn.describe_execution(executionArn=arn)["redriveCount"] == 1
+
+
+def test_stop_from_the_page_aborts_a_running_execution(world, browser):
+    arn = world.start("to-be-stopped")
+    open_page(browser, world, "execution/" + arn)
+    browser.find_element("id", "stop-execution").click()
+    wait_for(browser, "document.querySelector('#execution-status [data-badge]').dataset.badge === 'ABORTED'", timeout=60,
+             what="the execution, aborted")
+    described = world.serve.sfn.describe_execution(executionArn=arn)
+    assert (described["status"], described.get("error")) == ("ABORTED", "Console.Stopped")
 
 
 def test_the_endpoint_shows_its_variants_and_invocation_metrics(world, browser):

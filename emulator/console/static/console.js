@@ -102,13 +102,23 @@ async function pageMachine(arn) {
   }
   renderList(list);
   const graphBox = el("div", { class: "graph-wrap", id: "graph-box" });
+  const legendBox = legend();
   show(el("h1", {}, machine.name), el("div", { class: "muted" }, machine.arn),
     el("div", { class: "toolbar" }, el("button", { class: "primary", id: "start-execution", onclick: () => { form.hidden = false; editor.focus(); } }, "Start execution"),
       el("label", {}, "Filter ", filter), el("button", { onclick: reload }, "Refresh")),
-    form, el("h2", {}, "Executions"), listBox, el("h2", {}, "Definition"), legend(), graphBox);
-  ConsoleGraph.render(graphBox, machine.definition, null);
+    form, el("h2", {}, "Executions"), listBox, el("h2", {}, "Definition"), legendBox, graphBox);
+  const graph = ConsoleGraph.render(graphBox, machine.definition, null);
+  legendBox.append(zoomBar(graph));
   const timer = setInterval(reload, 3000);
   stopPolling = () => clearInterval(timer);
+}
+
+function zoomBar(graph) {
+  const label = el("span", { class: "muted", id: "zoom-level" }, "100%");
+  const set = (value) => { label.textContent = Math.round(graph.zoom(value) * 100) + "%"; };
+  return el("span", { class: "zoom" }, "Zoom ", el("button", { onclick: () => set(graph.scale / 1.25), title: "smaller" }, "−"), " ", label, " ",
+    el("button", { onclick: () => set(graph.scale * 1.25), title: "larger" }, "+"), " ",
+    el("button", { onclick: () => set("fit"), id: "zoom-fit" }, "Whole graph"), " ", el("button", { onclick: () => set(1) }, "100%"));
 }
 
 function legend() {
@@ -188,8 +198,10 @@ async function pageExecution(arn) {
   const head = el("div", { id: "execution-head" });
   const eventsBox = el("div", { id: "events" });
   let selected = null, runs = new Map(), shownEvents = -1;
-  show(head, legend(), el("div", { class: "split" }, graphBox, side), el("h2", {}, "Event history"), eventsBox);
+  const legendBox = legend();
+  show(head, legendBox, el("div", { class: "split" }, graphBox, side), el("h2", {}, "Event history"), eventsBox);
   const graph = ConsoleGraph.render(graphBox, data.definition, (name) => { selected = name; graph.select(name); detail(); });
+  legendBox.append(zoomBar(graph));
 
   function renderHead() {
     const x = data.execution;
@@ -252,11 +264,13 @@ async function pageExecution(arn) {
           ["Failure reason", described.FailureReason], ["Secondary status", described.SecondaryStatus],
           ["Final metrics", (described.FinalMetricDataList || []).map((m) => `${m.MetricName}=${Number(m.Value).toPrecision(4)}`).join(", ")]]),
         el("details", {}, el("summary", {}, "Describe output"), el("pre", { id: "job-describe" }, JSON.stringify(described, null, 2)))].filter(Boolean));
-        const logs = await api("log", job);
-        for (const stream of logs.streams) {
-          box.append(el("div", {}, `Log tail: ${logs.group} ${stream.name} (last ${stream.events.length} lines)`),
-            el("pre", { class: "log", "data-log": stream.name }, stream.events.join("\n")));
-        }
+        try {
+          const logs = await api("log", job);
+          for (const stream of logs.streams) {
+            box.append(el("div", {}, `Log tail: ${logs.group} ${stream.name} (last ${stream.events.length} lines)`),
+              el("pre", { class: "log", "data-log": stream.name }, stream.events.join("\n")));
+          }
+        } catch (error) { box.append(el("p", { class: "muted", id: "log-error" }, "No log: " + error.message)); }
       } catch (error) { box.replaceChildren(el("p", { class: "muted" }, error.message)); }
     }
   }
@@ -272,7 +286,13 @@ async function pageExecution(arn) {
       const running = [...runs.values()].filter((r) => r.status === "running").pop();
       if (running) graph.reveal(running.name);
     }
-    if (data.execution.status !== "RUNNING") { stopPolling(); }
+    if (data.execution.status === "RUNNING") live(); else stopPolling();
+  }
+  let timer = null;
+  function live() {  // poll GetExecutionHistory while it runs (again after a redrive)
+    if (timer) return;
+    timer = setInterval(poll, POLL_MS);
+    stopPolling = () => { clearInterval(timer); timer = null; };
   }
   runs = stateRuns(data.events, data.execution);
   graph.setStatus(new Map([...runs].map(([n, r]) => [n, r.status])));
@@ -280,10 +300,7 @@ async function pageExecution(arn) {
   renderEvents();
   const failed = [...runs.values()].find((r) => r.status === "failed");
   if (failed) { selected = failed.name; graph.select(failed.name); detail(); }
-  if (data.execution.status === "RUNNING") {
-    const timer = setInterval(poll, POLL_MS);
-    stopPolling = () => clearInterval(timer);
-  }
+  if (data.execution.status === "RUNNING") live();
 }
 
 function findState(states, name) {

@@ -186,15 +186,24 @@ const ConsoleGraph = (() => {
     }
     container.replaceChildren(root);
     // centre a node in the scrolled container (not scrollIntoView: that would scroll the page too)
+    let zoom = 1;
     const reveal = (id) => {
       const box = g.node(id);
       if (!box) return;
-      container.scrollLeft = Math.max(0, box.x - container.clientWidth / 2);
-      container.scrollTop = Math.max(0, box.y - container.clientHeight / 3);
+      container.scrollLeft = Math.max(0, box.x * zoom - container.clientWidth / 2);
+      container.scrollTop = Math.max(0, box.y * zoom - container.clientHeight / 3);
     };
     reveal(START);
     return {
       reveal,
+      // scales the drawing (its viewBox stays): 1 is full size, "fit" the container's width
+      zoom(value) {
+        zoom = value === "fit" ? Math.min(1, (container.clientWidth - 4) / size.width) : Math.max(0.15, Math.min(2, value));
+        root.setAttribute("width", Math.ceil(size.width * zoom));
+        root.setAttribute("height", Math.ceil(size.height * zoom));
+        return zoom;
+      },
+      get scale() { return zoom; },
       states: [...byName.keys()],
       setStatus(statuses) {
         for (const [name, group] of byName) {

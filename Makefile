@@ -6,9 +6,18 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test synth lint bench clean deploy bootstrap
+.PHONY: setup browser run test synth lint bench clean deploy bootstrap
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed browser
+
+# The console's browser tests drive Debian's chromium and chromedriver (never a downloaded browser):
+# installed here when missing and root (CI), else said how to; without them the tests skip locally
+# and fail in CI (CI=true).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	else echo "note: the console's browser tests need chromium and chromedriver: sudo apt-get install chromium chromium-driver"; fi
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -39,9 +39,12 @@ from emulator.cloud.deployment import Deployment
 from emulator.integrations import callback, lambda_, s3_sdk, sagemaker_runtime, sfn_sdk, sns
 from emulator.integrations.lambda_ import log_file
 from emulator.services.cloudwatch import Alarm, CloudWatchBackend, UnsupportedAlarm
+from emulator.services.cloudwatch_server import CloudWatchServer
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec, RuleTargetSpec
 from emulator.services.lambda_.functions import Functions, ResourceNotFoundException
 from emulator.services.lambda_.invoke import LambdaRunner
+from emulator.services.logs import LogsBackend
+from emulator.services.logs_server import LogsServer
 from emulator.services.s3.server import S3Server
 from emulator.services.s3.store import LocalS3
 from emulator.services.sns import SnsBackend
@@ -98,12 +101,14 @@ class Runtime:
     _s3_server: S3Server | None = field(default=None, repr=False)
     _sfn_server: StepFunctionsServer | None = field(default=None, repr=False)
     _sagemaker_server: SageMakerServer | None = field(default=None, repr=False)
+    _cloudwatch_server: CloudWatchServer | None = field(default=None, repr=False)
+    _logs_server: LogsServer | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, state_dir: Path, project_root: Path, *, time_scale: float = 1.0,
              deployment: Deployment | None = None, serve_s3: bool = True, uploads_trigger: bool = False,
-             s3_port: int = 0, stepfunctions_port: int = 0, sagemaker_port: int = 0,
-             host: str = "127.0.0.1") -> Runtime:
+             s3_port: int = 0, stepfunctions_port: int = 0, sagemaker_port: int = 0, cloudwatch_port: int = 0,
+             logs_port: int = 0, host: str = "127.0.0.1") -> Runtime:
         """``serve_s3``: serve the local S3, Step Functions and SageMaker APIs (Lambda handlers and
         jobs reach them through AWS_ENDPOINT_URL_*). ``uploads_trigger``: an object written through
         the S3 API sends its Object Created event to EventBridge, whose state machine targets start in
@@ -123,8 +128,12 @@ class Runtime:
                 runtime._uploaded if uploads_trigger else None)).start()
             runtime._sfn_server = StepFunctionsServer(runtime.stepfunctions, host, stepfunctions_port).start()
             runtime._sagemaker_server = SageMakerServer(runtime.sagemaker, host, sagemaker_port).start()
+            runtime._cloudwatch_server = CloudWatchServer(runtime.cloudwatch, host, cloudwatch_port).start()
+            runtime._logs_server = LogsServer(LogsBackend(layout, runtime.region, runtime.account), host, logs_port).start()
             runtime.service_endpoints.update({"S3": runtime._s3_server.url, "SFN": runtime._sfn_server.url,
-                                              "SAGEMAKER": runtime._sagemaker_server.url})
+                                              "SAGEMAKER": runtime._sagemaker_server.url,
+                                              "CLOUDWATCH": runtime._cloudwatch_server.url,
+                                              "CLOUDWATCH_LOGS": runtime._logs_server.url})
         runtime.recover()
         return runtime
 
@@ -401,7 +410,7 @@ class Runtime:
     def close(self) -> None:
         self.stepfunctions.stop_all()
         self.sagemaker.close()  # stops its jobs and joins its worker threads
-        for attribute in ("_sagemaker_server", "_sfn_server", "_s3_server"):
+        for attribute in ("_logs_server", "_cloudwatch_server", "_sagemaker_server", "_sfn_server", "_s3_server"):
             server = getattr(self, attribute)
             if server is not None:
                 server.stop()
@@ -414,6 +423,14 @@ class Runtime:
     @property
     def sagemaker_url(self) -> str | None:
         return self.service_endpoints.get("SAGEMAKER")
+
+    @property
+    def cloudwatch_url(self) -> str | None:
+        return self.service_endpoints.get("CLOUDWATCH")
+
+    @property
+    def logs_url(self) -> str | None:
+        return self.service_endpoints.get("CLOUDWATCH_LOGS")
 
     def __enter__(self) -> Self:
         return self

@@ -11,7 +11,8 @@ from emulator.storage.layout import Layout
 from emulator.storage.records import pid_alive, read_json, write_json_atomic
 
 # botocore's service id of each API, upper-cased with "_" for spaces: AWS_ENDPOINT_URL_<ID>
-ENV_NAMES = {"S3": "S3", "Step Functions": "SFN", "SageMaker": "SAGEMAKER", "SageMaker runtime": "SAGEMAKER_RUNTIME"}
+ENV_NAMES = {"S3": "S3", "Step Functions": "SFN", "SageMaker": "SAGEMAKER", "SageMaker runtime": "SAGEMAKER_RUNTIME",
+             "CloudWatch": "CLOUDWATCH", "CloudWatch Logs": "CLOUDWATCH_LOGS"}
 
 
 def _record(layout: Layout) -> Path:

@@ -10,8 +10,10 @@
   watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ (those in
                                              DIR/inference/ to inference/) and play the EventBridge rules
   serve [--time-scale S] [--stepfunctions-port P] ...
-                                             S3, Step Functions, SageMaker and its runtime on localhost
+                                             S3, Step Functions, SageMaker (and its runtime), CloudWatch
+                                             and the web console on localhost
   env                                        the AWS_ENDPOINT_URL_* lines for the running serve
+  console [--print]                          open the running serve's web console (or print its URL)
   validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
   clean [--keep N] [--older-than DAYS]       prune old executions, their job folders and run data
   approve|reject [EXECUTION] [--reason R]    answer the approval an execution waits on
@@ -26,7 +28,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli import approvals, clean, report
+from emulator.cli import approvals, clean, open_console, report
 from emulator.cli.commands import (
     cmd_asl,
     cmd_deploy,
@@ -164,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(func=cmd_env)
 
     approvals.add_parsers(sub)
+    open_console.add_parser(sub)
 
     srv = sub.add_parser("serve", help="the S3, Step Functions, SageMaker and SageMaker runtime APIs on localhost")
     srv.add_argument("serve_args", nargs=argparse.REMAINDER)

@@ -1,6 +1,7 @@
 """`python -m emulator serve`: the SageMaker runtime API and, once something is deployed, the S3,
-Step Functions and SageMaker APIs beside it, on localhost until Ctrl-C or SIGTERM. Executions left
-waiting on a task token by an earlier `serve` (killed or stopped) are resumed at start."""
+Step Functions, SageMaker, CloudWatch and CloudWatch Logs APIs beside it, and the web console that reads them, on
+localhost until Ctrl-C or SIGTERM. Executions left waiting on a task token by an earlier `serve`
+(killed or stopped) are resumed at start."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
 from emulator.cli import endpoints
+from emulator.console.server import ConsoleServer
 from emulator.runtime import Runtime
 from emulator.services.eventbridge import EventsError
 from emulator.services.sagemaker.invoke_server import RuntimeServer, advertise, live_serve_url, warm, withdraw
@@ -29,6 +31,9 @@ def parse_serve_args(argv: list[str], default_state_dir: Path) -> argparse.Names
     parser.add_argument("--stepfunctions-port", type=int, default=0)
     parser.add_argument("--sagemaker-port", type=int, default=0, help="the SageMaker control-plane API port")
     parser.add_argument("--s3-port", type=int, default=0)
+    parser.add_argument("--cloudwatch-port", type=int, default=0, help="the CloudWatch metrics API port")
+    parser.add_argument("--logs-port", type=int, default=0, help="the CloudWatch Logs API port (the jobs' logs)")
+    parser.add_argument("--console-port", type=int, default=0, help="the web console's port (always on 127.0.0.1)")
     parser.add_argument("--time-scale", type=float, default=0.01)
     return parser.parse_args(argv)
 
@@ -47,7 +52,8 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         log.error("a serve process already serves %s at %s; stop it first or use another --state-dir", state_dir, existing)
         return 1
     runtime = (Runtime.open(state_dir, project, time_scale=args.time_scale, uploads_trigger=True, s3_port=args.s3_port,
-                            stepfunctions_port=args.stepfunctions_port, sagemaker_port=args.sagemaker_port, host=args.host)
+                            stepfunctions_port=args.stepfunctions_port, sagemaker_port=args.sagemaker_port,
+                            cloudwatch_port=args.cloudwatch_port, logs_port=args.logs_port, host=args.host)
                if layout.deployment_file.is_file() else None)
     # Serve first, then advertise, then warm: a `run` that finds the record can use the server at once.
     server = RuntimeServer(layout, args.host, args.port, runtime.account if runtime else ACCOUNT).start()
@@ -58,7 +64,11 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
                  "(`python -m emulator deploy` adds S3, Step Functions and SageMaker)", state_dir)
     else:
         urls = {"S3": runtime.s3_endpoint_url, "Step Functions": runtime.stepfunctions_url,
-                "SageMaker": runtime.sagemaker_url, **urls}
+                "SageMaker": runtime.sagemaker_url, "CloudWatch": runtime.cloudwatch_url,
+                "CloudWatch Logs": runtime.logs_url, **urls}
+    # the console is a client of the APIs above: it gets their URLs and nothing else
+    console = ConsoleServer(urls, runtime.region if runtime else DEFAULT_REGION, args.console_port).start()
+    urls["Console"] = console.url
     endpoints.advertise(layout, urls, runtime.region if runtime else DEFAULT_REGION)
     print(f"serve: the local AWS APIs of {state_dir} (Ctrl-C to stop)")
     for name, url in urls.items():
@@ -96,6 +106,7 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
             runtime.stepfunctions.stop_all(error="Emulator.Stopped",
                                            cause=f"the emulator's serve process was stopped by {why[0]}")
             runtime.close()
+        console.stop()
         server.stop()
         withdraw(layout)
         endpoints.withdraw(layout)

@@ -43,6 +43,7 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 _STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 MISSING_TREATMENTS = ("missing", "notBreaching", "breaching", "ignore")
 HISTORY_LIMIT = 100  # state changes kept per alarm
+LIST_METRICS_PAGE = 500  # ListMetrics returns up to 500 metrics a page
 
 
 class CloudWatchError(Exception):
@@ -57,6 +58,10 @@ class CloudWatchError(Exception):
 
 class InvalidParameterValue(CloudWatchError):
     code = "InvalidParameterValue"
+
+
+class UnknownOperation(CloudWatchError):
+    code = "UnknownOperationException"
 
 
 class ResourceNotFound(CloudWatchError):
@@ -133,15 +138,40 @@ class MetricStore:
         rows = self._connect().execute(
             "SELECT value, count, sum, min, max FROM datapoints WHERE namespace=? AND name=? AND dims=? AND ts>=? AND ts<?",
             (namespace, name, dimensions_key(dimensions), start, end)).fetchall()
-        if not rows:
-            return None
-        if statistic.startswith("p"):
-            samples = sorted(row[0] for row in rows if row[0] is not None)
-            return _percentile(samples, float(statistic[1:])) if samples else None
-        count = sum(row[1] for row in rows)
-        total = sum(row[2] for row in rows)
-        return {"SampleCount": count, "Sum": total, "Average": total / count if count else None,
-                "Minimum": min(row[3] for row in rows), "Maximum": max(row[4] for row in rows)}[statistic]
+        return _aggregate(rows, statistic)
+
+    def series(self, namespace: str, name: str, dimensions: dict[str, str], start: float, end: float,
+               period: float, statistic: str) -> list[tuple[float, float]]:
+        """(period start, statistic) for each period of [start, end) holding a datapoint, periods
+        aligned on multiples of ``period`` (as CloudWatch aligns them); one query for the whole range."""
+        rows = self._connect().execute(
+            "SELECT ts, value, count, sum, min, max FROM datapoints WHERE namespace=? AND name=? AND dims=? "
+            "AND ts>=? AND ts<?", (namespace, name, dimensions_key(dimensions), start, end)).fetchall()
+        buckets: dict[float, list[tuple]] = {}
+        for ts, *row in rows:
+            buckets.setdefault(math.floor(ts / period) * period, []).append(tuple(row))
+        points = [(moment, _aggregate(bucket, statistic)) for moment, bucket in sorted(buckets.items())]
+        return [(moment, value) for moment, value in points if value is not None]
+
+    def metrics(self) -> list[tuple[str, str, dict[str, str], float]]:
+        """Every metric with a datapoint: (namespace, name, dimensions, newest datapoint's epoch)."""
+        rows = self._connect().execute(
+            "SELECT namespace, name, dims, MAX(ts) FROM datapoints GROUP BY namespace, name, dims "
+            "ORDER BY namespace, name, dims").fetchall()
+        return [(namespace, name, dict(json.loads(dims)), newest) for namespace, name, dims, newest in rows]
+
+
+def _aggregate(rows: list[tuple], statistic: str) -> float | None:
+    """One statistic over rows of (value, count, sum, min, max); None when there are none."""
+    if not rows:
+        return None
+    if statistic.startswith("p"):
+        samples = sorted(row[0] for row in rows if row[0] is not None)
+        return _percentile(samples, float(statistic[1:])) if samples else None
+    count = sum(row[1] for row in rows)
+    total = sum(row[2] for row in rows)
+    return {"SampleCount": count, "Sum": total, "Average": total / count if count else None,
+            "Minimum": min(row[3] for row in rows), "Maximum": max(row[4] for row in rows)}[statistic]
 
 
 def _percentile(samples: list[float], percent: float) -> float:
@@ -335,6 +365,75 @@ class CloudWatchBackend:
                 points.append(point)
             moment += Period
         return {"Label": MetricName, "Datapoints": points}
+
+    # -- ListMetrics / GetMetricData -----------------------------------------------------------
+    def list_metrics(self, Namespace: str | None = None, MetricName: str | None = None,
+                     Dimensions: list[dict] | None = None, RecentlyActive: str | None = None,
+                     NextToken: str | None = None, **_: Any) -> dict:
+        """The metrics that have datapoints, filtered as ListMetrics filters (a dimension filter
+        without a Value matches any value of that dimension)."""
+        since = self.clock() - 3 * 3600 if RecentlyActive == "PT3H" else None
+        found = []
+        for namespace, name, dims, newest in self.metrics.metrics():
+            if (Namespace and namespace != Namespace) or (MetricName and name != MetricName):
+                continue
+            if any(f["Name"] not in dims or ("Value" in f and dims[f["Name"]] != f["Value"]) for f in Dimensions or []):
+                continue
+            if since is not None and newest < since:
+                continue
+            found.append({"Namespace": namespace, "MetricName": name,
+                          "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()]})
+        start = int(NextToken) if NextToken and str(NextToken).isdigit() else 0
+        page = found[start:start + LIST_METRICS_PAGE]
+        more = start + LIST_METRICS_PAGE < len(found)
+        return {"Metrics": page, **({"NextToken": str(start + LIST_METRICS_PAGE)} if more else {})}
+
+    def get_metric_data(self, MetricDataQueries: list[dict], StartTime: Any, EndTime: Any,
+                        ScanBy: str = "TimestampDescending", MaxDatapoints: int | None = None, **_: Any) -> dict:
+        """Each MetricStat query's datapoints over [StartTime, EndTime), one per period that has
+        data; metric math (Expression) is not evaluated locally and is refused by name."""
+        start, end = _epoch(StartTime), _epoch(EndTime)
+        if end <= start:
+            raise InvalidParameterValue(f"EndTime {EndTime} must be after StartTime {StartTime}")
+        results = []
+        for query in MetricDataQueries:
+            if "MetricStat" not in query:
+                raise InvalidParameterValue(f"query {query.get('Id')!r}: metric math (Expression) is not evaluated "
+                                            "locally; query a metric with MetricStat")
+            stat = query["MetricStat"]
+            metric = stat["Metric"]
+            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions") or []}
+            if stat["Stat"] not in _STATISTICS and not _is_percentile(stat["Stat"]):
+                raise InvalidParameterValue(f"query {query['Id']!r}: Stat {stat['Stat']!r} is not one of "
+                                            f"{list(_STATISTICS)} or pNN")
+            if int(stat["Period"]) < 1:
+                raise InvalidParameterValue(f"query {query['Id']!r}: Period must be at least 1 second")
+            points = self.metrics.series(metric["Namespace"], metric["MetricName"], dims, start, end,
+                                         int(stat["Period"]), stat["Stat"])
+            if ScanBy != "TimestampAscending":
+                points.reverse()
+            if MaxDatapoints:
+                points = points[:int(MaxDatapoints)]
+            if query.get("ReturnData", True) is False:
+                continue
+            results.append({"Id": query["Id"], "Label": query.get("Label") or metric["MetricName"],
+                            "Timestamps": [dt.datetime.fromtimestamp(moment, dt.UTC) for moment, _ in points],
+                            "Values": [value for _, value in points], "StatusCode": "Complete"})
+        return {"MetricDataResults": results, "Messages": []}
+
+    OPERATIONS = ("PutMetricData", "GetMetricStatistics", "GetMetricData", "ListMetrics", "DescribeAlarms",
+                  "DescribeAlarmHistory")
+
+    def call(self, operation: str, request: dict) -> dict:
+        """One API operation by its name, as the served API dispatches it."""
+        if operation not in self.OPERATIONS:
+            raise UnknownOperation(f"The local CloudWatch API does not serve {operation}; it serves: "
+                                   f"{', '.join(sorted(self.OPERATIONS))}")
+        method = "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
+        try:
+            return getattr(self, method)(**request)
+        except (KeyError, TypeError) as error:  # a required field missing or of the wrong kind
+            raise InvalidParameterValue(f"{operation}: the request is missing or mistypes {error}") from None
 
     # -- alarms ---------------------------------------------------------------------------------
     def alarm(self, name: str) -> Alarm:

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -289,6 +290,8 @@ def test_serve_prints_every_url_and_env_repeats_them(tmp_path, capsys, mini_asse
     capsys.readouterr()
     assert cli.main(["--state-dir", str(state), "env"]) == 2  # nothing serves yet: says how to start it
     assert "python -m emulator serve" in capsys.readouterr().err
+    assert cli.main(["--state-dir", str(state), "console", "--print"]) == 2
+    assert "python -m emulator serve" in capsys.readouterr().err
     serve = subprocess.Popen([sys.executable, "-m", "emulator", "--project", str(PROJECT_ROOT), "--state-dir", str(state),
                               "serve"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -310,6 +313,13 @@ def test_serve_prints_every_url_and_env_repeats_them(tmp_path, capsys, mini_asse
         sfn = boto3.client("stepfunctions", endpoint_url=lines["AWS_ENDPOINT_URL_SFN"], region_name="us-east-1",
                            aws_access_key_id="local", aws_secret_access_key="local")
         assert [m["name"] for m in sfn.list_state_machines()["stateMachines"]] == ["mini-training"]
+        assert {"AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"} <= set(lines)
+        # the console: its URL printed with the others, `console --print` repeats it, it reads the same API
+        assert cli.main(["--state-dir", str(state), "console", "--print"]) == 0
+        url = capsys.readouterr().out.strip()
+        assert url.startswith("http://127.0.0.1:") and f"Console            {url}" in text
+        with urllib.request.urlopen(url + "api/machines", timeout=30) as answer:
+            assert [m["name"] for m in json.loads(answer.read())] == ["mini-training"]
     finally:
         serve.terminate()
         serve.wait(30)

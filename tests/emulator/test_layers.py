@@ -1,7 +1,10 @@
 """The emulator's layer contract (DESIGN.md, "Emulator layout"), checked on every import statement,
 including imports inside functions:
 
-    cli -> app -> runtime -> (asl | integrations | cloud) -> services -> storage -> aws
+    cli -> (app | console) -> runtime -> (asl | integrations | cloud) -> services -> storage -> aws
+
+console imports no other layer at all: it is a client of the served APIs (boto3 on the URLs cli/serve
+injects), checked by test_the_console_reaches_the_emulator_only_through_its_apis.
 
 A module imports only downward or within its own layer; in the middle layer, only integrations may
 import asl (the port the interpreter owns). And no import cycle, at any size.
@@ -22,7 +25,7 @@ RANKS = {
     "services": 2,
     "asl": 3, "integrations": 3, "cloud": 3,
     "runtime": 4,
-    "app": 5,
+    "app": 5, "console": 5,
     "cli": 6,
     "__main__": 7,
 }
@@ -168,3 +171,10 @@ def test_a_cycle_hidden_in_a_function_is_found(tmp_path, monkeypatch):
     (package / "services" / "b.py").write_text("def late():\n    from emulator.services.a import x\n")
     monkeypatch.setattr(__import__(__name__), "EMULATOR", package)
     assert cycles(graph()) == [["emulator.services.a", "emulator.services.b"]]
+
+
+def test_the_console_reaches_the_emulator_only_through_its_apis():
+    edges = graph()
+    outside = {f"{source} -> {target}" for source, targets in edges.items() if layer(source) == "console"
+               for target in targets if layer(target) != "console"}
+    assert outside == set()

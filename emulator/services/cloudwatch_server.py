@@ -1,0 +1,131 @@
+"""The CloudWatch metrics API on localhost, over the one CloudWatchBackend of a state folder.
+
+    boto3.client("cloudwatch", endpoint_url=URL).get_metric_data(MetricDataQueries=[...], ...)
+    aws cloudwatch --endpoint-url URL list-metrics --namespace AWS/SageMaker
+
+Two of the protocols botocore's CloudWatch model lists answer: Smithy RPC v2 CBOR (what boto3 and
+the AWS CLI send by default: ``POST /service/GraniteServiceVersion20100801/operation/<Operation>``,
+CBOR bodies, timestamps as epoch-seconds tags) and awsJson1_0 (``POST /`` with ``X-Amz-Target:
+GraniteServiceVersion20100801.<Operation>``). Errors are HTTP 400 with ``__type`` and ``message``,
+which botocore raises as ClientError with that code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import cbor2
+
+from emulator.services.cloudwatch import CloudWatchBackend, CloudWatchError
+
+log = logging.getLogger("emulator.services.cloudwatch_server")
+
+SERVICE = "GraniteServiceVersion20100801"
+CBOR_PATH = f"/service/{SERVICE}/operation/"
+MAX_BODY_BYTES = 1024 * 1024  # PutMetricData's own limit is 1 MB
+
+
+class CloudWatchServer:
+    """The API on a ThreadingHTTPServer thread; ``url`` is what clients take as endpoint_url."""
+
+    def __init__(self, api: CloudWatchBackend, host: str = "127.0.0.1", port: int = 0):
+        handler = type("Handler", (_Handler,), {"api": api})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="cloudwatch-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> CloudWatchServer:
+        self._thread.start()
+        log.debug("CloudWatch API listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def answer(api: CloudWatchBackend, operation: str, request: Any) -> tuple[int, dict]:
+    """(HTTP status, document) for one decoded request; the protocol-independent part."""
+    try:
+        if not isinstance(request, dict):
+            raise _Serialization("the request body must be a map of the operation's fields")
+        return 200, api.call(operation, request)
+    except CloudWatchError as error:
+        return 400, {"__type": error.code, "message": error.message}
+    except Exception as error:  # an emulator bug: a 500 with the reason, never a dropped connection
+        log.exception("CloudWatch API %s failed", operation)
+        return 500, {"__type": "InternalServiceFault", "message": f"{type(error).__name__}: {error}"}
+
+
+class _Serialization(CloudWatchError):
+    code = "SerializationException"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: CloudWatchBackend
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle client does not hold a handler thread forever
+
+    def do_POST(self) -> None:
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            return self._send(400, {"__type": "SerializationException",
+                                    "message": f"Content-Length {length!r}: send a body of at most {MAX_BODY_BYTES} bytes"},
+                              cbor=self.path.startswith(CBOR_PATH))
+        body = self.rfile.read(int(length))
+        if self.path.startswith(CBOR_PATH):
+            operation = self.path.removeprefix(CBOR_PATH).split("?")[0]
+            try:
+                request = cbor2.loads(body) if body else {}
+            except (cbor2.CBORDecodeError, ValueError) as error:
+                return self._send(400, {"__type": "SerializationException", "message": f"the body is not CBOR: {error}"},
+                                  cbor=True)
+            return self._send(*answer(self.api, operation, request), cbor=True)
+        target = self.headers.get("X-Amz-Target", "")
+        if not target.startswith(SERVICE + "."):
+            return self._send(400, {"__type": "UnknownOperationException",
+                                    "message": f"POST {self.path} with X-Amz-Target {target!r}: send "
+                                               f"{CBOR_PATH}<Operation> (CBOR) or X-Amz-Target {SERVICE}.<Operation> (JSON)"})
+        try:
+            request = json.loads(body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return self._send(400, {"__type": "SerializationException", "message": f"the body is not JSON: {error}"})
+        self._send(*answer(self.api, target.removeprefix(SERVICE + "."), request))
+
+    def _send(self, status: int, document: dict, cbor: bool = False) -> None:
+        if cbor:
+            payload = cbor2.dumps(document, datetime_as_timestamp=True, timezone=dt.UTC)
+            kind = "application/cbor"
+        else:
+            payload = json.dumps(document, default=_json_default).encode()
+            kind = "application/x-amz-json-1.0"
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        if cbor:
+            self.send_header("smithy-protocol", "rpc-v2-cbor")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)

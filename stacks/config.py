@@ -34,6 +34,12 @@ DEPLOY_ONLY = (
     "endpoint_instance_count",
     "model_package_group",
     "job_timeout_seconds",
+    # the monitoring state machine's (stacks/model_monitoring.py): its schedule shapes a rule, and
+    # the rest are that machine's own execution defaults, not the training pipeline's
+    "monitoring_schedule",
+    "monitoring_window_minutes",
+    "max_drifted_feature_share",
+    "retrain_on_drift",
 )
 
 
@@ -107,6 +113,14 @@ class PipelineConfig:
     job_timeout_seconds: int = 3600
     execution_timeout_seconds: int = 6 * 3600
     notification_email: str = ""
+    # Monitoring (stacks/model_monitoring.py): an EventBridge schedule expression, rate(...) or cron(...)
+    monitoring_schedule: str = "rate(1 hour)"
+    # the captured traffic one monitoring run analyses: the window ending when it starts
+    monitoring_window_minutes: int = 60
+    # retrain when the share of drifted features is above this (or live quality fell below the gate)
+    max_drifted_feature_share: float = 0.2
+    # start the training state machine on the retraining set when drift or degraded quality is found
+    retrain_on_drift: bool = True
 
     @classmethod
     def from_context(cls, context: dict[str, Any] | None) -> PipelineConfig:
@@ -152,6 +166,14 @@ class PipelineConfig:
             raise ConfigError("instance counts must be at least 1")
         if not self.raw_prefix.endswith("/") or self.raw_prefix.startswith("/"):
             raise ConfigError(f"raw_prefix {self.raw_prefix!r} must look like 'raw/' (no leading slash, trailing slash)")
+        if not re.fullmatch(r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))",
+                            self.monitoring_schedule.strip()):
+            raise ConfigError(f"monitoring_schedule {self.monitoring_schedule!r} must be an EventBridge schedule "
+                              "expression: rate(1 hour), rate(30 minutes) or cron(0 * * * ? *)")
+        if not 5 <= self.monitoring_window_minutes <= 31 * 24 * 60:
+            raise ConfigError("monitoring_window_minutes must be between 5 and 44640 (31 days)")
+        if not 0 <= self.max_drifted_feature_share < 1:
+            raise ConfigError("max_drifted_feature_share must be at least 0 and below 1 (a share of the features)")
         if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", self.endpoint_name):
             raise ConfigError(f"endpoint_name {self.endpoint_name!r} must be 1-63 letters, digits and hyphens (SageMaker's rule)")
 

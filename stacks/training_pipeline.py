@@ -870,14 +870,38 @@ class TrainingPipeline(Construct):
         done = sfn.Pass(self, "Deployed", output_path="$.endpoint")
         # A lock left behind is taken over by the next execution once this one has ended.
         release.add_catch(done, errors=[sfn.Errors.ALL], result_path="$.release_error")
-        replace.next(release)
-        first.next(release)
+        run = self._record_champion_run(deploy_failed)
+        replace.next(run)
+        first.next(run)
+        run.next(release)
         release.next(done)
         return (
             sfn.Choice(self, "Champion before?")
             .when(sfn.Condition.is_null("$.recheck.champion_etag"), first)
             .otherwise(replace)
         )
+
+    def _record_champion_run(self, deploy_failed: sfn.IChainable) -> sfn.IChainable:
+        """Beside the champion's evaluation, where it came from (champion/<endpoint>/run.json): its
+        training input, its schema folder (the Model Monitor baseline the monitoring state machine
+        compares traffic with) and its test split. Written inside the deploy lock, after the record."""
+        describe = sfn.Pass(self, "Describe champion run", result_path="$.champion_run", parameters={
+            "execution.$": "$$.Execution.Id", "recorded.$": "$$.State.EnteredTime",
+            "input.$": "$.plan.paths.input", "run.$": "$.plan.paths.run", "schema.$": "$.plan.paths.schema",
+            "test.$": "$.plan.paths.test", "batch.$": "$.plan.paths.batch",
+            "evaluation.$": "$.plan.paths.evaluation_report", "model.$": "$.plan.job_names.model",
+            "endpoint_config.$": "$.plan.job_names.endpoint_config", "metric.$": "$.plan.quality.metric",
+            "direction.$": "$.plan.quality.direction",
+        })
+        put = tasks.CallAwsService(
+            self, "Record champion run", service="s3", action="putObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": self.props.bucket.bucket_name,
+                        "Key": f"champion/{self.props.config.endpoint_name}/run.json",
+                        "Body": J.json_to_string(J.object_at("$.champion_run")), "ContentType": "application/json"},
+            result_path=J.DISCARD,
+        )
+        guard(put, S3_SDK_TRANSIENT, deploy_failed)
+        return describe.next(put)
 
     def _release_lock_on_failure(self, notify: sfn.IChainable) -> sfn.IChainable:
         """Before the failure notification: delete the deploy lock if this execution holds it."""

@@ -20,14 +20,15 @@ class PipelineDashboard(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, dashboard_name: str, endpoint_name: str,
                  state_machines: list[tuple[str, sfn.IStateMachine]], variants: tuple[str, ...] = ("AllTraffic",),
-                 period: Duration = Duration.minutes(5)) -> None:
+                 period: Duration | None = None) -> None:
         super().__init__(scope, construct_id)
         if not state_machines:
             raise ValueError("PipelineDashboard needs at least one state machine to graph")
-        endpoint = lambda name, statistic, variant: cloudwatch.Metric(  # noqa: E731
+        period = period or Duration.minutes(5)
+        endpoint = lambda name, statistic, variant: cloudwatch.Metric(
             namespace="AWS/SageMaker", metric_name=name, statistic=statistic, period=period,
             dimensions_map={"EndpointName": endpoint_name, "VariantName": variant}, label=f"{name} ({variant})")
-        ours = lambda name, statistic="Maximum", label=None: cloudwatch.Metric(  # noqa: E731
+        ours = lambda name, statistic="Maximum", label=None: cloudwatch.Metric(
             namespace=METRICS_NAMESPACE, metric_name=name, statistic=statistic, period=Duration.hours(1),
             dimensions_map={"EndpointName": endpoint_name}, label=label or name)
         endpoint_row = [

@@ -36,7 +36,9 @@ PROCESSING = "/opt/ml/processing"
 # LowConfidenceRate), each with an EndpointName dimension.
 METRICS_NAMESPACE = "MlPipeline/ModelMonitor"
 CLOUDWATCH_TRANSIENT = ["CloudWatch.CloudWatchException", "CloudWatch.SdkClientException"]
-SFN_TRANSIENT = ["Sfn.SfnException", "Sfn.SdkClientException", "StepFunctions.SdkClientException"]
+# states:startExecution: throttling, too many running executions, the service's faults
+SFN_TRANSIENT = ["StepFunctions.ExecutionLimitExceededException", "StepFunctions.AWSStepFunctionsException",
+                 "StepFunctions.SdkClientException"]
 ANALYSIS_TIMEOUT_SECONDS = 3600
 
 
@@ -334,7 +336,7 @@ class ModelMonitoring(Construct):
     # ------------------------------------------------------------------ IAM, alarms
 
     def _permissions(self, role: iam.IRole) -> None:
-        arn = lambda resource: self._stack.format_arn(service="sagemaker", resource=resource, resource_name="*")  # noqa: E731
+        arn = lambda resource: self._stack.format_arn(service="sagemaker", resource=resource, resource_name="*")
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="DriftProcessingJobs",
             actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",

@@ -1,4 +1,4 @@
-"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean.
+"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean, monitor.
 
   asl DEFINITION.json [--input INPUT.json]   run a bare definition, print one JSON result
   synth [-c key=value ...]                   npx cdk synth --quiet with the venv on PATH
@@ -13,6 +13,9 @@
   validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
   clean [--keep N] [--older-than DAYS]       prune old executions, their job folders and run data
   approve|reject [EXECUTION] [--reason R]    answer the approval an execution waits on
+  monitor [--window-start T] [--window-end T] run the monitoring state machine now, wait, print the report
+  metrics [--namespace NS] | alarms [--history]
+                                             the local CloudWatch metrics; the alarms, evaluated now
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli import approvals, clean
+from emulator.cli import approvals, clean, monitor
 from emulator.cli.commands import (
     cmd_asl,
     cmd_deploy,
@@ -151,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(func=cmd_env)
 
     approvals.add_parsers(sub)
+    monitor.add_parsers(sub)
 
     srv = sub.add_parser("serve", help="the S3, Step Functions, SageMaker and SageMaker runtime APIs on localhost")
     srv.add_argument("serve_args", nargs=argparse.REMAINDER)

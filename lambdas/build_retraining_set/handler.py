@@ -20,7 +20,6 @@ import base64
 import csv
 import io
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse

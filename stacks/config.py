@@ -40,6 +40,17 @@ DEPLOY_ONLY = (
     "monitoring_window_minutes",
     "max_drifted_feature_share",
     "retrain_on_drift",
+    # the endpoint config's DataCaptureConfig and the inference trigger and Map (resources)
+    "capture_sampling_percentage",
+    "inference_prefix",
+    "inference_max_concurrency",
+)
+# Settings of the inference state machine only: its executions override them, the training
+# machine's do not take them (inference_defaults / execution_defaults).
+INFERENCE_ONLY = (
+    "confidence_threshold",
+    "max_low_confidence_share",
+    "inference_batch_size",
 )
 
 
@@ -121,6 +132,18 @@ class PipelineConfig:
     max_drifted_feature_share: float = 0.2
     # start the training state machine on the retraining set when drift or degraded quality is found
     retrain_on_drift: bool = True
+    # Data capture on the endpoint (DataCaptureConfig): the share of requests captured, input and
+    # output, to s3://<bucket>/capture/; 0 turns capture off.
+    capture_sampling_percentage: int = 100
+    # The inference state machine: records dropped under inference_prefix are scored through the
+    # endpoint in batches of inference_batch_size, inference_max_concurrency at a time; a classifier's
+    # record whose top probability is below confidence_threshold (a regression's record outside the
+    # training range) is low-confidence, and more than max_low_confidence_share of them fails the run.
+    inference_prefix: str = "inference/"
+    inference_batch_size: int = 100
+    inference_max_concurrency: int = 4
+    confidence_threshold: float = 0.7
+    max_low_confidence_share: float = 0.0
 
     @classmethod
     def from_context(cls, context: dict[str, Any] | None) -> PipelineConfig:
@@ -174,15 +197,29 @@ class PipelineConfig:
             raise ConfigError("monitoring_window_minutes must be between 5 and 44640 (31 days)")
         if not 0 <= self.max_drifted_feature_share < 1:
             raise ConfigError("max_drifted_feature_share must be at least 0 and below 1 (a share of the features)")
+        if not 0 <= self.capture_sampling_percentage <= 100:
+            raise ConfigError(f"capture_sampling_percentage {self.capture_sampling_percentage} must be 0 (off) to 100")
+        if not self.inference_prefix.endswith("/") or self.inference_prefix.startswith("/") \
+                or self.inference_prefix == self.raw_prefix:
+            raise ConfigError(f"inference_prefix {self.inference_prefix!r} must look like 'inference/' and differ from "
+                              f"raw_prefix {self.raw_prefix!r}")
+        if not 1 <= self.inference_batch_size <= 1000 or not 1 <= self.inference_max_concurrency <= 40:
+            raise ConfigError("inference_batch_size must be 1-1000 records and inference_max_concurrency 1-40")
+        if not 0 <= self.confidence_threshold <= 1 or not 0 <= self.max_low_confidence_share <= 1:
+            raise ConfigError("confidence_threshold and max_low_confidence_share must be between 0 and 1")
         if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", self.endpoint_name):
             raise ConfigError(f"endpoint_name {self.endpoint_name!r} must be 1-63 letters, digits and hyphens (SageMaker's rule)")
 
     def execution_defaults(self) -> dict[str, Any]:
         """What the state machine's first state merges the execution input over."""
         values = asdict(self)
-        for deploy_only in DEPLOY_ONLY:
+        for deploy_only in (*DEPLOY_ONLY, *INFERENCE_ONLY):
             values.pop(deploy_only)
         return values
+
+    def inference_defaults(self) -> dict[str, Any]:
+        """What the inference state machine merges its execution input over."""
+        return {name: getattr(self, name) for name in INFERENCE_ONLY}
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:

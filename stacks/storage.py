@@ -13,6 +13,8 @@ from constructs import Construct
 
 # Key prefixes inside the data bucket (the contract between the stack, the Lambdas and the jobs).
 CODE_PREFIX = "code/processing/"
+# The endpoint's data capture (DataCaptureConfig.DestinationS3Uri): <endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl
+CAPTURE_PREFIX = "capture/"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
 from stacks.approvals import REGISTERED_BY
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
-from stacks.storage import CODE_PREFIX
+from stacks.storage import CAPTURE_PREFIX, CODE_PREFIX
 from stacks.task_policies import (
     LAMBDA_TRANSIENT,
     S3_SDK_TRANSIENT,
@@ -629,21 +629,7 @@ class TrainingPipeline(Construct):
     def _deploy(self) -> sfn.IChainable:
         """Create the endpoint config, then, holding the endpoint's deploy lock: check the champion
         again, create or update the endpoint, wait for it, record the champion, release the lock."""
-        config = tasks.SageMakerCreateEndpointConfig(
-            self,
-            "Create endpoint config",
-            endpoint_config_name=J.string_at("$.plan.job_names.endpoint_config"),
-            production_variants=[
-                tasks.ProductionVariant(
-                    model_name=J.string_at("$.plan.job_names.model"),
-                    variant_name="AllTraffic",
-                    initial_instance_count=self.props.config.endpoint_instance_count,
-                    instance_type=ec2.InstanceType(J.string_at("$.plan.config.endpoint_instance_type")),
-                )
-            ],
-            kms_key=self.props.key,
-            result_path=J.DISCARD,
-        )
+        config = self._endpoint_config()
         find = tasks.CallAwsService(
             self,
             "Find endpoint",
@@ -704,6 +690,37 @@ class TrainingPipeline(Construct):
         find.next(update)
         return (config.next(self._take_deploy_lock(deploy_failed))
                 .next(self._check_champion_again(deploy_failed)).next(lookup).next(find))
+
+    def _endpoint_config(self) -> sfn.CustomState:
+        """CreateEndpointConfig with data capture (input and output, CSV and JSON bodies as text) to
+        s3://<bucket>/capture/. A CustomState: the L2 task (aws-cdk-lib 2.275) has no DataCaptureConfig.
+        IAM: _job_permissions."""
+        percentage = self.props.config.capture_sampling_percentage
+        return sfn.CustomState(self, "Create endpoint config", state_json={
+            "Type": "Task",
+            "Resource": f"arn:{self._stack.partition}:states:::sagemaker:createEndpointConfig",
+            "Parameters": {
+                "EndpointConfigName.$": "$.plan.job_names.endpoint_config",
+                "KmsKeyId": self.props.key.key_arn,
+                "ProductionVariants": [{
+                    "InitialInstanceCount": self.props.config.endpoint_instance_count,
+                    "InstanceType.$": "$.plan.config.endpoint_instance_type",
+                    "ModelName.$": "$.plan.job_names.model",
+                    "VariantName": "AllTraffic",
+                }],
+                "DataCaptureConfig": {
+                    "EnableCapture": percentage > 0,
+                    "InitialSamplingPercentage": percentage,
+                    "DestinationS3Uri": f"s3://{self.props.bucket.bucket_name}/{CAPTURE_PREFIX}",
+                    "KmsKeyId": self.props.key.key_arn,
+                    "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                    "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"],
+                                                 "JsonContentTypes": ["application/json"]},
+                },
+            },
+            "ResultSelector": {"EndpointConfigArn.$": "$.EndpointConfigArn"},
+            "ResultPath": "$.endpoint_config",  # not None: jsii drops None values
+        })
 
     def _lookup_again(self, find: sfn.IChainable) -> sfn.IChainable:
         """Wait the next backoff step, count the attempt and describe the endpoint again."""
@@ -1052,6 +1069,7 @@ class TrainingPipeline(Construct):
                     "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
                     "sagemaker:UpdateEndpoint", "sagemaker:AddTags",
                     "sagemaker:CreateModel",  # the serial pipeline's CustomState (_create_model)
+                    "sagemaker:CreateEndpointConfig",  # with data capture (_endpoint_config)
                 ],
                 resources=[arn("processing-job"), arn("hyper-parameter-tuning-job"), arn("training-job"),
                            arn("endpoint"), arn("endpoint-config"), arn("model")],

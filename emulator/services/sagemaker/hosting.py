@@ -428,7 +428,9 @@ class HostingBackend:
         requested = endpoint.pending["Requested"]
         try:
             config = self.endpoint_config(endpoint.pending["EndpointConfigName"])
-            variants = [self._prepare_variant(v) for v in config.variants]
+            # each variant carries its config's DataCaptureConfig: the invoke path captures by it
+            capture = {"DataCapture": config.spec["DataCaptureConfig"]} if config.spec.get("DataCaptureConfig") else {}
+            variants = [self._prepare_variant(v) | capture for v in config.variants]
             error = None
         except Exception as exc:  # noqa: BLE001 - any failure to load a model is the endpoint's failure
             log.warning("endpoint %s: %s", name, exc)

@@ -30,6 +30,8 @@ from urllib.parse import unquote
 
 from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
 from emulator.services.cloudwatch import MetricStore
+from emulator.services.s3.store import LocalS3
+from emulator.services.sagemaker.capture import CaptureConfig, CaptureWriter
 from emulator.services.sagemaker.serving import (
     forget_predictors,
     pick_variant,
@@ -75,6 +77,14 @@ class EndpointDirectory:
         self.records = RecordStore(self.layout.sagemaker_records, casefold=True)
         # per-variant endpoint metrics (AWS/SageMaker), what the rollback alarms are evaluated on
         self.metrics = MetricStore(self.layout.cloudwatch_dir / "metrics.sqlite")
+        # data capture of the variants whose endpoint config asks for it (DataCaptureConfig)
+        self.capture = CaptureWriter(LocalS3(self.layout.s3_root))
+
+    def capture_config(self, variant: dict) -> CaptureConfig | None:
+        """The variant's DataCaptureConfig, parsed once per record read (kept on the cached dict)."""
+        if "_capture" not in variant:
+            variant["_capture"] = CaptureConfig.from_request(variant.get("DataCapture"))
+        return variant["_capture"]
 
     def record_invocation(self, endpoint: str, variant: str, status: int, model_seconds: float | None,
                           total_seconds: float) -> None:
@@ -255,7 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
         custom = headers.get("X-Amzn-SageMaker-Custom-Attributes")
         if custom is not None:
             extra["X-Amzn-SageMaker-Custom-Attributes"] = custom
-        self._send(200, response.body, response.content_type or accept or "text/csv", extra)
+        answer_type = response.content_type or accept or "text/csv"
+        directory.capture.capture(name, variant["VariantName"], directory.capture_config(variant), request=body,
+                                  request_type=content_type, response=response.body, response_type=answer_type,
+                                  inference_id=headers.get("X-Amzn-SageMaker-Inference-Id"))
+        self._send(200, response.body, answer_type, extra)
 
     def _model_error(self, name: str, status: int, message: str, container: str = "primary") -> InvokeError:
         kind = "client" if status < 500 else "server"
@@ -384,6 +398,7 @@ class RuntimeServer:
         self.httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+        self.httpd.directory.capture.close()  # what was captured is written, never lost
 
 
 def warm(layout: Layout, server: RuntimeServer) -> list[str]:

@@ -183,6 +183,8 @@ class Endpoint:
         self.live = pending["Variants"]
         self.pending = None
         self.config_name = pending["EndpointConfigName"]
+        capture = next((v["DataCapture"] for v in self.live if v.get("DataCapture")), None)
+        self.data_capture = capture_summary(capture) if capture else None  # the new config's
         self.production_variants = [variant_summary(v, moment(pending["ShiftStart"])) for v in pending["Variants"]]
         self.status = "InService"
         self.last_modified_time = moment(now)

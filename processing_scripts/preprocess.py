@@ -3,7 +3,7 @@
     python3 preprocess.py --input-dir /opt/ml/processing/input/raw --output-dir /opt/ml/processing/output \
         --target-column deposit [--problem-type auto|regression|binary|multiclass]
         [--validation-fraction 0.15] [--test-fraction 0.15] [--seed 42] [--max-onehot-cardinality 20]
-        [--failure-file /opt/ml/output/message]
+        [--drift-threshold 0.1] [--failure-file /opt/ml/output/message]
 
 Reads every *.csv under --input-dir (or the one file it names), sorted; never modifies it. Writes
   train/train.csv, validation/validation.csv, test/test.csv   label first, no header
@@ -12,6 +12,8 @@ Reads every *.csv under --input-dir (or the one file it names), sorted; never mo
                                                                header): what the endpoint takes
   schema/schema.json                                           features, encodings, labels, counts
   schema/baseline.json                                         per-feature statistics for drift checks
+  schema/statistics.json, schema/constraints.json              Model Monitor's baseline of the raw train
+                                                               features (monitor_baseline.py)
   featurizer/model.tar.gz, decoder/model.tar.gz                the serving pipeline's first and last
                                                                models (serving/package.py)
 under --output-dir, staged under a temporary name and renamed into place only when all are complete.
@@ -64,10 +66,11 @@ import numpy as np
 import pandas as pd
 
 if __package__:  # imported from the source tree (tests, benchmarks)
-    from . import feature_rules
+    from . import feature_rules, monitor_baseline
     from . import problem_rules as rules
 else:  # run as the job's script: the rules modules sit beside it in the job's code folder
     import feature_rules
+    import monitor_baseline
     import problem_rules as rules
 
 log = logging.getLogger("preprocess")
@@ -86,6 +89,9 @@ OUTPUT_FILES = {
     "batch": "batch/batch.csv",
     "schema": "schema/schema.json",
     "baseline": "schema/baseline.json",
+    # Model Monitor's baseline of the raw training features (monitor_baseline.py), read by drift.py
+    "statistics": "schema/statistics.json",
+    "constraints": "schema/constraints.json",
     "featurizer": "featurizer/model.tar.gz",  # serving/package.py: the serial pipeline's first model
     "decoder": "decoder/model.tar.gz",  # and its last: scores -> the table's own labels
 }
@@ -163,6 +169,7 @@ class Options:
     test_fraction: float = 0.15
     seed: int = 42
     max_onehot_cardinality: int = 20
+    drift_threshold: float = monitor_baseline.DEFAULT_DRIFT_THRESHOLD
 
     def validate(self) -> None:
         if self.problem_type not in PROBLEM_TYPES:
@@ -175,6 +182,8 @@ class Options:
                                        f"training; they sum to {self.validation_fraction + self.test_fraction}.")
         if self.max_onehot_cardinality < 0:
             raise InvalidArgumentError("--max-onehot-cardinality must be 0 or more.")
+        if not self.drift_threshold > 0:
+            raise InvalidArgumentError(f"--drift-threshold {self.drift_threshold} must be a positive PSI (0.1 is usual).")
 
 
 def list_input_files(input_dir: Path) -> list[Path]:
@@ -804,6 +813,9 @@ def run(options: Options) -> dict[str, Any]:
         "max_onehot_cardinality": options.max_onehot_cardinality,
     }
     baseline = build_baseline(encodings, x["train"], feature_names, train_frame, labels["train"], problem_type)
+    # the raw training features as the encoder read them (pre-encoding), train split only
+    statistics, constraints = monitor_baseline.BaselineAccumulator(monitor_baseline.monitored_columns(schema)).update(
+        train_frame).finish(options.drift_threshold)
     write_outputs(options.output_dir, {
         "train": (labels["train"], x["train"]),
         "validation": (labels["validation"], x["validation"]),
@@ -812,6 +824,8 @@ def run(options: Options) -> dict[str, Any]:
         "batch": data[schema["input_columns"]].iloc[test_idx],
         "schema": schema,
         "baseline": baseline,
+        "statistics": statistics,
+        "constraints": constraints,
         **serving_package().serving_archives(schema),
     })
     log.info("%s problem; %d features; train/validation/test = %d/%d/%d rows", problem_type,
@@ -892,10 +906,12 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None]:
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-onehot-cardinality", type=int, default=20)
+    parser.add_argument("--drift-threshold", type=float, default=monitor_baseline.DEFAULT_DRIFT_THRESHOLD)
     parser.add_argument("--failure-file", default=None)
     args = parser.parse_args(argv)
     options = Options(args.input_dir, args.output_dir, args.target_column, args.problem_type,
-                      args.validation_fraction, args.test_fraction, args.seed, args.max_onehot_cardinality)
+                      args.validation_fraction, args.test_fraction, args.seed, args.max_onehot_cardinality,
+                      args.drift_threshold)
     return options, args.failure_file
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 SERVING_DIR = Path(__file__).resolve().parent
-# the featurizer imports preprocess, which imports problem_rules
-FEATURIZER_MODULES = (SERVING_DIR.parent / "preprocess.py", SERVING_DIR.parent / "problem_rules.py")
+# the featurizer imports preprocess, which imports these siblings at module level
+FEATURIZER_MODULES = tuple(SERVING_DIR.parent / name for name in
+                           ("preprocess.py", "problem_rules.py", "feature_rules.py", "monitor_baseline.py"))
 # The SageMaker Python SDK's layout for a model.tar.gz that carries its code (framework >= 0.23).
 CODE_DIR = "/opt/ml/model/code"
 CONTAINER_ENVIRONMENT = {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tarfile
 
 from pipeline_helpers import DATA, build
@@ -20,8 +22,17 @@ def test_archives_hold_the_schema_and_code_and_are_reproducible(tmp_path):
     model = build("bank-marketing.csv", tmp_path / "a", rounds=1)
     out = model.folder / "out"
     featurizer = members(out / "featurizer" / "model.tar.gz")
-    assert sorted(featurizer) == ["code/errors.py", "code/featurizer.py", "code/preprocess.py",
-                                  "code/problem_rules.py", "schema.json"]
+    assert sorted(featurizer) == ["code/errors.py", "code/feature_rules.py", "code/featurizer.py",
+                                  "code/monitor_baseline.py", "code/preprocess.py", "code/problem_rules.py",
+                                  "schema.json"]
+    # the code imports from the archive alone, as the container (no project tree on its path) runs it
+    code = tmp_path / "code"
+    with tarfile.open(out / "featurizer" / "model.tar.gz") as tar:
+        tar.extractall(code, filter="data")
+    found = subprocess.run([sys.executable, "-E", "-s", "-c", "import featurizer; print(featurizer.preprocess.__file__)"],
+                           cwd=code / "code", capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == str(code / "code" / "preprocess.py")
     assert json.loads(featurizer["schema.json"]) == model.schema
     assert model.schema["input_columns"] == list(model.feature_rows().columns)
     assert featurizer["code/preprocess.py"] == (DATA.parent / "processing_scripts" / "preprocess.py").read_bytes()

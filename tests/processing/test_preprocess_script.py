@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 SCRIPT = ROOT / "processing_scripts" / "preprocess.py"
 OUTPUT_FILES = ["train/train.csv", "validation/validation.csv", "test/test.csv", "batch/batch.csv",
-                "schema/schema.json", "schema/baseline.json", "featurizer/model.tar.gz", "decoder/model.tar.gz"]
+                "schema/schema.json", "schema/baseline.json", "schema/statistics.json",
+                "schema/constraints.json", "featurizer/model.tar.gz", "decoder/model.tar.gz"]
 
 
 def run(input_path: Path, output_dir: Path, target: str, *extra: str) -> int:

@@ -180,8 +180,11 @@ class ModelMonitoring(Construct):
         inputs = [("code", f"s3://{self.props.bucket.bucket_name}/{CODE_PREFIX}", f"{PROCESSING}/input/code"),
                   ("capture", "$.collect.paths.capture", f"{PROCESSING}/capture"),
                   ("baseline", "$.collect.paths.baseline", f"{PROCESSING}/baseline")]
+        config = self.props.config
+        # live quality is judged on the gate's own metric and threshold (drift.py reads "auto" as the gate does)
         arguments = ["--capture-dir", f"{PROCESSING}/capture", "--baseline-dir", f"{PROCESSING}/baseline",
-                     "--output-dir", f"{PROCESSING}/output"]
+                     "--output-dir", f"{PROCESSING}/output", "--quality-metric", config.quality_metric,
+                     "--quality-threshold", str(config.quality_threshold)]
         if with_ground_truth:
             inputs.append(("ground_truth", "$.collect.paths.ground_truth", f"{PROCESSING}/ground_truth"))
             arguments += ["--ground-truth-dir", f"{PROCESSING}/ground_truth"]

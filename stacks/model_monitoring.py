@@ -147,7 +147,10 @@ class ModelMonitoring(Construct):
         config = self.props.config
         return {"window_minutes": config.monitoring_window_minutes,
                 "max_drifted_feature_share": config.max_drifted_feature_share,
-                "retrain": config.retrain_on_drift}
+                "retrain": config.retrain_on_drift,
+                # training settings the retraining execution overrides (e.g. a tuning budget); the
+                # training pipeline validates them as it validates any execution input
+                "retraining_settings": {}}
 
     def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
         refused = sfn.Pass(self, "Input is not an object", parameters={"error": {
@@ -239,7 +242,9 @@ class ModelMonitoring(Construct):
             "Comment": "Drift share, max PSI, per-feature drift flags and live quality, for the alarms and the dashboard",
             "Resource": f"arn:{self._stack.partition}:states:::aws-sdk:cloudwatch:putMetricData",
             "Parameters": {"Namespace": METRICS_NAMESPACE, "MetricData.$": "$.drift.metric_data"},
-            "ResultPath": None,
+            # not None: jsii drops None values, and the output would replace the whole state
+            "ResultSelector": {"RequestId.$": "$.SdkResponseMetadata.RequestId"},
+            "ResultPath": "$.published",
         })
         guard(publish, CLOUDWATCH_TRANSIENT, failure)
         summarize.next(publish).next(self._decide(failure))
@@ -294,11 +299,13 @@ class ModelMonitoring(Construct):
         start = tasks.StepFunctionsStartExecution(
             self, "Start retraining", state_machine=self.props.training_state_machine,
             integration_pattern=sfn.IntegrationPattern.REQUEST_RESPONSE,
-            input=sfn.TaskInput.from_object({"input_s3_uri": J.string_at("$.retraining.input_s3_uri")}),
+            input=sfn.TaskInput.from_json_path_at("$.retraining_input.value"),
             name=J.format("retrain-{}", J.string_at("$$.Execution.Name")),
             result_selector={"ExecutionArn.$": "$.ExecutionArn"}, result_path="$.retraining_execution",
         )
         guard(start, SFN_TRANSIENT, failure)
+        retraining_input = sfn.Pass(self, "Retraining input", result_path="$.retraining_input", parameters={
+            "value.$": "States.JsonMerge($.config.retraining_settings, $.retraining.start, false)"})
         retraining_notice = self._notify("Notify retraining", "ML monitoring: drift or degraded quality, retraining started", {
             **finding, "status": "RETRAINING", "retraining_input.$": "$.retraining.input_s3_uri",
             "labelled_records.$": "$.retraining.labelled_records",
@@ -312,7 +319,7 @@ class ModelMonitoring(Construct):
         alert.next(self._report("Degradation report", "DEGRADED")).next(sfn.Succeed(self, "Degradation notified"))
         labelled = (
             sfn.Choice(self, "Labelled records?")
-            .when(sfn.Condition.number_greater_than("$.retraining.labelled_records", 0), start)
+            .when(sfn.Condition.number_greater_than("$.retraining.labelled_records", 0), retraining_input.next(start))
             .otherwise(alert)
         )
         build.next(labelled)

@@ -9,8 +9,10 @@ The previous input is copied object by object (server-side: no byte passes throu
 the labelled records go to ``labelled.csv`` with the previous input's header, its columns in its
 order: each captured request's rows (CSV, a header line equal to the table's skipped, or JSON objects
 by column name) joined by eventId with the ground truth (Model Monitor's merge format:
-``groundTruthData.data`` holds one label per row of the request, CSV lines). Returns
-{"input_s3_uri", "labelled_records", "previous_objects", "skipped"}; records without a label, or
+``groundTruthData.data`` holds one label per row of the request, CSV lines; ``eventMetadata.eventId``
+is the capture's eventId or the request's InferenceId). Returns
+{"input_s3_uri", "start" (the training execution's input: {"input_s3_uri"}), "labelled_records",
+"previous_objects", "skipped"}; records without a label, or
 whose label count does not match their rows, are counted in "skipped", not guessed.
 """
 
@@ -103,8 +105,11 @@ def labelled_rows(capture_texts: Iterator[str], ground_truth_texts: Iterator[str
     out = []
     position = {name: i for i, name in enumerate(header)}
     for record in jsonl(capture_texts):
-        event_id = (record.get("eventMetadata") or {}).get("eventId")
-        if event_id not in labels:
+        metadata = record.get("eventMetadata") or {}
+        # Model Monitor's merge: the label's eventId is the capture's eventId, or the InferenceId the
+        # caller gave with the request (eventMetadata.inferenceId)
+        event_id = next((key for key in (metadata.get("inferenceId"), metadata.get("eventId")) if key in labels), None)
+        if event_id is None:
             skipped["unlabelled"] += 1
             continue
         rows = request_rows((record.get("captureData") or {}).get("endpointInput") or {}, columns)
@@ -162,7 +167,8 @@ def build(event: dict[str, Any], client: Any) -> dict[str, Any]:
         for i, key in enumerate(previous):
             client.copy_object(Bucket=out_bucket, Key=f"{out_prefix}previous-{i:04d}-{key.rsplit('/', 1)[-1]}",
                                CopySource={"Bucket": prev_bucket, "Key": key})
-    return {"input_s3_uri": f"s3://{out_bucket}/{out_prefix}", "labelled_records": len(rows),
+    uri = f"s3://{out_bucket}/{out_prefix}"
+    return {"input_s3_uri": uri, "start": {"input_s3_uri": uri}, "labelled_records": len(rows),
             "previous_objects": len(previous), "skipped": skipped}
 
 

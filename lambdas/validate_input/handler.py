@@ -61,7 +61,9 @@ NAME_LIMITS = {"tuning": 32}  # HyperParameterTuningJobName; every other SageMak
 PROBLEM_TYPES = rules.PROBLEM_TYPES
 APPROVAL_MODES = ("auto", "manual")
 MAX_APPROVAL_SECONDS = 365 * 24 * 3600  # a Task state's TimeoutSeconds limit (one year)
-JOB_STEPS = ("preprocess", "tuning", "training", "evaluate", "model", "transform", "endpoint-config")
+JOB_STEPS = ("preprocess", "tuning", "training", "evaluate", "model", "transform", "endpoint-config",
+             # the deployed champion scored on this run's test split (like-for-like champion check)
+             "champion-transform", "champion-evaluate")
 
 
 class PipelineInputError(Exception):
@@ -415,7 +417,8 @@ def job_names(execution_name: str, execution_arn: str) -> dict[str, str]:
     names = {}
     for step in JOB_STEPS:
         limit = NAME_LIMITS.get(step, 63)
-        short = {"endpoint-config": "epc", "preprocess": "prep", "transform": "xform"}.get(step, step)
+        short = {"endpoint-config": "epc", "preprocess": "prep", "transform": "xform", "champion-transform": "chxform",
+                 "champion-evaluate": "cheval"}.get(step, step)
         room = limit - len(short) - len(digest) - 2
         names[step.replace("-", "_")] = f"{stem[:room].rstrip('-')}-{digest}-{short}"
     return names
@@ -557,6 +560,11 @@ def build_plan(
             "evaluation_report": run + "evaluation/evaluation.json",
             "transform_output": run + "batch-predictions/",
             "champion_report": f"s3://{data_bucket}/{champion_key}",
+            # the champion's run record, and the champion scored on this run's test split
+            "champion_run_key": f"champion/{endpoint_name}/run.json",
+            "champion_predictions": run + "champion-scoring/predictions/",
+            "champion_evaluation": run + "champion-scoring/evaluation/",
+            "champion_evaluation_report": run + "champion-scoring/evaluation/evaluation.json",
             # CopyObject's "bucket/key" forms, for recording a deployed model as the champion
             "evaluation_copy_source": f"{data_bucket}/{run_key}evaluation/evaluation.json",
             "champion_key": champion_key,

@@ -159,7 +159,7 @@ def test_labelled_rows_join_capture_and_ground_truth_in_the_tables_column_order(
     captures = ["\n".join([
         capture_line("e1", "sex,length,weight\nM,0.4,0.5\nF,0.5,0.6"),  # a header line and two rows
         capture_line("e2", json.dumps([{"sex": "I", "length": 0.3, "weight": 0.2}]), "application/json", "JSON"),
-        capture_line("e3", "M,0.1,0.1", encoding="BASE64"),
+        capture_line("e3", "M,0.1,0.1", encoding="BASE64").replace('"eventId": "e3"', '"eventId": "x3", "inferenceId": "e3"'),
         capture_line("e4", "M,0.2,0.2"),  # no label yet
         capture_line("e5", "M,0.2"),  # a wrong column count
         capture_line("e6", "M,0.2,0.2\nF,0.3,0.3"),  # one label for two rows
@@ -187,6 +187,7 @@ def test_the_retraining_set_is_the_previous_input_plus_the_labelled_rows(champio
              "output": f"s3://{BUCKET}/retraining/run-1/"}
     out = retraining.handler(event, None)
     assert out == {"input_s3_uri": f"s3://{BUCKET}/retraining/run-1/", "labelled_records": 2, "previous_objects": 1,
+                   "start": {"input_s3_uri": f"s3://{BUCKET}/retraining/run-1/"},
                    "skipped": {"unlabelled": 0, "unreadable": 0, "label_count_mismatch": 0}}
     labelled = s3.get_object(Bucket=BUCKET, Key="retraining/run-1/labelled.csv")["Body"].read().decode()
     assert labelled == "sex,length,weight,rings\nM,0.4,0.5,9\nF,0.5,0.6,11\n"

@@ -60,7 +60,10 @@ def test_the_loop_runs_in_order(states):
     assert states["Publish metrics"]["Parameters"] == {"Namespace": METRICS_NAMESPACE, "MetricData.$": "$.drift.metric_data"}
     assert states["Publish metrics"]["Next"] == "Drift or degraded quality?"
     assert states["Start retraining"]["Resource"] == "arn:aws:states:::states:startExecution"
-    assert states["Start retraining"]["Parameters"]["Input"] == {"input_s3_uri.$": "$.retraining.input_s3_uri"}
+    assert states["Retraining input"]["Parameters"] == {
+        "value.$": "States.JsonMerge($.config.retraining_settings, $.retraining.start, false)"}
+    assert states["Retraining input"]["Next"] == "Start retraining"
+    assert states["Start retraining"]["Parameters"]["Input.$"] == "$.retraining_input.value"
 
 
 def test_the_drift_job_runs_drift_py_on_capture_baseline_and_optional_ground_truth(states):
@@ -89,9 +92,9 @@ def test_the_decision_compares_drift_share_and_quality_with_the_settings(states)
     assert enabled == {"Variable": "$.config.retrain", "BooleanEquals": True}
     assert decide["Choices"][1]["Next"] == "Notify degradation" and decide["Default"] == "Healthy report"
     labelled = states["Labelled records?"]
-    assert labelled["Choices"][0]["Next"] == "Start retraining" and labelled["Default"] == "Notify degradation"
+    assert labelled["Choices"][0]["Next"] == "Retraining input" and labelled["Default"] == "Notify degradation"
     defaults = states["Collect input"]["Parameters"]["defaults"]
-    assert defaults == {"window_minutes": 60, "max_drifted_feature_share": 0.2, "retrain": True}
+    assert defaults == {"window_minutes": 60, "max_drifted_feature_share": 0.2, "retrain": True, "retraining_settings": {}}
 
 
 def test_every_task_has_retry_and_a_catch_to_the_notifying_failure_handler(states):

@@ -410,8 +410,9 @@ class TrainingPipeline(Construct):
             parameters={"Bucket": self.props.bucket.bucket_name, "Key": J.string_at("$.plan.paths.champion_run_key")},
             result_selector={"record.$": "States.StringToJson($.Body)"}, result_path="$.champion_run",
         )
+        # "report" empty, not null: jsii drops None values, and the gate reads this path
         unscored = sfn.Pass(self, "Champion not rescored", result_path="$.champion_score",
-                            parameters={"scored": False, "report": None})
+                            parameters={"scored": False, "report": ""})
         find.add_retry(errors=S3_SDK_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
                        max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
         find.add_catch(unscored, errors=["S3.NoSuchKeyException"], result_path=J.DISCARD)

@@ -100,7 +100,8 @@ def test_state_order_follows_the_design(definition):
     assert choice["Default"] == "Use configured hyperparameters"
     assert states["Use tuned hyperparameters"]["Next"] == "Train model"
     assert states["Train model"]["Next"] == "Evaluate model"
-    assert states["Evaluate model"]["Next"] == "Quality gate"
+    assert states["Evaluate model"]["Next"] == "Describe this run"  # then the champion scored on this split
+    assert states["Champion compared"]["Next"] == "Quality gate"
     assert states["Good enough?"]["Default"] == "Model below threshold"
     assert states["Score and deploy"]["Type"] == "Parallel"
     assert len(states["Score and deploy"]["Branches"]) == 2

@@ -42,7 +42,7 @@ import drift_traffic
 ENDPOINT = "ml-pipeline-endpoint"
 RECORDS = 600
 SMALL = {"hyperparameters": {"num_round": "40", "max_depth": "4", "eta": "0.3"}, "tuning_enabled": False}
-SHIFTED, MIX = "shell_weight", {"I": 0.8, "M": 0.1, "F": 0.1}
+SHIFTED, MIX = "shell weight", {"I": 0.8, "M": 0.1, "F": 0.1}
 
 
 def machine(runtime: Runtime, prefix: str):

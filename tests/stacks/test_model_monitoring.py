@@ -180,3 +180,24 @@ def test_the_training_pipeline_records_the_champions_run(resources):
     assert deploy["Describe champion run"]["Parameters"]["input.$"] == "$.plan.paths.input"
     assert deploy["Record champion run"]["Parameters"]["Key"] == "champion/ml-pipeline-endpoint/run.json"
     assert deploy["Record champion run"]["Next"] == "Release deploy lock"
+
+
+def test_a_retrain_meets_the_champion_scored_on_its_own_test_split(resources):
+    _, machine = _machine(resources, "TrainingPipeline")
+    states = json.loads(_resolve_join(machine["Properties"]["DefinitionString"]).replace("arn:REF_AWS::Partition:", "arn:aws:"))["States"]
+    assert states["Find champion run"]["Parameters"]["Key.$"] == "$.plan.paths.champion_run_key"
+    assert states["Find champion run"]["Catch"][0] == {"ErrorEquals": ["S3.NoSuchKeyException"], "ResultPath": None,
+                                                       "Next": "Champion not rescored"}
+    choice = states["Score the champion here?"]
+    conditions = choice["Choices"][0]["And"]
+    assert {"Variable": "$.champion_run.record.columns", "StringEqualsPath": "$.this_run.columns"} in conditions
+    assert {"Variable": "$.plan.config.no_worse_than_champion", "BooleanEquals": True} in conditions
+    assert choice["Choices"][0]["Next"] == "Score champion" and choice["Default"] == "Champion not rescored"
+    transform = states["Score champion"]["Parameters"]
+    assert transform["ModelName.$"] == "$.champion_run.record.model"  # the champion's own serving pipeline
+    assert transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.plan.paths.batch"  # this run's rows
+    evaluate = states["Evaluate champion"]["Parameters"]
+    assert evaluate["AppSpecification"]["ContainerEntrypoint"][-1].endswith("champion_metrics.py")
+    assert {i["InputName"]: i["S3Input"]["S3Uri.$"] for i in evaluate["ProcessingInputs"] if i["InputName"] != "code"} == {
+        "predictions": "$.plan.paths.champion_predictions", "test": "$.plan.paths.test", "schema": "$.plan.paths.schema"}
+    assert states["Quality gate"]["Parameters"]["champion_rescored_s3_uri.$"] == "$.champion_score.report"

@@ -93,7 +93,8 @@ class MlPipelineStack(Stack):
             ),
         )
         monitoring.state_machine.node.add_dependency(storage.code_deployment)
-        ExecutionAlarm(self, "MonitoringAlarms", state_machine=monitoring.state_machine, topic=notifications.topic)
+        ExecutionAlarm(self, "MonitoringAlarms", state_machine=monitoring.state_machine, topic=notifications.topic,
+                       description="A monitoring execution failed or timed out")
         PipelineDashboard(
             self, "Dashboard", dashboard_name=f"{construct_id}-operations", endpoint_name=config.endpoint_name,
             state_machines=[("Training", pipeline.state_machine), ("Monitoring", monitoring.state_machine)],

@@ -40,7 +40,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "tests" / "processing"))
 import drift_traffic
 
 ENDPOINT = "ml-pipeline-endpoint"
-RECORDS = 600
+RECORDS = 300
 SMALL = {"hyperparameters": {"num_round": "40", "max_depth": "4", "eta": "0.3"}, "tuning_enabled": False}
 SHIFTED, MIX = "shell weight", {"I": 0.8, "M": 0.1, "F": 0.1}
 
@@ -188,6 +188,23 @@ def test_shifted_traffic_names_the_two_features_alarms_and_retrains_a_better_mod
     retraining = loop.wait(output["retraining_execution"])
     assert retraining["status"] == "SUCCEEDED", (retraining.get("error"), retraining.get("cause"))
     deployed = json.loads(retraining["output"])
-    assert deployed["gate"]["passed"] is True
+    # like for like: the champion was scored on the retrained model's own test split
+    assert deployed["gate"]["passed"] is True and deployed["gate"]["champion_scored_on"] == "this model's test split"
+    assert deployed["gate"]["value"] <= deployed["gate"]["champion_value"]
     _, retrained_answers = loop.send(rows)
     assert rmse(retrained_answers, labels) < rmse(champion_answers, labels)
+
+
+def test_the_cli_monitors_a_quiet_window_and_prints_the_metrics_and_alarms(loop, healthy, capsys):
+    from emulator.cli import main as cli
+
+    state = ["--project", str(PROJECT_ROOT), "--state-dir", str(loop.runtime.state_dir)]
+    assert cli.main([*state, "monitor", "--window-start", now_iso()]) == 0
+    out = capsys.readouterr().out
+    assert "monitoring: NO_TRAFFIC" in out and "no traffic in " in out
+    assert cli.main([*state, "metrics", "--namespace", "MlPipeline/ModelMonitor"]) == 0
+    out = capsys.readouterr().out
+    assert "DriftedFeatureShare" in out and "Feature=shell weight" in out
+    assert cli.main([*state, "alarms", "--history"]) == 0
+    out = capsys.readouterr().out
+    assert "MlPipeline-data-drift" in out and "MlPipeline-endpoint-5xx" in out

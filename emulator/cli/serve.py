@@ -97,7 +97,7 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
     try:
         while not stop.wait(0.5):
             if runtime is not None:
-                evaluated = _keep_time(runtime, player, evaluated)
+                evaluated = _keep_time(runtime, player, evaluated, time.monotonic())
     except KeyboardInterrupt:
         pass
     finally:
@@ -113,16 +113,16 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
     return 0
 
 
-def _keep_time(runtime: Runtime, player: SchedulePlayer | None, evaluated: float) -> float:
+def _keep_time(runtime: Runtime, player: SchedulePlayer | None, evaluated: float, now: float) -> float:
     """Fire the schedules that are due and, every few seconds, evaluate the alarms; returns when the
-    alarms were last evaluated. A failure is logged: it must not stop the servers."""
+    alarms were last evaluated (monotonic seconds). A failure is logged: it must not stop the servers."""
     try:
         if player is not None:
             player.tick()
-        if time.monotonic() - evaluated >= ALARM_EVALUATION_SECONDS:
+        if now - evaluated >= ALARM_EVALUATION_SECONDS:
             runtime.cloudwatch.evaluate_alarms()
-            return time.monotonic()
+            return now
     except Exception:  # serve keeps serving; the log says what went wrong
         log.exception("schedules or alarms could not be played")
-        return time.monotonic()
+        return now
     return evaluated

@@ -99,3 +99,20 @@ def test_disabled_and_unreadable_schedules_do_not_fire():
     assert SchedulePlayer(bus, now=FakeClock(T0)).next_firings() == {}
     bus = _bus("every minute", started)
     assert SchedulePlayer(bus, now=FakeClock(T0)).next_firings() == {}
+
+
+def test_serve_keeps_time_fires_due_schedules_and_evaluates_alarms_every_few_seconds():
+    from types import SimpleNamespace
+
+    from emulator.cli import serve
+
+    evaluations: list = []
+    runtime = SimpleNamespace(cloudwatch=SimpleNamespace(evaluate_alarms=lambda: evaluations.append(1)))
+    started: list = []
+    clock = FakeClock(T0)
+    player = SchedulePlayer(_bus("rate(1 minute)", started), time_scale=0.01, now=clock)
+    clock.now = T0 + dt.timedelta(seconds=1)  # a minute at 0.01 is 0.6 s
+    evaluated = serve._keep_time(runtime, player, 0.0, 100.0)
+    assert (len(started), len(evaluations), evaluated) == (1, 1, 100.0)
+    assert serve._keep_time(runtime, player, evaluated, 101.0) == 100.0  # 1 s later: not evaluated again
+    assert serve._keep_time(runtime, player, evaluated, 106.0) == 106.0 and len(evaluations) == 2

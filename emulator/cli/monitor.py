@@ -132,7 +132,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no metrics{' in ' + args.namespace if args.namespace else ''} yet")
         return 0
-    print(f"{'namespace':<26} {'metric':<22} {'dimensions':<50} {'n':>6} {'sum':>10} {'max':>10} {'last':>10}")
+    table = []
     for row in rows:
         dims = {d["Name"]: d["Value"] for d in row["Dimensions"]}
         count = backend.metrics.statistic(row["Namespace"], row["MetricName"], dims, start, end, "SampleCount")
@@ -141,9 +141,12 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         total = backend.metrics.statistic(row["Namespace"], row["MetricName"], dims, start, end, "Sum")
         top = backend.metrics.statistic(row["Namespace"], row["MetricName"], dims, start, end, "Maximum")
         last = backend.metrics.latest(row["Namespace"], row["MetricName"], dimensions_key(dims))
-        shown = ",".join(f"{k}={v}" for k, v in dims.items())
-        print(f"{row['Namespace']:<26} {row['MetricName']:<22} {shown[:50]:<50} {count:>6g} {total:>10.4g} {top:>10.4g} "
-              f"{(last[1] if last and last[1] is not None else float('nan')):>10.4g}")
+        table.append((row["Namespace"], row["MetricName"], ",".join(f"{k}={v}" for k, v in dims.items()), count, total,
+                      top, last[1] if last and last[1] is not None else float("nan")))
+    width = max([len("dimensions")] + [len(r[2]) for r in table])
+    print(f"{'namespace':<26} {'metric':<22} {'dimensions':<{width}} {'n':>6} {'sum':>10} {'max':>10} {'last':>10}")
+    for namespace, name, shown, count, total, top, last_value in table:
+        print(f"{namespace:<26} {name:<22} {shown:<{width}} {count:>6g} {total:>10.4g} {top:>10.4g} {last_value:>10.4g}")
     print(f"(datapoints of the last {args.minutes:g} minutes)")
     return 0
 

@@ -112,8 +112,8 @@ class TrainingPipeline(Construct):
 
     def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
         """An input that is not a JSON object ends here, named and notified: merging defaults over it
-        would fail the execution with an intrinsic-function error no Catch sees. (An empty array is the
-        one shape no Choice rule can tell from an object.)"""
+        would fail the execution with an intrinsic-function error no Catch sees. The one JSONata
+        state of the machine: JSONPath's Choice rules cannot tell an empty array from an object."""
         refused = sfn.Pass(
             self, "Input is not an object",
             # replaces the whole input: ResultPath "$.error" cannot set a member of a string or array
@@ -125,11 +125,8 @@ class TrainingPipeline(Construct):
             }},
         ).next(failure)
         return (
-            sfn.Choice(self, "Input is an object?")
-            .when(sfn.Condition.or_(
-                sfn.Condition.is_string("$"), sfn.Condition.is_numeric("$"), sfn.Condition.is_boolean("$"),
-                sfn.Condition.is_null("$"), sfn.Condition.is_present("$[0]"),
-            ), refused)
+            sfn.Choice.jsonata(self, "Input is an object?")
+            .when(sfn.Condition.jsonata("{% $type($states.input) != 'object' %}"), refused)
             .afterwards(include_otherwise=True)
         )
 

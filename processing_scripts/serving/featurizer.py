@@ -12,7 +12,8 @@ Requests:
   application/json  {"instances": [{"age": 45, "job": "admin.", ...}, ...]} (or a bare list, or one
                     object); null is missing; keys the model does not use are ignored
 Refused with 400 and the row and column named: a CSV row with the wrong number of cells, a value that
-is not a number in a numeric column, a JSON row without a column the model uses. A category never
+is not a number in a numeric column, a JSON row without a column the model uses. An infinite value is
+missing, as preprocess read it in training. A category never
 seen in training is encoded as training encoded rare ones. Response: text/csv, one row per line.
 """
 
@@ -67,10 +68,12 @@ class Featurizer:
         try:
             if "_" in text:  # float() accepts 1_000, read_csv does not
                 raise ValueError(text)
-            return float(text)
+            number = float(text)
         except ValueError:
             raise RequestError(400, f"Row {row}, column {name!r}: {text[:40]!r} is not a number; column {name!r} "
                                     "is numeric in the training data. Send a number or leave the cell empty.") from None
+        # preprocess read infinite cells as missing (feature_rules.py); the same cell here means the same
+        return None if math.isinf(number) else number
 
     def json_value(self, name: str, value, row: int):
         if value is None:
@@ -79,7 +82,7 @@ class Featurizer:
             return (1.0 if value else 0.0) if name in self.numeric else str(value)
         if isinstance(value, (int, float)):
             if name in self.numeric:
-                return None if math.isnan(value) else float(value)
+                return None if math.isnan(value) or math.isinf(value) else float(value)
             return str(value)
         if isinstance(value, str):
             return self.cell(name, value, row)

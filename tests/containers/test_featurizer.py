@@ -72,6 +72,22 @@ def test_unknown_category_is_encoded_as_training_encoded_rare_ones(model):
     np.testing.assert_array_equal(featurize(model, "\n".join(csv_lines(rows)).encode()), expected)
 
 
+def test_an_infinite_value_is_missing_as_preprocess_read_it(model):
+    """preprocess treats an infinite cell as missing (feature_rules.py): the same cell at serving time
+    gives the same features as an empty one, in CSV and in JSON."""
+    numeric = [c["name"] for c in model.schema["source_columns"] if c["kind"] == "numeric"]
+    rows = model.feature_rows().head(1).astype(object)
+    empty, infinite = rows.copy(), rows.copy()
+    empty[numeric[0]] = ""
+    infinite[numeric[0]] = "-inf"
+    expected = featurize(model, "\n".join(csv_lines(empty)).encode())
+    np.testing.assert_array_equal(featurize(model, "\n".join(csv_lines(infinite)).encode()), expected)
+    instance = json.loads(rows.to_json(orient="records"))[0]
+    instance[numeric[0]] = float("inf")
+    np.testing.assert_array_equal(featurize(model, json.dumps({"instances": [instance]}).encode(),
+                                            "application/json"), expected)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     bank = build("bank-marketing.csv", tmp_path_factory.mktemp("bank-server"), rounds=5)

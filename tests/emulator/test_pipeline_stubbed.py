@@ -258,7 +258,7 @@ def test_non_retryable_error_is_caught_and_notified(pipeline):
 THROTTLED = "Rate exceeded (Service: SageMaker, Status Code: 400, Request ID: 5b1c)"
 
 
-@pytest.mark.parametrize("value", ["s3://bucket/raw/abalone.csv", ["s3://bucket/raw/abalone.csv"], 42, True])
+@pytest.mark.parametrize("value", ["s3://bucket/raw/abalone.csv", ["s3://bucket/raw/abalone.csv"], [], 42, True])
 def test_an_input_that_is_not_a_json_object_is_refused_by_name_and_notified(pipeline, value):
     result = pipeline.run(value, "not-an-object")
     assert result.status == "FAILED"

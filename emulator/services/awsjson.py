@@ -1,0 +1,133 @@
+"""The awsJson protocol on localhost: one HTTP server for every local API spoken as JSON RPC.
+
+A client POSTs / with ``X-Amz-Target: <Prefix>.<Operation>`` and a JSON object body; the answer is
+JSON with the service's content type, and an error is ``{"__type": <code>, "message": ...}`` (400
+for a client error), which botocore raises as the modelled exception. Each service supplies only
+``answer(target, body) -> (status, document)``; the framing, the threads, the deadlines and the
+masking of internal faults live here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Answer = Callable[[str, bytes], "tuple[int, dict]"]
+
+# bigger than any request the served APIs take (Step Functions: 256 KiB inputs, definitions)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """A request the protocol refuses before any service sees it."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def error_document(code: str, message: str) -> dict:
+    return {"__type": code, "message": message}
+
+
+def internal_fault(service: str) -> tuple[int, dict]:
+    """A 500 for an emulator bug (the caller logs the details): never Python's text to the client."""
+    return 500, error_document("InternalFailure", f"The local {service} API failed on this request; see the emulator's log")
+
+
+def parse_request(body: bytes) -> dict:
+    """The request body as a JSON object, or the SerializationException botocore expects."""
+    try:
+        request = json.loads(body or b"{}")
+    except json.JSONDecodeError as exc:
+        raise ProtocolError("SerializationException", f"the request body is not JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise ProtocolError("SerializationException", "the request body is not UTF-8 JSON") from None
+    if not isinstance(request, dict):
+        raise ProtocolError("SerializationException", "the request body must be a JSON object")
+    return request
+
+
+def operation_of(target: str, prefix: str, service: str) -> str:
+    """``Prefix.Operation`` -> ``Operation``; another service's target is an UnknownOperationException."""
+    if not target.startswith(prefix):
+        raise ProtocolError("UnknownOperationException",
+                            f"X-Amz-Target {target!r} is not a {service} operation (expected {prefix}<Operation>)")
+    return target.removeprefix(prefix)
+
+
+class AwsJsonServer:
+    """``answer`` on a ThreadingHTTPServer thread; ``url`` is what clients take as endpoint_url."""
+
+    def __init__(self, name: str, answer: Answer, content_type: str, host: str = "127.0.0.1", port: int = 0,
+                 encode: Callable[[Any], Any] | None = None) -> None:
+        handler = type("Handler", (_Handler,), {"answer": staticmethod(answer), "content_type": content_type,
+                                                "encode": staticmethod(encode) if encode else None})
+        self.name = name
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name=name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> AwsJsonServer:
+        self._thread.start()
+        log.debug("%s listening on %s", self.name, self.url)
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    answer: Answer
+    content_type: str
+    encode: Callable[[Any], Any] | None
+    protocol_version = "HTTP/1.1"
+    # a socket read that waits longer ends the connection: an idle or stalled client does not keep
+    # a handler thread forever
+    timeout = 60
+
+    def _body(self) -> bytes:
+        text = self.headers.get("Content-Length")
+        if text is None:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                self.close_connection = True
+                raise ProtocolError("SerializationException", "chunked request bodies are not accepted: send Content-Length")
+            return b""
+        if not text.strip().isdigit():
+            self.close_connection = True  # the rest of the stream cannot be framed
+            raise ProtocolError("SerializationException", f"Content-Length {text!r} is not a non-negative integer")
+        if int(text) > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise ProtocolError("SerializationException", f"the request body of {int(text)} bytes is over {MAX_BODY_BYTES}")
+        return self.rfile.read(int(text))
+
+    def do_POST(self) -> None:
+        target = self.headers.get("X-Amz-Target", "")
+        try:
+            status, document = self.answer(target, self._body())
+        except ProtocolError as error:
+            status, document = error.status, error_document(error.code, error.message)
+        payload = json.dumps(document, default=self.encode).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)

@@ -36,7 +36,7 @@ from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
 from emulator.aws.arns import execution_arn
 from emulator.cloud.deployment import Deployment
-from emulator.integrations import callback, cloudwatch_sdk, lambda_, s3_sdk, sfn_sdk, sns
+from emulator.integrations import callback, cloudwatch_sdk, lambda_, s3_sdk, sagemaker_runtime, sfn_sdk, sns
 from emulator.integrations.lambda_ import log_file
 from emulator.services.cloudwatch import Alarm, CloudWatchBackend, alarms_from_resources
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec, RuleTargetSpec
@@ -163,6 +163,8 @@ class Runtime:
 
         self.sagemaker: SageMakerBackend = SageMakerBackend(self.sagemaker_context())
         sagemaker_integration.register(self.integrations, self.sagemaker)
+        # InvokeEndpoint over HTTP, to the runtime API that serves this state folder's endpoints
+        sagemaker_runtime.register(self.integrations, self.invoke_server_url)
         self._provision()
 
     def sagemaker_context(self) -> SageMakerContext:

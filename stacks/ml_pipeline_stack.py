@@ -12,6 +12,7 @@ from stacks.approvals import RegistryApproval
 from stacks.config import PipelineConfig
 from stacks.dashboard import PipelineDashboard
 from stacks.images import PipelineImages
+from stacks.inference_pipeline import InferencePipeline, InferencePipelineProps
 from stacks.model_monitoring import ModelMonitoring, ModelMonitoringProps
 from stacks.monitoring import EndpointAlarms, ExecutionAlarm, endpoint_alarm_names
 from stacks.notifications import PipelineNotifications
@@ -83,6 +84,32 @@ class MlPipelineStack(Stack):
             key=storage.key,
         )
         ExecutionAlarm(self, "Alarms", state_machine=pipeline.state_machine, topic=notifications.topic)
+        # Records dropped under inference/ are scored through the endpoint the training pipeline deploys.
+        inference = InferencePipeline(
+            self,
+            "InferencePipeline",
+            InferencePipelineProps(
+                config=config,
+                images=PipelineImages.for_region(self.region),
+                bucket=storage.bucket,
+                key=storage.key,
+                sagemaker_role=sagemaker_role.role,
+                topic=notifications.topic,
+            ),
+        )
+        inference.state_machine.node.add_dependency(storage.code_deployment)  # the report job's script
+        S3UploadTrigger(
+            self,
+            "InferenceTrigger",
+            bucket=storage.bucket,
+            raw_prefix=config.inference_prefix,
+            state_machine=inference.state_machine,
+            key=storage.key,
+            suffixes=(".csv", ".jsonl"),
+            rule_id="RecordsUploaded",
+            started="the inference pipeline",
+        )
+        ExecutionAlarm(self, "InferenceAlarms", state_machine=inference.state_machine, topic=notifications.topic)
         monitoring = ModelMonitoring(
             self,
             "ModelMonitoring",
@@ -97,13 +124,17 @@ class MlPipelineStack(Stack):
                        description="A monitoring execution failed or timed out")
         PipelineDashboard(
             self, "Dashboard", dashboard_name=f"{construct_id}-operations", endpoint_name=config.endpoint_name,
-            state_machines=[("Training", pipeline.state_machine), ("Monitoring", monitoring.state_machine)],
+            state_machines=[("Training", pipeline.state_machine), ("Inference", inference.state_machine),
+                            ("Monitoring", monitoring.state_machine)],
         )
 
         self.bucket = storage.bucket
         self.state_machine = pipeline.state_machine
+        self.inference_state_machine = inference.state_machine
         CfnOutput(self, "DataBucketName", value=storage.bucket.bucket_name)
         CfnOutput(self, "RawDataUri", value=f"s3://{storage.bucket.bucket_name}/{config.raw_prefix}")
         CfnOutput(self, "StateMachineArn", value=pipeline.state_machine.state_machine_arn)
+        CfnOutput(self, "InferenceStateMachineArn", value=inference.state_machine.state_machine_arn)
+        CfnOutput(self, "InferenceUri", value=f"s3://{storage.bucket.bucket_name}/{config.inference_prefix}")
         CfnOutput(self, "NotificationTopicArn", value=notifications.topic.topic_arn)
         CfnOutput(self, "MonitoringStateMachineArn", value=monitoring.state_machine.state_machine_arn)

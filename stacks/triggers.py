@@ -1,4 +1,5 @@
-"""Start an execution whenever a CSV lands under the raw-data prefix."""
+"""Start an execution whenever a file lands under a prefix: CSVs under raw/ start the training pipeline,
+.csv and .jsonl record files under inference/ the inference pipeline."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from constructs import Construct
 
 
 class S3UploadTrigger(Construct):
-    """An EventBridge rule on S3 "Object Created" under ``raw_prefix`` (suffix .csv) whose target
-    starts ``state_machine`` with {"input_s3_uri": "s3://<bucket>/<key>"}; undeliverable events go
-    to ``dead_letter_queue`` after the retry policy gives up. Exposes ``rule`` and ``dead_letter_queue``.
+    """An EventBridge rule on S3 "Object Created" under ``raw_prefix`` (keys ending in one of
+    ``suffixes``) whose target starts ``state_machine`` with {"input_s3_uri": "s3://<bucket>/<key>"};
+    undeliverable events go to ``dead_letter_queue`` after the retry policy gives up. Exposes ``rule``
+    and ``dead_letter_queue``. ``rule_id`` and ``started`` name the rule and what it starts.
     """
 
     def __init__(
@@ -27,8 +29,13 @@ class S3UploadTrigger(Construct):
         raw_prefix: str,
         state_machine: sfn.IStateMachine,
         key: kms.IKey,
+        suffixes: tuple[str, ...] = (".csv",),
+        rule_id: str = "RawCsvUploaded",
+        started: str = "the training pipeline",
     ) -> None:
         super().__init__(scope, construct_id)
+        if not suffixes or not all(s.startswith(".") for s in suffixes):
+            raise ValueError(f"suffixes must be file extensions like '.csv', got {suffixes!r}")
         if not raw_prefix.endswith("/"):
             raise ValueError(f"raw_prefix must end with '/', got {raw_prefix!r}")
         self.dead_letter_queue = sqs.Queue(
@@ -41,14 +48,14 @@ class S3UploadTrigger(Construct):
         )
         self.rule = events.Rule(
             self,
-            "RawCsvUploaded",
-            description=f"Starts the training pipeline when a .csv object is created under {raw_prefix}",
+            rule_id,
+            description=f"Starts {started} when a {' or '.join(suffixes)} object is created under {raw_prefix}",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [bucket.bucket_name]},
-                    "object": {"key": [{"wildcard": f"{raw_prefix}*.csv"}]},
+                    "object": {"key": [{"wildcard": f"{raw_prefix}*{suffix}"} for suffix in suffixes]},
                 },
             ),
         )

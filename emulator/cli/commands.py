@@ -1,4 +1,4 @@
-"""The commands: asl, synth, deploy, run, watch (serve is in serve.py)."""
+"""The commands: asl, synth, deploy, run, infer, watch (serve is in serve.py)."""
 
 from __future__ import annotations
 
@@ -194,6 +194,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         return status
 
 
+def cmd_infer(args: argparse.Namespace) -> int:
+    """Upload a file of records under the inference prefix of the deployed stack and let its rule start the
+    inference state machine (with --set: start it directly, the settings in its input), as on AWS."""
+    source = Path(args.file).expanduser().resolve()
+    if not source.is_file():
+        raise CliError(f"{source} is not a file: give a .csv or .jsonl file of records")
+    settings = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"--set {item!r}: give KEY=VALUE, e.g. --set confidence_threshold=0.6")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    started = time.monotonic()
+    with stop_on_signals(), Runtime.open(args.state_dir, args.project, time_scale=args.time_scale) as runtime:
+        machine = next((m for m in runtime.deployment.state_machines if "InferencePipeline" in m.logical_id
+                        and (not args.stack or m.stack == args.stack)), None)
+        if machine is None:
+            raise CliError("no inference state machine is deployed here: run the training pipeline first "
+                           "(`python -m emulator run --sample`), which deploys the stack")
+        trigger = next(iter(runtime.events.upload_triggers(machine.stack, target=machine.arn)), None)
+        if trigger is None:
+            raise CliError(f"no rule of stack {machine.stack} starts {machine.name} on an upload")
+        watcher = _Watcher()
+        runtime.observer = watcher
+        uri = f"s3://{trigger[0]}/{trigger[1]}{source.name}"
+        runtime.s3.put_file(uri, source)
+        if settings:
+            print(f"upload: {source.name} -> {uri}; starting {machine.name} with {json.dumps(settings)}")
+            results = [runtime.launch(machine, {"input_s3_uri": uri, **settings})]
+        else:
+            print(f"upload: {source.name} -> {uri}; EventBridge delivers the Object Created event")
+            results = [d.result for d in runtime.events.object_created(runtime.s3, uri)]
+        status = 0
+        for (machine, name, progress), result in zip(watcher.started, results, strict=True):
+            status = max(status, summarize(runtime, machine, name, result, progress, time.monotonic() - started))
+            output = result.output if result.status == "SUCCEEDED" and isinstance(result.output, dict) else {}
+            if output:
+                print(f"  records           {output['records']} scored, {output['low_confidence']} low-confidence")
+                print(f"  predictions       {output['predictions']}")
+                print(f"  capture report    {output['report']}")
+            for note in output.get("notes") or []:
+                print(f"  note              {note}")
+        return status
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     folder = Path(args.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -202,6 +250,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         watcher = _Watcher()
         runtime.observer = watcher
         bucket, prefix = runtime.events.upload_trigger()
+        # DIR/inference/x.csv -> s3://<bucket>/inference/x.csv: the other triggers' prefixes, by folder
+        routes = tuple(p for b, p in runtime.events.upload_triggers() if b == bucket and p and p != prefix)
 
         def report(path: Path, deliveries: list) -> None:
             for delivery, (machine, name, progress) in zip(deliveries, watcher.started, strict=False):
@@ -210,9 +260,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
             if not deliveries:
                 print(f"{path.name}: no rule matched s3://{bucket}/{prefix}{path.name}")
 
-        print(f"watching {folder}: files dropped here go to s3://{bucket}/{prefix} (Ctrl-C to stop)", flush=True)
+        others = "".join(f"; {folder / p} to s3://{bucket}/{p}" for p in routes)
+        print(f"watching {folder}: files dropped here go to s3://{bucket}/{prefix}{others} (Ctrl-C to stop)", flush=True)
         try:
-            watch(folder, runtime.s3, runtime.events, bucket=bucket, prefix=prefix, on_delivery=report)
+            watch(folder, runtime.s3, runtime.events, bucket=bucket, prefix=prefix, on_delivery=report, routes=routes)
         except KeyboardInterrupt:
             print("stopped")
     return 0

@@ -1,18 +1,22 @@
-"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean, monitor.
+"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean, report,
+monitor, metrics, alarms.
 
   asl DEFINITION.json [--input INPUT.json]   run a bare definition, print one JSON result
   synth [-c key=value ...]                   npx cdk synth --quiet with the venv on PATH
   deploy                                     synth if stale, deploy cdk.out into .emulator/
   run --data FILE.csv [--target COL] [--set K=V] [--stack NAME] | --sample [--dataset D] | --input JSON
                                              synth if stale, deploy, run the training state machine
-  watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ and play
-                                             the EventBridge rule
+  infer FILE [--set K=V] [--stack NAME]      upload records under inference/: the inference state machine
+                                             scores them through the endpoint
+  watch DIR                                  files dropped in DIR go to s3://<bucket>/raw/ (those in
+                                             DIR/inference/ to inference/) and play the EventBridge rules
   serve [--time-scale S] [--stepfunctions-port P] ...
                                              S3, Step Functions, SageMaker and its runtime on localhost
   env                                        the AWS_ENDPOINT_URL_* lines for the running serve
   validate DEFINITION.json                   AWS's definition diagnostics; exit 1 on FAIL
   clean [--keep N] [--older-than DAYS]       prune old executions, their job folders and run data
   approve|reject [EXECUTION] [--reason R]    answer the approval an execution waits on
+  report [--stack NAME] [--run NAME]         the endpoint's capture report into s3://<bucket>/reports/capture/
   monitor [--window-start T] [--window-end T] run the monitoring state machine now, wait, print the report
   metrics [--namespace NS] | alarms [--history]
                                              the local CloudWatch metrics; the alarms, evaluated now
@@ -26,11 +30,12 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli import approvals, clean, monitor
+from emulator.cli import approvals, clean, monitor, report
 from emulator.cli.commands import (
     cmd_asl,
     cmd_deploy,
     cmd_env,
+    cmd_infer,
     cmd_redrive,
     cmd_run,
     cmd_synth,
@@ -130,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="multiplies Wait/Retry intervals and simulated service delays (default 0.01)")
     run.set_defaults(func=cmd_run)
 
+    inf = sub.add_parser("infer", help="upload a file of records under inference/ and run the inference state machine")
+    inf.add_argument("file", metavar="FILE", help="a .csv (header optional) or .jsonl file of raw records")
+    inf.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="an inference setting for this execution, e.g. --set max_low_confidence_share=0.05")
+    inf.add_argument("--stack", metavar="NAME", help="the use case's stack (default: the first deployed)")
+    inf.add_argument("--time-scale", type=float, default=0.01)
+    inf.set_defaults(func=cmd_infer)
+
     wat = sub.add_parser("watch", help="a drop folder that plays the S3 -> EventBridge trigger")
     assembly_options(wat)
     wat.add_argument("dir")
@@ -149,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     red.set_defaults(func=cmd_redrive)
 
     clean.add_parser(sub)
+    report.add_parser(sub)
 
     env = sub.add_parser("env", help="the AWS_ENDPOINT_URL_* lines of the running `serve`")
     env.set_defaults(func=cmd_env)

@@ -1,5 +1,6 @@
 """The drop folder: files dropped in a folder are uploaded under the trigger prefix and play the
-S3 -> EventBridge -> Step Functions trigger, as an upload to the bucket would on AWS."""
+S3 -> EventBridge -> Step Functions trigger, as an upload to the bucket would on AWS. A subfolder named
+like another trigger's prefix (``inference/``) uploads under that prefix instead."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ log = logging.getLogger("emulator.watch")
 
 
 def watch(folder: Path, s3: LocalS3, bus: EventBus, *, bucket: str, prefix: str, interval: float = 0.5,
-          stop: Callable[[], bool] | None = None, on_delivery: Callable[[Path, list[Delivery]], None] | None = None
-          ) -> None:
-    """Poll ``folder``; every file that stops growing is copied to s3://bucket/prefix<relative path>,
-    plays the Object Created event and is moved to ``folder/.done/`` (never deleted)."""
+          stop: Callable[[], bool] | None = None, on_delivery: Callable[[Path, list[Delivery]], None] | None = None,
+          routes: tuple[str, ...] = ()) -> None:
+    """Poll ``folder``; every file that stops growing is copied to s3://bucket/prefix<relative path>
+    (s3://bucket/<relative path> when its first folder is one of ``routes``, other trigger prefixes
+    like "inference/"), plays the Object Created event and is moved to ``folder/.done/`` (never deleted)."""
     folder = Path(folder)
     done = folder / ".done"
     sizes: dict[Path, int] = {}
@@ -33,7 +35,8 @@ def watch(folder: Path, s3: LocalS3, bus: EventBus, *, bucket: str, prefix: str,
                 sizes[path] = size
                 continue
             del sizes[path]
-            uri = LocalS3.uri(bucket, prefix + rel.as_posix())
+            routed = len(rel.parts) > 1 and f"{rel.parts[0]}/" in routes
+            uri = LocalS3.uri(bucket, ("" if routed else prefix) + rel.as_posix())
             s3.put_file(uri, path)
             target = done / rel
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -381,8 +381,20 @@ class EventBus:
     def upload_trigger(self, stack: str | None = None) -> tuple[str, str]:
         """(bucket, key prefix) where an upload starts a state machine: read from the first enabled
         rule (of ``stack``, when given) whose pattern names a bucket and targets a state machine."""
+        triggers = self.upload_triggers(stack)
+        if triggers:
+            return triggers[0]
+        where = f"stack {stack}" if stack else "this deployment"
+        raise EventsError(f"no enabled EventBridge rule starts a state machine on an S3 upload in {where}; "
+                          "upload and start the execution yourself (`run --input`)")
+
+    def upload_triggers(self, stack: str | None = None, target: str | None = None) -> list[tuple[str, str]]:
+        """(bucket, key prefix) of every enabled rule (of ``stack``; starting the state machine ``target``,
+        an ARN) that starts a state machine on an upload, in the deployment's order (the training upload
+        first, then e.g. inference/)."""
+        found: list[tuple[str, str]] = []
         for rule in self.rules:
-            if stack and rule.stack != stack:
+            if stack and rule.stack != stack or target and not any(t.arn == target for t in rule.targets):
                 continue
             pattern = rule.event_pattern or {}
             detail = pattern.get("detail") or {}
@@ -396,12 +408,9 @@ class EventBus:
                     prefix = matcher["prefix"]
                 elif isinstance(matcher, dict) and isinstance(matcher.get("wildcard"), str):
                     prefix = matcher["wildcard"].split("*", 1)[0]
-            name = names[0] if isinstance(names[0], str) else None
-            if name:
-                return name, prefix
-        where = f"stack {stack}" if stack else "this deployment"
-        raise EventsError(f"no enabled EventBridge rule starts a state machine on an S3 upload in {where}; "
-                          "upload and start the execution yourself (`run --input`)")
+            if isinstance(names[0], str) and (names[0], prefix) not in found:
+                found.append((names[0], prefix))
+        return found
 
 
 class SchedulePlayer:

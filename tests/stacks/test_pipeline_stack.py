@@ -46,8 +46,9 @@ def _resolve_join(value) -> str:
 
 @pytest.fixture(scope="module")
 def definition(template_json) -> dict:
-    machines = [r for logical_id, r in template_json["Resources"].items()
-                if r["Type"] == "AWS::StepFunctions::StateMachine" and logical_id.startswith("TrainingPipeline")]
+    # the training state machine (the inference one has its own module, test_inference_stack.py)
+    machines = [r for lid, r in template_json["Resources"].items()
+                if r["Type"] == "AWS::StepFunctions::StateMachine" and lid.startswith("TrainingPipeline")]
     assert len(machines) == 1
     text = _resolve_join(machines[0]["Properties"]["DefinitionString"])
     return json.loads(text.replace("arn:REF_AWS::Partition:", "arn:aws:"))

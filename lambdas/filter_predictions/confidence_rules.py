@@ -1,0 +1,1 @@
+../../processing_scripts/confidence_rules.py

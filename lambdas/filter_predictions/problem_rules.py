@@ -1,0 +1,1 @@
+../../processing_scripts/problem_rules.py

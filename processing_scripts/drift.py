@@ -43,7 +43,8 @@ Live quality, when ground truth joins captured predictions (by eventId or infere
 metric (--quality-metric, auto = problem_rules' choice: rmse, auc or f1_weighted) computed by
 evaluate.py's own metric functions on the live labels and the endpoint's answers (the label decoder's
 value, or label and probability). quality_degraded is true when at least --min-labelled-records rows
-are labelled and even the favourable end of a 99% bootstrap interval of the live metric is worse than
+are labelled and even the favourable end of a 99% bootstrap interval of the live metric (200 resamples,
+computed only when the point estimate misses the bar, the one case where it decides) is worse than
 the bar: the champion's test value worsened by --quality-tolerance (x(1+tol) for an error metric, -tol
 for a score) or the gate's --quality-threshold, whichever is stricter.
 
@@ -272,7 +273,9 @@ def numeric_drift(sample: np.ndarray, live: np.ndarray) -> dict[str, Any]:
 
     edges = decile_edges(sample)
     expected, actual = bin_counts(sample, edges), bin_counts(live, edges)
-    return {"psi": psi(expected, actual), "ks_pvalue": float(stats.ks_2samp(sample, live).pvalue),
+    # the exact distribution costs O(n*m); past a million pairs the asymptotic one is as good at these levels
+    method = "exact" if sample.size * live.size <= 1_000_000 else "asymp"
+    return {"psi": psi(expected, actual), "ks_pvalue": float(stats.ks_2samp(sample, live, method=method).pvalue),
             "bins": {"edges": edges.tolist(), "baseline": (expected / expected.sum()).tolist(),
                      "live": (actual / actual.sum()).tolist()}}
 
@@ -387,12 +390,13 @@ def feature_checks(name: str, stats: dict[str, Any], constraint: dict[str, Any],
     entry: dict[str, Any] = {"kind": mb.NUMERIC if numeric else mb.CATEGORICAL, "inferred_type": stats["inferred_type"],
                              "rows": live.rows, "present": int(present), "psi": None, "ks_pvalue": None,
                              "chi2_pvalue": None, "drifted": False}
-    # completeness: a significant fall of more than the tolerance
+    # completeness (the share of non-null cells, a non-number included: data_type_check judges those):
+    # a significant fall of more than the tolerance
     expected = float(constraint.get("completeness", 1.0))
-    observed = present / live.rows if live.rows else 1.0
+    absent = live.missing
+    observed = 1 - absent / live.rows if live.rows else 1.0
     entry["completeness"] = {"baseline": expected, "live": observed}
     if live.rows and expected - observed > limits.completeness:
-        absent = live.rows - present
         pvalue = float(sps.binomtest(int(absent), live.rows, min(max(1 - expected, 0.0), 1.0),
                                      alternative="greater").pvalue) if expected < 1 else 0.0
         if pvalue < limits.significance:
@@ -526,6 +530,9 @@ def live_quality(window: capture_records.CaptureWindow, truth: dict[str, list[st
     answer = np.asarray(answers, dtype=np.float64 if problem_type != rules.MULTICLASS else np.int64)
     classes = len(labels)
     result["value"] = _metric(metric, problem_type, y_arr, answer, classes)
+    result["bar"] = quality_bar(metric, champion, options.quality_threshold, options.quality_tolerance, baseline)
+    if result["value"] is None or result["bar"] is None or rules.meets(metric, result["value"], result["bar"]):
+        return result  # the interval decides only when the point estimate misses the bar: spare its cost
     rng = np.random.default_rng(0)
     n = min(len(y_arr), BOOTSTRAP_MAX_ROWS)
     pick = rng.choice(len(y_arr), n, replace=False) if n < len(y_arr) else np.arange(n)
@@ -535,7 +542,6 @@ def live_quality(window: capture_records.CaptureWindow, truth: dict[str, list[st
     if draws:
         tail = (1 - CONFIDENCE) * 100
         result["interval"] = [float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))]
-    result["bar"] = quality_bar(metric, champion, options.quality_threshold, options.quality_tolerance, baseline)
     return result
 
 

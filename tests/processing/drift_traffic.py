@@ -44,12 +44,14 @@ def write_capture(folder: Path, rows: pd.DataFrame, rows_per_request: int = 1, c
     target = folder / "ml-pipeline-endpoint" / "AllTraffic" / hour
     target.mkdir(parents=True, exist_ok=True)
     ids, lines = [], []
+    # every row rendered once (pandas' CSV writer, or the records), then grouped into requests
+    rendered = rows.to_dict(orient="records") if content == "json" else csv_text(rows).splitlines()
     for number, start in enumerate(range(0, len(rows), rows_per_request)):
-        chunk = rows.iloc[start:start + rows_per_request]
+        chunk = rendered[start:start + rows_per_request]
         if content == "json":
-            body, media, encoding = json.dumps({"instances": chunk.to_dict(orient="records")}), "application/json", "JSON"
+            body, media, encoding = json.dumps({"instances": chunk}), "application/json", "JSON"
         else:
-            body, media, encoding = csv_text(chunk), "text/csv", "BASE64" if content == "base64" else "CSV"
+            body, media, encoding = "\n".join(chunk) + "\n", "text/csv", "BASE64" if content == "base64" else "CSV"
         event = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{target}/{number}"))
         ids.append(event)
         lines.append(json.dumps(capture_record(body, media, answers[number] if answers else "0", event, encoding)))
@@ -68,8 +70,36 @@ def write_ground_truth(folder: Path, labels: dict[str, str]) -> None:
 
 def shifted(rows: pd.DataFrame, numeric: str, std: float, sds: float, categorical: str, mix: dict[str, float],
             rng: np.random.Generator) -> pd.DataFrame:
-    """``numeric`` moved by ``sds`` standard deviations; ``categorical`` redrawn with the shares ``mix``."""
+    """``numeric`` moved by ``sds`` standard deviations (a whole number of units for a whole-numbered
+    column, which stays whole); ``categorical`` (if named) redrawn with the shares ``mix``."""
     out = rows.copy()
-    out[numeric] = (pd.to_numeric(out[numeric]) + sds * std).map(repr)
-    out[categorical] = rng.choice(list(mix), size=len(out), p=list(mix.values()))
+    values = pd.to_numeric(out[numeric])
+    whole = bool(np.all(np.mod(values, 1) == 0))
+    out[numeric] = (values + (round(sds * std) if whole else sds * std)).map(lambda v: str(int(v)) if whole else repr(v))
+    if categorical:
+        out[categorical] = rng.choice(list(mix), size=len(out), p=list(mix.values()))
     return out
+
+
+def split_rows(dataset: str, with_target: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train rows, held-out rows) as the file spells them, without the target, by preprocess's own split
+    (its functions and default options). The held-out rows (validation and test) are traffic from the
+    training distribution that the baseline never saw."""
+    from processing_scripts import preprocess
+
+    text, target = table(dataset)
+    options = preprocess.Options(ROOT / "data" / f"{dataset}.csv", Path("unused"), target)
+    raw, _ = preprocess.read_raw(options)
+    raw, _ = preprocess.read_feature_cells(raw, target)
+    data, dropped_null, dropped_dupes = preprocess.labelled_rows(raw, target)
+    assert dropped_null == dropped_dupes == 0, "the sample tables have neither; positions map to file rows"
+    decision = preprocess.decide_target(data[target], "auto", target)
+    y = preprocess.encode_target(data[target], decision)
+    train, validation, test = preprocess.split_indices(y, decision.problem_type, options)
+    features = text if with_target else text.drop(columns=[target])
+    return (features.iloc[train].reset_index(drop=True),
+            features.iloc[np.concatenate([validation, test])].reset_index(drop=True))
+
+
+def held_out(dataset: str) -> pd.DataFrame:
+    return split_rows(dataset)[1]

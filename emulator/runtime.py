@@ -36,9 +36,9 @@ from emulator.asl.teststate import run_test_state
 from emulator.asl.validate import validate_definition
 from emulator.aws.arns import execution_arn
 from emulator.cloud.deployment import Deployment
-from emulator.integrations import callback, lambda_, s3_sdk, sagemaker_runtime, sfn_sdk, sns
+from emulator.integrations import callback, cloudwatch_sdk, lambda_, s3_sdk, sagemaker_runtime, sfn_sdk, sns
 from emulator.integrations.lambda_ import log_file
-from emulator.services.cloudwatch import Alarm, CloudWatchBackend, UnsupportedAlarm
+from emulator.services.cloudwatch import Alarm, CloudWatchBackend, alarms_from_resources
 from emulator.services.cloudwatch_server import CloudWatchServer
 from emulator.services.eventbridge import EventBus, EventsError, RuleSpec, RuleTargetSpec
 from emulator.services.lambda_.functions import Functions, ResourceNotFoundException
@@ -164,6 +164,7 @@ class Runtime:
         s3_sdk.register(self.integrations, self.s3)
         s3_sdk.register_map_run(self.integrations, self.s3)  # Distributed Map: ItemReader, ResultWriter
         sfn_sdk.register(self.integrations, self.stepfunctions)
+        cloudwatch_sdk.register(self.integrations, self.cloudwatch)
         # Imported here, not at the top: SageMaker's backend loads botocore's service model, numpy and
         # optuna (~0.35 s), which commands that open no runtime (`asl`, `deploy`, `--help`) never need.
         from emulator.integrations import sagemaker as sagemaker_integration
@@ -211,15 +212,7 @@ class Runtime:
 
     def _alarms(self) -> list[Alarm]:
         """The template's metric alarms CloudWatch evaluates locally (the deploy lists the others)."""
-        alarms = []
-        for record in self.deployment.resources:
-            if record.type != "AWS::CloudWatch::Alarm":
-                continue
-            try:
-                alarms.append(Alarm.from_properties(record.properties, name=record.physical_id))
-            except (UnsupportedAlarm, KeyError, TypeError, ValueError) as error:
-                log.debug("alarm %s is not evaluated: %s", record.logical_id, error)
-        return alarms
+        return alarms_from_resources(self.deployment.resources)
 
     def _alarm_action(self, topic_arn: str, subject: str, message: str) -> None:
         self.sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)

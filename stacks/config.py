@@ -36,6 +36,12 @@ DEPLOY_ONLY = (
     "model_package_group",
     "job_timeout_seconds",
     "max_concurrent_candidates",
+    # the monitoring state machine's (stacks/model_monitoring.py): its schedule shapes a rule, and
+    # the rest are that machine's own execution defaults, not the training pipeline's
+    "monitoring_schedule",
+    "monitoring_window_minutes",
+    "max_drifted_feature_share",
+    "retrain_on_drift",
     # the endpoint config's DataCaptureConfig and the inference trigger and Map (resources)
     "capture_sampling_percentage",
     "inference_prefix",
@@ -132,6 +138,14 @@ class PipelineConfig:
     job_timeout_seconds: int = 3600
     execution_timeout_seconds: int = 6 * 3600
     notification_email: str = ""
+    # Monitoring (stacks/model_monitoring.py): an EventBridge schedule expression, rate(...) or cron(...)
+    monitoring_schedule: str = "rate(1 hour)"
+    # the captured traffic one monitoring run analyses: the window ending when it starts
+    monitoring_window_minutes: int = 60
+    # retrain when the share of drifted features is above this (or live quality fell below the gate)
+    max_drifted_feature_share: float = 0.2
+    # start the training state machine on the retraining set when drift or degraded quality is found
+    retrain_on_drift: bool = True
     # Data capture on the endpoint (DataCaptureConfig): the share of requests captured, input and
     # output, to s3://<bucket>/capture/; 0 turns capture off.
     capture_sampling_percentage: int = 100
@@ -196,6 +210,14 @@ class PipelineConfig:
             raise ConfigError("instance counts must be at least 1")
         if not self.raw_prefix.endswith("/") or self.raw_prefix.startswith("/"):
             raise ConfigError(f"raw_prefix {self.raw_prefix!r} must look like 'raw/' (no leading slash, trailing slash)")
+        if not re.fullmatch(r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))",
+                            self.monitoring_schedule.strip()):
+            raise ConfigError(f"monitoring_schedule {self.monitoring_schedule!r} must be an EventBridge schedule "
+                              "expression: rate(1 hour), rate(30 minutes) or cron(0 * * * ? *)")
+        if not 5 <= self.monitoring_window_minutes <= 31 * 24 * 60:
+            raise ConfigError("monitoring_window_minutes must be between 5 and 44640 (31 days)")
+        if not 0 <= self.max_drifted_feature_share < 1:
+            raise ConfigError("max_drifted_feature_share must be at least 0 and below 1 (a share of the features)")
         if not 0 <= self.capture_sampling_percentage <= 100:
             raise ConfigError(f"capture_sampling_percentage {self.capture_sampling_percentage} must be 0 (off) to 100")
         if not self.inference_prefix.endswith("/") or self.inference_prefix.startswith("/") \

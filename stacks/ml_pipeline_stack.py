@@ -10,8 +10,10 @@ from constructs import Construct
 
 from stacks.approvals import RegistryApproval
 from stacks.config import PipelineConfig
+from stacks.dashboard import PipelineDashboard
 from stacks.images import PipelineImages
 from stacks.inference_pipeline import InferencePipeline, InferencePipelineProps
+from stacks.model_monitoring import ModelMonitoring, ModelMonitoringProps
 from stacks.monitoring import EndpointAlarms, ExecutionAlarm, endpoint_alarm_names
 from stacks.notifications import PipelineNotifications
 from stacks.pipeline_functions import PipelineFunctions
@@ -54,12 +56,13 @@ class MlPipelineStack(Stack):
             model_package_group_name=config.model_package_group,
             model_package_group_description="Models trained and gated by the ML pipeline",
         )
+        images = PipelineImages.for_region(self.region)
         pipeline = TrainingPipeline(
             self,
             "TrainingPipeline",
             TrainingPipelineProps(
                 config=config,
-                images=PipelineImages.for_region(self.region),
+                images=images,
                 bucket=storage.bucket,
                 key=storage.key,
                 sagemaker_role=sagemaker_role.role,
@@ -108,6 +111,23 @@ class MlPipelineStack(Stack):
             started="the inference pipeline",
         )
         ExecutionAlarm(self, "InferenceAlarms", state_machine=inference.state_machine, topic=notifications.topic)
+        monitoring = ModelMonitoring(
+            self,
+            "ModelMonitoring",
+            ModelMonitoringProps(
+                config=config, sklearn_image=images.sklearn, bucket=storage.bucket, key=storage.key,
+                sagemaker_role=sagemaker_role.role, topic=notifications.topic,
+                training_state_machine=pipeline.state_machine, name_prefix=construct_id,
+            ),
+        )
+        monitoring.state_machine.node.add_dependency(storage.code_deployment)
+        ExecutionAlarm(self, "MonitoringAlarms", state_machine=monitoring.state_machine, topic=notifications.topic,
+                       description="A monitoring execution failed or timed out")
+        PipelineDashboard(
+            self, "Dashboard", dashboard_name=f"{construct_id}-operations", endpoint_name=config.endpoint_name,
+            state_machines=[("Training", pipeline.state_machine), ("Inference", inference.state_machine),
+                            ("Monitoring", monitoring.state_machine)],
+        )
 
         self.bucket = storage.bucket
         self.state_machine = pipeline.state_machine
@@ -118,3 +138,4 @@ class MlPipelineStack(Stack):
         CfnOutput(self, "InferenceStateMachineArn", value=inference.state_machine.state_machine_arn)
         CfnOutput(self, "InferenceUri", value=f"s3://{storage.bucket.bucket_name}/{config.inference_prefix}")
         CfnOutput(self, "NotificationTopicArn", value=notifications.topic.topic_arn)
+        CfnOutput(self, "MonitoringStateMachineArn", value=monitoring.state_machine.state_machine_arn)

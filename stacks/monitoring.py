@@ -52,7 +52,8 @@ class EndpointAlarms(Construct):
 class ExecutionAlarm(Construct):
     """Failed or timed-out executions notify the topic."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine, topic: sns.ITopic) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine, topic: sns.ITopic,
+                 description: str = "A training pipeline execution failed or timed out") -> None:
         super().__init__(scope, construct_id)
         period = Duration.minutes(5)
         expression = cloudwatch.MathExpression(
@@ -67,7 +68,7 @@ class ExecutionAlarm(Construct):
         self.alarm = cloudwatch.Alarm(
             self,
             "FailedExecutions",
-            alarm_description="A training pipeline execution failed or timed out",
+            alarm_description=description,
             metric=expression,
             threshold=1,
             evaluation_periods=1,

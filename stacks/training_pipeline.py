@@ -105,6 +105,7 @@ class TrainingPipeline(Construct):
             .next(self._select_winner(failure))
             .next(self.candidates.register_losers(failure, props.config.model_package_group,
                                                   lambda path: self._serving_containers(False, path)))
+            .next(self._score_champion(failure))
             .next(self._gate(failure))
             .next(self._create_model(failure))
             .next(self._register(failure))
@@ -269,6 +270,81 @@ class TrainingPipeline(Construct):
                    "direction.$": "$.plan.quality.direction"}
         return self._lambda_step("Select winner", self.props.select_winner, payload, "$.selection", failure)
 
+    def _score_champion(self, failure: sfn.IChainable) -> sfn.IChainable:
+        """Like for like: the deployed champion scored on this run's test split, through its own serving
+        pipeline (a batch transform of its model over this run's raw test rows, then its metrics), so the
+        gate compares both models on the same rows — a retrain on new data against the champion on that
+        data, not on the split it was once tested on. Skipped (the gate then uses the champion record's
+        own test value, and says so) when there is no champion run record, the run does not compare with
+        the champion, or the champion was trained on another table (other columns or target)."""
+        p = PROCESSING
+        this_run = sfn.Pass(self, "Describe this run", result_path="$.this_run", parameters={
+            "columns.$": "States.JsonToString($.plan.dataset.columns)", "target.$": "$.plan.config.target_column"})
+        find = tasks.CallAwsService(
+            self, "Find champion run", service="s3", action="getObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": self.props.bucket.bucket_name, "Key": J.string_at("$.plan.paths.champion_run_key")},
+            result_selector={"record.$": "States.StringToJson($.Body)"}, result_path="$.champion_run",
+        )
+        # "report" empty, not null: jsii drops None values, and the gate reads this path
+        unscored = sfn.Pass(self, "Champion not rescored", result_path="$.champion_score",
+                            parameters={"scored": False, "report": ""})
+        find.add_retry(errors=S3_SDK_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
+                       max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
+        find.add_catch(unscored, errors=["S3.NoSuchKeyException"], result_path=J.DISCARD)
+        find.add_catch(failure, errors=[sfn.Errors.ALL], result_path="$.error")
+        transform = tasks.SageMakerCreateTransformJob(
+            self, "Score champion",
+            comment="The serving champion's answers on this run's raw test rows",
+            transform_job_name=J.string_at("$.plan.job_names.champion_transform"),
+            model_name=J.string_at("$.champion_run.record.model"),
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            role=self.props.sagemaker_role,
+            batch_strategy=tasks.BatchStrategy.MULTI_RECORD,
+            max_payload=Size.mebibytes(6),
+            transform_input=tasks.TransformInput(
+                transform_data_source=tasks.TransformDataSource(s3_data_source=tasks.TransformS3DataSource(
+                    s3_uri=J.string_at("$.plan.paths.batch"), s3_data_type=tasks.S3DataType.S3_PREFIX)),
+                content_type="text/csv", split_type=tasks.SplitType.LINE),
+            transform_output=tasks.TransformOutput(
+                s3_output_path=J.string_at("$.plan.paths.champion_predictions"), accept="text/csv",
+                assemble_with=tasks.AssembleWith.LINE, encryption_key=self.props.key),
+            transform_resources=tasks.TransformResources(
+                instance_count=1, instance_type=ec2.InstanceType(J.string_at("$.plan.config.transform_instance_type")),
+                volume_encryption_key=self.props.key),
+            result_path=J.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(self.props.config.job_timeout_seconds + 900)),
+        )
+        guard(transform, SAGEMAKER_TRANSIENT, failure)
+        parameters = self.processing_parameters(
+            "$.plan.job_names.champion_evaluate", self.props.images.sklearn, "champion_metrics.py",
+            ["--predictions-dir", f"{p}/predictions", "--test-dir", f"{p}/test", "--schema-dir", f"{p}/schema",
+             "--output-dir", f"{p}/evaluation"],
+            inputs=[("predictions", "$.plan.paths.champion_predictions", f"{p}/predictions"),
+                    ("test", "$.plan.paths.test", f"{p}/test"),
+                    ("schema", "$.plan.paths.schema", f"{p}/schema")],
+            outputs=[("evaluation", "$.plan.paths.champion_evaluation", f"{p}/evaluation")],
+        )
+        evaluate = self.job_state(
+            "Evaluate champion", "createProcessingJob", parameters,
+            {"ProcessingJobName.$": "$.ProcessingJobName", "ProcessingJobStatus.$": "$.ProcessingJobStatus"},
+            "$.champion_evaluation_job", failure, "The champion's metrics on this run's test split",
+        )
+        scored = sfn.Pass(self, "Champion rescored", result_path="$.champion_score",
+                          parameters={"scored": True, "report.$": "$.plan.paths.champion_evaluation_report"})
+        same_table = sfn.Condition.and_(
+            sfn.Condition.boolean_equals("$.plan.config.no_worse_than_champion", True),
+            sfn.Condition.is_present("$.champion_run.record.model"),
+            sfn.Condition.is_present("$.champion_run.record.columns"),
+            sfn.Condition.string_equals_json_path("$.champion_run.record.columns", "$.this_run.columns"),
+            sfn.Condition.string_equals_json_path("$.champion_run.record.target", "$.this_run.target"),
+        )
+        done = sfn.Pass(self, "Champion compared")
+        unscored.next(done)
+        transform.next(evaluate).next(scored).next(done)
+        find.next(sfn.Choice(self, "Score the champion here?").when(same_table, transform).otherwise(unscored))
+        this_run.next(find)
+        return sfn.Chain.custom(this_run, [done], done)
+
     # ------------------------------------------------------------------ gate, register, deploy
 
     def _gate_payload(self) -> dict:
@@ -279,6 +355,7 @@ class TrainingPipeline(Construct):
             "threshold.$": "$.plan.quality.threshold",
             "direction.$": "$.plan.quality.direction",
             "no_worse_than_champion.$": "$.plan.config.no_worse_than_champion",
+            "champion_rescored_s3_uri.$": "$.champion_score.report",
         }
 
     def _gate(self, failure: sfn.IChainable) -> sfn.IChainable:
@@ -782,14 +859,39 @@ class TrainingPipeline(Construct):
         done = sfn.Pass(self, "Deployed", output_path="$.endpoint")
         # A lock left behind is taken over by the next execution once this one has ended.
         release.add_catch(done, errors=[sfn.Errors.ALL], result_path="$.release_error")
-        replace.next(release)
-        first.next(release)
+        run = self._record_champion_run(deploy_failed)
+        replace.next(run)
+        first.next(run)
+        run.next(release)
         release.next(done)
         return (
             sfn.Choice(self, "Champion before?")
             .when(sfn.Condition.is_null("$.recheck.champion_etag"), first)
             .otherwise(replace)
         )
+
+    def _record_champion_run(self, deploy_failed: sfn.IChainable) -> sfn.IChainable:
+        """Beside the champion's evaluation, where it came from (champion/<endpoint>/run.json): its
+        training input, its schema folder (the Model Monitor baseline the monitoring state machine
+        compares traffic with) and its test split. Written inside the deploy lock, after the record."""
+        describe = sfn.Pass(self, "Describe champion run", result_path="$.champion_run", parameters={
+            "execution.$": "$$.Execution.Id", "recorded.$": "$$.State.EnteredTime",
+            "input.$": "$.plan.paths.input", "run.$": "$.plan.paths.run", "schema.$": "$.plan.paths.schema",
+            "test.$": "$.plan.paths.test", "batch.$": "$.plan.paths.batch",
+            "evaluation.$": f"{WINNER}.evaluation_report", "model.$": "$.plan.job_names.model",
+            "endpoint_config.$": "$.plan.job_names.endpoint_config", "metric.$": "$.plan.quality.metric",
+            "columns.$": "States.JsonToString($.plan.dataset.columns)", "target.$": "$.plan.config.target_column",
+            "direction.$": "$.plan.quality.direction",
+        })
+        put = tasks.CallAwsService(
+            self, "Record champion run", service="s3", action="putObject", iam_resources=self._lock_arns(),
+            parameters={"Bucket": self.props.bucket.bucket_name,
+                        "Key": f"champion/{self.props.config.endpoint_name}/run.json",
+                        "Body": J.json_to_string(J.object_at("$.champion_run")), "ContentType": "application/json"},
+            result_path=J.DISCARD,
+        )
+        guard(put, S3_SDK_TRANSIENT, deploy_failed)
+        return describe.next(put)
 
     def _release_lock_on_failure(self, notify: sfn.IChainable) -> sfn.IChainable:
         """Before the failure notification: delete the deploy lock if this execution holds it."""

@@ -113,6 +113,8 @@ def choose_state_machine(runtime: Runtime, name: str | None, stack: str | None) 
     if len(machines) == 1:
         return machines[0]
     for rule in runtime.deployment.rules:
+        if rule.schedule_expression:  # a schedule starts the monitoring machine; an upload, the pipeline
+            continue
         for target in rule.targets:
             if ":stateMachine:" in target.arn and (not stack or rule.stack == stack):
                 return runtime.machines.get(target.arn)

@@ -1,4 +1,5 @@
-"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean, report.
+"""`python -m emulator <command>`: asl, synth, deploy, run, watch, serve, env, validate, clean, report,
+monitor, metrics, alarms.
 
   asl DEFINITION.json [--input INPUT.json]   run a bare definition, print one JSON result
   synth [-c key=value ...]                   npx cdk synth --quiet with the venv on PATH
@@ -18,6 +19,9 @@
   clean [--keep N] [--older-than DAYS]       prune old executions, their job folders and run data
   approve|reject [EXECUTION] [--reason R]    answer the approval an execution waits on
   report [--stack NAME] [--run NAME]         the endpoint's capture report into s3://<bucket>/reports/capture/
+  monitor [--window-start T] [--window-end T] run the monitoring state machine now, wait, print the report
+  metrics [--namespace NS] | alarms [--history]
+                                             the local CloudWatch metrics; the alarms, evaluated now
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import sys
 from pathlib import Path
 
 from emulator.app.datasets import DATASETS
-from emulator.cli import approvals, clean, open_console, report
+from emulator.cli import approvals, clean, monitor, open_console, report
 from emulator.cli.commands import (
     cmd_asl,
     cmd_deploy,
@@ -167,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     approvals.add_parsers(sub)
     open_console.add_parser(sub)
+    monitor.add_parsers(sub)
 
     srv = sub.add_parser("serve", help="the S3, Step Functions, SageMaker and SageMaker runtime APIs on localhost")
     srv.add_argument("serve_args", nargs=argparse.REMAINDER)

@@ -1,7 +1,9 @@
 """`python -m emulator serve`: the SageMaker runtime API and, once something is deployed, the S3,
-Step Functions, SageMaker, CloudWatch and CloudWatch Logs APIs beside it, and the web console that reads them, on
-localhost until Ctrl-C or SIGTERM. Executions left waiting on a task token by an earlier `serve`
-(killed or stopped) are resumed at start."""
+Step Functions, SageMaker, CloudWatch and CloudWatch Logs APIs beside it, and the web console that reads
+them, on localhost until Ctrl-C or SIGTERM. Executions left waiting on a task token by an earlier `serve`
+(killed or stopped) are resumed at start. While it runs, the template's scheduled EventBridge rules fire
+(their periods scaled by --time-scale) and the CloudWatch alarms are evaluated every few seconds, their
+state changes recorded and notified."""
 
 from __future__ import annotations
 
@@ -9,17 +11,19 @@ import argparse
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 from emulator.aws.arns import ACCOUNT, DEFAULT_REGION
 from emulator.cli import endpoints
 from emulator.console.server import ConsoleServer
 from emulator.runtime import Runtime
-from emulator.services.eventbridge import EventsError
+from emulator.services.eventbridge import EventsError, SchedulePlayer
 from emulator.services.sagemaker.invoke_server import RuntimeServer, advertise, live_serve_url, warm, withdraw
 from emulator.storage.layout import Layout
 
 log = logging.getLogger("emulator.serve")
+ALARM_EVALUATION_SECONDS = 5.0  # CloudWatch evaluates each minute; locally, often enough for a scaled period
 
 
 def parse_serve_args(argv: list[str], default_state_dir: Path) -> argparse.Namespace:
@@ -87,6 +91,10 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
               f"SendTaskSuccess/Failure or the model registry)", flush=True)
     if not warm(layout, server):
         log.info("no endpoint is InService yet; endpoints created later are served as they appear")
+    player = SchedulePlayer(runtime.events, time_scale=args.time_scale) if runtime else None
+    for name, when in (player.next_firings() if player else {}).items():
+        print(f"schedule {name} fires {'next at ' + when.strftime('%H:%M:%S') if when else 'never'} "
+              f"(its period scaled by --time-scale {args.time_scale:g})", flush=True)
     stop = threading.Event()
     why = ["Ctrl-C"]
 
@@ -95,9 +103,11 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    evaluated = 0.0
     try:
         while not stop.wait(0.5):
-            pass
+            if runtime is not None:
+                evaluated = _keep_time(runtime, player, evaluated, time.monotonic())
     except KeyboardInterrupt:
         pass
     finally:
@@ -112,3 +122,18 @@ def serve(argv: list[str], project: Path, default_state_dir: Path) -> int:
         endpoints.withdraw(layout)
         log.info("stopped")
     return 0
+
+
+def _keep_time(runtime: Runtime, player: SchedulePlayer | None, evaluated: float, now: float) -> float:
+    """Fire the schedules that are due and, every few seconds, evaluate the alarms; returns when the
+    alarms were last evaluated (monotonic seconds). A failure is logged: it must not stop the servers."""
+    try:
+        if player is not None:
+            player.tick()
+        if now - evaluated >= ALARM_EVALUATION_SECONDS:
+            runtime.cloudwatch.evaluate_alarms()
+            return now
+    except Exception:  # serve keeps serving; the log says what went wrong
+        log.exception("schedules or alarms could not be played")
+        return now
+    return evaluated

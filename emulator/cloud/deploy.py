@@ -278,8 +278,7 @@ class _Deployer:
             state=props.get("State", "ENABLED"), event_bus_name=bus.rsplit("/", 1)[-1],
             schedule_expression=props.get("ScheduleExpression"), targets=targets,
         ))
-        if props.get("ScheduleExpression"):
-            self._not_emulated(stack, resource, "scheduled rules do not fire locally", suffix=".Schedule")
+        # a ScheduleExpression fires under `serve` (services.eventbridge.SchedulePlayer)
 
     def topic(self, stack: Stack, resource: Resource) -> None:
         name = stack.physical_name(resource.logical_id)

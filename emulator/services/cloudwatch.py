@@ -132,6 +132,20 @@ class MetricStore:
             (namespace, name, dimensions_key(dimensions), timestamp if timestamp is not None else time.time(), unit,
              None, float(stats["SampleCount"]), float(stats["Sum"]), float(stats["Minimum"]), float(stats["Maximum"])))
 
+    def metrics(self, namespace: str | None = None) -> list[tuple[str, str, str]]:
+        """(namespace, name, dimensions key) of every metric with a datapoint, sorted."""
+        query = "SELECT DISTINCT namespace, name, dims FROM datapoints"
+        rows = self._connect().execute(query + (" WHERE namespace=?" if namespace else ""),
+                                       (namespace,) if namespace else ()).fetchall()
+        return sorted(rows)
+
+    def latest(self, namespace: str, name: str, dims_key: str) -> tuple[float, float | None] | None:
+        """(timestamp, value) of a metric's newest datapoint (value None for a statistic set)."""
+        row = self._connect().execute(
+            "SELECT ts, value FROM datapoints WHERE namespace=? AND name=? AND dims=? ORDER BY ts DESC LIMIT 1",
+            (namespace, name, dims_key)).fetchone()
+        return (row[0], row[1]) if row else None
+
     def statistic(self, namespace: str, name: str, dimensions: dict[str, str], start: float, end: float,
                   statistic: str) -> float | None:
         """One statistic over [start, end) (epoch seconds), or None when no datapoint falls there."""
@@ -472,6 +486,15 @@ class CloudWatchBackend:
             states[name] = result.state
         return states
 
+    def alarms_watching(self, namespace: str) -> list[str]:
+        """The deployed alarms on a metric of ``namespace``."""
+        return sorted(name for name, alarm in self.alarms.items() if alarm.namespace == namespace)
+
+    def list_metrics(self, Namespace: str | None = None, **_: Any) -> dict:
+        """ListMetrics: every metric (namespace, name, dimensions) with a datapoint."""
+        return {"Metrics": [{"Namespace": ns, "MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in json.loads(dims)]}
+                            for ns, name, dims in self.metrics.metrics(Namespace)]}
+
     def alarms_in_alarm(self, names: Iterable[str]) -> list[str]:
         """Which of these alarms are in ALARM now (evaluated now; unknown names are reported, not raised:
         a rollout must not fail because an alarm it names is not deployed here)."""
@@ -510,6 +533,20 @@ class CloudWatchBackend:
         items = [item for name in names for item in self._state(name)["History"]]
         items.sort(key=lambda item: item["Timestamp"])  # stable: changes at one moment keep their order
         return {"AlarmHistoryItems": items[::-1]}  # newest first, as CloudWatch lists them
+
+
+def alarms_from_resources(resources: Iterable[Any]) -> list[Alarm]:
+    """The template's single-metric alarms (records with ``type``, ``properties`` and ``physical_id``);
+    the others (metric math, anomaly detection) are left out, as the deploy lists them."""
+    alarms = []
+    for record in resources:
+        if record.type != "AWS::CloudWatch::Alarm":
+            continue
+        try:
+            alarms.append(Alarm.from_properties(record.properties, name=record.physical_id))
+        except (UnsupportedAlarm, KeyError, TypeError, ValueError) as error:
+            log.debug("alarm %s is not evaluated: %s", getattr(record, "logical_id", "?"), error)
+    return alarms
 
 
 def _epoch(value: Any) -> float:

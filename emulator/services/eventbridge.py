@@ -3,7 +3,8 @@
 ``object_created_event`` builds the event EventBridge receives from S3; ``matches`` implements the
 event pattern language (exact values, prefix, suffix, wildcard, anything-but, numeric, exists,
 equals-ignore-case, cidr, $or); ``target_input`` applies a target's Input / InputPath /
-InputTransformer; ``EventBus.put_event`` routes an event to every enabled rule's targets.
+InputTransformer; ``EventBus.put_event`` routes an event to every enabled rule's targets;
+``SchedulePlayer`` fires the rules with a ScheduleExpression (services.schedules) when they are due.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from jsonpath_ng import parse as jsonpath_parse
 
 from emulator.services.s3.store import BucketSpec, LocalS3
+from emulator.services.schedules import Clock, Schedule, ScheduleExpressionError, scheduled_event
 
 log = logging.getLogger(__name__)
 
@@ -327,27 +329,37 @@ class EventBus:
     def put_event(self, event: dict, bus: str = "default") -> list[Delivery]:
         deliveries = []
         for rule in self.rules_for(event, bus):
-            for target in rule.targets:
-                text = target_input(rule, target, event)
-                delivery = Delivery(rule, target, text)
-                log.info("rule %s matched %s/%s -> %s", rule.name, event.get("source"),
-                         event.get("detail-type"), target.arn.rsplit(":", 1)[-1])
-                if ":states:" in target.arn and ":stateMachine:" in target.arn:
-                    if self.start_execution is None:
-                        raise EventsError(f"rule {rule.name} targets {target.arn} but no executor is attached")
-                    try:
-                        delivery.result = self.start_execution(target.arn, text, rule)
-                    except EventsError as exc:
-                        if not target.dead_letter_arn or self.dead_letter_dir is None:
-                            raise
-                        self._dead_letter(rule, target, event, str(exc))
-                        continue
-                elif self.deliver is not None:
-                    delivery.result = self.deliver(target, text)
-                else:
-                    log.warning("rule %s: target %s is not emulated; event not delivered", rule.name, target.arn)
+            deliveries += self._deliver(rule, event)
+        return deliveries
+
+    def fire(self, rule: RuleSpec, when: datetime) -> list[Delivery]:
+        """A scheduled rule's firing: its "Scheduled Event" to each of its targets."""
+        log.info("schedule %s (%s) fired", rule.name, rule.schedule_expression)
+        return self._deliver(rule, scheduled_event(rule.arn, when, region=self.region, account=self.account))
+
+    def _deliver(self, rule: RuleSpec, event: dict) -> list[Delivery]:
+        deliveries = []
+        for target in rule.targets:
+            text = target_input(rule, target, event)
+            delivery = Delivery(rule, target, text)
+            log.info("rule %s matched %s/%s -> %s", rule.name, event.get("source"),
+                     event.get("detail-type"), target.arn.rsplit(":", 1)[-1])
+            if ":states:" in target.arn and ":stateMachine:" in target.arn:
+                if self.start_execution is None:
+                    raise EventsError(f"rule {rule.name} targets {target.arn} but no executor is attached")
+                try:
+                    delivery.result = self.start_execution(target.arn, text, rule)
+                except EventsError as exc:
+                    if not target.dead_letter_arn or self.dead_letter_dir is None:
+                        raise
+                    self._dead_letter(rule, target, event, str(exc))
                     continue
-                deliveries.append(delivery)
+            elif self.deliver is not None:
+                delivery.result = self.deliver(target, text)
+            else:
+                log.warning("rule %s: target %s is not emulated; event not delivered", rule.name, target.arn)
+                continue
+            deliveries.append(delivery)
         return deliveries
 
     def object_created(self, s3: LocalS3, uri: str) -> list[Delivery]:
@@ -399,3 +411,48 @@ class EventBus:
             if isinstance(names[0], str) and (names[0], prefix) not in found:
                 found.append((names[0], prefix))
         return found
+
+
+class SchedulePlayer:
+    """Fires the bus's enabled scheduled rules when they are due; ``tick`` is called by whoever keeps
+    time (`serve`'s loop). A rule fires at most once per tick: firings missed while nothing ticked are
+    not replayed (EventBridge does not catch up on a schedule either). The event's time is the wall
+    clock's, so a target reading it (a monitoring window's end) sees real times."""
+
+    def __init__(self, bus: EventBus, *, time_scale: float = 1.0, now: Callable[[], datetime] | None = None):
+        self.bus = bus
+        self.now = now or (lambda: datetime.now(UTC))
+        self.clock = Clock(self.now(), time_scale)
+        self.schedules: dict[str, tuple[RuleSpec, Schedule]] = {}
+        self.due: dict[str, datetime | None] = {}
+        start = self.clock.virtual(self.clock.origin)
+        for rule in bus.rules:
+            if rule.state != "ENABLED" or not rule.schedule_expression:
+                continue
+            try:
+                schedule = Schedule.parse(rule.schedule_expression)
+            except ScheduleExpressionError as error:
+                log.warning("rule %s does not fire locally: %s", rule.name, error)
+                continue
+            self.schedules[rule.arn] = (rule, schedule)
+            self.due[rule.arn] = schedule.next_after(start)
+
+    def next_firings(self) -> dict[str, datetime | None]:
+        """Rule name -> when it fires next on the wall clock (None: never)."""
+        return {rule.name: (self.clock.wall(self.due[arn]) if self.due[arn] else None)
+                for arn, (rule, _) in self.schedules.items()}
+
+    def tick(self) -> list[Delivery]:
+        wall = self.now()
+        virtual = self.clock.virtual(wall)
+        deliveries = []
+        for arn, (rule, schedule) in self.schedules.items():
+            due = self.due[arn]
+            if due is None or due > virtual:
+                continue
+            self.due[arn] = schedule.next_after(virtual)
+            try:
+                deliveries += self.bus.fire(rule, wall)
+            except EventsError as error:
+                log.error("schedule %s: %s", rule.name, error)
+        return deliveries

@@ -13,6 +13,12 @@ record's ETag the gate saw, or null) and "execution_started": a champion recorde
 since the execution started (a concurrent execution's), must be beaten, not matched ("champion_changed"; a tie keeps the model already serving), and the returned
 "champion_etag" is what the champion record is then replaced under (S3 If-Match / If-None-Match).
 
+Like for like: with "champion_rescored_s3_uri" (the champion scored by the training pipeline on this
+run's own test split, processing_scripts/champion_metrics.py), the champion's value is that one, so a
+retrain on new data is measured against the champion on the same rows; without it (no champion run
+record, or the scoring failed), the champion record's value from its own test split, and the
+decision says which ("champion_scored_on").
+
 One stack serves one use case: a champion trained for another target column, problem type or set of
 input columns is not a bar this model can be measured against, so that raises ChampionMismatch (a
 named error saying what to do) instead of comparing unrelated metrics.
@@ -108,8 +114,9 @@ def decide(
     no_worse_than_champion: bool,
     evaluation_uri: str = "evaluation.json",
     champion_uri: str = "the champion record",
+    rescored: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The pure core of the gate."""
+    """The pure core of the gate. ``rescored``: the champion's evaluation on this model's test split."""
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction must be 'lower' or 'higher', got {direction!r}")
     value = metric_value(evaluation, metric, evaluation_uri)
@@ -132,24 +139,30 @@ def decide(
     beside = (f"; the naive baseline ({strategy}) scores {metric} {baseline:.6g} on the same test split"
               if baseline is not None else "")
     champion_value = None
+    scored_on = None
     # A model that misses the bar is refused for that, whatever the champion; only one that meets it
     # is measured against the champion, which must then be of the same use case.
     if champion is not None and meets:
         check_same_use_case(evaluation, champion, champion_uri)
-        try:
-            champion_value = metric_value(champion, metric, "the champion's evaluation")
-        except EvaluationReportError:
-            champion_value = None  # a champion gated on another metric cannot be compared
+        for document, where in ((rescored, "this model's test split"), (champion, "its own test split")):
+            if document is None:
+                continue
+            try:
+                champion_value = metric_value(document, metric, "the champion's evaluation")
+                scored_on = where
+                break
+            except EvaluationReportError:
+                continue  # a champion gated on another metric cannot be compared
     if not meets:
         reason = f"{metric} {value:.6g} does not meet the threshold ({rule}){beside}"
         passed = False
     elif no_worse_than_champion and champion_value is not None and not not_worse(value, champion_value, direction):
-        reason = f"{metric} {value:.6g} is worse than the deployed champion's {champion_value:.6g}{beside}"
+        reason = f"{metric} {value:.6g} is worse than the deployed champion's {champion_value:.6g} (on {scored_on}){beside}"
         passed = False
     else:
         reason = f"{metric} {value:.6g} meets the threshold ({rule})"
         if champion_value is not None:
-            reason += f" and the champion's {champion_value:.6g}" if no_worse_than_champion else ""
+            reason += f" and the champion's {champion_value:.6g} (on {scored_on})" if no_worse_than_champion else ""
         reason += beside
         passed = True
     return {
@@ -162,6 +175,7 @@ def decide(
         "baseline_value": baseline,
         "baseline": strategy if baseline is not None else None,
         "champion_value": champion_value,
+        "champion_scored_on": scored_on,
         "target_column": evaluation.get("target_column"),
         "problem_type": evaluation.get("problem_type"),
         "reason": reason,
@@ -216,19 +230,28 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     champion_uri = event.get("champion_s3_uri")
     champion, champion_etag, recorded = read(champion_uri) if champion_uri else (None, None, None)
     threshold = event["threshold"]
-    decision = decide(
-        evaluation,
-        champion,
-        metric=event["metric"],
-        threshold=threshold if threshold == rules.AUTO else float(threshold),
-        direction=event["direction"],
-        no_worse_than_champion=bool(event.get("no_worse_than_champion", True)),
-        evaluation_uri=event["evaluation_s3_uri"],
-        champion_uri=champion_uri or "the champion record",
-    )
+    rescored_uri = event.get("champion_rescored_s3_uri")
+    rescored = read(rescored_uri)[0] if rescored_uri and champion is not None else None
+
+    def gate(rescored_champion: dict[str, Any] | None) -> dict[str, Any]:
+        return decide(
+            evaluation,
+            champion,
+            metric=event["metric"],
+            threshold=threshold if threshold == rules.AUTO else float(threshold),
+            direction=event["direction"],
+            no_worse_than_champion=bool(event.get("no_worse_than_champion", True)),
+            evaluation_uri=event["evaluation_s3_uri"],
+            champion_uri=champion_uri or "the champion record",
+            rescored=rescored_champion,
+        )
+
+    decision = gate(rescored)
     decision["champion_etag"] = champion_etag
     if "gate_champion_etag" in event and bool(event.get("no_worse_than_champion", True)):  # the deploy's repeat
         changed = (event["gate_champion_etag"] != champion_etag
                    or recorded_since(recorded, event.get("execution_started")))
+        if changed and rescored is not None:  # the champion scored on this split is not the one serving now
+            decision = {**gate(None), "champion_etag": champion_etag}
         decision = recheck(decision, changed)
     return decision

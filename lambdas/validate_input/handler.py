@@ -67,8 +67,10 @@ PROBLEM_TYPES = rules.PROBLEM_TYPES
 APPROVAL_MODES = ("auto", "manual")
 MAX_APPROVAL_SECONDS = 365 * 24 * 3600  # a Task state's TimeoutSeconds limit (one year)
 # the run's own jobs (preprocess-statistics/-transform: the sharded preprocessing's first and last,
-# stacks/preprocessing.py); each candidate has its own
-JOB_STEPS = ("preprocess", "preprocess-statistics", "preprocess-transform", "model", "transform", "endpoint-config")
+# stacks/preprocessing.py; champion-transform/-evaluate: the deployed champion scored on this run's test
+# split, the like-for-like champion check); each candidate has its own
+JOB_STEPS = ("preprocess", "preprocess-statistics", "preprocess-transform", "model", "transform", "endpoint-config",
+             "champion-transform", "champion-evaluate")
 CANDIDATE_STEPS = ("tuning", "training", "evaluate")
 
 
@@ -424,7 +426,8 @@ def job_names(execution_name: str, execution_arn: str) -> dict[str, str]:
     for step in JOB_STEPS:
         limit = NAME_LIMITS.get(step, 63)
         short = {"endpoint-config": "epc", "preprocess": "prep", "preprocess-statistics": "prep-stats",
-                 "preprocess-transform": "prep-xform", "transform": "xform"}.get(step, step)
+                 "preprocess-transform": "prep-xform", "transform": "xform", "champion-transform": "chxform",
+                 "champion-evaluate": "cheval"}.get(step, step)
         room = limit - len(short) - len(digest) - 2
         names[step.replace("-", "_")] = f"{stem[:room].rstrip('-')}-{digest}-{short}"
     return names
@@ -566,6 +569,11 @@ def build_plan(
             "leaderboard": run + "leaderboard.json",
             "transform_output": run + "batch-predictions/",
             "champion_report": f"s3://{data_bucket}/{champion_key}",
+            # the champion's run record, and the champion scored on this run's test split
+            "champion_run_key": f"champion/{endpoint_name}/run.json",
+            "champion_predictions": run + "champion-scoring/predictions/",
+            "champion_evaluation": run + "champion-scoring/evaluation/",
+            "champion_evaluation_report": run + "champion-scoring/evaluation/evaluation.json",
             "champion_key": champion_key,
         },
         "deployment_config": deployment_config(endpoint_instance_count, rollback_alarms),

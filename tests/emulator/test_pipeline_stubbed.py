@@ -245,9 +245,10 @@ def test_transient_error_is_retried_to_success(pipeline):
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert pipeline.sagemaker.calls.count("sagemaker:createTrainingJob.sync") == 3  # two candidates, one retry
     failures = [e for e in result.history if e["type"] == "TaskFailed"]
-    # The transient one, then "Find endpoint" (no endpoint yet: caught, goes on to "Create endpoint").
+    # The transient one, "Find champion run" (no champion yet: caught, the gate has no champion to
+    # score), then "Find endpoint" (no endpoint yet: caught, goes on to "Create endpoint").
     assert [f["taskFailedEventDetails"]["error"] for f in failures] == [
-        "SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException"]
+        "SageMaker.AmazonSageMakerException", "S3.NoSuchKeyException", "SageMaker.SageMakerException"]
     assert [m["Subject"] for m in pipeline.outbox()] == ["ML pipeline succeeded"]
 
 

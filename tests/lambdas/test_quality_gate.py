@@ -197,3 +197,28 @@ def test_at_deploy_a_tie_with_a_champion_recorded_since_the_execution_started_is
     earlier = gate.handler({**event(evaluation), "gate_champion_etag": etag,
                             "execution_started": "2999-01-01T00:00:00.000Z"}, None)
     assert earlier["passed"] is True and earlier["champion_changed"] is False
+
+
+def test_the_champion_scored_on_this_split_is_the_bar_when_given(s3):
+    """Like for like: a retrain on new data meets the champion as it scores on the same test rows,
+    not as it scored on its own old split."""
+    put(s3, "champion/ep/evaluation.json", {"rmse": 2.0})
+    rescored = put(s3, "runs/a/champion-scoring/evaluation/evaluation.json", {"rmse": 3.4})
+    result = gate.handler({**event(put(s3, "runs/a/evaluation.json", {"rmse": 2.3})),
+                           "champion_rescored_s3_uri": rescored}, None)
+    assert result["passed"] is True and result["champion_value"] == 3.4
+    assert result["champion_scored_on"] == "this model's test split"
+    assert "the champion's 3.4 (on this model's test split)" in result["reason"]
+    unscored = gate.handler({**event(f"s3://{BUCKET}/runs/a/evaluation.json"), "champion_rescored_s3_uri": ""}, None)
+    assert unscored["passed"] is False and unscored["champion_scored_on"] == "its own test split"
+
+
+def test_at_deploy_a_champion_changed_since_the_rescoring_is_met_on_its_record(s3):
+    put(s3, "champion/ep/evaluation.json", {"rmse": 2.0})
+    rescored = put(s3, "runs/a/champion-scoring/evaluation/evaluation.json", {"rmse": 3.4})
+    evaluation = put(s3, "runs/a/evaluation.json", {"rmse": 2.3})
+    first = gate.handler({**event(evaluation), "champion_rescored_s3_uri": rescored}, None)
+    put(s3, "champion/ep/evaluation.json", {"rmse": 2.1})  # another execution deployed meanwhile
+    again = gate.handler({**event(evaluation), "champion_rescored_s3_uri": rescored,
+                          "gate_champion_etag": first["champion_etag"]}, None)
+    assert again["passed"] is False and again["champion_value"] == 2.1 and again["champion_changed"] is True

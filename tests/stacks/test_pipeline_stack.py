@@ -98,7 +98,8 @@ def test_state_order_follows_the_design(definition):
     assert states["Preprocess"]["Next"] == "Train candidates"
     assert states["Train candidates"]["Type"] == "Map" and states["Train candidates"]["Next"] == "Select winner"
     assert states["Select winner"]["Next"] == "Register other candidates"
-    assert states["Register other candidates"]["Next"] == "Quality gate"
+    assert states["Register other candidates"]["Next"] == "Describe this run"  # the champion scored on this split
+    assert states["Champion compared"]["Next"] == "Quality gate"
     inside = _all_states(states["Train candidates"]["ItemProcessor"])
     choice = inside["Tuning enabled?"]
     assert choice["Choices"][0]["Next"] == "Tune hyperparameters"

@@ -132,13 +132,6 @@ class MetricStore:
             (namespace, name, dimensions_key(dimensions), timestamp if timestamp is not None else time.time(), unit,
              None, float(stats["SampleCount"]), float(stats["Sum"]), float(stats["Minimum"]), float(stats["Maximum"])))
 
-    def metrics(self, namespace: str | None = None) -> list[tuple[str, str, str]]:
-        """(namespace, name, dimensions key) of every metric with a datapoint, sorted."""
-        query = "SELECT DISTINCT namespace, name, dims FROM datapoints"
-        rows = self._connect().execute(query + (" WHERE namespace=?" if namespace else ""),
-                                       (namespace,) if namespace else ()).fetchall()
-        return sorted(rows)
-
     def latest(self, namespace: str, name: str, dims_key: str) -> tuple[float, float | None] | None:
         """(timestamp, value) of a metric's newest datapoint (value None for a statistic set)."""
         row = self._connect().execute(
@@ -489,11 +482,6 @@ class CloudWatchBackend:
     def alarms_watching(self, namespace: str) -> list[str]:
         """The deployed alarms on a metric of ``namespace``."""
         return sorted(name for name, alarm in self.alarms.items() if alarm.namespace == namespace)
-
-    def list_metrics(self, Namespace: str | None = None, **_: Any) -> dict:
-        """ListMetrics: every metric (namespace, name, dimensions) with a datapoint."""
-        return {"Metrics": [{"Namespace": ns, "MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in json.loads(dims)]}
-                            for ns, name, dims in self.metrics.metrics(Namespace)]}
 
     def alarms_in_alarm(self, names: Iterable[str]) -> list[str]:
         """Which of these alarms are in ALARM now (evaluated now; unknown names are reported, not raised:

@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup browser run test synth lint bench clean deploy bootstrap
 
-setup: $(VENV)/.installed node_modules/.installed browser
+setup: $(VENV)/.installed node_modules/.installed
 
 # The console's browser tests drive Debian's chromium and chromedriver (never a downloaded browser):
 # installed here when missing and root (CI), else said how to; without them the tests skip locally
@@ -43,8 +43,11 @@ bootstrap: setup
 deploy: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" npx cdk deploy $(CDK_ARGS)
 
-test: setup
-	$(PY) -m pytest -q
+# Two workers (pytest-xdist): most tests wait on local jobs, endpoints and servers, so two share the
+# cores well; TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+test: setup browser
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 lint: setup
 	$(PY) -m ruff check .

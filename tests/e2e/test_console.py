@@ -9,7 +9,7 @@ execution waiting on it deploy; a cross-site form or fetch cannot start anything
 Screenshots of each page go to tests/output/console/ (looked at by a person: they must be readable);
 CONSOLE_README_SCREENSHOT=1 also refreshes docs/console/execution.png, the README's.
 
-The browser is Debian's, never downloaded: `make setup` installs it in CI; without it the tests skip
+The browser is Debian's, never downloaded: `make test` installs it in CI; without it the tests skip
 locally and fail in CI (CI=true).
 """
 
@@ -43,7 +43,7 @@ def _need_browser() -> None:
     if not missing:
         return
     why = (f"{', '.join(missing)} missing: the console's browser tests need Debian's chromium and chromium-driver "
-           "(`apt-get install -y chromium chromium-driver`, which `make setup` runs)")
+           "(`apt-get install -y chromium chromium-driver`, which `make test` runs as root)")
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI: {why}")
     pytest.skip(why)

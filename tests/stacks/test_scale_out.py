@@ -88,7 +88,7 @@ def test_training_shards_the_train_channel_and_transform_takes_its_count(scaled)
     forest = scaled["Train random forest"]["Parameters"]
     assert forest["ResourceConfig"]["InstanceCount"] == 1
     assert {c["DataSource"]["S3DataSource"]["S3DataDistributionType"] for c in forest["InputDataConfig"]} == {"FullyReplicated"}
-    transform = next(s for s in scaled.values() if s.get("Resource", "").endswith("createTransformJob.sync"))
+    transform = scaled["Batch transform"]  # ("Score champion" scores the serving champion on one instance)
     assert transform["Parameters"]["TransformResources"]["InstanceCount"] == 2
 
 

@@ -29,6 +29,7 @@ from constructs import Construct
 
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
+from stacks.model_monitoring import CLOUDWATCH_TRANSIENT, METRICS_NAMESPACE
 from stacks.storage import CAPTURE_PREFIX, CODE_PREFIX
 from stacks.task_policies import LAMBDA_TRANSIENT, S3_SDK_TRANSIENT, SAGEMAKER_TRANSIENT, SNS_TRANSIENT, guard
 
@@ -90,6 +91,7 @@ class InferencePipeline(Construct):
             .next(self._score(failure))
             .next(self._lambda_step("Flag low confidence", self.filter_predictions,
                                     {"plan.$": "$.plan", "config.$": "$.config"}, "$.filter", failure))
+            .next(self._publish_low_confidence_rate())
             .next(self._report())
             .next(self._decide(failure))
         )
@@ -283,6 +285,31 @@ class InferencePipeline(Construct):
             .otherwise(skipped),
             [joined], joined)
 
+    def _publish_low_confidence_rate(self) -> sfn.IChainable:
+        """The share of low-confidence records as LowConfidenceRate (the monitoring namespace, dimension
+        EndpointName), for the dashboard, before the decision so a failing file counts too. A metric
+        that cannot be published after the retries is noted, never the reason an inference fails."""
+        # A CustomState, not CallAwsService: PutMetricData takes no resource; _job_permissions grants
+        # it for the monitoring namespace only.
+        publish = sfn.CustomState(self, "Publish low-confidence rate", state_json={
+            "Type": "Task",
+            "Comment": "LowConfidenceRate for the dashboard (MlPipeline/ModelMonitor, per endpoint)",
+            "Resource": f"arn:{self._stack.partition}:states:::aws-sdk:cloudwatch:putMetricData",
+            "Parameters": {"Namespace": METRICS_NAMESPACE, "MetricData": [{
+                "MetricName": "LowConfidenceRate", "Unit": "None", "Value.$": "$.filter.share",
+                "Dimensions": [{"Name": "EndpointName", "Value": self.props.config.endpoint_name}]}]},
+            # not None: jsii drops None values, and the output would replace the whole state
+            "ResultSelector": {"RequestId.$": "$.SdkResponseMetadata.RequestId"},
+            "ResultPath": "$.published",
+        })
+        not_published = sfn.Pass(self, "Rate not published", result_path="$.published",
+                                 parameters={"error.$": "$.error.Error", "cause.$": "$.error.Cause"})
+        joined = sfn.Pass(self, "Rate noted")
+        guard(publish, CLOUDWATCH_TRANSIENT, not_published)
+        publish.next(joined)
+        not_published.next(joined)
+        return sfn.Chain.custom(publish, [joined], joined)
+
     def _decide(self, failure: sfn.IChainable) -> sfn.IChainable:
         too_many = sfn.Pass(
             self, "Too many low-confidence",
@@ -348,6 +375,9 @@ class InferencePipeline(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="PassSageMakerRole", actions=["iam:PassRole"], resources=[self.props.sagemaker_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="PublishLowConfidenceRate", actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}))
         self.props.key.grant_encrypt_decrypt(role)
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="VolumeKeyGrants", actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[self.props.key.key_arn],

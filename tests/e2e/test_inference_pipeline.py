@@ -135,6 +135,15 @@ def test_records_far_outside_the_training_data_fail_naming_them_after_the_predic
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
 
 
+def test_each_scored_file_publishes_its_low_confidence_rate_for_the_dashboard(world):
+    """The good file (0 of 250) and the outliers (2 of 4) each put one LowConfidenceRate datapoint,
+    the failing one too (published before the decision); the file refused at validation puts none."""
+    store = MetricStore(world.runtime.layout.cloudwatch_dir / "metrics.sqlite")
+    rate = ("MlPipeline/ModelMonitor", "LowConfidenceRate", {"EndpointName": ENDPOINT}, 0, time.time() + 60)
+    assert store.statistic(*rate, "SampleCount") == 2
+    assert store.statistic(*rate, "Minimum") == 0.0 and store.statistic(*rate, "Maximum") == 0.5
+
+
 def test_a_missing_column_fails_at_validation_before_any_invocation(world):
     result = world.runs["missing"]
     assert result.status == "FAILED" and result.error == "SchemaMismatch", (result.error, result.cause)

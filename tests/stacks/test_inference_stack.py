@@ -96,7 +96,8 @@ def test_the_steps_run_in_order_validate_score_flag_report_decide(template_json)
         state = states[name]
         name = state.get("Next") or state.get("Default")
     assert order[:order.index("Read and validate") + 1][-3:] == ["Collect input", "Apply defaults", "Read and validate"]
-    assert order[order.index("Read and validate"):][:4] == ["Read and validate", "Score batches", "Flag low confidence",
+    assert order[order.index("Read and validate"):][:6] == ["Read and validate", "Score batches", "Flag low confidence",
+                                                            "Publish low-confidence rate", "Rate noted",
                                                             "Anything captured?"]
     assert states["Score batches"]["Type"] == "Map" and states["Score batches"]["MaxConcurrency"] == 4
     assert states["Score batches"]["ItemsPath"] == "$.plan.batches"
@@ -105,7 +106,7 @@ def test_the_steps_run_in_order_validate_score_flag_report_decide(template_json)
 def test_every_task_has_retry_and_a_catch_that_notifies(inference):
     tasks = {name: s for name, s in inference.items() if s["Type"] == "Task"}
     assert {"Read and validate", "Read batch", "Invoke endpoint", "Write scores", "Flag low confidence",
-            "Draw capture report", "Notify success", "Notify failure"} <= set(tasks)
+            "Publish low-confidence rate", "Draw capture report", "Notify success", "Notify failure"} <= set(tasks)
     for name, state in tasks.items():
         assert state.get("Retry"), name
         assert state.get("Catch"), name
@@ -147,6 +148,19 @@ def _statements(template_json: dict, role_prefix: str) -> list[dict]:
 
 def _actions(statement: dict) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_the_low_confidence_rate_is_published_for_the_dashboard_and_never_fails_the_inference(inference, template_json):
+    publish = inference["Publish low-confidence rate"]
+    assert publish["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:putMetricData"
+    assert publish["Parameters"]["Namespace"] == "MlPipeline/ModelMonitor"
+    datum = publish["Parameters"]["MetricData"][0]
+    assert datum["MetricName"] == "LowConfidenceRate" and datum["Value.$"] == "$.filter.share"
+    assert datum["Dimensions"] == [{"Name": "EndpointName", "Value": "ml-pipeline-endpoint"}]
+    assert publish["Catch"][0]["Next"] == "Rate not published" and inference["Rate not published"]["Next"] == "Rate noted"
+    machine = _statements(template_json, "InferencePipelineStateMachineRole")
+    put = [st for st in machine if "cloudwatch:PutMetricData" in _actions(st)]
+    assert len(put) == 1 and put[0]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MlPipeline/ModelMonitor"}}
 
 
 def test_iam_is_scoped_to_the_endpoint_and_the_prefixes_used(template_json):

@@ -29,6 +29,7 @@ from constructs import Construct
 
 from stacks.config import PipelineConfig
 from stacks.images import PipelineImages
+from stacks.job_permissions import grant_processing_jobs, grant_put_metric_data
 from stacks.model_monitoring import CLOUDWATCH_TRANSIENT, METRICS_NAMESPACE
 from stacks.storage import CAPTURE_PREFIX, CODE_PREFIX
 from stacks.task_policies import LAMBDA_TRANSIENT, S3_SDK_TRANSIENT, SAGEMAKER_TRANSIENT, SNS_TRANSIENT, guard
@@ -360,25 +361,9 @@ class InferencePipeline(Construct):
         return self._arn("endpoint", self.props.config.endpoint_name.lower())  # SageMaker ARNs are lower-case
 
     def _job_permissions(self, role: iam.IRole) -> None:
-        """What the report's CustomState needs: its processing job, the managed rule `.sync` uses, the
-        SageMaker role passed to it, and the data key for the objects the Map reads and writes."""
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="CaptureReportJob",
-            actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
-                     "sagemaker:AddTags"],
-            resources=[self._arn("processing-job", "capture-report-*")]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="SyncJobEventRule",
-            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-            resources=[self._stack.format_arn(service="events", resource="rule",
-                                              resource_name="StepFunctionsGetEventsForSageMakerProcessingJobsRule")]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="PassSageMakerRole", actions=["iam:PassRole"], resources=[self.props.sagemaker_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="PublishLowConfidenceRate", actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}))
-        self.props.key.grant_encrypt_decrypt(role)
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="VolumeKeyGrants", actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[self.props.key.key_arn],
-            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}))
+        """What the report's CustomState needs (its processing job, the managed rule `.sync` uses, the
+        SageMaker role passed to it, the data key for the objects the Map reads and writes) and the
+        low-confidence rate's PutMetricData."""
+        grant_processing_jobs(role, sid="CaptureReportJob", job_names="capture-report-*",
+                              sagemaker_role=self.props.sagemaker_role, key=self.props.key)
+        grant_put_metric_data(role, sid="PublishLowConfidenceRate", namespace=METRICS_NAMESPACE)

@@ -26,6 +26,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import PipelineConfig
+from stacks.job_permissions import grant_processing_jobs, grant_put_metric_data
 from stacks.pipeline_functions import LAMBDAS_DIR, RUNTIME
 from stacks.storage import CODE_PREFIX
 from stacks.task_policies import LAMBDA_TRANSIENT, SAGEMAKER_TRANSIENT, SNS_TRANSIENT, guard
@@ -346,26 +347,9 @@ class ModelMonitoring(Construct):
     # ------------------------------------------------------------------ IAM, alarms
 
     def _permissions(self, role: iam.IRole) -> None:
-        arn = lambda resource: self._stack.format_arn(service="sagemaker", resource=resource, resource_name="*")
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="DriftProcessingJobs",
-            actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
-                     "sagemaker:AddTags"],
-            resources=[arn("processing-job")]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="SyncJobEventRules", actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-            resources=[self._stack.format_arn(service="events", resource="rule",
-                                              resource_name="StepFunctionsGetEventsForSageMakerProcessingJobsRule")]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="PassSageMakerRole", actions=["iam:PassRole"], resources=[self.props.sagemaker_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="PublishMonitoringMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}))
-        self.props.key.grant_encrypt_decrypt(role)
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="VolumeKeyGrants", actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[self.props.key.key_arn],
-            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}))
+        grant_processing_jobs(role, sid="DriftProcessingJobs", job_names="*", sagemaker_role=self.props.sagemaker_role,
+                              key=self.props.key)
+        grant_put_metric_data(role, sid="PublishMonitoringMetrics", namespace=METRICS_NAMESPACE)
 
     def metric(self, name: str, statistic: str = "Maximum", **dimensions: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(

@@ -63,13 +63,10 @@ def operation_of(target: str, prefix: str, service: str) -> str:
     return target.removeprefix(prefix)
 
 
-class AwsJsonServer:
-    """``answer`` on a ThreadingHTTPServer thread; ``url`` is what clients take as endpoint_url."""
+class LocalServer:
+    """A handler class on a ThreadingHTTPServer thread; ``url`` is what clients take as endpoint_url."""
 
-    def __init__(self, name: str, answer: Answer, content_type: str, host: str = "127.0.0.1", port: int = 0,
-                 encode: Callable[[Any], Any] | None = None) -> None:
-        handler = type("Handler", (_Handler,), {"answer": staticmethod(answer), "content_type": content_type,
-                                                "encode": staticmethod(encode) if encode else None})
+    def __init__(self, name: str, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0) -> None:
         self.name = name
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -81,7 +78,7 @@ class AwsJsonServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> AwsJsonServer:
+    def start(self) -> LocalServer:
         self._thread.start()
         log.debug("%s listening on %s", self.name, self.url)
         return self
@@ -89,6 +86,34 @@ class AwsJsonServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class AwsJsonServer(LocalServer):
+    """``answer`` served as the awsJson protocol."""
+
+    def __init__(self, name: str, answer: Answer, content_type: str, host: str = "127.0.0.1", port: int = 0,
+                 encode: Callable[[Any], Any] | None = None) -> None:
+        handler = type("Handler", (_Handler,), {"answer": staticmethod(answer), "content_type": content_type,
+                                                "encode": staticmethod(encode) if encode else None})
+        super().__init__(name, handler, host, port)
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body by its Content-Length (no chunked bodies, at most MAX_BODY_BYTES); a body that
+    cannot be framed ends the connection, since the rest of the stream cannot be read either."""
+    text = handler.headers.get("Content-Length")
+    if text is None:
+        if "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower():
+            handler.close_connection = True
+            raise ProtocolError("SerializationException", "chunked request bodies are not accepted: send Content-Length")
+        return b""
+    if not text.strip().isdigit():
+        handler.close_connection = True
+        raise ProtocolError("SerializationException", f"Content-Length {text!r} is not a non-negative integer")
+    if int(text) > MAX_BODY_BYTES:
+        handler.close_connection = True
+        raise ProtocolError("SerializationException", f"the request body of {int(text)} bytes is over {MAX_BODY_BYTES}")
+    return handler.rfile.read(int(text))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -100,25 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
     # a handler thread forever
     timeout = 60
 
-    def _body(self) -> bytes:
-        text = self.headers.get("Content-Length")
-        if text is None:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                self.close_connection = True
-                raise ProtocolError("SerializationException", "chunked request bodies are not accepted: send Content-Length")
-            return b""
-        if not text.strip().isdigit():
-            self.close_connection = True  # the rest of the stream cannot be framed
-            raise ProtocolError("SerializationException", f"Content-Length {text!r} is not a non-negative integer")
-        if int(text) > MAX_BODY_BYTES:
-            self.close_connection = True
-            raise ProtocolError("SerializationException", f"the request body of {int(text)} bytes is over {MAX_BODY_BYTES}")
-        return self.rfile.read(int(text))
-
     def do_POST(self) -> None:
         target = self.headers.get("X-Amz-Target", "")
         try:
-            status, document = self.answer(target, self._body())
+            status, document = self.answer(target, read_body(self))
         except ProtocolError as error:
             status, document = error.status, error_document(error.code, error.message)
         payload = json.dumps(document, default=self.encode).encode()

@@ -15,45 +15,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import cbor2
 
+from emulator.services.awsjson import LocalServer, ProtocolError, error_document, internal_fault, read_body
 from emulator.services.cloudwatch import CloudWatchBackend, CloudWatchError
 
-log = logging.getLogger("emulator.services.cloudwatch_server")
+log = logging.getLogger(__name__)
 
 SERVICE = "GraniteServiceVersion20100801"
 CBOR_PATH = f"/service/{SERVICE}/operation/"
-MAX_BODY_BYTES = 1024 * 1024  # PutMetricData's own limit is 1 MB
 
 
-class CloudWatchServer:
-    """The API on a ThreadingHTTPServer thread; ``url`` is what clients take as endpoint_url."""
+class CloudWatchServer(LocalServer):
+    """The CloudWatch metrics API on a local port, in both protocols."""
 
-    def __init__(self, api: CloudWatchBackend, host: str = "127.0.0.1", port: int = 0):
-        handler = type("Handler", (_Handler,), {"api": api})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="cloudwatch-api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> CloudWatchServer:
-        self._thread.start()
-        log.debug("CloudWatch API listening on %s", self.url)
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def __init__(self, api: CloudWatchBackend, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__("cloudwatch-api", type("Handler", (_Handler,), {"api": api}), host, port)
 
 
 def answer(api: CloudWatchBackend, operation: str, request: Any) -> tuple[int, dict]:
@@ -64,9 +45,9 @@ def answer(api: CloudWatchBackend, operation: str, request: Any) -> tuple[int, d
         return 200, api.call(operation, request)
     except CloudWatchError as error:
         return 400, {"__type": error.code, "message": error.message}
-    except Exception as error:  # an emulator bug: a 500 with the reason, never a dropped connection
+    except Exception:
         log.exception("CloudWatch API %s failed", operation)
-        return 500, {"__type": "InternalServiceFault", "message": f"{type(error).__name__}: {error}"}
+        return internal_fault("CloudWatch")
 
 
 class _Serialization(CloudWatchError):
@@ -85,13 +66,10 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60  # an idle client does not hold a handler thread forever
 
     def do_POST(self) -> None:
-        length = self.headers.get("Content-Length") or "0"
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            self.close_connection = True
-            return self._send(400, {"__type": "SerializationException",
-                                    "message": f"Content-Length {length!r}: send a body of at most {MAX_BODY_BYTES} bytes"},
-                              cbor=self.path.startswith(CBOR_PATH))
-        body = self.rfile.read(int(length))
+        try:
+            body = read_body(self)
+        except ProtocolError as error:
+            return self._send(error.status, error_document(error.code, error.message), cbor=self.path.startswith(CBOR_PATH))
         if self.path.startswith(CBOR_PATH):
             operation = self.path.removeprefix(CBOR_PATH).split("?")[0]
             try:

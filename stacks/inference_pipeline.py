@@ -28,6 +28,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import PipelineConfig
+from stacks.execution_input import input_must_be_an_object
 from stacks.images import PipelineImages
 from stacks.job_permissions import grant_processing_jobs, grant_put_metric_data
 from stacks.model_monitoring import CLOUDWATCH_TRANSIENT, METRICS_NAMESPACE
@@ -151,23 +152,7 @@ class InferencePipeline(Construct):
     # ------------------------------------------------------------------ steps
 
     def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
-        """A non-object input ends here, named (merging defaults over it would fail outside any Catch)."""
-        refused = sfn.Pass(
-            self, "Input is not an object",
-            parameters={"error": {
-                "Error": "InvalidExecutionInput",
-                "Cause": 'The execution input must be a JSON object like {"input_s3_uri": '
-                         f'"s3://<bucket>/{self.props.config.inference_prefix}records.csv"}}. Start it again with one.',
-            }},
-        ).next(failure)
-        return (
-            sfn.Choice(self, "Input is an object?")
-            .when(sfn.Condition.or_(
-                sfn.Condition.is_string("$"), sfn.Condition.is_numeric("$"), sfn.Condition.is_boolean("$"),
-                sfn.Condition.is_null("$"), sfn.Condition.is_present("$[0]"),
-            ), refused)
-            .afterwards(include_otherwise=True)
-        )
+        return input_must_be_an_object(self, failure, '{"input_s3_uri": "s3://<bucket>/' + self.props.config.inference_prefix + 'records.csv"}')
 
     def _score(self, failure: sfn.IChainable) -> sfn.Map:
         """Every batch through the endpoint, ``inference_max_concurrency`` at a time."""

@@ -26,6 +26,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import PipelineConfig
+from stacks.execution_input import input_must_be_an_object
 from stacks.job_permissions import grant_processing_jobs, grant_put_metric_data
 from stacks.pipeline_functions import LAMBDAS_DIR, RUNTIME
 from stacks.storage import CODE_PREFIX
@@ -154,18 +155,7 @@ class ModelMonitoring(Construct):
                 "retraining_settings": {}}
 
     def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
-        refused = sfn.Pass(self, "Input is not an object", parameters={"error": {
-            "Error": "InvalidExecutionInput",
-            "Cause": 'The monitoring input must be a JSON object, like {} or {"window_start": "2026-01-31T10:00:00Z", '
-                     '"window_end": "2026-01-31T11:00:00Z"}.'}}).next(failure)
-        return (
-            sfn.Choice(self, "Input is an object?")
-            .when(sfn.Condition.or_(
-                sfn.Condition.is_string("$"), sfn.Condition.is_numeric("$"), sfn.Condition.is_boolean("$"),
-                sfn.Condition.is_null("$"), sfn.Condition.is_present("$[0]"),
-            ), refused)
-            .afterwards(include_otherwise=True)
-        )
+        return input_must_be_an_object(self, failure, '{} or {"window_start": "2026-01-31T10:00:00Z", "window_end": "2026-01-31T11:00:00Z"}')
 
     def _collect(self, failure: sfn.IChainable) -> sfn.IChainable:
         collect = self._lambda_step("Collect capture", self.collect, {

@@ -30,6 +30,7 @@ from stacks import preprocessing
 from stacks.approvals import REGISTERED_BY
 from stacks.candidates import CandidateFanOut, CandidateProps
 from stacks.config import PipelineConfig
+from stacks.execution_input import input_must_be_an_object
 from stacks.images import PipelineImages
 from stacks.storage import CAPTURE_PREFIX, CODE_PREFIX
 from stacks.task_policies import (
@@ -128,24 +129,7 @@ class TrainingPipeline(Construct):
     # ------------------------------------------------------------------ input
 
     def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
-        """An input that is not a JSON object ends here, named and notified: merging defaults over it
-        would fail the execution with an intrinsic-function error no Catch sees. The one JSONata
-        state of the machine: JSONPath's Choice rules cannot tell an empty array from an object."""
-        refused = sfn.Pass(
-            self, "Input is not an object",
-            # replaces the whole input: ResultPath "$.error" cannot set a member of a string or array
-            parameters={"error": {
-                "Error": "InvalidExecutionInput",
-                "Cause": 'The execution input must be a JSON object of settings, like {"input_s3_uri": '
-                         '"s3://<bucket>/raw/data.csv"}; it was a string, number, boolean, null or array. '
-                         "Start the execution again with an object (see docs/execution-input.md).",
-            }},
-        ).next(failure)
-        return (
-            sfn.Choice.jsonata(self, "Input is an object?")
-            .when(sfn.Condition.jsonata("{% $type($states.input) != 'object' %}"), refused)
-            .afterwards(include_otherwise=True)
-        )
+        return input_must_be_an_object(self, failure, '{"input_s3_uri": "s3://<bucket>/raw/data.csv"} (see docs/execution-input.md)')
 
     def _collect_input(self) -> sfn.Pass:
         return sfn.Pass(

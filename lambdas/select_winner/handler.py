@@ -16,8 +16,11 @@ percentiles over those lists: standard library only, as the Lambda runtime has n
 The rule (README, "Models compete"):
   1. the best metric leads (direction of the gated metric);
   2. a candidate whose paired 95% interval of the difference from the leader holds 0 is tied with it;
-  3. among the leader and those tied with it, the fastest wins: the lowest mean single-row latency,
-     then the smallest model, then the best metric.
+  3. among the leader and those tied with it, a candidate at least MATERIALLY_FASTER times faster
+     (mean single-row latency) than every other wins; otherwise the smallest model, then the best
+     metric. Latency alone would be a coin toss: measured on a busy machine it moves by tens of
+     percent between identical runs, and two identical runs must pick the same model (the champion
+     check compares them), while the model's size is the same every time.
 Returns {"metric", "direction", "rule", "winner": <its entry + figures>, "losers": [entries with a
 "reason"], "leaderboard": [rows], "table": [text lines]}; AllCandidatesFailed when no candidate trained.
 """
@@ -32,8 +35,10 @@ from urllib.parse import urlparse
 
 import boto3
 
+MATERIALLY_FASTER = 2.0  # latency ratios below this are within what a loaded machine's measurement moves
 RULE = ("best metric leads; a candidate whose paired-bootstrap 95% interval of the difference from the leader holds 0 "
-        "is tied with it; among tied candidates the lowest mean single-row latency wins (then the smaller model)")
+        "is tied with it; among tied candidates one at least 2x faster per row than the others wins, else the smaller "
+        "model (then the better metric)")
 
 
 class AllCandidatesFailed(Exception):
@@ -107,13 +112,17 @@ def select(entries: list[dict[str, Any]], reports: dict[str, dict[str, Any]], bo
         if difference[name] is not None and difference[name][0] <= 0 <= difference[name][1]:
             tied.add(name)
 
-    def speed(name: str) -> tuple:
-        latency = figures[name].get("latency_ms")
-        size = figures[name].get("size_bytes")
-        return (latency if latency is not None else math.inf, size if size is not None else math.inf,
-                sign * value[name], name)
+    def latency(name: str) -> float:
+        found = figures[name].get("latency_ms")
+        return found if found is not None else math.inf
 
-    winner = min(tied, key=speed)
+    def simplicity(name: str) -> tuple:
+        size = figures[name].get("size_bytes")
+        return (size if size is not None else math.inf, sign * value[name], name)
+
+    fastest = min(tied, key=latency)
+    materially_faster = all(latency(fastest) * MATERIALLY_FASTER <= latency(other) for other in tied - {fastest})
+    winner = fastest if len(tied) > 1 and materially_faster else min(tied, key=simplicity)
     ranked = sorted(trained, key=lambda e: (e["name"] != winner, sign * value[e["name"]], e["name"]))
 
     def shown(name: str) -> str:
@@ -127,13 +136,18 @@ def select(entries: list[dict[str, Any]], reports: dict[str, dict[str, Any]], bo
             return f"{shown(name)}; the only candidate that trained"
         if name == winner and name == leader:
             tied_with = sorted(tied - {name})
-            return (f"best {shown(name)}" + (f"; tied with {tied_with} and the fastest" if tied_with else
+            why = "at least 2x faster per row" if materially_faster else "the smallest model"
+            return (f"best {shown(name)}" + (f"; tied with {tied_with} and {why}" if tied_with else
                                               "; the others are worse beyond their paired intervals"))
+        if name == winner and materially_faster:
+            return (f"tied with the best ({between}) and at least 2x faster: {figures[name].get('latency_ms', 0):.3g} ms "
+                    f"per row against {figures[leader].get('latency_ms', 0):.3g} ms")
         if name == winner:
-            return (f"tied with the best ({between}) and faster: {figures[name].get('latency_ms', 0):.3g} ms per row "
-                    f"against {figures[leader].get('latency_ms', 0):.3g} ms")
+            return (f"tied with the best ({between}) and smaller: {figures[name].get('size_bytes', 0)} bytes against "
+                    f"{figures[leader].get('size_bytes', 0)}")
         if name in tied:
-            return f"Not selected: tied with the best ({between}) but slower than {winner!r} (the tie rule picks the fastest)"
+            why = "at least 2x slower per row" if materially_faster else "a larger model"
+            return f"Not selected: tied with the best ({between}) but {why} than {winner!r} (the tie rule)"
         return f"Not selected: {shown(name)} is worse than {leader!r}'s {shown(leader)} ({between}, which excludes 0)"
 
     rows = []
@@ -186,7 +200,7 @@ def table(rows: list[dict[str, Any]], metric: str) -> list[str]:
         seconds = row.get("training_seconds")
         size = row.get("size_bytes")
         latency = row.get("latency_ms")
-        note = "winner" if row.get("winner") else ("tied, slower" if row.get("tied_with_best") else "worse")
+        note = "winner" if row.get("winner") else ("tied" if row.get("tied_with_best") else "worse")
         lines.append(
             f"{mark} {row['name'][:21]:<22}{row['family']:<15}{row['value']:>10.4g}  {ci_text:<21}"
             f"{(f'{seconds:.0f}' if isinstance(seconds, (int, float)) else '-'):>8}"

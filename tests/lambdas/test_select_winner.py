@@ -66,9 +66,25 @@ def test_overlapping_candidates_are_tied_and_the_faster_one_wins(data):
     assert other["difference_ci95"][0] <= 0 <= other["difference_ci95"][1]
     assert leader["name"] == "rf" and result["winner"]["name"] == "xgb"  # tied: the fastest wins
     assert "tied with the best" in result["winner"]["reason"] and "faster" in result["winner"]["reason"]
-    assert "slower than 'xgb'" in result["losers"][0]["reason"]
+    assert "2x slower per row than 'xgb'" in result["losers"][0]["reason"]
     assert all(line and len(line) < 200 for line in result["table"])
     assert result["table"][1].startswith("* xgb")
+
+
+@pytest.mark.parametrize("rf_latency", [4.0, 6.0, 9.0, 11.0])
+def test_tied_candidates_within_2x_latency_are_decided_by_size_the_same_every_time(data, rf_latency):
+    """Latency measured on a busy machine moves between identical runs; a tie decided by it would
+    deploy one model, then the other, and the champion check would reject the second run. Under 2x
+    apart it does not decide: the smaller model wins, whatever the measured latencies."""
+    labels, rng = data
+    errors = rng.normal(0, 1.0, 500)
+    shuffled = rng.permutation(errors)
+    shuffled[np.argmax(np.abs(shuffled))] *= 1.05
+    forest = scored("rf", labels, labels + errors, latency_ms=rf_latency, size=1_500_000)
+    booster = scored("xgb", labels, labels + shuffled, latency_ms=6.8, size=42_000)
+    result = run(booster, forest)
+    assert result["winner"]["name"] == "xgb" and "smaller" in result["winner"]["reason"]
+    assert "a larger model than 'xgb'" in result["losers"][0]["reason"]
 
 
 def test_the_paired_interval_is_narrower_than_the_unpaired_one(data):

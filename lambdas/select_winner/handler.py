@@ -16,11 +16,11 @@ percentiles over those lists: standard library only, as the Lambda runtime has n
 The rule (README, "Models compete"):
   1. the best metric leads (direction of the gated metric);
   2. a candidate whose paired 95% interval of the difference from the leader holds 0 is tied with it;
-  3. among the leader and those tied with it, a candidate at least MATERIALLY_FASTER times faster
-     (mean single-row latency) than every other wins; otherwise the smallest model, then the best
-     metric. Latency alone would be a coin toss: measured on a busy machine it moves by tens of
-     percent between identical runs, and two identical runs must pick the same model (the champion
-     check compares them), while the model's size is the same every time.
+  3. among the leader and those tied with it, the simplest wins: the smallest model, then the best
+     metric. Not the fastest: latency measured on a busy machine moves by tens of percent (and across
+     any threshold) between identical runs, so two runs on the same data would deploy different
+     models and the champion check would reject the second; a model's size is the same every time.
+     The latency stays on the leaderboard for people to weigh.
 Returns {"metric", "direction", "rule", "winner": <its entry + figures>, "losers": [entries with a
 "reason"], "leaderboard": [rows], "table": [text lines]}; AllCandidatesFailed when no candidate trained.
 """
@@ -35,10 +35,8 @@ from urllib.parse import urlparse
 
 import boto3
 
-MATERIALLY_FASTER = 2.0  # latency ratios below this are within what a loaded machine's measurement moves
 RULE = ("best metric leads; a candidate whose paired-bootstrap 95% interval of the difference from the leader holds 0 "
-        "is tied with it; among tied candidates one at least 2x faster per row than the others wins, else the smaller "
-        "model (then the better metric)")
+        "is tied with it; among tied candidates the smallest model wins (then the better metric)")
 
 
 class AllCandidatesFailed(Exception):
@@ -112,17 +110,11 @@ def select(entries: list[dict[str, Any]], reports: dict[str, dict[str, Any]], bo
         if difference[name] is not None and difference[name][0] <= 0 <= difference[name][1]:
             tied.add(name)
 
-    def latency(name: str) -> float:
-        found = figures[name].get("latency_ms")
-        return found if found is not None else math.inf
-
     def simplicity(name: str) -> tuple:
         size = figures[name].get("size_bytes")
         return (size if size is not None else math.inf, sign * value[name], name)
 
-    fastest = min(tied, key=latency)
-    materially_faster = all(latency(fastest) * MATERIALLY_FASTER <= latency(other) for other in tied - {fastest})
-    winner = fastest if len(tied) > 1 and materially_faster else min(tied, key=simplicity)
+    winner = min(tied, key=simplicity)
     ranked = sorted(trained, key=lambda e: (e["name"] != winner, sign * value[e["name"]], e["name"]))
 
     def shown(name: str) -> str:
@@ -136,18 +128,13 @@ def select(entries: list[dict[str, Any]], reports: dict[str, dict[str, Any]], bo
             return f"{shown(name)}; the only candidate that trained"
         if name == winner and name == leader:
             tied_with = sorted(tied - {name})
-            why = "at least 2x faster per row" if materially_faster else "the smallest model"
-            return (f"best {shown(name)}" + (f"; tied with {tied_with} and {why}" if tied_with else
+            return (f"best {shown(name)}" + (f"; tied with {tied_with} and the smallest model" if tied_with else
                                               "; the others are worse beyond their paired intervals"))
-        if name == winner and materially_faster:
-            return (f"tied with the best ({between}) and at least 2x faster: {figures[name].get('latency_ms', 0):.3g} ms "
-                    f"per row against {figures[leader].get('latency_ms', 0):.3g} ms")
         if name == winner:
             return (f"tied with the best ({between}) and smaller: {figures[name].get('size_bytes', 0)} bytes against "
                     f"{figures[leader].get('size_bytes', 0)}")
         if name in tied:
-            why = "at least 2x slower per row" if materially_faster else "a larger model"
-            return f"Not selected: tied with the best ({between}) but {why} than {winner!r} (the tie rule)"
+            return f"Not selected: tied with the best ({between}) but a larger model than {winner!r} (the tie rule)"
         return f"Not selected: {shown(name)} is worse than {leader!r}'s {shown(leader)} ({between}, which excludes 0)"
 
     rows = []

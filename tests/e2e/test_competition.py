@@ -102,15 +102,11 @@ def invoke(pipeline: Pipeline, lines: list[str]) -> list[float]:
 
 def by_rule(board: list[dict], direction: str = "lower") -> str:
     """README's rule, from the leaderboard's own figures: the best metric leads; those whose paired
-    interval of the difference holds 0 tie with it; one at least 2x faster than the other tied ones wins,
-    else the smallest model."""
+    interval of the difference holds 0 tie with it; the smallest model of the tied wins."""
     trained = [row for row in board if row["status"] == "Succeeded"]
     sign = 1 if direction == "lower" else -1
     leader = min(trained, key=lambda row: sign * row["value"])
     tied = [leader] + [row for row in trained if row is not leader and row["difference_ci95"][0] <= 0 <= row["difference_ci95"][1]]
-    fastest = min(tied, key=lambda row: row["latency_ms"])
-    if len(tied) > 1 and all(fastest["latency_ms"] * 2 <= row["latency_ms"] for row in tied if row is not fastest):
-        return fastest["name"]
     return min(tied, key=lambda row: (row["size_bytes"], sign * row["value"]))["name"]
 
 

@@ -53,6 +53,9 @@ class Progress:
     # (state, error, cause) of the last task failure no retry fixed and no Choice came after: when the
     # execution fails, the reason (a Catch usually routes it through a notification to a Fail state)
     last_failure: tuple[str, str, str] | None = None
+    # the newest failure of each error name: the execution's own error is the one to explain, not a
+    # later failure a failure handler caught on its way out (a lock it did not hold, say)
+    failures: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     last_entered: str = ""  # "<name> (<type>)" of the last state entered
 
     def _line(self, text: str) -> None:
@@ -115,7 +118,7 @@ class Progress:
         elif kind in _FAILED:
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
             error, cause = details.get("error", ""), details.get("cause", "")
-            self.last_failure = (state, error, cause)
+            self.last_failure = self.failures[error] = (state, error, cause)
             self.pending_catch = (state, error, failure_reason(cause))
         elif kind in ("TaskSucceeded", "LambdaFunctionSucceeded"):
             if self.last_failure and self.last_failure[0] == state:
@@ -165,7 +168,9 @@ def summarize(runtime: Runtime, machine: StateMachineSpec, name: str, result: An
     print(f"history: {folder}  (output.json, history.json; Lambda logs in logs/)")
     if result.status == "SUCCEEDED":
         return 0
-    if progress.last_failure:
+    if result.error in progress.failures:  # a later, caught failure (e.g. in the failure handler) is not why
+        state, error, cause = progress.failures[result.error]
+    elif progress.last_failure:
         state, error, cause = progress.last_failure
     else:  # ended by a Fail state (e.g. after a Choice) or the execution's own timeout
         state, error, cause = progress.last_entered, result.error, result.cause

@@ -79,6 +79,28 @@ def test_run_failure_exits_1_with_the_failing_state(tmp_path, capsys, mini_assem
     assert (tmp_path / "state" / "executions" / "mini-training" / "bad-input").is_dir()
 
 
+def test_the_summary_explains_the_executions_own_error_not_a_later_caught_one(capsys):
+    """A Lambda's ChampionMismatch is caught to the failure handler, whose first task finds no deploy
+    lock (NoSuchKey, caught: expected); the execution fails with ChampionMismatch, and so does the summary."""
+    from types import SimpleNamespace
+
+    from emulator.cli.progress import summarize
+
+    progress = Progress(write=lambda line: None)
+    events = [("Quality gate", "LambdaFunctionFailed", "ChampionMismatch", "This model predicts 'cultivar'"),
+              ("Read lock on failure", "TaskFailed", "S3.NoSuchKeyException", "The specified key does not exist.")]
+    for n, (state, kind, error, cause) in enumerate(events):
+        progress({"id": 3 * n + 1, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": state}})
+        progress({"id": 3 * n + 2, "previousEventId": 3 * n + 1, "type": "TaskScheduled"})
+        details = "lambdaFunctionFailedEventDetails" if kind.startswith("Lambda") else "taskFailedEventDetails"
+        progress({"id": 3 * n + 3, "previousEventId": 3 * n + 2, "type": kind, details: {"error": error, "cause": cause}})
+    runtime = SimpleNamespace(execution_dir=lambda machine, name: Path("/tmp") / machine / name)
+    result = SimpleNamespace(status="FAILED", error="ChampionMismatch", cause="This model predicts 'cultivar'")
+    assert summarize(runtime, SimpleNamespace(name="m"), "run", result, progress, 1.0) == 1
+    out = capsys.readouterr().out
+    assert "failed state: Quality gate" in out and "error: ChampionMismatch" in out and "NoSuchKey" not in out
+
+
 def test_run_without_input_is_a_usage_error(tmp_path, capsys, mini_assembly):
     assert cli.main(["--state-dir", str(tmp_path), "run", "--assembly", str(mini_assembly)]) == 2
     assert "--sample" in capsys.readouterr().err

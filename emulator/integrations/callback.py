@@ -5,7 +5,8 @@ the message (each carrying ``$$.Task.Token`` wherever Parameters put it), then t
 someone answers the token with SendTaskSuccess (its output is the task's result), SendTaskFailure
 (the task fails with that error and cause) or lets TimeoutSeconds / HeartbeatSeconds pass. The
 token's record is on disk (services.stepfunctions.tokens), so the answer may come from any process,
-and a resumed execution waits on its old token without sending the request again.
+and a resumed execution waits on its old token without sending the request again (unless its first
+process died before the request went out).
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ class WaitForTaskToken(Integration):
             # AWS rejects such a definition: nobody could ever answer the task
             raise StatesError("States.Runtime", f"{request.state_name}: the Parameters of a .waitForTaskToken task must pass "
                                                 f"the task token ($$.Task.Token) to the service")
-        fresh = self.tokens.register(token, execution_arn=request.execution_arn, state_name=request.state_name,
-                                     resource=request.resource, timeout_seconds=request.timeout_seconds,
-                                     heartbeat_seconds=request.heartbeat_seconds)
-        if fresh:
+        unsent = self.tokens.register(token, execution_arn=request.execution_arn, state_name=request.state_name,
+                                      resource=request.resource, timeout_seconds=request.timeout_seconds,
+                                      heartbeat_seconds=request.heartbeat_seconds)
+        if unsent:
             try:
                 handle = self.inner.start(request)
                 while self.inner.poll(handle) is None:  # the request itself (an invocation, a publish)
@@ -48,6 +49,7 @@ class WaitForTaskToken(Integration):
             except BaseException:
                 self.tokens.close(token)
                 raise
+            self.tokens.mark_sent(token)
         return token
 
     def poll(self, token: str) -> TaskOutcome | None:

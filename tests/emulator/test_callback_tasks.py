@@ -17,9 +17,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from emulator.asl.ports import Integration, TaskOutcome, TaskRequest
+from emulator.integrations.callback import WaitForTaskToken
 from emulator.services.sns import read_outbox
 from emulator.services.stepfunctions.machines import StateMachineSpec
 from emulator.services.stepfunctions.server import StepFunctionsServer
+from emulator.services.stepfunctions.tokens import TaskTokens
 from emulator.storage.layout import Layout
 
 TOPIC = "arn:aws:sns:us-east-1:000000000000:mini-alerts"
@@ -74,6 +77,22 @@ def wait_for_token(runtime, arn: str, timeout: float = 20) -> str:
     raise AssertionError(f"{arn} never waited on a task token")
 
 
+def wait_for_sent(runtime, token: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not (runtime.tokens.read(token) or {}).get("requestSent"):
+        assert time.monotonic() < deadline, "the request carrying the token was never sent"
+        time.sleep(0.05)
+
+
+def wait_for_message(layout, topic: str, timeout: float = 20) -> dict:
+    """The token is recorded before the task's request is sent (as on AWS), so the message may trail it."""
+    deadline = time.monotonic() + timeout
+    while not (messages := read_outbox(layout, topic)):
+        assert time.monotonic() < deadline, f"nothing was published to {topic}"
+        time.sleep(0.05)
+    return messages[-1]
+
+
 def wait_for_end(api, arn: str, timeout: float = 30) -> dict:
     deadline = time.monotonic() + timeout
     while (described := api.describe_execution(executionArn=arn))["status"] == "RUNNING":
@@ -85,7 +104,7 @@ def wait_for_end(api, arn: str, timeout: float = 30) -> dict:
 def test_the_token_reaches_the_topic_and_send_task_success_resumes_with_its_output(api, mini_runtime):
     arn = start(api, mini_runtime, callback_machine(), "ok-1")
     token = wait_for_token(mini_runtime, arn)
-    message = json.loads(read_outbox(mini_runtime.layout, "mini-alerts")[-1]["Message"])
+    message = json.loads(wait_for_message(mini_runtime.layout, "mini-alerts")["Message"])
     assert message == {"token": token, "model": "m-1"}
     assert api.describe_execution(executionArn=arn)["status"] == "RUNNING"
     api.send_task_success(taskToken=token, output=json.dumps({"approved": True}))
@@ -201,6 +220,7 @@ def test_a_wait_outlives_its_killed_process_and_resumes_on_the_same_token(mini_r
     arn = f"arn:aws:states:us-east-1:000000000000:execution:{machine.name}:resumed-1"
     try:
         token = wait_for_token(mini_runtime, arn, timeout=60)
+        wait_for_sent(mini_runtime, token)  # killed after the request went out: it is not sent again
     finally:
         os.killpg(waiter.pid, signal.SIGKILL)
         waiter.wait(10)
@@ -238,3 +258,31 @@ def test_shutting_down_leaves_a_waiting_execution_running_on_disk(api, mini_runt
     assert mini_runtime.tokens.read(token)["status"] == "WAITING"
     api.send_task_success(taskToken=token, output="{}")  # here it still runs: let it end
     assert wait_for_end(api, arn)["status"] == "SUCCEEDED"
+
+
+class _CountingPublish(Integration):
+    def __init__(self):
+        self.sent = []
+
+    def start(self, request: TaskRequest) -> str:
+        self.sent.append(request.parameters)
+        return "sent"
+
+    def poll(self, handle: str) -> TaskOutcome:
+        return TaskOutcome({})
+
+
+def test_a_request_its_dead_process_never_sent_is_sent_by_the_resumed_execution(tmp_path):
+    """Killed between registering the token and sending the request: the resumed execution sends it
+    (once), else nobody would ever learn the token and the execution would wait until its timeout."""
+    tokens = TaskTokens(Layout.at(tmp_path).stepfunctions_records)
+    publish = _CountingPublish()
+    waiter = WaitForTaskToken(publish, tokens)
+    request = TaskRequest(resource="arn:aws:states:::sns:publish.waitForTaskToken", key="sns:publish.waitForTaskToken",
+                          parameters={"Message": {"token": "tok-1"}}, state_name="Ask", task_token="tok-1",
+                          execution_arn="arn:aws:states:us-east-1:000000000000:execution:m:run-1", execution_name="run-1")
+    tokens.register("tok-1", execution_arn=request.execution_arn, state_name="Ask", resource=request.resource)
+    assert waiter.start(request) == "tok-1" and len(publish.sent) == 1  # the dead process's token, sent now
+    assert tokens.read("tok-1")["requestSent"]
+    waiter.start(request)  # resumed again after the request went out
+    assert len(publish.sent) == 1

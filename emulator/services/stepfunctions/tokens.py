@@ -8,7 +8,7 @@ waiter is gone and resumes their executions.
 
 A record: {"token", "executionArn", "stateMachineName", "executionName", "stateName", "resource",
 "status" (WAITING | SUCCEEDED | FAILED | TIMED_OUT | CLOSED), "output" | "error"/"cause",
-"created", "heartbeat", "heartbeatSeconds", "deadline" (epoch seconds), "waiterPid"}.
+"created", "heartbeat", "heartbeatSeconds", "deadline" (epoch seconds), "waiterPid", "requestSent"}.
 """
 
 from __future__ import annotations
@@ -48,16 +48,19 @@ class TaskTokens:
     # -- the waiting side (the execution's process) -------------------------------------------
     def register(self, token: str, *, execution_arn: str, state_name: str, resource: str,
                  timeout_seconds: float | None = None, heartbeat_seconds: float | None = None) -> bool:
-        """Record a waiting task; False when the token was registered before (a resumed execution
-        waits on its old token again: the request that carried it is not sent twice)."""
-        created = False
+        """Record a waiting task; True when the request that carries the token is still to be sent.
+        A resumed execution waits on its old token again: the request is not sent twice, unless the
+        process that registered the token died before the request went out (at least once, as a
+        lost approval request would leave the execution waiting until its timeout)."""
+        unsent = False
 
         def change(record: dict | None) -> dict:
-            nonlocal created
+            nonlocal unsent
             now = self.clock()
             if record is not None:
+                unsent = record["status"] == WAITING and not record.get("requestSent")
                 return {**record, "waiterPid": os.getpid()}
-            created = True
+            unsent = True
             machine, name = _names(execution_arn)
             return {"token": token, "executionArn": execution_arn, "stateMachineName": machine, "executionName": name,
                     "stateName": state_name, "resource": resource, "status": WAITING, "created": now,
@@ -65,7 +68,11 @@ class TaskTokens:
                     "deadline": now + timeout_seconds if timeout_seconds else None, "waiterPid": os.getpid()}
 
         self.records.update(KIND, _key(token), change)
-        return created
+        return unsent
+
+    def mark_sent(self, token: str) -> None:
+        """The request carrying the token went out: a resumed execution must not send it again."""
+        self.records.update(KIND, _key(token), lambda r: r if r is None else {**r, "requestSent": self.clock()})
 
     def read(self, token: str) -> dict | None:
         return self.records.read(KIND, _key(token))

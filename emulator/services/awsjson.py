@@ -3,8 +3,9 @@
 A client POSTs / with ``X-Amz-Target: <Prefix>.<Operation>`` and a JSON object body; the answer is
 JSON with the service's content type, and an error is ``{"__type": <code>, "message": ...}`` (400
 for a client error), which botocore raises as the modelled exception. Each service supplies only
-``answer(target, body) -> (status, document)``; the framing, the threads, the deadlines and the
-masking of internal faults live here, once.
+its backend's ``call(operation, request)`` and its error base class (``answer`` turns them into
+``(status, document)``); the framing, the threads, the deadlines and the masking of internal
+faults live here, once.
 """
 
 from __future__ import annotations
@@ -61,6 +62,24 @@ def operation_of(target: str, prefix: str, service: str) -> str:
         raise ProtocolError("UnknownOperationException",
                             f"X-Amz-Target {target!r} is not a {service} operation (expected {prefix}<Operation>)")
     return target.removeprefix(prefix)
+
+
+def answer(target: str, body: bytes, *, service: str, prefix: str, call: Callable[[str, dict], dict],
+           errors: type[Exception], decode: Callable[[str, dict], dict] | None = None) -> tuple[int, dict]:
+    """(HTTP status, JSON body) for one request; the whole protocol, without the socket. ``errors``
+    is the service's error base (``code``, ``message``, optional ``status``); ``decode`` may check
+    the operation and turn the wire request into the backend's (SageMaker's timestamps)."""
+    try:
+        operation = operation_of(target, prefix, service)
+        request = parse_request(body)
+        return 200, call(operation, decode(operation, request) if decode else request)
+    except ProtocolError as error:
+        return error.status, error_document(error.code, error.message)
+    except errors as error:
+        return getattr(error, "status", 400), error_document(error.code, error.message)
+    except Exception:
+        log.exception("%s API %s failed", service, target)
+        return internal_fault(service)
 
 
 class LocalServer:

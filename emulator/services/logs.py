@@ -9,6 +9,7 @@ as they would on AWS.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -54,8 +55,12 @@ class LogsBackend:
         if operation not in self.OPERATIONS:
             raise UnknownOperation(f"The local CloudWatch Logs API does not serve {operation}; it serves: "
                                    f"{', '.join(self.OPERATIONS)} (the SageMaker job log groups)")
-        method = "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
-        return getattr(self, method)(**request)
+        method = getattr(self, "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_"))
+        try:
+            inspect.signature(method).bind(**request)
+        except TypeError as error:  # a required field missing
+            raise InvalidParameterException(f"{operation}: {error}") from None
+        return method(**request)
 
     def _arn(self, group: str) -> str:
         return f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}:*"

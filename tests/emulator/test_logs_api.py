@@ -3,6 +3,10 @@ one stream per job, GetLogEvents' tail, head and tokens, and errors in the API's
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -61,3 +65,20 @@ def test_unknown_groups_and_streams_are_named(logs):
     with pytest.raises(ClientError) as caught:
         logs.get_log_events(logGroupName=GROUP, logStreamName="run-1-training/algo-1", nextToken="garbage")
     assert caught.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_a_request_without_a_required_field_is_an_invalid_parameter(tmp_path):
+    """botocore checks required fields before sending; a raw client that does not gets the API's
+    InvalidParameterException naming the field, never a 500."""
+    server = LogsServer(LogsBackend(Layout.at(tmp_path))).start()
+    try:
+        request = urllib.request.Request(server.url, data=json.dumps({"logGroupName": GROUP}).encode(), method="POST",
+                                         headers={"X-Amz-Target": "Logs_20140328.GetLogEvents",
+                                                  "Content-Type": "application/x-amz-json-1.1"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        document = json.loads(caught.value.read())
+    finally:
+        server.stop()
+    assert caught.value.code == 400 and document["__type"] == "InvalidParameterException"
+    assert "logStreamName" in document["message"]

@@ -16,25 +16,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import logging
 from functools import partial
 from typing import Any
 
 from botocore.model import Shape
 
-from emulator.services.awsjson import (
-    AwsJsonServer,
-    ProtocolError,
-    error_document,
-    internal_fault,
-    operation_of,
-    parse_request,
-)
+from emulator.services.awsjson import AwsJsonServer, ProtocolError, answer
 from emulator.services.sagemaker.exceptions import SageMakerError
 from emulator.services.sagemaker.facade import SageMakerBackend
 from emulator.services.sagemaker.validation import operation_model, service_model
-
-log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "SageMaker."
 # What the local control plane answers: reading every resource the pipelines make, the registry's
@@ -84,29 +74,21 @@ def _to_wire(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def answer(api: SageMakerBackend, target: str, body: bytes) -> tuple[int, dict]:
-    """(HTTP status, JSON body) for one request; the whole protocol, without the socket."""
-    try:
-        operation = operation_of(target, TARGET_PREFIX, "SageMaker")
-        if operation not in SERVED:
-            known = operation in service_model().operation_names
-            raise ProtocolError("UnknownOperationException",
+def decode(operation: str, request: dict) -> dict:
+    """Only SERVED operations answer; the request's wire values as the backend takes them."""
+    if operation not in SERVED:
+        known = operation in service_model().operation_names
+        raise ProtocolError("UnknownOperationException",
                             f"The local SageMaker API does not serve {operation}"
                             + ("" if known else " (it is not a SageMaker operation)")
                             + f"; it serves: {', '.join(sorted(SERVED))}")
-        request = from_wire(parse_request(body), operation_model(operation).input_shape)
-        return 200, api.call(operation, request)
-    except ProtocolError as error:
-        return error.status, error_document(error.code, error.message)
-    except SageMakerError as error:
-        return error.status, error_document(error.code, error.message)
-    except Exception:
-        log.exception("SageMaker API %s failed", target)
-        return internal_fault("SageMaker")
+    return from_wire(request, operation_model(operation).input_shape)
 
 
 class SageMakerServer(AwsJsonServer):
     """The SageMaker control-plane API on a local port."""
 
     def __init__(self, api: SageMakerBackend, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__("sagemaker-api", partial(answer, api), "application/x-amz-json-1.1", host, port, encode=_to_wire)
+        super().__init__("sagemaker-api", partial(answer, service="SageMaker", prefix=TARGET_PREFIX, call=api.call,
+                                                  errors=SageMakerError, decode=decode),
+                         "application/x-amz-json-1.1", host, port, encode=_to_wire)

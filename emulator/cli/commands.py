@@ -18,6 +18,7 @@ from emulator.aws.arns import execution_arn
 from emulator.cli import endpoints
 from emulator.cli.errors import CliError
 from emulator.cli.progress import Progress, summarize
+from emulator.cli.settings import parse_settings
 from emulator.cli.signals import stop_on_signals
 from emulator.cli.synth import DEFAULT_STACK, parse_context, prepare, synth
 from emulator.cli.watch import watch
@@ -200,15 +201,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     source = Path(args.file).expanduser().resolve()
     if not source.is_file():
         raise CliError(f"{source} is not a file: give a .csv or .jsonl file of records")
-    settings = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise CliError(f"--set {item!r}: give KEY=VALUE, e.g. --set confidence_threshold=0.6")
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value
+    settings = parse_settings(args.set, "confidence_threshold=0.6")
     started = time.monotonic()
     with stop_on_signals(), Runtime.open(args.state_dir, args.project, time_scale=args.time_scale) as runtime:
         machine = next((m for m in runtime.deployment.state_machines if "InferencePipeline" in m.logical_id

@@ -13,6 +13,7 @@ from typing import Any
 
 from emulator.cli.errors import CliError
 from emulator.cli.progress import Progress, summarize
+from emulator.cli.settings import parse_settings
 from emulator.cli.signals import stop_on_signals
 from emulator.cloud.deployment import Deployment
 from emulator.runtime import Runtime
@@ -43,15 +44,7 @@ def monitoring_input(args: argparse.Namespace) -> dict[str, Any]:
             value[key] = getattr(args, key)
     if args.window_minutes is not None:
         value["window_minutes"] = args.window_minutes
-    for item in args.set or []:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise CliError(f"--set {item!r}: use KEY=VALUE, e.g. --set max_drifted_feature_share=0.3")
-        try:
-            value[key] = json.loads(text)
-        except json.JSONDecodeError:
-            value[key] = text
-    return value
+    return {**value, **parse_settings(args.set, "max_drifted_feature_share=0.3")}
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:

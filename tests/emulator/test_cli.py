@@ -345,3 +345,13 @@ def test_serve_prints_every_url_and_env_repeats_them(tmp_path, capsys, mini_asse
     finally:
         serve.terminate()
         serve.wait(30)
+
+
+def test_set_options_read_json_values_and_keep_text():
+    from emulator.cli.errors import CliError
+    from emulator.cli.settings import parse_settings
+
+    assert parse_settings(["confidence_threshold=0.6", "labels=[\"a\"]", "mode=manual", "url=s3://b/k=v"], "x=1") == {
+        "confidence_threshold": 0.6, "labels": ["a"], "mode": "manual", "url": "s3://b/k=v"}
+    with pytest.raises(CliError, match="give KEY=VALUE, e.g. --set x=1"):
+        parse_settings(["threshold"], "x=1")

@@ -6,7 +6,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup browser run test synth lint bench clean deploy bootstrap
+.PHONY: setup browser run test synth lint bench clean deploy bootstrap lock
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -19,10 +19,17 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
 	else echo "note: the console's browser tests need chromium and chromedriver: sudo apt-get install chromium chromium-driver"; fi
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	touch $@
+
+# constraints.txt: every transitive version, from a fresh venv (after changing requirements*.txt)
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	{ sed -n '1,3p' constraints.txt; .venv-lock/bin/python -m pip freeze; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf .venv-lock
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error

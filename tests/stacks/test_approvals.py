@@ -7,7 +7,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from test_pipeline_stack import _resolve_join
+from definitions import parse_definition
 
 from stacks.config import ConfigError, PipelineConfig
 
@@ -27,8 +27,7 @@ def template(stack) -> Template:
 @pytest.fixture(scope="module")
 def states(template) -> dict:
     machine = next(iter(template.find_resources("AWS::StepFunctions::StateMachine").values()))
-    text = _resolve_join(machine["Properties"]["DefinitionString"]).replace("arn:REF_AWS::Partition:", "arn:aws:")
-    return json.loads(text)["States"]
+    return parse_definition(machine)["States"]
 
 
 def test_registration_status_and_the_execution_come_from_the_plan(states):

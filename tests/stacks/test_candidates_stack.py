@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from test_pipeline_stack import _all_states, _resolve_join
+from definitions import all_states, parse_definition
 
 from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
 from stacks.approvals import REGISTERED_BY
@@ -32,8 +32,7 @@ def template(synthesized) -> Template:
 @pytest.fixture(scope="module")
 def definition(template_json) -> dict:
     machine = next(r for r in template_json["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine")
-    text = _resolve_join(machine["Properties"]["DefinitionString"])
-    return json.loads(text.replace("arn:REF_AWS::Partition:", "arn:aws:"))
+    return parse_definition(machine)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def fan_out(definition) -> dict:
 
 @pytest.fixture(scope="module")
 def inside(fan_out) -> dict:
-    return _all_states(fan_out["ItemProcessor"])
+    return all_states(fan_out["ItemProcessor"])
 
 
 def test_the_fan_out_is_a_map_over_the_executions_candidates(fan_out):
@@ -163,7 +162,7 @@ def test_the_winner_is_selected_gated_and_registered_with_its_explanation(defini
 def test_every_losing_candidate_is_registered_rejected_with_its_reason(definition):
     losers = definition["States"]["Register other candidates"]
     assert losers["Type"] == "Map" and losers["ItemsPath"] == "$.selection.losers"
-    register = _all_states(losers["ItemProcessor"])["Register candidate"]
+    register = all_states(losers["ItemProcessor"])["Register candidate"]
     assert register["Resource"].endswith("aws-sdk:sagemaker:createModelPackage")
     parameters = register["Parameters"]
     assert parameters["ModelApprovalStatus"] == "Rejected"

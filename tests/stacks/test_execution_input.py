@@ -4,7 +4,7 @@ anything but a JSON object (an empty array included) by name, to the machine's f
 from __future__ import annotations
 
 import pytest
-from test_inference_stack import machine_definition
+from definitions import machine_definition
 
 
 @pytest.fixture(scope="module")

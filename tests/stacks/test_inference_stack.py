@@ -3,48 +3,14 @@ machine's endpoint config), the inference state machine, its trigger and its IAM
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
-
-def _render(value) -> str:
-    """A DefinitionString Fn::Join with its tokens as readable placeholders (REF_<logical id>)."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(_render(p) for p in parts)
-    if "Ref" in value:
-        return "REF_" + value["Ref"]
-    if "Fn::GetAtt" in value:
-        return "ATT_" + "_".join(value["Fn::GetAtt"])
-    return json.dumps(value).replace('"', "'")
+from definitions import all_states, machine_definition, render
 
 
 @pytest.fixture(scope="module")
 def template_json(synthesized) -> dict:
     stack, assembly = synthesized
     return assembly.get_stack_by_name(stack.stack_name).template
-
-
-def machine_definition(template_json: dict, construct: str) -> dict:
-    (machine,) = [r for lid, r in template_json["Resources"].items()
-                  if r["Type"] == "AWS::StepFunctions::StateMachine" and lid.startswith(construct)]
-    text = _render(machine["Properties"]["DefinitionString"]).replace("arn:REF_AWS::Partition:", "arn:aws:")
-    return json.loads(text)
-
-
-def all_states(states: dict) -> dict[str, dict]:
-    found = {}
-    for name, state in states.items():
-        found[name] = state
-        for branch in state.get("Branches", []):
-            found.update(all_states(branch["States"]))
-        for key in ("ItemProcessor", "Iterator"):
-            if key in state:
-                found.update(all_states(state[key]["States"]))
-    return found
 
 
 def data_bucket(template_json: dict) -> str:
@@ -54,7 +20,7 @@ def data_bucket(template_json: dict) -> str:
 
 
 def test_the_endpoint_config_captures_input_and_output_to_the_capture_prefix(template_json):
-    states = all_states(machine_definition(template_json, "TrainingPipeline")["States"])
+    states = all_states(machine_definition(template_json, "TrainingPipeline"))
     config = states["Create endpoint config"]
     assert config["Resource"] == "arn:aws:states:::sagemaker:createEndpointConfig"
     assert config["Retry"] and config["Catch"]
@@ -68,7 +34,7 @@ def test_the_endpoint_config_captures_input_and_output_to_the_capture_prefix(tem
 
 @pytest.fixture(scope="module")
 def inference(template_json) -> dict[str, dict]:
-    return all_states(machine_definition(template_json, "InferencePipeline")["States"])
+    return all_states(machine_definition(template_json, "InferencePipeline"))
 
 
 def test_records_dropped_under_inference_start_the_inference_machine(template_json):
@@ -167,17 +133,17 @@ def test_iam_is_scoped_to_the_endpoint_and_the_prefixes_used(template_json):
     machine = _statements(template_json, "InferencePipelineStateMachineRole")
     invoke = [st for st in machine if "sagemaker:InvokeEndpoint" in _actions(st)]
     assert len(invoke) == 1
-    assert _render(invoke[0]["Resource"]).endswith(":endpoint/ml-pipeline-endpoint")
+    assert render(invoke[0]["Resource"]).endswith(":endpoint/ml-pipeline-endpoint")
     s3 = [st for st in machine if any(a.startswith("s3:") for a in _actions(st))]
-    assert s3 and all(_render(st["Resource"]).endswith("/predictions/*") for st in s3)
+    assert s3 and all(render(st["Resource"]).endswith("/predictions/*") for st in s3)
     jobs = [st for st in machine if "sagemaker:CreateProcessingJob" in _actions(st)]
-    assert _render(jobs[0]["Resource"]).endswith(":processing-job/capture-report-*")
+    assert render(jobs[0]["Resource"]).endswith(":processing-job/capture-report-*")
     everything = {a for st in machine for a in _actions(st)}
     assert not [a for a in everything if a.endswith(":*") or a == "*"]
 
     reader = _statements(template_json, "InferencePipelineReadRecords")
-    resources = " ".join(_render(st["Resource"]) if not isinstance(st["Resource"], list)
-                         else " ".join(_render(r) for r in st["Resource"]) for st in reader)
+    resources = " ".join(render(st["Resource"]) if not isinstance(st["Resource"], list)
+                         else " ".join(render(r) for r in st["Resource"]) for st in reader)
     assert "/inference/*" in resources and "/runs/*/processed/schema/*" in resources and "/predictions/*" in resources
     assert ":endpoint/ml-pipeline-endpoint" in resources
     assert "/raw/*" not in resources and "/champion/*" not in resources

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from test_pipeline_stack import _resolve_join
+from definitions import parse_definition, render
 
 from stacks.config import ConfigError, PipelineConfig
 from stacks.model_monitoring import METRICS_NAMESPACE
@@ -31,8 +31,7 @@ def _machine(resources, prefix):
 @pytest.fixture(scope="module")
 def states(resources) -> dict:
     _, machine = _machine(resources, "ModelMonitoring")
-    text = _resolve_join(machine["Properties"]["DefinitionString"]).replace("arn:REF_AWS::Partition:", "arn:aws:")
-    return json.loads(text)["States"]
+    return parse_definition(machine)["States"]
 
 
 def test_the_schedule_starts_the_monitoring_machine_with_the_window_end(resources):
@@ -125,7 +124,7 @@ def test_alarms_on_drift_share_and_quality_notify_the_topic(template):
 
 def test_the_dashboard_shows_endpoint_drift_quality_executions_and_low_confidence(resources):
     dashboard = next(r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard")
-    body = _resolve_join(dashboard["Properties"]["DashboardBody"])
+    body = render(dashboard["Properties"]["DashboardBody"])
     for words in ("Invocations", "ModelLatency", "Invocation4XXErrors", "Invocation5XXErrors", "AllTraffic",
                   "DriftedFeatureShare", "LiveQuality", "LowConfidenceRate", "ExecutionsSucceeded", "ExecutionsFailed",
                   "Training executions", "Monitoring executions"):
@@ -174,7 +173,7 @@ def test_monitoring_settings_are_not_training_execution_settings():
 
 def test_the_training_pipeline_records_the_champions_run(resources):
     _, machine = _machine(resources, "TrainingPipeline")
-    states = json.loads(_resolve_join(machine["Properties"]["DefinitionString"]).replace("arn:REF_AWS::Partition:", "arn:aws:"))
+    states = parse_definition(machine)
     deploy = next(s for s in states["States"].values() if s["Type"] == "Parallel")["Branches"][1]["States"]
     assert deploy["Record champion"]["Next"] == deploy["Record first champion"]["Next"] == "Describe champion run"
     assert deploy["Describe champion run"]["Parameters"]["input.$"] == "$.plan.paths.input"
@@ -184,7 +183,7 @@ def test_the_training_pipeline_records_the_champions_run(resources):
 
 def test_a_retrain_meets_the_champion_scored_on_its_own_test_split(resources):
     _, machine = _machine(resources, "TrainingPipeline")
-    states = json.loads(_resolve_join(machine["Properties"]["DefinitionString"]).replace("arn:REF_AWS::Partition:", "arn:aws:"))["States"]
+    states = parse_definition(machine)["States"]
     assert states["Find champion run"]["Parameters"]["Key.$"] == "$.plan.paths.champion_run_key"
     assert states["Find champion run"]["Catch"][0] == {"ErrorEquals": ["S3.NoSuchKeyException"], "ResultPath": None,
                                                        "Next": "Champion not rescored"}

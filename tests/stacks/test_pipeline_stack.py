@@ -10,6 +10,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
+from definitions import all_states, machine_definition
 
 SAGEMAKER = "arn:aws:states:::sagemaker:"
 
@@ -30,43 +31,14 @@ def template_json(app_and_stack) -> dict:
     return assembly.get_stack_by_name(stack.stack_name).template
 
 
-def _resolve_join(value) -> str:
-    """Render a DefinitionString Fn::Join with tokens as readable placeholders."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(_resolve_join(p) for p in parts)
-    if "Ref" in value:
-        return "REF_" + value["Ref"]
-    if "Fn::GetAtt" in value:
-        return "ATT_" + "_".join(value["Fn::GetAtt"])
-    return json.dumps(value).replace('"', "'")
-
-
 @pytest.fixture(scope="module")
 def definition(template_json) -> dict:
     # the training state machine (the inference one has its own module, test_inference_stack.py)
-    machines = [r for lid, r in template_json["Resources"].items()
-                if r["Type"] == "AWS::StepFunctions::StateMachine" and lid.startswith("TrainingPipeline")]
-    assert len(machines) == 1
-    text = _resolve_join(machines[0]["Properties"]["DefinitionString"])
-    return json.loads(text.replace("arn:REF_AWS::Partition:", "arn:aws:"))
-
-
-def _all_states(definition: dict) -> dict[str, dict]:
-    states = {}
-    for name, state in definition["States"].items():
-        states[name] = state
-        for branch in state.get("Branches", []):
-            states.update(_all_states(branch))
-        if "ItemProcessor" in state:
-            states.update(_all_states(state["ItemProcessor"]))
-    return states
+    return machine_definition(template_json, "TrainingPipeline")
 
 
 def _resources(definition: dict) -> dict[str, str]:
-    return {name: s["Resource"] for name, s in _all_states(definition).items() if s["Type"] == "Task"}
+    return {name: s["Resource"] for name, s in all_states(definition).items() if s["Type"] == "Task"}
 
 
 def test_every_sagemaker_integration_is_present_with_sync_where_a_job_runs(definition):
@@ -100,7 +72,7 @@ def test_state_order_follows_the_design(definition):
     assert states["Select winner"]["Next"] == "Register other candidates"
     assert states["Register other candidates"]["Next"] == "Describe this run"  # the champion scored on this split
     assert states["Champion compared"]["Next"] == "Quality gate"
-    inside = _all_states(states["Train candidates"]["ItemProcessor"])
+    inside = all_states(states["Train candidates"]["ItemProcessor"])
     choice = inside["Tuning enabled?"]
     assert choice["Choices"][0]["Next"] == "Tune hyperparameters"
     assert choice["Default"] == "Use configured hyperparameters"
@@ -114,7 +86,7 @@ def test_state_order_follows_the_design(definition):
 
 
 def test_tuned_hyperparameters_are_merged_over_the_static_ones(definition):
-    states = _all_states(definition)
+    states = all_states(definition)
     merge = states["Use tuned hyperparameters"]["Parameters"]["values.$"]
     assert merge == "States.JsonMerge($.candidate.hyperparameters, $.tuning.TunedHyperParameters, false)"
     train = states["Train model"]["Parameters"]
@@ -124,7 +96,7 @@ def test_tuned_hyperparameters_are_merged_over_the_static_ones(definition):
 
 
 def test_every_task_has_retry_and_catch(definition):
-    for name, state in _all_states(definition).items():
+    for name, state in all_states(definition).items():
         if state["Type"] != "Task":
             continue
         assert state.get("Retry"), f"{name} has no Retry"
@@ -161,18 +133,18 @@ def test_catches_end_in_the_notifying_failure_handler(definition):
 def test_tasks_keep_the_state_they_were_given(definition):
     """Every Task that is not a branch's last state writes its result under its own key (or
     discards it); a branch's last Task hands its selected result to the Parallel."""
-    for name, state in _all_states(definition).items():
+    for name, state in all_states(definition).items():
         if state["Type"] == "Task" and not state.get("End"):
             assert "ResultPath" in state, f"{name} would replace the whole state with its result"
 
 
 def test_jobs_and_execution_have_timeouts(definition, template):
-    for name, state in _all_states(definition).items():
+    for name, state in all_states(definition).items():
         if state["Type"] == "Task" and ".sync" in state["Resource"]:
             assert state.get("TimeoutSeconds") or state.get("TimeoutSecondsPath"), name
     # A search runs waves of trials: its timeout comes from the plan (waves x job timeout + margin).
     for search in ("Tune hyperparameters", "Tune random forest"):
-        assert _all_states(definition)[search]["TimeoutSecondsPath"] == "$.candidate.tuning_timeout_seconds"
+        assert all_states(definition)[search]["TimeoutSecondsPath"] == "$.candidate.tuning_timeout_seconds"
     template.has_resource_properties("AWS::StepFunctions::StateMachine", {"TracingConfiguration": {"Enabled": True}})
     assert definition["TimeoutSeconds"] == 21600
 
@@ -322,7 +294,7 @@ def test_cfn_lint_reports_no_errors(template_json):
 def test_the_model_is_a_serial_pipeline_of_featurizer_xgboost_and_decoder(definition):
     from processing_scripts.serving.package import CONTAINER_ENVIRONMENT
 
-    create = _all_states(definition)["Create model"]
+    create = all_states(definition)["Create model"]
     assert create["Resource"] == SAGEMAKER + "createModel"
     parameters = create["Parameters"]
     assert "PrimaryContainer" not in parameters
@@ -342,7 +314,7 @@ def test_the_model_is_a_serial_pipeline_of_featurizer_xgboost_and_decoder(defini
 
 
 def test_the_model_package_describes_the_same_containers(definition):
-    states = _all_states(definition)
+    states = all_states(definition)
     deployed = states["Create model"]["Parameters"]["Containers"]
     spec = states["Register model package"]["Parameters"]["InferenceSpecification"]
     registered = spec["Containers"]
@@ -355,7 +327,7 @@ def test_the_model_package_describes_the_same_containers(definition):
 
 
 def test_preprocess_writes_the_featurizer_and_decoder_and_batch_transform_uses_the_pipeline(definition):
-    states = _all_states(definition)
+    states = all_states(definition)
     outputs = {o["OutputName"]: o["S3Output"] for o in states["Preprocess"]["Parameters"]["ProcessingOutputConfig"]["Outputs"]}
     assert outputs["featurizer"]["S3Uri.$"] == "$.plan.paths.featurizer"
     assert outputs["decoder"]["LocalPath"] == "/opt/ml/processing/output/decoder"

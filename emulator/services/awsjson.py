@@ -3,8 +3,8 @@
 A client POSTs / with ``X-Amz-Target: <Prefix>.<Operation>`` and a JSON object body; the answer is
 JSON with the service's content type, and an error is ``{"__type": <code>, "message": ...}`` (400
 for a client error), which botocore raises as the modelled exception. Each service supplies only
-its backend's ``call(operation, request)`` and its error base class (``answer`` turns them into
-``(status, document)``); the framing, the threads, the deadlines and the masking of internal
+its backend's ``call(operation, request)``, raising services.errors.ServiceError subclasses
+(``answer`` turns them into ``(status, document)``); the framing, the threads, the deadlines and the masking of internal
 faults live here, once.
 """
 
@@ -18,6 +18,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from emulator.services.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 Answer = Callable[[str, bytes], "tuple[int, dict]"]
@@ -26,12 +28,12 @@ Answer = Callable[[str, bytes], "tuple[int, dict]"]
 MAX_BODY_BYTES = 1024 * 1024
 
 
-class ProtocolError(Exception):
+class ProtocolError(ServiceError):
     """A request the protocol refuses before any service sees it."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+        self.code, self.status = code, status
 
 
 def error_document(code: str, message: str) -> dict:
@@ -65,18 +67,15 @@ def operation_of(target: str, prefix: str, service: str) -> str:
 
 
 def answer(target: str, body: bytes, *, service: str, prefix: str, call: Callable[[str, dict], dict],
-           errors: type[Exception], decode: Callable[[str, dict], dict] | None = None) -> tuple[int, dict]:
-    """(HTTP status, JSON body) for one request; the whole protocol, without the socket. ``errors``
-    is the service's error base (``code``, ``message``, optional ``status``); ``decode`` may check
-    the operation and turn the wire request into the backend's (SageMaker's timestamps)."""
+           decode: Callable[[str, dict], dict] | None = None) -> tuple[int, dict]:
+    """(HTTP status, JSON body) for one request; the whole protocol, without the socket. ``decode``
+    may check the operation and turn the wire request into the backend's (SageMaker's timestamps)."""
     try:
         operation = operation_of(target, prefix, service)
         request = parse_request(body)
         return 200, call(operation, decode(operation, request) if decode else request)
-    except ProtocolError as error:
+    except ServiceError as error:
         return error.status, error_document(error.code, error.message)
-    except errors as error:
-        return getattr(error, "status", 400), error_document(error.code, error.message)
     except Exception:
         log.exception("%s API %s failed", service, target)
         return internal_fault(service)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.services.errors import ServiceError
 from emulator.storage.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,8 @@ HISTORY_LIMIT = 100  # state changes kept per alarm
 LIST_METRICS_PAGE = 500  # ListMetrics returns up to 500 metrics a page
 
 
-class CloudWatchError(Exception):
-    """An API error: ``code`` is CloudWatch's error code."""
-
+class CloudWatchError(ServiceError):
     code = "InvalidParameterValue"
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class InvalidParameterValue(CloudWatchError):

@@ -13,6 +13,7 @@ import inspect
 import logging
 from typing import Any
 
+from emulator.services.errors import ServiceError
 from emulator.storage.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,8 @@ MAX_EVENTS = 10_000  # GetLogEvents returns at most 10,000 events (1 MB) a call
 FILES = ("stdout.log", "stderr.log")
 
 
-class LogsError(Exception):
+class LogsError(ServiceError):
     code = "InvalidParameterException"
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class InvalidParameterException(LogsError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 from emulator.services.awsjson import AwsJsonServer, answer
-from emulator.services.logs import LogsBackend, LogsError
+from emulator.services.logs import LogsBackend
 
 TARGET_PREFIX = "Logs_20140328."
 
@@ -21,6 +21,5 @@ class LogsServer(AwsJsonServer):
     """The CloudWatch Logs API on a local port."""
 
     def __init__(self, api: LogsBackend, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__("logs-api", partial(answer, service="CloudWatch Logs", prefix=TARGET_PREFIX, call=api.call,
-                                             errors=LogsError),
+        super().__init__("logs-api", partial(answer, service="CloudWatch Logs", prefix=TARGET_PREFIX, call=api.call),
                          "application/x-amz-json-1.1", host, port)

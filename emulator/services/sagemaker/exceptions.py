@@ -8,21 +8,17 @@ errors is not the service's business: emulator/integrations/sagemaker.py words i
 
 from __future__ import annotations
 
+from emulator.services.errors import ServiceError
+
 # The state machine's 'Find endpoint' Choice matches this text in the cause of a failed
 # describeEndpoint (stacks/training_pipeline.py: "*Could not find endpoint*"); written here once.
 ENDPOINT_NOT_FOUND_TEXT = "Could not find endpoint"
 
 
-class SageMakerError(Exception):
-    """Base of every SageMaker API error: ``code`` is the wire error code, ``message`` its text."""
+class SageMakerError(ServiceError):
+    """Base of every SageMaker API error."""
 
-    code = "InternalFailure"
-    status = 400
     modelled = False  # declared in the service model's error shapes (kept by name in Step Functions)
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
     def response(self) -> dict:
         """The botocore-style error body (what a ClientError carries in ``response['Error']``)."""

@@ -22,7 +22,6 @@ from typing import Any
 from botocore.model import Shape
 
 from emulator.services.awsjson import AwsJsonServer, ProtocolError, answer
-from emulator.services.sagemaker.exceptions import SageMakerError
 from emulator.services.sagemaker.facade import SageMakerBackend
 from emulator.services.sagemaker.validation import operation_model, service_model
 
@@ -90,5 +89,5 @@ class SageMakerServer(AwsJsonServer):
 
     def __init__(self, api: SageMakerBackend, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__("sagemaker-api", partial(answer, service="SageMaker", prefix=TARGET_PREFIX, call=api.call,
-                                                  errors=SageMakerError, decode=decode),
+                                                  decode=decode),
                          "application/x-amz-json-1.1", host, port, encode=_to_wire)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from emulator.services.errors import ServiceError
 
-class StepFunctionsError(Exception):
+
+class StepFunctionsError(ServiceError):
     code = "InternalServerError"
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class InvalidArn(StepFunctionsError):

@@ -14,7 +14,6 @@ from functools import partial
 
 from emulator.services.awsjson import AwsJsonServer, answer
 from emulator.services.stepfunctions.backend import StepFunctionsBackend
-from emulator.services.stepfunctions.exceptions import StepFunctionsError
 
 TARGET_PREFIX = "AWSStepFunctions."
 
@@ -23,6 +22,5 @@ class StepFunctionsServer(AwsJsonServer):
     """The Step Functions API on a local port."""
 
     def __init__(self, api: StepFunctionsBackend, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__("stepfunctions-api", partial(answer, service="Step Functions", prefix=TARGET_PREFIX, call=api.call,
-                                                      errors=StepFunctionsError),
+        super().__init__("stepfunctions-api", partial(answer, service="Step Functions", prefix=TARGET_PREFIX, call=api.call),
                          "application/x-amz-json-1.0", host, port)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.aws.clock import utcnow
+from emulator.services.errors import ServiceError
 from emulator.storage.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,9 @@ class TopicSpec:
     fifo: bool = False
 
 
-class SnsError(Exception):
+class SnsError(ServiceError):
     code = "InternalError"
     status = 500
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class NotFound(SnsError):

@@ -28,7 +28,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import PipelineConfig
-from stacks.execution_input import input_must_be_an_object
+from stacks.execution_input import settings_with_defaults
 from stacks.images import PipelineImages
 from stacks.job_permissions import grant_processing_jobs, grant_put_metric_data
 from stacks.model_monitoring import CLOUDWATCH_TRANSIENT, METRICS_NAMESPACE
@@ -81,12 +81,8 @@ class InferencePipeline(Construct):
 
         failure = self._failure_handler()
         definition = (
-            sfn.Chain.start(self._input_must_be_an_object(failure))
-            .next(sfn.Pass(self, "Collect input", comment="Keeps the configured defaults beside the execution input",
-                           parameters={"defaults": config.inference_defaults(), "input.$": "$"}))
-            .next(sfn.Pass(self, "Apply defaults", comment="The execution input overrides any default, key by key",
-                           parameters={"defaults.$": "$.defaults",
-                                       "config.$": "States.JsonMerge($.defaults, $.input, false)"}))
+            settings_with_defaults(self, failure, '{"input_s3_uri": "s3://<bucket>/' + config.inference_prefix
+                                   + 'records.csv"}', config.inference_defaults())
             .next(self._lambda_step("Read and validate", self.read_records, {
                 "defaults.$": "$.defaults", "config.$": "$.config", "execution_name.$": "$$.Execution.Name"},
                 "$.plan", failure))
@@ -150,9 +146,6 @@ class InferencePipeline(Construct):
         return guard(task, LAMBDA_TRANSIENT, failure)
 
     # ------------------------------------------------------------------ steps
-
-    def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
-        return input_must_be_an_object(self, failure, '{"input_s3_uri": "s3://<bucket>/' + self.props.config.inference_prefix + 'records.csv"}')
 
     def _score(self, failure: sfn.IChainable) -> sfn.Map:
         """Every batch through the endpoint, ``inference_max_concurrency`` at a time."""

@@ -26,7 +26,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import PipelineConfig
-from stacks.execution_input import input_must_be_an_object
+from stacks.execution_input import settings_with_defaults
 from stacks.job_permissions import grant_processing_jobs, grant_put_metric_data
 from stacks.pipeline_functions import LAMBDAS_DIR, RUNTIME
 from stacks.storage import CODE_PREFIX
@@ -89,10 +89,8 @@ class ModelMonitoring(Construct):
 
         failure = self._failure_handler()
         definition = (
-            sfn.Chain.start(self._input_must_be_an_object(failure))
-            .next(sfn.Pass(self, "Collect input", parameters={"defaults": self._defaults(), "input.$": "$"}))
-            .next(sfn.Pass(self, "Apply defaults", comment="The execution input overrides any default, key by key",
-                           parameters={"config.$": "States.JsonMerge($.defaults, $.input, false)"}))
+            settings_with_defaults(self, failure, '{} or {"window_start": "2026-01-31T10:00:00Z", '
+                                   '"window_end": "2026-01-31T11:00:00Z"}', self._defaults(), keep_defaults=False)
             .next(self._collect(failure))
         )
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
@@ -153,9 +151,6 @@ class ModelMonitoring(Construct):
                 # training settings the retraining execution overrides (e.g. a tuning budget); the
                 # training pipeline validates them as it validates any execution input
                 "retraining_settings": {}}
-
-    def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
-        return input_must_be_an_object(self, failure, '{} or {"window_start": "2026-01-31T10:00:00Z", "window_end": "2026-01-31T11:00:00Z"}')
 
     def _collect(self, failure: sfn.IChainable) -> sfn.IChainable:
         collect = self._lambda_step("Collect capture", self.collect, {

@@ -30,7 +30,7 @@ from stacks import preprocessing
 from stacks.approvals import REGISTERED_BY
 from stacks.candidates import CandidateFanOut, CandidateProps
 from stacks.config import PipelineConfig
-from stacks.execution_input import input_must_be_an_object
+from stacks.execution_input import settings_with_defaults
 from stacks.images import PipelineImages
 from stacks.storage import CAPTURE_PREFIX, CODE_PREFIX
 from stacks.task_policies import (
@@ -97,9 +97,8 @@ class TrainingPipeline(Construct):
         # The pipeline, in order; each step is a method below and every Task in it is guarded
         # (Retry on transient errors, Catch -> the failure handler).
         definition = (
-            sfn.Chain.start(self._input_must_be_an_object(failure))
-            .next(self._collect_input())
-            .next(self._apply_defaults())
+            settings_with_defaults(self, failure, '{"input_s3_uri": "s3://<bucket>/raw/data.csv"} (see docs/execution-input.md)',
+                                   self.props.config.execution_defaults())
             .next(self._validate(failure))
             .next(self._preprocess(failure))
             .next(self.candidates.fan_out)
@@ -127,25 +126,6 @@ class TrainingPipeline(Construct):
         self._job_permissions(self.state_machine.role)
 
     # ------------------------------------------------------------------ input
-
-    def _input_must_be_an_object(self, failure: sfn.IChainable) -> sfn.Choice:
-        return input_must_be_an_object(self, failure, '{"input_s3_uri": "s3://<bucket>/raw/data.csv"} (see docs/execution-input.md)')
-
-    def _collect_input(self) -> sfn.Pass:
-        return sfn.Pass(
-            self,
-            "Collect input",
-            comment="Keeps the configured defaults beside the execution input",
-            parameters={"defaults": self.props.config.execution_defaults(), "input.$": "$"},
-        )
-
-    def _apply_defaults(self) -> sfn.Pass:
-        return sfn.Pass(
-            self,
-            "Apply defaults",
-            comment="The execution input overrides any default, key by key",
-            parameters={"defaults.$": "$.defaults", "config.$": "States.JsonMerge($.defaults, $.input, false)"},
-        )
 
     def _lambda_step(self, construct_id: str, function: lambda_.IFunction, payload: dict, result_path: str,
                      failure: sfn.IChainable) -> tasks.LambdaInvoke:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from processing_scripts import chunked, preprocess
+from processing_scripts import chunked_accumulators, chunked_reading, preprocess
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -150,10 +150,10 @@ def test_the_chunked_outputs_keep_the_contract(table, one):
 
 def test_byte_ranges_cut_at_line_ends_and_lose_no_line(table):
     options = preprocess.Options(table, table, "deposit")
-    _, files = chunked.inputs(options)
+    _, files = chunked_reading.inputs(options)
     lines = sum(len(p.read_bytes().splitlines()) - 1 for p, _, _ in files)
     for count in (1, 2, 5):
-        pieces = [piece for rank in range(count) for piece in chunked.shard_pieces(files, rank, count)]
+        pieces = [piece for rank in range(count) for piece in chunked_reading.shard_pieces(files, rank, count)]
         read = 0
         for piece in pieces:
             with open(piece.path, "rb") as handle:
@@ -165,11 +165,11 @@ def test_byte_ranges_cut_at_line_ends_and_lose_no_line(table):
 
 
 def test_merge_of_value_counts_beyond_the_cap_is_order_free(monkeypatch):
-    monkeypatch.setattr(chunked, "VALUE_CAP", 50)
+    monkeypatch.setattr(chunked_accumulators, "VALUE_CAP", 50)
     numbers = np.random.default_rng(0).lognormal(size=400)
-    whole = chunked.Values()
+    whole = chunked_accumulators.Values()
     whole.add(numbers)
-    parts = [chunked.Values() for _ in range(3)]
+    parts = [chunked_accumulators.Values() for _ in range(3)]
     for i, part in enumerate(parts):
         part.add(numbers[i::3])
     parts[2].merge(parts[0])

@@ -3,16 +3,21 @@ and baseline statistics; its outputs keep the contract downstream reads."""
 
 from __future__ import annotations
 
+import ast
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from processing_scripts import chunked, preprocess
+from processing_scripts import chunked_accumulators, chunked_reading, preprocess
 
 DATA = Path(__file__).resolve().parents[2] / "data"
+SCRIPTS = Path(chunked_reading.__file__).parent
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +155,10 @@ def test_the_chunked_outputs_keep_the_contract(table, one):
 
 def test_byte_ranges_cut_at_line_ends_and_lose_no_line(table):
     options = preprocess.Options(table, table, "deposit")
-    _, files = chunked.inputs(options)
+    _, files = chunked_reading.inputs(options)
     lines = sum(len(p.read_bytes().splitlines()) - 1 for p, _, _ in files)
     for count in (1, 2, 5):
-        pieces = [piece for rank in range(count) for piece in chunked.shard_pieces(files, rank, count)]
+        pieces = [piece for rank in range(count) for piece in chunked_reading.shard_pieces(files, rank, count)]
         read = 0
         for piece in pieces:
             with open(piece.path, "rb") as handle:
@@ -165,11 +170,11 @@ def test_byte_ranges_cut_at_line_ends_and_lose_no_line(table):
 
 
 def test_merge_of_value_counts_beyond_the_cap_is_order_free(monkeypatch):
-    monkeypatch.setattr(chunked, "VALUE_CAP", 50)
+    monkeypatch.setattr(chunked_accumulators, "VALUE_CAP", 50)
     numbers = np.random.default_rng(0).lognormal(size=400)
-    whole = chunked.Values()
+    whole = chunked_accumulators.Values()
     whole.add(numbers)
-    parts = [chunked.Values() for _ in range(3)]
+    parts = [chunked_accumulators.Values() for _ in range(3)]
     for i, part in enumerate(parts):
         part.add(numbers[i::3])
     parts[2].merge(parts[0])
@@ -178,3 +183,44 @@ def test_merge_of_value_counts_beyond_the_cap_is_order_free(monkeypatch):
     np.testing.assert_array_equal(whole.values, parts[2].values)
     np.testing.assert_array_equal(whole.counts, parts[2].counts)
     assert whole.median() == pytest.approx(np.median(numbers), rel=0.003)
+
+
+def test_the_stages_run_as_scripts_from_a_flat_code_folder(table, one, tmp_path):
+    """As the jobs run them: the folder uploaded as it is (chunked.py's parts beside preprocess.py, imported
+    without a package), each stage its own process, the partials and the plan read back across processes."""
+    code = tmp_path / "code"
+    shutil.copytree(SCRIPTS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    hosts = ["algo-1", "algo-2"]
+    common = ["--target-column", "deposit", "--engine", "chunked", "--chunk-rows", "3000", "--train-shards", "2"]
+
+    def stage(*args: str) -> None:
+        proc = subprocess.run([sys.executable, str(code / "preprocess.py"), *args, *common], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    for host in hosts:
+        config = tmp_path / "config" / host / "resourceconfig.json"
+        config.parent.mkdir(parents=True)
+        config.write_text(json.dumps({"current_host": host, "hosts": hosts}))
+    for host in hosts:
+        stage("--input-dir", str(table), "--output-dir", str(tmp_path / "partials"), "--stage", "statistics",
+              "--resource-config", str(tmp_path / "config" / host / "resourceconfig.json"))
+    stage("--input-dir", str(tmp_path / "partials"), "--output-dir", str(tmp_path / "merged"), "--stage", "merge",
+          "--statistics-dir", str(tmp_path / "partials"))
+    for host in hosts:
+        stage("--input-dir", str(table), "--output-dir", str(tmp_path / "final"), "--stage", "transform",
+              "--statistics-dir", str(tmp_path / "merged" / "plan"),
+              "--resource-config", str(tmp_path / "config" / host / "resourceconfig.json"))
+    assert (one / "schema/baseline.json").read_text() == (tmp_path / "merged/schema/baseline.json").read_text()
+    for split in ("train", "validation", "test"):
+        np.testing.assert_array_equal(rows(one / split), rows(tmp_path / "final" / split), err_msg=split)
+
+
+def test_the_engine_modules_import_one_way():
+    """chunked_reading <- chunked_accumulators <- chunked_merge <- chunked: each imports only earlier ones."""
+    order = ["chunked_reading", "chunked_accumulators", "chunked_merge", "chunked"]
+    for position, name in enumerate(order):
+        tree = ast.parse((SCRIPTS / f"{name}.py").read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                    for alias in node.names}
+        assert imported & set(order) <= set(order[:position]), name

@@ -238,11 +238,7 @@ def _fit(total: accumulators.Partial, columns: list[str], numeric: list[str], da
             medians = [parts.median() if parts.total else math.nan for parts in parts_values]
             encodings.append(pre.ColumnEncoding(name, "date", "date_parts", date_format=fmt, origin=str(origin),
                                                 part_impute_values=medians, missing_in_train=missing))
-            unread = dates[name]["unreadable"]
-            decisions.append({"column": name, "action": "read as dates",
-                              "detail": f"({fmt}) -> {', '.join(pre.DATE_PARTS)} (day 0 = {origin.date()})"
-                                        + (f"; {unread} value(s) not read as dates are treated as missing"
-                                           if unread else "")})
+            decisions.append(pre.date_decision(name, fmt, origin, dates[name]["unreadable"]))
             continue
         if is_numeric:
             encodings.append(pre.ColumnEncoding(name, "numeric", "passthrough",

@@ -481,6 +481,13 @@ def _category_keys(series: pd.Series) -> pd.Series:
     return pd.Series(keys[codes], index=series.index, dtype=object)
 
 
+def date_decision(name: str, fmt: str, origin: pd.Timestamp, unread: int) -> dict[str, str]:
+    """The report's line for a column read as dates (both engines write it)."""
+    return {"column": name, "action": "read as dates",
+            "detail": f"({fmt}) -> {', '.join(DATE_PARTS)} (day 0 = {origin.date()})"
+                      + (f"; {unread} value(s) not read as dates are treated as missing" if unread else "")}
+
+
 def _date_values(series: pd.Series, fmt: str) -> pd.Series:
     values = series.astype(object)
     text = values.where(values.notna(), "").map(str).str.strip()
@@ -611,11 +618,7 @@ def fit_encodings(train: pd.DataFrame, max_onehot: int, dates: dict[str, dict[st
             medians = [float(np.nanmedian(parts[:, i])) for i in range(parts.shape[1])]
             encodings.append(ColumnEncoding(name, "date", "date_parts", date_format=fmt, origin=str(origin),
                                             part_impute_values=medians, missing_in_train=missing))
-            unread = dates[name]["unreadable"]
-            decisions.append({"column": name, "action": "read as dates",
-                              "detail": f"({fmt}) -> {', '.join(DATE_PARTS)} (day 0 = {origin.date()})"
-                                        + (f"; {unread} value(s) not read as dates are treated as missing"
-                                           if unread else "")})
+            decisions.append(date_decision(name, fmt, origin, dates[name]["unreadable"]))
             continue
         if numeric:
             values = series.astype(float)

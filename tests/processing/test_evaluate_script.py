@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -11,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+import xgboost_runs
 from sklearn import metrics as skm
 from sklearn.datasets import load_iris
 
-from containers.xgboost import train as twin
 from processing_scripts import evaluate, preprocess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,20 +28,7 @@ def run_pipeline(raw: Path, target: str, objective: dict[str, str], work: Path) 
     """preprocess -> train (the twin, in a job folder) -> model.tar.gz -> evaluate."""
     splits = work / "splits"
     assert preprocess.main(["--input-dir", str(raw), "--output-dir", str(splits), "--target-column", target]) == 0
-    ml = work / "ml"
-    (ml / "input" / "config").mkdir(parents=True)
-    (ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps({**DEFAULTS, **objective}))
-    (ml / "input" / "config" / "inputdataconfig.json").write_text(
-        json.dumps({c: {"ContentType": "text/csv"} for c in ("train", "validation")}))
-    for channel in ("train", "validation"):
-        shutil.copytree(splits / channel, ml / "input" / "data" / channel)
-    assert twin.main(["--ml-root", str(ml)]) == 0
-    (work / "model").mkdir()
-    with tarfile.open(work / "model" / "model.tar.gz", "w:gz") as tar:
-        tar.add(ml / "model" / "xgboost-model", arcname="xgboost-model")
-    assert evaluate.main(["--model-dir", str(work / "model"), "--test-dir", str(splits / "test"),
-                          "--schema-dir", str(splits / "schema"), "--output-dir", str(work / "evaluation")]) == 0
-    return json.loads((work / "evaluation" / "evaluation.json").read_text())
+    return xgboost_runs.train_and_evaluate(splits, {**DEFAULTS, **objective}, work)
 
 
 def test_abalone_regression_quality_and_metrics(tmp_path):

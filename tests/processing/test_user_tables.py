@@ -4,7 +4,6 @@ default hyperparameters -> evaluate -> the quality gate with quality_metric/thre
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,12 @@ import pandas as pd
 import pytest
 import user_tables
 import xgboost as xgb
+import xgboost_runs
 from sklearn import metrics as skm
 
-from containers.xgboost import train as twin
 from lambdas.quality_gate import handler as gate
 from lambdas.validate_input.handler import XGBOOST_SETUP
-from processing_scripts import evaluate, preprocess
+from processing_scripts import preprocess
 from processing_scripts import problem_rules as rules
 from stacks.config import PipelineConfig
 
@@ -42,22 +41,7 @@ def train_and_evaluate(splits: Path, schema: dict, work: Path) -> dict:
     hyperparameters = {**DEFAULTS, "objective": objective, "eval_metric": eval_metric}
     if schema["problem_type"] == "multiclass":
         hyperparameters["num_class"] = str(schema["num_classes"])
-    ml = work / "ml"
-    (ml / "input" / "config").mkdir(parents=True)
-    (ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    (ml / "input" / "config" / "inputdataconfig.json").write_text(
-        json.dumps({c: {"ContentType": "text/csv"} for c in ("train", "validation")}))
-    for channel in ("train", "validation"):
-        shutil.copytree(splits / channel, ml / "input" / "data" / channel)
-    assert twin.main(["--ml-root", str(ml)]) == 0
-    (work / "model").mkdir()
-    import tarfile
-
-    with tarfile.open(work / "model" / "model.tar.gz", "w:gz") as tar:
-        tar.add(ml / "model" / "xgboost-model", arcname="xgboost-model")
-    assert evaluate.main(["--model-dir", str(work / "model"), "--test-dir", str(splits / "test"),
-                          "--schema-dir", str(splits / "schema"), "--output-dir", str(work / "evaluation")]) == 0
-    return json.loads((work / "evaluation" / "evaluation.json").read_text())
+    return xgboost_runs.train_and_evaluate(splits, hyperparameters, work)
 
 
 def gate_auto(evaluation: dict, champion: dict | None = None) -> dict:

@@ -226,7 +226,7 @@ def test_malformed_traffic_is_named_by_model_monitor_check(bank, pools, tmp_path
         "extra_column_check", "categorical_values_check"}
 
 
-def test_bad_inputs_stop_with_a_named_error(abalone, tmp_path):
+def test_bad_inputs_stop_with_a_named_error(abalone, pools, tmp_path):
     failure = tmp_path / "failure"
     assert drift.main(["--capture-dir", str(tmp_path), "--baseline-dir", str(tmp_path / "none"),
                        "--output-dir", str(tmp_path / "out"), "--failure-file", str(failure)]) == 1
@@ -235,6 +235,16 @@ def test_bad_inputs_stop_with_a_named_error(abalone, tmp_path):
     assert drift.main(["--capture-dir", str(tmp_path / "capture"), "--baseline-dir", str(abalone),
                        "--output-dir", str(tmp_path / "out"), "--failure-file", str(failure)]) == 1
     assert failure.read_text().startswith("NoCapturedRecords: No capture records under")
+    # quality settings that do not fit the model (judged once labels join the answers) name the argument
+    labelled = tmp_path / "labelled"
+    ids = traffic.write_capture(labelled / "capture", pools["abalone"].head(20))  # every answer "0"
+    traffic.write_ground_truth(labelled / "truth", {event: "10" for event in ids})
+    for setting, message in ((["--quality-metric", "auc"], "--quality-metric auc does not fit a regression model"),
+                             (["--quality-threshold", "high"], "--quality-threshold 'high' must be a number or auto")):
+        assert drift.main(["--capture-dir", str(labelled / "capture"), "--baseline-dir", str(abalone),
+                           "--ground-truth-dir", str(labelled / "truth"), "--output-dir", str(tmp_path / "out"),
+                           "--failure-file", str(failure), *setting]) == 1
+        assert failure.read_text().startswith(f"InvalidArgumentError: {message}")
     assert not (tmp_path / "out").exists()
 
 

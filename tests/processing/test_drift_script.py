@@ -4,8 +4,10 @@ shifted features are named exactly, and live quality joins ground truth to a rea
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -20,6 +22,7 @@ from processing_scripts import monitor_baseline as mb
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
+SCRIPTS = Path(drift.__file__).parent
 ROWS = 2000
 PER_REQUEST = 4  # rows per request in the live-quality traffic (one label per row in its ground truth)
 
@@ -226,7 +229,7 @@ def test_malformed_traffic_is_named_by_model_monitor_check(bank, pools, tmp_path
         "extra_column_check", "categorical_values_check"}
 
 
-def test_bad_inputs_stop_with_a_named_error(abalone, tmp_path):
+def test_bad_inputs_stop_with_a_named_error(abalone, pools, tmp_path):
     failure = tmp_path / "failure"
     assert drift.main(["--capture-dir", str(tmp_path), "--baseline-dir", str(tmp_path / "none"),
                        "--output-dir", str(tmp_path / "out"), "--failure-file", str(failure)]) == 1
@@ -235,7 +238,46 @@ def test_bad_inputs_stop_with_a_named_error(abalone, tmp_path):
     assert drift.main(["--capture-dir", str(tmp_path / "capture"), "--baseline-dir", str(abalone),
                        "--output-dir", str(tmp_path / "out"), "--failure-file", str(failure)]) == 1
     assert failure.read_text().startswith("NoCapturedRecords: No capture records under")
+    # quality settings that do not fit the model (judged once labels join the answers) name the argument
+    labelled = tmp_path / "labelled"
+    ids = traffic.write_capture(labelled / "capture", pools["abalone"].head(20))  # every answer "0"
+    traffic.write_ground_truth(labelled / "truth", {event: "10" for event in ids})
+    for setting, message in ((["--quality-metric", "auc"], "--quality-metric auc does not fit a regression model"),
+                             (["--quality-threshold", "high"], "--quality-threshold 'high' must be a number or auto")):
+        assert drift.main(["--capture-dir", str(labelled / "capture"), "--baseline-dir", str(abalone),
+                           "--ground-truth-dir", str(labelled / "truth"), "--output-dir", str(tmp_path / "out"),
+                           "--failure-file", str(failure), *setting]) == 1
+        assert failure.read_text().startswith(f"InvalidArgumentError: {message}")
     assert not (tmp_path / "out").exists()
+
+
+def test_drift_runs_as_a_script_from_a_flat_code_folder(bank, pools, tmp_path):
+    """As the job runs it: the folder uploaded as it is, drift.py and its parts imported without a package;
+    the same three files as the in-process run."""
+    code = tmp_path / "code"
+    shutil.copytree(SCRIPTS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    rows = pools["bank-marketing"].head(300).copy()
+    rows.loc[:59, "balance"] = "unknown"  # a violation, so the checks' descriptions are compared too
+    traffic.write_capture(tmp_path / "capture", rows, rows_per_request=3)
+    args = ["--capture-dir", str(tmp_path / "capture"), "--baseline-dir", str(bank)]
+    assert drift.main([*args, "--output-dir", str(tmp_path / "in-process")]) == 0
+    proc = subprocess.run([sys.executable, str(code / "drift.py"), *args, "--output-dir", str(tmp_path / "script")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in drift.OUTPUT_FILES:
+        assert (tmp_path / "script" / name).read_bytes() == (tmp_path / "in-process" / name).read_bytes(), name
+    assert "data_type_check" in (tmp_path / "script" / "constraint_violations.json").read_text()
+
+
+def test_the_drift_modules_import_one_way():
+    """drift_stats <- drift_checks; drift.py (the job) imports its parts and no part imports it."""
+    allowed = {"drift_stats": set(), "drift_checks": {"drift_stats"}, "live_quality": set(), "drift_report": set(),
+               "drift": {"drift_checks", "live_quality", "drift_report"}}
+    for name, parts in allowed.items():
+        tree = ast.parse((SCRIPTS / f"{name}.py").read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                    for alias in node.names}
+        assert imported & set(allowed) <= parts, name
 
 
 # ---------------------------------------------------------------------------------------------- quality

@@ -166,3 +166,53 @@ def test_a_processing_process_killed_from_outside_says_so_in_its_failure_reason(
     done = backend.wait("processing", "prep-killed", timeout=30)
     assert done["ProcessingJobStatus"] == "Failed"
     assert "killed by signal 9 (SIGKILL)" in done["FailureReason"], done["FailureReason"]
+
+
+
+LISTING_SCRIPT = """
+import pathlib, sys
+data, out = pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3].split("=", 1)[1])
+out.mkdir(parents=True, exist_ok=True)
+(out / "listing.txt").write_text("\\n".join(sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())))
+"""
+
+
+def manifest_request(name: str, manifest_uri: str) -> dict:
+    job = request(name)
+    job["ProcessingInputs"][0]["S3Input"]["S3Uri"] = "s3://bucket/code/listing.py"
+    job["ProcessingInputs"][1]["S3Input"].update(S3Uri=manifest_uri, S3DataType="ManifestFile")
+    job["AppSpecification"]["ContainerEntrypoint"] = ["python3", "/opt/ml/processing/input/code/listing.py"]
+    return job
+
+
+def test_a_manifest_input_places_only_the_objects_it_lists_at_their_relative_keys(backend, staged):
+    staged.s3.put_bytes("s3://bucket/code/listing.py", LISTING_SCRIPT.encode())
+    for day in ("day-1", "day-2", "day-3"):
+        staged.s3.put_file(f"s3://bucket/capture/{day}/abalone.csv", DATA / "abalone.csv")
+    staged.s3.put_bytes("s3://bucket/manifests/m.json",
+                        b'[{"prefix": "s3://bucket/capture/"}, "day-2/abalone.csv", "day-3/abalone.csv"]')
+    backend.call("CreateProcessingJob", manifest_request("prep-manifest", "s3://bucket/manifests/m.json"))
+    done = backend.wait("processing", "prep-manifest", timeout=60)
+    assert done["ProcessingJobStatus"] == "Completed", done.get("FailureReason")
+    listing = staged.s3.get_bytes("s3://bucket/out/prep-manifest/listing.txt").decode().splitlines()
+    assert listing == ["day-2/abalone.csv", "day-3/abalone.csv"]
+
+
+@pytest.mark.parametrize("body, why", [
+    (None, "does not exist"),
+    (b"not json", "is not JSON"),
+    (b'["day-2/abalone.csv"]', 'first element must be {"prefix"'),
+    (b'[{"prefix": "s3://bucket/capture/"}, "day-9/abalone.csv"]', "which does not exist"),
+    (b'[{"prefix": "s3://bucket/capture/"}, "../raw/abalone.csv"]', "is not a relative key"),
+])
+def test_a_bad_manifest_fails_the_job_with_a_client_error_naming_it(backend, staged, body, why):
+    staged.s3.put_bytes("s3://bucket/code/listing.py", LISTING_SCRIPT.encode())
+    staged.s3.put_file("s3://bucket/capture/day-2/abalone.csv", DATA / "abalone.csv")
+    if body is not None:
+        staged.s3.put_bytes("s3://bucket/manifests/bad.json", body)
+    name = f"prep-bad-{abs(hash(why)) % 10_000}"
+    backend.call("CreateProcessingJob", manifest_request(name, "s3://bucket/manifests/bad.json"))
+    done = backend.wait("processing", name, timeout=60)
+    assert done["ProcessingJobStatus"] == "Failed"
+    assert done["FailureReason"].startswith("ClientError: ProcessingInput 'data': The manifest s3://bucket/manifests/bad.json")
+    assert why in done["FailureReason"]

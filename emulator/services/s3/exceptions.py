@@ -97,3 +97,15 @@ class NotImplementedCondition(S3Error):
     def __init__(self, header: str, value: str):
         super().__init__(f"A header you provided implies functionality that is not implemented: {header}: {value} "
                          f"(PutObject accepts If-None-Match: * only)")
+
+
+class InvalidManifest(S3Error):
+    """A SageMaker manifest file (S3DataType ManifestFile) that is not ``[{"prefix": "s3://..."}, "key", ...]``
+    or names an object that does not exist."""
+
+    code = "InvalidManifest"
+
+    def __init__(self, uri: str, why: str):
+        super().__init__(f"The manifest {uri} is not usable: {why}. A manifest is a JSON array: "
+                         f'[{{"prefix": "s3://bucket/prefix/"}}, "relative/key-1", "relative/key-2", ...]')
+        self.uri = uri

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlparse
 from emulator.services.s3.exceptions import (  # noqa: F401 - re-exported
     ConditionalRequestConflict,
     InvalidBucketName,
+    InvalidManifest,
     InvalidS3Uri,
     KeyConflict,
     KeyTooLong,
@@ -470,15 +471,47 @@ class LocalS3:
         ``dest``'s filesystem, keyed by the object's file identity) and linked from there, so several
         jobs reading the same object — tuning trials — share one copy; without ``shared``, copied.
         """
+        return self._link(self._prefix_files(prefix_uri, dest), prefix_uri, dest, shared, shard)
+
+    def link_manifest(self, manifest_uri: str, dest: Path, shared: Path | None = None,
+                      shard: tuple[int, int] | None = None) -> list[Materialized]:
+        """``link_prefix`` for S3DataType ManifestFile: the objects a manifest lists, each at
+        dest/<its relative key>. An unreadable manifest or a listed object that does not exist is
+        InvalidManifest (SageMaker fails the job on either)."""
+        return self._link(self._manifest_files(manifest_uri, dest), manifest_uri, dest, shared, shard)
+
+    def _manifest_files(self, manifest_uri: str, dest: Path) -> list[tuple[Path, Path]]:
+        try:
+            manifest = json.loads(self.get_bytes(manifest_uri))
+        except NoSuchKey:
+            raise InvalidManifest(manifest_uri, "it does not exist") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InvalidManifest(manifest_uri, f"it is not JSON ({error})") from None
+        if (not isinstance(manifest, list) or not manifest or not isinstance(manifest[0], dict)
+                or not isinstance(manifest[0].get("prefix"), str)):
+            raise InvalidManifest(manifest_uri, 'its first element must be {"prefix": "s3://bucket/prefix/"}')
+        prefix = manifest[0]["prefix"]
+        bucket, key_prefix = parse_uri(prefix)
+        files = []
+        for relative in manifest[1:]:
+            if not isinstance(relative, str) or not relative or relative.startswith("/") or ".." in relative.split("/"):
+                raise InvalidManifest(manifest_uri, f"{relative!r} is not a relative key")
+            source = self.root / bucket / disk_key(key_prefix + relative)
+            if not source.is_file():
+                raise InvalidManifest(manifest_uri, f"it lists {prefix}{relative}, which does not exist")
+            files.append((source, Path(dest) / relative))
+        return files
+
+    def _link(self, files: list[tuple[Path, Path]], uri: str, dest: Path, shared: Path | None,
+              shard: tuple[int, int] | None) -> list[Materialized]:
         placed = []
-        files = self._prefix_files(prefix_uri, dest)
         if shard is not None:
             files = files[shard[0]::shard[1]]
         for source, target in files:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
             placed.append(Materialized(target, _link_read_only(source, target, shared)))
-        log.debug("linked %d object(s) from %s to %s", len(placed), prefix_uri, dest)
+        log.debug("linked %d object(s) from %s to %s", len(placed), uri, dest)
         return placed
 
     def upload_dir(self, src: Path, prefix_uri: str) -> list[str]:

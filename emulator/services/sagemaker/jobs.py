@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.aws.clock import utcnow
+from emulator.services.s3.exceptions import InvalidManifest
 from emulator.services.sagemaker import cluster
 from emulator.services.sagemaker import exceptions as exc
 from emulator.services.sagemaker.context import SageMakerContext
@@ -247,10 +248,12 @@ class JobsBackend:
         return without_owner(stored)
 
     def _materialize(self, job: Job, what: str, uri: str, dest: Path, shown: str,
-                     shard: tuple[int, int] | None = None) -> int:
-        """The objects under ``uri`` (``shard``: a host's share) in ``dest`` as read-only hard links;
-        how many (0: none found)."""
-        placed = self.context.s3.link_prefix(uri, dest, shared=self.context.layout.shared_inputs_dir, shard=shard)
+                     shard: tuple[int, int] | None = None, data_type: str = "S3Prefix") -> int:
+        """The objects under ``uri`` — or the ones the manifest at ``uri`` lists (ManifestFile) —
+        in ``dest`` as read-only hard links (``shard``: a host's share); how many (0: none found).
+        A bad manifest raises InvalidManifest."""
+        link = self.context.s3.link_manifest if data_type == "ManifestFile" else self.context.s3.link_prefix
+        placed = link(uri, dest, shared=self.context.layout.shared_inputs_dir, shard=shard)
         copied = [p for p in placed if p.how != "linked"]
         if placed:
             _note(job, f"{what}: {len(placed)} object(s) from {uri} in {shown}, hard-linked read-only"
@@ -311,12 +314,22 @@ class JobsBackend:
             if source is None:
                 job.fail(f"ClientError: ProcessingInput {item.get('InputName')!r}: only S3Input is supported locally")
                 return
+            data_type = source.get("S3DataType", "S3Prefix")
+            if data_type not in ("S3Prefix", "ManifestFile"):
+                job.fail(f"ClientError: ProcessingInput {item.get('InputName')!r}: S3DataType {data_type} is not "
+                         f"supported; use S3Prefix or ManifestFile")
+                return
             placed = 0
-            for host in hosts:
-                dest = local_path(source["LocalPath"], host.ml_root)
-                dest.mkdir(parents=True, exist_ok=True)
-                placed += self._materialize(job, f"input {item.get('InputName')!r}" + _on(host), source["S3Uri"], dest,
-                                            source["LocalPath"], host.shard(source.get("S3DataDistributionType")))
+            try:
+                for host in hosts:
+                    dest = local_path(source["LocalPath"], host.ml_root)
+                    dest.mkdir(parents=True, exist_ok=True)
+                    placed += self._materialize(job, f"input {item.get('InputName')!r}" + _on(host), source["S3Uri"],
+                                                dest, source["LocalPath"],
+                                                host.shard(source.get("S3DataDistributionType")), data_type)
+            except InvalidManifest as error:
+                job.fail(f"ClientError: ProcessingInput {item.get('InputName')!r}: {error}")
+                return
             if not placed:
                 job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
                 return
@@ -489,16 +502,23 @@ class JobsBackend:
             if source is None:
                 job.fail(f"ClientError: channel {channel['ChannelName']!r}: only S3DataSource is supported locally")
                 return
-            if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-                job.fail(f"ClientError: channel {channel['ChannelName']!r}: S3DataType {source['S3DataType']} is not supported locally; use S3Prefix")
+            data_type = source.get("S3DataType", "S3Prefix")
+            if data_type not in ("S3Prefix", "ManifestFile"):
+                job.fail(f"ClientError: channel {channel['ChannelName']!r}: S3DataType {data_type} is not supported "
+                         f"locally; use S3Prefix or ManifestFile")
                 return
             name = channel["ChannelName"]
             placed = 0
-            for host in hosts:
-                dest = host.ml_root / "input" / "data" / name
-                dest.mkdir(parents=True, exist_ok=True)  # a host's share may be empty (ShardedByS3Key)
-                placed += self._materialize(job, f"channel {name!r}{_on(host)}", source["S3Uri"], dest,
-                                            f"/opt/ml/input/data/{name}", host.shard(source.get("S3DataDistributionType")))
+            try:
+                for host in hosts:
+                    dest = host.ml_root / "input" / "data" / name
+                    dest.mkdir(parents=True, exist_ok=True)  # a host's share may be empty (ShardedByS3Key)
+                    placed += self._materialize(job, f"channel {name!r}{_on(host)}", source["S3Uri"], dest,
+                                                f"/opt/ml/input/data/{name}",
+                                                host.shard(source.get("S3DataDistributionType")), data_type)
+            except InvalidManifest as error:
+                job.fail(f"ClientError: channel {name!r}: {error}")
+                return
             if not placed:
                 job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
                 return

@@ -56,6 +56,7 @@ INFERENCE_ONLY = (
     "confidence_threshold",
     "max_low_confidence_share",
     "inference_batch_size",
+    "capture_report_hours",
 )
 
 
@@ -158,6 +159,8 @@ class PipelineConfig:
     inference_max_concurrency: int = 4
     confidence_threshold: float = 0.7
     max_low_confidence_share: float = 0.0
+    # Each inference run's capture report draws the endpoint's traffic of the last this many hours.
+    capture_report_hours: int = 24
 
     @classmethod
     def from_context(cls, context: dict[str, Any] | None) -> PipelineConfig:
@@ -226,6 +229,8 @@ class PipelineConfig:
                               f"raw_prefix {self.raw_prefix!r}")
         if not 1 <= self.inference_batch_size <= 1000 or not 1 <= self.inference_max_concurrency <= 40:
             raise ConfigError("inference_batch_size must be 1-1000 records and inference_max_concurrency 1-40")
+        if not 1 <= self.capture_report_hours <= 8760:
+            raise ConfigError("capture_report_hours must be 1-8760 (a year)")
         if not 0 <= self.confidence_threshold <= 1 or not 0 <= self.max_low_confidence_share <= 1:
             raise ConfigError("confidence_threshold and max_low_confidence_share must be between 0 and 1")
         if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", self.endpoint_name):

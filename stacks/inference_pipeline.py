@@ -200,8 +200,9 @@ class InferencePipeline(Construct):
         return score
 
     def _report(self) -> sfn.IChainable:
-        """The capture report of the endpoint's traffic so far; best effort: a report that cannot be
-        drawn is noted, never the execution's failure. Skipped while nothing has been captured."""
+        """The capture report of the endpoint's traffic in the last ``capture_report_hours``; best
+        effort: a report that cannot be drawn is noted, never the execution's failure. Skipped when
+        nothing was captured in that window."""
         out = f"{PROCESSING}/report"
         arguments = (
             f"States.Array('--capture-dir', '{PROCESSING}/capture', '--schema-dir', '{PROCESSING}/schema', "
@@ -209,9 +210,9 @@ class InferencePipeline(Construct):
             "'--confidence-threshold', States.Format('{}', $.config.confidence_threshold))"
         )
 
-        def s3_input(name: str, uri_path: str) -> dict:
+        def s3_input(name: str, uri_path: str, data_type: str = "S3Prefix") -> dict:
             return {"InputName": name, "S3Input": {"S3Uri.$": uri_path, "LocalPath": f"{PROCESSING}/{name}",
-                                                   "S3DataType": "S3Prefix", "S3InputMode": "File",
+                                                   "S3DataType": data_type, "S3InputMode": "File",
                                                    "S3DataDistributionType": "FullyReplicated"}}
 
         code = {"InputName": "code", "S3Input": {
@@ -229,7 +230,9 @@ class InferencePipeline(Construct):
                     "ContainerEntrypoint": ["python3", f"{PROCESSING}/input/code/capture_report.py"],
                     "ContainerArguments.$": arguments,
                 },
-                "ProcessingInputs": [code, s3_input("capture", "$.plan.capture"), s3_input("schema", "$.plan.schema_prefix")],
+                # the capture of the last capture_report_hours, listed by read_records in a manifest
+                "ProcessingInputs": [code, s3_input("capture", "$.plan.capture", "ManifestFile"),
+                                     s3_input("schema", "$.plan.schema_prefix")],
                 "ProcessingOutputConfig": {
                     "Outputs": [{"OutputName": "report", "S3Output": {
                         "S3Uri.$": "$.plan.report.output", "LocalPath": out, "S3UploadMode": "EndOfJob"}}],
@@ -249,8 +252,9 @@ class InferencePipeline(Construct):
             "report.$": "States.Format('{}report.html', $.plan.report.output)"}, result_path="$.report")
         not_drawn = sfn.Pass(self, "Report not drawn", parameters={
             "report": "none", "why.$": "$.report_error.Cause"}, result_path="$.report")
-        skipped = sfn.Pass(self, "Nothing captured yet", parameters={
-            "report": "none", "why": "the endpoint has written no capture file yet"}, result_path="$.report")
+        skipped = sfn.Pass(self, "Nothing captured in the window", parameters={
+            "report": "none", "why.$": "States.Format('the endpoint wrote no capture file in the last {} hour(s)', "
+                                       "$.plan.capture_window_hours)"}, result_path="$.report")
         job.add_retry(errors=SAGEMAKER_TRANSIENT, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2.0,
                       max_delay=Duration.seconds(120), jitter_strategy=sfn.JitterType.FULL)
         job.add_catch(not_drawn, errors=[sfn.Errors.ALL], result_path="$.report_error")

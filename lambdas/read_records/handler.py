@@ -14,14 +14,15 @@ featurizer, ``runs/<run>/processed/featurizer/model.tar.gz``) says which run tra
 
 Returns the plan the state machine reads: the records' count, the schema and baseline URIs, the problem
 type, the batches written under ``predictions/<execution>/batches/`` (CSV rows in the model's column
-order, what the endpoint takes) with where each one's scores go, and whether capture files exist for
-the report. Every rejection is a named exception (the error name Step Functions reports) whose message
+order, what the endpoint takes) with where each one's scores go, and the capture files of the last
+``capture_report_hours`` hours the report draws (a manifest under ``predictions/<execution>/``). Every rejection is a named exception (the error name Step Functions reports) whose message
 says what was wrong and what to do.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
@@ -44,7 +45,8 @@ MAX_BYTES = 64 * 1024 * 1024  # an inference file larger than this belongs in a 
 MAX_BATCHES = 500  # keeps the Map's state (one small entry per batch) far below 256 KiB
 EXAMPLES = 3
 SETTING_RANGES = {"confidence_threshold": (0.0, 1.0), "max_low_confidence_share": (0.0, 1.0),
-                  "inference_batch_size": (1, 1000)}
+                  "inference_batch_size": (1, 1000), "capture_report_hours": (1, 8760)}
+WHOLE_SETTINGS = {"inference_batch_size", "capture_report_hours"}
 FEATURIZER_SUFFIX = "processed/featurizer/model.tar.gz"
 
 
@@ -95,7 +97,7 @@ def check_settings(defaults: dict[str, Any], config: dict[str, Any]) -> None:
             f"{sorted(defaults)}. Check the spelling or remove them.")
     for key, (low, high) in SETTING_RANGES.items():
         value = config.get(key)
-        whole = key == "inference_batch_size"
+        whole = key in WHOLE_SETTINGS
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)) \
                 or not low <= value <= high:
             kind = "a whole number" if whole else "a number"
@@ -311,7 +313,8 @@ def inference_id(execution_name: str, index: int) -> str:
 def build_plan(defaults: dict[str, Any], config: dict[str, Any], execution_name: str, data_bucket: str,
                endpoint_name: str, inference_prefix: str, read_object: Callable[[str, str], bytes],
                deployed_featurizer: Callable[[str], str], read_json: Callable[[str], dict],
-               write_object: Callable[[str, str, str], None], capture_exists: Callable[[str], bool]) -> dict[str, Any]:
+               write_object: Callable[[str, str, str], None], list_keys: Callable[[str, str], list[str]],
+               list_folders: Callable[[str, str], list[str]], now: dt.datetime) -> dict[str, Any]:
     """The pure core: validate, write the batches, return the plan (or raise a named error)."""
     check_settings(defaults, config)
     bucket, key = parse_s3_uri(config.get("input_s3_uri"))
@@ -342,7 +345,13 @@ def build_plan(defaults: dict[str, Any], config: dict[str, Any], execution_name:
         write_object(data_bucket, batch_key, csv_body(rows))
         plan_batches.append({"index": index, "key": batch_key, "scores_key": f"{out}scores/{index:05d}.csv",
                              "first": first, "count": len(rows), "inference_id": inference_id(execution_name, index)})
-    capture = f"s3://{data_bucket}/capture/{endpoint_name}/"
+    capture_prefix = f"capture/{endpoint_name}/"
+    hours = int(config["capture_report_hours"])
+    captured = capture_in_window(data_bucket, capture_prefix, hours, now, list_keys, list_folders)
+    manifest = f"{out}capture-manifest.json"
+    if captured:
+        # the report reads only this window's files, whatever the endpoint captured before it
+        write_object(data_bucket, manifest, json.dumps([{"prefix": f"s3://{data_bucket}/{capture_prefix}"}, *captured]))
     return {
         "input": where,
         "format": records.file_format,
@@ -364,11 +373,28 @@ def build_plan(defaults: dict[str, Any], config: dict[str, Any], execution_name:
         "prefix": out,
         "predictions": f"s3://{data_bucket}/{out}predictions.csv",
         "batches": plan_batches,
-        "capture": capture,
-        "capture_exists": capture_exists(capture),
+        "capture": f"s3://{data_bucket}/{manifest}",
+        "capture_exists": bool(captured),
+        "capture_files": len(captured),
+        "capture_window_hours": hours,
         "report": {"job_name": report_job_name(execution_name),
                    "output": f"s3://{data_bucket}/reports/capture/{execution_name}/"},
     }
+
+
+def capture_in_window(bucket: str, prefix: str, hours: int, now: dt.datetime, list_keys: Callable[[str, str], list[str]],
+                      list_folders: Callable[[str, str], list[str]]) -> list[str]:
+    """The capture files of the last ``hours`` hour folders (this one included), relative to ``prefix``.
+
+    SageMaker writes capture under <prefix><variant>/yyyy/mm/dd/hh/, the hour the file was created, so
+    only those folders are listed: the cost follows the window, not the endpoint's whole history."""
+    hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    folders = [f"{hour - dt.timedelta(hours=back):%Y/%m/%d/%H}/" for back in range(hours - 1, -1, -1)]
+    found = []
+    for variant in list_folders(bucket, prefix):
+        for folder in folders:
+            found += [key[len(prefix):] for key in list_keys(bucket, f"{variant}{folder}") if key.endswith(".jsonl")]
+    return found
 
 
 def report_job_name(execution_name: str) -> str:
@@ -437,12 +463,20 @@ def _writer(client: Any) -> Callable[[str, str, str], None]:
     return write
 
 
-def _capture_exists(client: Any) -> Callable[[str], bool]:
-    def exists(uri: str) -> bool:
-        bucket, key = parse_s3_uri(uri)
-        return bool(client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"))
+def _key_lister(client: Any) -> Callable[[str, str], list[str]]:
+    def keys(bucket: str, prefix: str) -> list[str]:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
-    return exists
+    return keys
+
+
+def _folder_lister(client: Any) -> Callable[[str, str], list[str]]:
+    def folders(bucket: str, prefix: str) -> list[str]:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+        return [item["Prefix"] for page in pages for item in page.get("CommonPrefixes", [])]
+
+    return folders
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -452,5 +486,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         data_bucket=os.environ["DATA_BUCKET"], endpoint_name=os.environ["ENDPOINT_NAME"],
         inference_prefix=os.environ.get("INFERENCE_PREFIX", "inference/"),
         read_object=_reader(s3), deployed_featurizer=_deployed_featurizer(boto3.client("sagemaker")),
-        read_json=_json_reader(s3), write_object=_writer(s3), capture_exists=_capture_exists(s3),
+        read_json=_json_reader(s3), write_object=_writer(s3), list_keys=_key_lister(s3),
+        list_folders=_folder_lister(s3), now=dt.datetime.now(dt.UTC),
     )

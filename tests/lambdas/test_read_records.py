@@ -4,7 +4,9 @@ batch is written. moto plays S3 and SageMaker; the schema is the one preprocess.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -125,3 +127,30 @@ def test_no_endpoint_is_named(s3, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
     with pytest.raises(read.NoDeployedModel, match="no model is deployed yet"):
         run(s3, "inference/a.csv", RECORDS[0])
+
+
+def test_the_report_reads_only_the_capture_of_its_window_through_a_manifest(deployed):
+    """Capture files in hour folders of the last capture_report_hours, every variant; older ones stay out."""
+    now = dt.datetime.now(dt.UTC)
+    if now.minute == 59 and now.second >= 55:  # the handler's hour must be the test's
+        time.sleep(60 - now.second + 0.5)
+        now = dt.datetime.now(dt.UTC)
+    prefix = f"capture/{ENDPOINT}/"
+
+    def put(variant: str, hours_ago: int, name: str, suffix: str = ".jsonl") -> str:
+        key = f"{variant}/{now - dt.timedelta(hours=hours_ago):%Y/%m/%d/%H}/{name}{suffix}"
+        deployed.put_object(Bucket=BUCKET, Key=prefix + key, Body=b"{}\n")
+        return key
+
+    recent = [put("AllTraffic", 0, "a"), put("AllTraffic", 2, "b"), put("Green", 1, "c")]
+    put("AllTraffic", 3, "old")  # outside a 3-hour window: this hour and the two before
+    put("AllTraffic", 0, "notes", ".txt")
+    plan = run(deployed, "inference/a.csv", RECORDS[0], capture_report_hours=3)
+    assert plan["capture_exists"] is True and plan["capture_files"] == 3 and plan["capture_window_hours"] == 3
+    assert plan["capture"] == f"s3://{BUCKET}/predictions/exec-1/capture-manifest.json"
+    manifest = json.loads(deployed.get_object(Bucket=BUCKET, Key="predictions/exec-1/capture-manifest.json")["Body"].read())
+    assert manifest[0] == {"prefix": f"s3://{BUCKET}/{prefix}"} and sorted(manifest[1:]) == sorted(recent)
+    default = run(deployed, "inference/b.csv", RECORDS[0])  # 24 hours
+    assert default["capture_files"] == 4
+    with pytest.raises(read.InvalidInferenceSetting, match="capture_report_hours"):
+        run(deployed, "inference/a.csv", RECORDS[0], capture_report_hours=0.5)

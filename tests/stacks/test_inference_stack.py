@@ -69,6 +69,14 @@ def test_the_steps_run_in_order_validate_score_flag_report_decide(template_json)
     assert states["Score batches"]["ItemsPath"] == "$.plan.batches"
 
 
+def test_the_report_draws_only_the_capture_window_read_records_lists(inference):
+    inputs = {i["InputName"]: i["S3Input"] for i in inference["Draw capture report"]["Parameters"]["ProcessingInputs"]}
+    assert inputs["capture"]["S3DataType"] == "ManifestFile" and inputs["capture"]["S3Uri.$"] == "$.plan.capture"
+    assert inputs["schema"]["S3DataType"] == "S3Prefix"
+    assert inference["Anything captured?"]["Default"] == "Nothing captured in the window"
+    assert "$.plan.capture_window_hours" in inference["Nothing captured in the window"]["Parameters"]["why.$"]
+
+
 def test_every_task_has_retry_and_a_catch_that_notifies(inference):
     tasks = {name: s for name, s in inference.items() if s["Type"] == "Task"}
     assert {"Read and validate", "Read batch", "Invoke endpoint", "Write scores", "Flag low confidence",

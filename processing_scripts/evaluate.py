@@ -77,8 +77,9 @@ class ExplainerUnavailable(EvaluationError):
     """shap (or matplotlib) is not in the image and could not be installed."""
 
 
-# Not in the AWS XGBoost image this job runs in: installed at the job's start when missing, as SageMaker's
-# own examples do in processing jobs (the emulator's jobs run the project's Python, which has them).
+# Not in the AWS images this job runs in (the candidate's serving image: XGBoost's or scikit-learn's):
+# installed at the job's start when missing, as SageMaker's own examples do in processing jobs (the
+# emulator's jobs run the project's Python, which has them).
 EXPLAIN_PACKAGES = {"shap": "shap", "matplotlib": "matplotlib"}
 
 

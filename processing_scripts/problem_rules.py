@@ -1,7 +1,7 @@
 """The one rule for what a target column is and how a model of it is judged, shared by every step.
 
 Standard library only: the validation Lambda (plain boto3 runtime), preprocess.py (scikit-learn
-image), evaluate.py (XGBoost image), the quality gate and the CDK app all import this same file —
+image), evaluate.py (each candidate's serving image), the quality gate and the CDK app all import this same file —
 the processing jobs from their code folder, the Lambdas from a copy CDK stages into their asset
 (``lambdas/<name>/problem_rules.py`` is a symlink to this file) — so they cannot disagree.
 

@@ -8,7 +8,8 @@ template is synthesized. The Map reads the list validate_input checked and plann
 each candidate's hyperparameters, search, job names and paths), runs at most
 ``max_concurrent_candidates`` at once, and a Choice on the family inside the iteration routes to the
 built-in XGBoost's tasks or the Random Forest's (scikit-learn image, script mode). Both go through the
-same evaluation job (evaluate.py, the same test split, the same bootstrap seed).
+same evaluation job (evaluate.py, the same test split, the same bootstrap seed), each in the image that
+will serve it, so the latency and the metrics are those of the library versions that serve the model.
 
 A candidate's failure is caught inside its own iteration (every Task's Catch leads to "Candidate
 failed") and becomes its leaderboard entry — name, family, error and cause — so one failing candidate
@@ -229,9 +230,11 @@ class CandidateFanOut(Construct):
             "'--metric', $.plan.quality.metric, '--candidate', $.candidate.name, "
             f"'--bootstrap-resamples', '{BOOTSTRAP_RESAMPLES}', '--bootstrap-seed', '{BOOTSTRAP_SEED}')"
         )
+        # each candidate is evaluated in the image that will serve it ($.serving.Image, set by its family's
+        # branch): the forest is unpickled by the scikit-learn it is served with, never another release's
         parameters = self.props.processing_parameters(
             "$.candidate.job_names.evaluate",
-            self.props.images.xgboost,
+            "$.serving.Image",
             "evaluate.py",
             arguments,
             inputs=[("model", "$.training.ModelArtifacts", f"{p}/model"),

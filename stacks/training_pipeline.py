@@ -177,7 +177,8 @@ class TrainingPipeline(Construct):
 
     def processing_parameters(self, name_path: str, image: str, script: str, arguments: list | str,
                                inputs: list[tuple[str, str, str]], outputs: list[tuple[str, str, str]]) -> dict:
-        """A CreateProcessingJob request; inputs/outputs are (name, S3 URI or JSONPath, local folder)."""
+        """A CreateProcessingJob request; ``image`` a URI or a JSONPath; inputs/outputs are (name, S3 URI
+        or JSONPath, local folder)."""
 
         def uri(key: str, value: str) -> dict:
             return {f"{key}.$": value} if value.startswith(("$", "States.")) else {key: value}
@@ -186,7 +187,7 @@ class TrainingPipeline(Construct):
             "ProcessingJobName.$": name_path,
             "RoleArn": self.props.sagemaker_role.role_arn,
             "AppSpecification": {
-                "ImageUri": image,
+                **uri("ImageUri", image),
                 "ContainerEntrypoint": ["python3", f"{PROCESSING}/input/code/{script}"],
                 **({"ContainerArguments.$": arguments} if isinstance(arguments, str) else {"ContainerArguments": arguments}),
             },

@@ -71,6 +71,9 @@ def test_each_family_tunes_optionally_trains_and_shares_one_evaluation(inside):
     evaluate = inside["Evaluate model"]
     assert inside["Serve with XGBoost"]["Next"] == inside["Serve with scikit-learn"]["Next"] == "Evaluate model"
     assert evaluate["Resource"] == SAGEMAKER + "createProcessingJob.sync"
+    # evaluated in the image that will serve it (the serving Pass before it sets $.serving)
+    assert evaluate["Parameters"]["AppSpecification"]["ImageUri.$"] == "$.serving.Image"
+    assert inside["Serve with scikit-learn"]["ResultPath"] == inside["Serve with XGBoost"]["ResultPath"] == "$.serving"
     arguments = evaluate["Parameters"]["AppSpecification"]["ContainerArguments.$"]
     # the gated metric, and one bootstrap seed for every candidate: their resamples pair up
     assert "'--metric', $.plan.quality.metric" in arguments and "'--bootstrap-seed', '0'" in arguments

@@ -18,7 +18,8 @@ writes into --output-dir:
   bootstrap.json       the metric on each of --bootstrap-resamples resamples of the test rows; the
                        resamples are drawn from --bootstrap-seed and the row count alone, so every
                        candidate's job scores the SAME resampled rows: the winner selection pairs them
-  explainability.json  mean |SHAP| per original column (shap.TreeExplainer; one-hot and date columns
+  explainability.json  mean |SHAP| per original column (TreeSHAP: xgboost's own for a booster,
+                       shap.TreeExplainer for a forest; one-hot and date columns
                        summed back to the column they came from), and per encoded feature
   explainability.png   the same as a bar chart
 with metrics rmse/mse/mae/r2 (regression); auc/accuracy/precision/recall/f1/logloss and the
@@ -81,13 +82,17 @@ class ExplainerUnavailable(EvaluationError):
 # installed at the job's start when missing, as SageMaker's own examples do in processing jobs (the
 # emulator's jobs run the project's Python, which has them).
 EXPLAIN_PACKAGES = {"shap": "shap", "matplotlib": "matplotlib"}
+# XGBoost computes TreeSHAP itself (Booster.predict pred_contribs=True: the values shap.TreeExplainer
+# returns for a booster, exactly), so its evaluation needs nothing installed but the chart's library.
+NATIVE_SHAP = {"xgboost"}
 
 
-def ensure_explain_packages() -> None:
+def ensure_explain_packages(family: str | None = None) -> None:
     import importlib.util
     import subprocess
 
-    missing = [package for module, package in EXPLAIN_PACKAGES.items() if importlib.util.find_spec(module) is None]
+    needed = {m: p for m, p in EXPLAIN_PACKAGES.items() if not (m == "shap" and family in NATIVE_SHAP)}
+    missing = [package for module, package in needed.items() if importlib.util.find_spec(module) is None]
     if not missing:
         return
     log.info("Installing %s for the explanation", missing)
@@ -377,16 +382,25 @@ def feature_sources(schema: dict[str, Any], count: int) -> list[tuple[str, str]]
 
 def explain(model: TrainedModel, features: np.ndarray, schema: dict[str, Any],
             rows: int = EXPLAIN_ROWS) -> dict[str, Any]:
-    """Mean |SHAP value| per encoded feature and per original column (shap.TreeExplainer, which reads
-    XGBoost boosters and scikit-learn forests alike); classes averaged for a multiclass model."""
-    import shap
-
+    """Mean |SHAP value| per encoded feature and per original column (TreeSHAP: XGBoost's own for a
+    booster, shap.TreeExplainer for a scikit-learn forest); classes averaged for a multiclass model."""
     sample = features[:rows]
-    explainer = shap.TreeExplainer(model.model)
-    # additivity is checked against the model's own output; a forest's float32 trees miss it by rounding
-    values = np.asarray(explainer.shap_values(sample, check_additivity=False))
-    if values.ndim == 3:  # (rows, features, classes): the magnitude over every class
-        values = np.abs(values).mean(axis=2)
+    if model.family in NATIVE_SHAP:
+        import xgboost as xgb
+
+        contributions = np.asarray(model.model.predict(xgb.DMatrix(sample), pred_contribs=True, validate_features=False))
+        # the last column is the bias; a multiclass booster gives (rows, classes, features + 1)
+        values = np.abs(contributions[:, :, :-1]).mean(axis=1) if contributions.ndim == 3 else contributions[:, :-1]
+        method = f"TreeSHAP by xgboost {xgb.__version__} (Booster.predict pred_contribs)"
+    else:
+        import shap
+
+        explainer = shap.TreeExplainer(model.model)
+        # additivity is checked against the model's own output; a forest's float32 trees miss it by rounding
+        values = np.asarray(explainer.shap_values(sample, check_additivity=False))
+        if values.ndim == 3:  # (rows, features, classes): the magnitude over every class
+            values = np.abs(values).mean(axis=2)
+        method = f"shap.TreeExplainer (shap {shap.__version__})"
     per_feature = np.abs(values).mean(axis=0)
     sources = feature_sources(schema, features.shape[1])
     per_column: dict[str, float] = {}
@@ -394,7 +408,7 @@ def explain(model: TrainedModel, features: np.ndarray, schema: dict[str, Any],
         per_column[column] = per_column.get(column, 0.0) + float(value)
     ranked = sorted(per_column.items(), key=lambda item: -item[1])
     return {
-        "method": f"shap.TreeExplainer (shap {shap.__version__}), mean |SHAP value| over {len(sample)} test rows",
+        "method": f"{method}, mean |SHAP value| over {len(sample)} test rows",
         "family": model.family,
         "top_feature": ranked[0][0] if ranked else None,
         "feature_importance": [{"column": column, "mean_abs_shap": value} for column, value in ranked],
@@ -437,9 +451,9 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    ensure_explain_packages()
     schema = load_schema(args.schema_dir)
     model = load_model(args.model_dir)
+    ensure_explain_packages(model.family)
     features, labels = load_test(args.test_dir)
     report, scores = evaluate_with_scores(model, features, labels, schema)
     metric = args.metric if args.metric and args.metric != "auto" else DEFAULT_METRIC[schema["problem_type"]]

@@ -206,3 +206,32 @@ def test_a_missing_explainer_that_cannot_be_installed_is_a_named_error(monkeypat
         evaluate.ensure_explain_packages()
     monkeypatch.setattr(evaluate, "EXPLAIN_PACKAGES", {"json": "unused"})  # present: nothing to install
     evaluate.ensure_explain_packages()
+
+
+@pytest.mark.parametrize("params, labels", [
+    ({"objective": "reg:squarederror"}, lambda rng, x: x[:, 0] * 2 + x[:, 1] ** 2),
+    ({"objective": "multi:softprob", "num_class": 3}, lambda rng, x: rng.integers(0, 3, len(x))),
+])
+def test_xgboost_explains_itself_with_the_values_shap_gives(params, labels, tmp_path):
+    """A booster's TreeSHAP comes from xgboost (nothing to install in the XGBoost image): the same mean
+    |SHAP| per feature as shap.TreeExplainer, to the last bit."""
+    import shap
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(400, 5))
+    booster = xgb.train({**params, "max_depth": 3, "nthread": 1}, xgb.DMatrix(features, label=labels(rng, features)), 20)
+    schema = {"feature_names": [f"c{i}" for i in range(5)]}
+    native = evaluate.explain(evaluate.TrainedModel("xgboost", booster, tmp_path), features, schema)
+    by_shap = np.asarray(shap.TreeExplainer(booster).shap_values(features[:evaluate.EXPLAIN_ROWS], check_additivity=False))
+    per_feature = np.abs(by_shap).mean(axis=2).mean(axis=0) if by_shap.ndim == 3 else np.abs(by_shap).mean(axis=0)
+    assert [e["mean_abs_shap"] for e in native["encoded_features"]] == pytest.approx(per_feature.tolist(), rel=1e-6)
+    assert native["method"].startswith("TreeSHAP by xgboost")
+
+
+def test_an_xgboost_evaluation_does_not_need_shap_installed(monkeypatch, tmp_path):
+    # shap missing and not installable (a local wheel path that does not exist: pip fails offline)
+    monkeypatch.setattr(evaluate, "EXPLAIN_PACKAGES", {"shap": str(tmp_path / "missing-shap-wheel"), "json": "unused"})
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None if name == "shap" else object())
+    evaluate.ensure_explain_packages("xgboost")  # nothing to install: xgboost explains itself
+    with pytest.raises(evaluate.ExplainerUnavailable, match="shap"):
+        evaluate.ensure_explain_packages("random_forest")

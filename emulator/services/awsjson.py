@@ -70,15 +70,37 @@ def answer(target: str, body: bytes, *, service: str, prefix: str, call: Callabl
            decode: Callable[[str, dict], dict] | None = None) -> tuple[int, dict]:
     """(HTTP status, JSON body) for one request; the whole protocol, without the socket. ``decode``
     may check the operation and turn the wire request into the backend's (SageMaker's timestamps)."""
-    try:
+    def work() -> dict:
         operation = operation_of(target, prefix, service)
         request = parse_request(body)
-        return 200, call(operation, decode(operation, request) if decode else request)
+        return call(operation, decode(operation, request) if decode else request)
+
+    return answered(work, service, target)
+
+
+def answered(work: Callable[[], dict], service: str, what: str) -> tuple[int, dict]:
+    """(200, what ``work`` returns), or its ServiceError as the API's error document, or the masked 500
+    (logged with ``what``, the operation) for anything else."""
+    try:
+        return 200, work()
     except ServiceError as error:
         return error.status, error_document(error.code, error.message)
     except Exception:
-        log.exception("%s API %s failed", service, target)
+        log.exception("%s API %s failed", service, what)
         return internal_fault(service)
+
+
+def send_document(handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str,
+                  headers: dict[str, str] | None = None) -> None:
+    """One response: the status, its content type and length, a request id, the encoded body."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+    handler.end_headers()
+    handler.wfile.write(payload)
 
 
 class LocalServer:
@@ -149,13 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, document = self.answer(target, read_body(self))
         except ProtocolError as error:
             status, document = error.status, error_document(error.code, error.message)
-        payload = json.dumps(document, default=self.encode).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", self.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_document(self, status, json.dumps(document, default=self.encode).encode(), self.content_type)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import cbor2
 
-from emulator.services.awsjson import LocalServer, ProtocolError, error_document, internal_fault, read_body
+from emulator.services.awsjson import LocalServer, ProtocolError, answered, error_document, read_body, send_document
 from emulator.services.cloudwatch import CloudWatchBackend, CloudWatchError
 
 log = logging.getLogger(__name__)
@@ -39,15 +38,12 @@ class CloudWatchServer(LocalServer):
 
 def answer(api: CloudWatchBackend, operation: str, request: Any) -> tuple[int, dict]:
     """(HTTP status, document) for one decoded request; the protocol-independent part."""
-    try:
+    def work() -> dict:
         if not isinstance(request, dict):
             raise _Serialization("the request body must be a map of the operation's fields")
-        return 200, api.call(operation, request)
-    except CloudWatchError as error:
-        return 400, {"__type": error.code, "message": error.message}
-    except Exception:
-        log.exception("CloudWatch API %s failed", operation)
-        return internal_fault("CloudWatch")
+        return api.call(operation, request)
+
+    return answered(work, "CloudWatch", operation)
 
 
 class _Serialization(CloudWatchError):
@@ -91,19 +87,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, document: dict, cbor: bool = False) -> None:
         if cbor:
-            payload = cbor2.dumps(document, datetime_as_timestamp=True, timezone=dt.UTC)
-            kind = "application/cbor"
+            send_document(self, status, cbor2.dumps(document, datetime_as_timestamp=True, timezone=dt.UTC),
+                          "application/cbor", {"smithy-protocol": "rpc-v2-cbor"})
         else:
-            payload = json.dumps(document, default=_json_default).encode()
-            kind = "application/x-amz-json-1.0"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        if cbor:
-            self.send_header("smithy-protocol", "rpc-v2-cbor")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(payload)
+            send_document(self, status, json.dumps(document, default=_json_default).encode(), "application/x-amz-json-1.0")
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)

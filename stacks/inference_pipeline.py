@@ -33,7 +33,14 @@ from stacks.images import PipelineImages
 from stacks.job_permissions import grant_processing_jobs, grant_put_metric_data
 from stacks.model_monitoring import CLOUDWATCH_TRANSIENT, METRICS_NAMESPACE
 from stacks.storage import CAPTURE_PREFIX, CODE_PREFIX
-from stacks.task_policies import LAMBDA_TRANSIENT, S3_SDK_TRANSIENT, SAGEMAKER_TRANSIENT, SNS_TRANSIENT, guard
+from stacks.task_policies import (
+    LAMBDA_TRANSIENT,
+    S3_SDK_TRANSIENT,
+    SAGEMAKER_TRANSIENT,
+    SNS_TRANSIENT,
+    guard,
+    notify_then_fail,
+)
 
 J = sfn.JsonPath
 PROCESSING = "/opt/ml/processing"
@@ -320,19 +327,7 @@ class InferencePipeline(Construct):
         )
 
     def _failure_handler(self) -> sfn.IChainable:
-        notify = tasks.SnsPublish(
-            self, "Notify failure", topic=self.props.topic, subject="ML inference failed",
-            message=sfn.TaskInput.from_object(
-                {"execution.$": "$$.Execution.Id", "status": "FAILED", "error.$": "$.error.Error",
-                 "cause.$": "$.error.Cause"}),
-            result_path=J.DISCARD,
-        )
-        fail = sfn.Fail(self, "Inference failed", error_path="$.error.Error", cause_path="$.error.Cause")
-        # A notification that cannot be sent must not hide the original error: DISCARD keeps $.error.
-        notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
-                         max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
-        notify.add_catch(fail, errors=[sfn.Errors.ALL], result_path=J.DISCARD)
-        return notify.next(fail)
+        return notify_then_fail(self, self.props.topic, "ML inference failed", "Inference failed")
 
     # ------------------------------------------------------------------ IAM
 

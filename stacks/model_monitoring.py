@@ -30,7 +30,7 @@ from stacks.execution_input import settings_with_defaults
 from stacks.job_permissions import grant_processing_jobs, grant_put_metric_data
 from stacks.pipeline_functions import LAMBDAS_DIR, RUNTIME
 from stacks.storage import CODE_PREFIX
-from stacks.task_policies import LAMBDA_TRANSIENT, SAGEMAKER_TRANSIENT, SNS_TRANSIENT, guard
+from stacks.task_policies import LAMBDA_TRANSIENT, SAGEMAKER_TRANSIENT, SNS_TRANSIENT, guard, notify_then_fail
 
 J = sfn.JsonPath
 PROCESSING = "/opt/ml/processing"
@@ -317,17 +317,7 @@ class ModelMonitoring(Construct):
         )
 
     def _failure_handler(self) -> sfn.IChainable:
-        notify = tasks.SnsPublish(
-            self, "Notify failure", topic=self.props.topic, subject="ML monitoring failed",
-            message=sfn.TaskInput.from_object(
-                {"execution.$": "$$.Execution.Id", "status": "FAILED", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}),
-            result_path=J.DISCARD,
-        )
-        fail = sfn.Fail(self, "Monitoring failed", error_path="$.error.Error", cause_path="$.error.Cause")
-        notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
-                         max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
-        notify.add_catch(fail, errors=[sfn.Errors.ALL], result_path=J.DISCARD)
-        return notify.next(fail)
+        return notify_then_fail(self, self.props.topic, "ML monitoring failed", "Monitoring failed")
 
     # ------------------------------------------------------------------ IAM, alarms
 

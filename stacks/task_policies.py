@@ -8,7 +8,10 @@ routes to the failure handler with the error under ``$.error``.
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
 
 ERROR_PATH = "$.error"
 
@@ -45,3 +48,22 @@ def guard(state, transient: list[str], on_error: sfn.IChainable, attempts: int =
     )
     state.add_catch(on_error, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
     return state
+
+
+def notify_then_fail(scope: Construct, topic: sns.ITopic, subject: str, fail_name: str) -> tasks.SnsPublish:
+    """Every Catch's target: "Notify failure" publishes the execution, error and cause, then the Fail
+    state ``fail_name`` ends the execution with that error. A notification that cannot be sent must
+    not hide the original error: it is retried, then caught straight into the Fail (DISCARD keeps
+    $.error). Returns the notify state, already chained to the Fail."""
+    notify = tasks.SnsPublish(
+        scope, "Notify failure", topic=topic, subject=subject,
+        message=sfn.TaskInput.from_object(
+            {"execution.$": "$$.Execution.Id", "status": "FAILED", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    fail = sfn.Fail(scope, fail_name, error_path="$.error.Error", cause_path="$.error.Cause")
+    notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
+                     max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
+    notify.add_catch(fail, errors=[sfn.Errors.ALL], result_path=sfn.JsonPath.DISCARD)
+    notify.next(fail)
+    return notify

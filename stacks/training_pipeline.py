@@ -41,6 +41,7 @@ from stacks.task_policies import (
     SAGEMAKER_TRANSIENT,
     SNS_TRANSIENT,
     guard,
+    notify_then_fail,
 )
 from stacks.training_code import ScriptModeCode
 
@@ -980,23 +981,8 @@ class TrainingPipeline(Construct):
     # ------------------------------------------------------------------ failure
 
     def _failure_handler(self) -> sfn.IChainable:
-        notify = tasks.SnsPublish(
-            self,
-            "Notify failure",
-            topic=self.props.topic,
-            subject="ML pipeline failed",
-            message=sfn.TaskInput.from_object(
-                {"execution.$": "$$.Execution.Id", "status": "FAILED", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}
-            ),
-            result_path=J.DISCARD,
-        )
-        fail = sfn.Fail(self, "Pipeline failed", error_path="$.error.Error", cause_path="$.error.Cause")
-        # A notification that cannot be sent must not hide the original error: DISCARD keeps $.error.
-        notify.add_retry(errors=SNS_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2.0,
-                         max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
-        notify.add_catch(fail, errors=[sfn.Errors.ALL], result_path=J.DISCARD)
-        notify.next(fail)
-        return self._release_lock_on_failure(notify)
+        return self._release_lock_on_failure(
+            notify_then_fail(self, self.props.topic, "ML pipeline failed", "Pipeline failed"))
 
     # ------------------------------------------------------------------ IAM
 

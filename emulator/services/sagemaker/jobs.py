@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,29 @@ class JobsBackend:
                         job.name, what, len(copied), dest)
         return len(placed)
 
+    def _place_input(self, job: Job, named: str, what: str, source: dict, hosts: list[cluster.Host],
+                     dest_of: Callable[[cluster.Host], Path], shown: str) -> bool:
+        """One S3 input (a processing input, a training channel) on every host: S3Prefix or
+        ManifestFile, each host's share; False when it failed the job (``named`` in its reason)."""
+        data_type = source.get("S3DataType", "S3Prefix")
+        if data_type not in ("S3Prefix", "ManifestFile"):
+            job.fail(f"ClientError: {named}: S3DataType {data_type} is not supported locally; use S3Prefix or ManifestFile")
+            return False
+        placed = 0
+        try:
+            for host in hosts:
+                dest = dest_of(host)
+                dest.mkdir(parents=True, exist_ok=True)  # a host's share may be empty (ShardedByS3Key)
+                placed += self._materialize(job, what + _on(host), source["S3Uri"], dest, shown,
+                                            host.shard(source.get("S3DataDistributionType")), data_type)
+        except InvalidManifest as error:
+            job.fail(f"ClientError: {named}: {error}")
+            return False
+        if not placed:
+            job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
+            return False
+        return True
+
     def _start(self, target: Any, job: Job, launcher: Launcher, kind: str) -> None:
         thread = threading.Thread(target=target, args=(job, launcher), name=f"{kind}-{job.name}", daemon=True)
         with self._lock:
@@ -314,24 +338,9 @@ class JobsBackend:
             if source is None:
                 job.fail(f"ClientError: ProcessingInput {item.get('InputName')!r}: only S3Input is supported locally")
                 return
-            data_type = source.get("S3DataType", "S3Prefix")
-            if data_type not in ("S3Prefix", "ManifestFile"):
-                job.fail(f"ClientError: ProcessingInput {item.get('InputName')!r}: S3DataType {data_type} is not "
-                         f"supported; use S3Prefix or ManifestFile")
-                return
-            placed = 0
-            try:
-                for host in hosts:
-                    dest = local_path(source["LocalPath"], host.ml_root)
-                    dest.mkdir(parents=True, exist_ok=True)
-                    placed += self._materialize(job, f"input {item.get('InputName')!r}" + _on(host), source["S3Uri"],
-                                                dest, source["LocalPath"],
-                                                host.shard(source.get("S3DataDistributionType")), data_type)
-            except InvalidManifest as error:
-                job.fail(f"ClientError: ProcessingInput {item.get('InputName')!r}: {error}")
-                return
-            if not placed:
-                job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
+            name = item.get("InputName")
+            if not self._place_input(job, f"ProcessingInput {name!r}", f"input {name!r}", source, hosts,
+                                     lambda host, local=source["LocalPath"]: local_path(local, host.ml_root), source["LocalPath"]):
                 return
         for output in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
             if "S3Output" in output:
@@ -502,25 +511,10 @@ class JobsBackend:
             if source is None:
                 job.fail(f"ClientError: channel {channel['ChannelName']!r}: only S3DataSource is supported locally")
                 return
-            data_type = source.get("S3DataType", "S3Prefix")
-            if data_type not in ("S3Prefix", "ManifestFile"):
-                job.fail(f"ClientError: channel {channel['ChannelName']!r}: S3DataType {data_type} is not supported "
-                         f"locally; use S3Prefix or ManifestFile")
-                return
             name = channel["ChannelName"]
-            placed = 0
-            try:
-                for host in hosts:
-                    dest = host.ml_root / "input" / "data" / name
-                    dest.mkdir(parents=True, exist_ok=True)  # a host's share may be empty (ShardedByS3Key)
-                    placed += self._materialize(job, f"channel {name!r}{_on(host)}", source["S3Uri"], dest,
-                                                f"/opt/ml/input/data/{name}",
-                                                host.shard(source.get("S3DataDistributionType")), data_type)
-            except InvalidManifest as error:
-                job.fail(f"ClientError: channel {name!r}: {error}")
-                return
-            if not placed:
-                job.fail(f"ClientError: No S3 objects found under S3 URL \"{source['S3Uri']}\" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.")
+            if not self._place_input(job, f"channel {name!r}", f"channel {name!r}", source, hosts,
+                                     lambda host, name=name: host.ml_root / "input" / "data" / name,
+                                     f"/opt/ml/input/data/{name}"):
                 return
         if job.stop_requested:
             job.finish("Stopped", "Stopped", "Training job stopped")
